@@ -1,0 +1,51 @@
+"""The ``hashwatch`` command line.
+
+Each sub-command lives in the module that owns its idea; this file only wires them. A module listed in
+``_SUBCOMMAND_MODULES`` exposes ``register(subparsers)``, which adds its parsers and sets ``func`` on them.
+``func(args) -> int`` returns the exit status. A :class:`hashwatch.errors.UserError` raised anywhere below is
+printed as one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hashwatch import __version__
+from hashwatch.errors import UserError
+
+# Modules that add sub-commands. Imported lazily so `hashwatch --help` stays fast.
+_SUBCOMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashwatch",
+        description="Crawl the web, hash every image, match against known-hash lists.",
+    )
+    parser.add_argument("--version", action="version", version=f"hashwatch {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args) or 0)
+    except UserError as exc:
+        print(f"hashwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""hashwatch: crawl the web, hash every image, match against known-hash lists.
+
+Install for development with ``make venv`` (or ``pip install -e '.[dev]'``).
+Versions are pinned: the Beam Python SDK must equal the Beam version of the
+Flink job server the project runs (see docs/flink.md for why 2.62.0).
+"""
+
+from setuptools import find_packages, setup
+
+BEAM_VERSION = "2.62.0"
+
+INSTALL_REQUIRES = [
+    f"apache-beam=={BEAM_VERSION}",
+    "pyarrow==16.1.0",
+    "numpy==2.2.6",
+    "pillow==13.0.0",
+    "imagehash==4.3.2",
+    "pdqhash==0.2.8",
+    "requests==2.34.2",
+    "urllib3==2.8.0",
+    "brotli==1.2.1",
+    "google-crc32c==1.9.0",
+    "protego==0.7.0",
+    "selectolax==1.0.2",
+    "w3lib==2.5.0",
+    "tldextract==5.4.0",
+]
+
+EXTRAS = {
+    # Test and lint tools: `make test` installs these.
+    "test": [
+        "pytest==9.2.0",
+        "hypothesis==6.170.17",
+        "ruff==0.17.6",
+        "duckdb==2.0.1",
+    ],
+    # Baselines the benchmarks compare against in the same run.
+    "bench": [
+        "faiss-cpu==1.15.1",
+        "scrapy==2.19.0",
+        "duckdb==2.0.1",
+    ],
+}
+EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]))
+
+setup(
+    name="hashwatch",
+    version="0.1.0",
+    description="Crawl seed URLs, hash every image, match against known-hash lists, write Parquet.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["hashwatch", "hashwatch.*", "pipelines", "pipelines.*",
+                                    "transforms", "transforms.*", "schemas", "schemas.*"]),
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["hashwatch=hashwatch.cli:main"]},
+)
