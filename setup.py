@@ -5,6 +5,8 @@ Versions are pinned: the Beam Python SDK must equal the Beam version of the
 Flink job server the project runs (see docs/flink.md for why 2.62.0).
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 BEAM_VERSION = "2.62.0"
@@ -47,11 +49,21 @@ setup(
     name="hashwatch",
     version="0.1.0",
     description="Crawl seed URLs, hash every image, match against known-hash lists, write Parquet.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["hashwatch", "hashwatch.*", "pipelines", "pipelines.*",
-                                    "transforms", "transforms.*", "schemas", "schemas.*"]),
+    packages=find_packages(
+        include=[
+            "hashwatch",
+            "hashwatch.*",
+            "pipelines",
+            "pipelines.*",
+            "transforms",
+            "transforms.*",
+            "schemas",
+            "schemas.*",
+        ]
+    ),
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
