@@ -1,0 +1,37 @@
+"""Records that flow between crawl stages inside a run (not written to Parquet)."""
+
+from collections.abc import Sequence
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+
+
+class CrawlTask(NamedTuple):
+    """A page URL to fetch in crawl round ``depth`` (seeds are depth 0)."""
+
+    url: str  # normalised
+    depth: int
+    parent_url: Optional[str]  # the page that linked it; None for seeds
+    seed_url: str  # the seed this crawl path started from (scope is judged against it)
+
+
+class ImageRef(NamedTuple):
+    """An image reference found on a page: one per (page, image URL)."""
+
+    image_url: str  # normalised absolute http(s) URL
+    page_url: str
+    depth: int  # the depth of the page that showed it
+    seed_url: str
+
+
+class ImageTask(NamedTuple):
+    """A distinct image URL to fetch once, with every page of the run that showed it."""
+
+    image_url: str
+    depth: int  # smallest depth among its pages
+    page_urls: Sequence[str]  # sorted, distinct
+    seed_url: str  # of the shallowest page (for scope)
+
+
+for _record in (CrawlTask, ImageRef, ImageTask):
+    beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

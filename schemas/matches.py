@@ -1,0 +1,66 @@
+"""``matches/``: one row per (page, image, list entry) that matched. The analyst-facing output."""
+
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+import pyarrow as pa
+
+from schemas.arrow_util import check_record_matches_schema
+
+
+class MatchRecord(NamedTuple):
+    run_id: str
+    matched_at: int  # epoch microseconds (UTC)
+    page_url: Optional[str]  # None when the image URL was itself a seed
+    image_url: str
+    final_url: Optional[str]
+    depth: int
+    hash_type: str  # md5 | sha1 | sha256 | phash | dhash | pdq | plug-in name
+    hash_value: str  # our hash of the image (of the matching variant, when variant is set)
+    list_hash: str  # the known hash it matched
+    distance: int  # Hamming distance; 0 for exact types
+    match_kind: str  # exact | near
+    variant: Optional[str]  # which query-side variant matched (e.g. rot90, flipx); None for the plain image
+    category: Optional[str]
+    source: Optional[str]
+    list_version: Optional[str]
+    index_checksum: str  # the compiled index the match was made against
+    md5: str  # the image's other hashes, for joining with other systems
+    sha1: str
+    sha256: str
+    phash: Optional[str]
+    dhash: Optional[str]
+    pdq: Optional[str]
+    pdq_quality: Optional[int]
+
+
+MATCHES_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("matched_at", pa.timestamp("us", tz="UTC")),
+        ("page_url", pa.string()),
+        ("image_url", pa.string()),
+        ("final_url", pa.string()),
+        ("depth", pa.int32()),
+        ("hash_type", pa.string()),
+        ("hash_value", pa.string()),
+        ("list_hash", pa.string()),
+        ("distance", pa.int32()),
+        ("match_kind", pa.string()),
+        ("variant", pa.string()),
+        ("category", pa.string()),
+        ("source", pa.string()),
+        ("list_version", pa.string()),
+        ("index_checksum", pa.string()),
+        ("md5", pa.string()),
+        ("sha1", pa.string()),
+        ("sha256", pa.string()),
+        ("phash", pa.string()),
+        ("dhash", pa.string()),
+        ("pdq", pa.string()),
+        ("pdq_quality", pa.int32()),
+    ]
+)
+
+check_record_matches_schema(MatchRecord, MATCHES_SCHEMA)
+beam.coders.registry.register_coder(MatchRecord, beam.coders.RowCoder)
