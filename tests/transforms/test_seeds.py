@@ -16,7 +16,9 @@ def seed_files(tmp_path):
     (tmp_path / "a.txt").write_text("# a comment\nhttp://a.example/\n\n  http://b.example/x  \n#http://no/\n")
     with gzip.open(tmp_path / "b.txt.gz", "wt") as handle:
         handle.write("http://gz.example/\n")
-    (tmp_path / "c.csv").write_text('url,caption\nhttp://c.example/1,"a, b"\n,empty url\nhttp://c.example/2,x\n')
+    (tmp_path / "c.csv").write_text(
+        'url,caption\nhttp://c.example/1,"a, b"\n,empty url\nhttp://c.example/2,x\n'
+    )
     (tmp_path / "d.tsv").write_text("id\tURL\n1\thttp://d.example/\n")
     pq.write_table(pa.table({"url": ["http://p.example/", None], "w": [1, 2]}), tmp_path / "e.parquet")
     return tmp_path
@@ -58,7 +60,9 @@ def test_read_all_formats(seed_files):
 
 def test_url_column_option(seed_files):
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        assert_that(p | ReadSeeds([str(seed_files / "d.tsv")], url_column="URL"), equal_to(["http://d.example/"]))
+        assert_that(
+            p | ReadSeeds([str(seed_files / "d.tsv")], url_column="URL"), equal_to(["http://d.example/"])
+        )
 
 
 def test_validation_errors_say_what_to_change(seed_files):

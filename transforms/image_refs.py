@@ -1,0 +1,62 @@
+"""Deduplicating image references: each distinct image URL is fetched once, every page that showed it kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas import ImageRecord, ImageRef, ImageTask
+
+__all__ = ["MergeImageRecords", "PlanImageFetches"]
+
+
+def _to_task(image_url: str, refs: Iterable[ImageRef]) -> ImageTask:
+    refs = list(refs)
+    shallowest = min(refs, key=lambda ref: (ref.depth, ref.page_url))
+    return ImageTask(
+        image_url=image_url,
+        depth=shallowest.depth,
+        page_urls=sorted({ref.page_url for ref in refs}),
+        seed_url=shallowest.seed_url,
+    )
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(ImageRef)
+@beam.typehints.with_output_types(ImageTask)
+def PlanImageFetches(refs):  # noqa: N802 - a PTransform
+    """``PCollection[ImageRef] -> PCollection[ImageTask]``.
+
+    One task per distinct image URL, carrying every page that showed it and the shallowest depth."""
+    return (
+        refs
+        | "KeyByImageUrl" >> beam.Map(lambda ref: (ref.image_url, ref))
+        | "GroupByImageUrl" >> beam.GroupByKey()
+        | "ToTask" >> beam.MapTuple(_to_task)
+    )
+
+
+def _merge(image_url: str, records: Iterable[ImageRecord]) -> ImageRecord:
+    records = sorted(records, key=lambda record: (record.depth, record.hashed_at))
+    first = records[0]
+    if len(records) > 1:
+        Metrics.counter("MergeImageRecords", "duplicate_image_rows_merged").inc(len(records) - 1)
+    pages = sorted({page for record in records for page in record.page_urls})
+    return first._replace(page_urls=pages, depth=first.depth)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(ImageRecord)
+@beam.typehints.with_output_types(ImageRecord)
+def MergeImageRecords(records):  # noqa: N802 - a PTransform
+    """One images/ row per image URL: rows for the same URL (an inline ``data:`` image on several pages, a
+    URL seen both as a link and as an image) merge their pages; the shallowest row's hashes are kept (the
+    bytes behind one data: id are identical by construction)."""
+    return (
+        records
+        | "KeyByImageUrl" >> beam.Map(lambda record: (record.image_url, record))
+        | "GroupByImageUrl" >> beam.GroupByKey()
+        | "Merge" >> beam.MapTuple(_merge)
+    )

@@ -1,0 +1,168 @@
+"""Joining image hashes against the known-hash index.
+
+The side input is a small :class:`~schemas.known_hashes.IndexRef` (path and checksum), not the list: each
+worker process loads the compiled index once through :class:`apache_beam.utils.shared.Shared` and every DoFn
+instance in that process uses the same object. A new checksum (a refreshed index in a streaming job) loads
+the new file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+from hashwatch.hashing.image_hashes import ImageHashes
+from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
+
+from schemas import ImageRecord, MatchRecord
+from schemas.known_hashes import IndexRef
+
+__all__ = ["MatchKnownHashes", "image_hashes_of", "load_index"]
+
+_NAMESPACE = "MatchKnownHashes"
+
+
+def image_hashes_of(record: ImageRecord) -> ImageHashes:
+    """The hashing library's view of an images/ row (no bytes needed: a rescan works from history)."""
+    return ImageHashes(
+        bytes_length=record.bytes_length,
+        md5=record.md5,
+        sha1=record.sha1,
+        sha256=record.sha256,
+        crc32c=record.crc32c,
+        format=record.format,
+        width=record.width,
+        height=record.height,
+        phash=record.phash,
+        dhash=record.dhash,
+        pdq=record.pdq,
+        pdq_quality=record.pdq_quality,
+        decode_status=record.decode_status,
+        error_message=record.decode_error,
+        extra=dict(record.extra_hashes or {}),
+    )
+
+
+def _local_path(ref: IndexRef) -> str:
+    """A local file for the index: itself if local, else a copy in the temp folder (hashes only)."""
+    if "://" not in ref.path:
+        return ref.path
+    local = os.path.join(tempfile.gettempdir(), f"hashwatch-index-{ref.checksum}")
+    if not os.path.exists(local):
+        partial = f"{local}.{os.getpid()}.part"
+        with FileSystems.open(ref.path) as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        os.replace(partial, local)
+    return local
+
+
+def load_index(ref: IndexRef) -> KnownHashIndex:
+    index = KnownHashIndex.load(_local_path(ref))
+    if index.checksum != ref.checksum:
+        raise ValueError(
+            f"index {ref.path} has checksum {index.checksum}, the pipeline expected {ref.checksum}: "
+            "it was replaced while the job ran; rebuild or restart"
+        )
+    return index
+
+
+def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksum: str, now_us: int):
+    """One MatchRecord per (page showing the image, list entry matched)."""
+    pages = list(image.page_urls) or [None]
+    for match in matches:
+        for page in pages:
+            yield MatchRecord(
+                run_id=run_id,
+                matched_at=now_us,
+                page_url=page,
+                image_url=image.image_url,
+                final_url=image.final_url,
+                depth=image.depth,
+                hash_type=match.hash_type,
+                hash_value=match.query_hash,
+                list_hash=match.list_hash,
+                distance=match.distance,
+                match_kind=match.match_kind,
+                variant=match.variant,
+                category=match.category,
+                source=match.source,
+                list_version=match.list_version,
+                index_checksum=checksum,
+                md5=image.md5,
+                sha1=image.sha1,
+                sha256=image.sha256,
+                phash=image.phash,
+                dhash=image.dhash,
+                pdq=image.pdq,
+                pdq_quality=image.pdq_quality,
+            )
+
+
+class _MatchDoFn(beam.DoFn):
+    def __init__(self, run_id: str, match_options, shared: Shared):
+        self._run_id = run_id
+        self._match_options = match_options
+        self._shared = shared
+        self._index: KnownHashIndex | None = None  # the DoFn holds it: Shared keeps only a weak reference
+        self._checksum: str | None = None
+
+    def setup(self):
+        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
+        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
+        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
+        self._loads = Metrics.counter(_NAMESPACE, "index_loads")
+
+    def _index_for(self, ref: IndexRef) -> KnownHashIndex:
+        if self._index is None or self._checksum != ref.checksum:
+
+            def load():
+                self._loads.inc()
+                return load_index(ref)
+
+            self._index = self._shared.acquire(load, tag=ref.checksum)
+            self._checksum = ref.checksum
+        return self._index
+
+    def process(self, image: ImageRecord, ref: IndexRef) -> Iterator[MatchRecord]:
+        index = self._index_for(ref)
+        self._images.inc()
+        matches = index.match(image_hashes_of(image), self._match_options)
+        if not matches:
+            return
+        self._matched_images.inc()
+        for record in match_records(self._run_id, image, matches, ref.checksum, time.time_ns() // 1000):
+            Metrics.counter(_NAMESPACE, f"matches_{record.hash_type}_{record.match_kind}").inc()
+            self._match_rows.inc()
+            yield record
+
+
+class MatchKnownHashes(beam.PTransform):
+    """Match images against the known-hash index: ``PCollection[ImageRecord] -> PCollection[MatchRecord]``.
+
+    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input. Each image gives
+    one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
+    Hamming threshold for pHash/dHash/PDQ).
+
+    Example::
+
+        ref = pipeline | "IndexRef" >> beam.Create([IndexRef("/data/list.hwidx", checksum)])
+        matches = images | "MatchKnownHashes" >> MatchKnownHashes(ref, run_id)
+    """
+
+    def __init__(self, index_ref: beam.PCollection[IndexRef], run_id: str, match_options=None):
+        super().__init__()
+        self._index_ref = index_ref
+        self._run_id = run_id
+        self._match_options = match_options
+
+    def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
+        return images | "Match" >> beam.ParDo(
+            _MatchDoFn(self._run_id, self._match_options, Shared()), beam.pvalue.AsSingleton(self._index_ref)
+        ).with_output_types(MatchRecord)
