@@ -1,0 +1,23 @@
+"""``hashwatch crawl ...``: the pipelines as sub-commands. Beam is imported only when one runs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _crawl(args: argparse.Namespace) -> int:
+    from pipelines.crawl_match import main
+
+    return main(args.pipeline_args)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "crawl",
+        help="crawl seed URLs, hash every image, match against known hashes, write Parquet",
+        description="Runs pipelines/crawl_match.py; every flag (Beam's included) passes through. "
+        "See `python -m pipelines.crawl_match --help` for the full list.",
+        add_help=False,
+    )
+    parser.add_argument("pipeline_args", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=_crawl)

@@ -1,0 +1,63 @@
+"""Getting the compiled known-hash index a run matches against: prebuilt (``--index``) or built now."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+
+from hashwatch.errors import UserError
+from schemas.known_hashes import IndexRef
+
+__all__ = ["prepare_index"]
+
+INDEX_SUFFIX = ".hwidx"
+
+
+def _describe(index: KnownHashIndex) -> dict[str, Any]:
+    return {"checksum": index.checksum, "list_versions": dict(index.list_versions)}
+
+
+def prepare_index(
+    output: str, hash_lists: list[str], index_path: str | None, skip_invalid: bool
+) -> tuple[IndexRef, dict[str, Any]]:
+    """Return the reference the workers load, and what the run manifest says about the lists.
+
+    With ``hash_lists`` the index is compiled into ``OUTPUT/_indexes/<checksum>.hwidx`` (a place every worker
+    of a cluster can read, since the output must be shared anyway); the same lists give the same file.
+    """
+    if index_path:
+        if "://" not in index_path and not os.path.exists(index_path):
+            raise UserError(f"no such index file: {index_path}")
+        local = index_path
+        if "://" in index_path:
+            local = os.path.join(tempfile.mkdtemp(prefix="hashwatch-index-"), "index" + INDEX_SUFFIX)
+            with FileSystems.open(index_path) as source, open(local, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+        index = KnownHashIndex.load(local)
+        return IndexRef(index_path, index.checksum), {"index": index_path, **_describe(index)}
+
+    for path in hash_lists:
+        if not os.path.exists(path):
+            raise UserError(f"no such hash list: {path}")
+    scratch = tempfile.mkdtemp(prefix="hashwatch-index-")
+    built = os.path.join(scratch, "index" + INDEX_SUFFIX)
+    report = build_index(hash_lists, built, skip_invalid=skip_invalid)
+    index = KnownHashIndex.load(built)
+    target = FileSystems.join(output, "_indexes", index.checksum[:32] + INDEX_SUFFIX)
+    if "://" in output:
+        with open(built, "rb") as source, FileSystems.create(target) as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.move(built, target)
+    shutil.rmtree(scratch, ignore_errors=True)
+    info = {"index": target, "hash_lists": list(hash_lists), **_describe(index)}
+    if dataclasses.is_dataclass(report):
+        info["build"] = dataclasses.asdict(report)
+    return IndexRef(target, index.checksum), info

@@ -1,0 +1,174 @@
+"""The end-of-run summary and the JSON run manifest.
+
+Counts come from the Parquet the run wrote (exact on every runner), plus Beam's per-stage metrics where the
+runner reports them. The manifest lands in ``OUTPUT/_runs/dt=<day>/run_id=<id>/manifest.json`` beside a
+``run.log``; Spark and Hive skip folders whose names start with ``_`` when reading the tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.parquet_output import partition_dir
+
+__all__ = ["RunReport", "read_run_table", "run_files_dir", "summarize_run", "write_run_files"]
+
+
+def run_files_dir(output: str, day: str, run_id: str) -> str:
+    return partition_dir(output, "_runs", day, run_id)
+
+
+def read_run_table(
+    output: str, table: str, day: str, run_id: str, columns: list[str] | None = None
+) -> pa.Table:
+    """One run's rows of one table, read through Beam's file systems."""
+    pattern = FileSystems.join(partition_dir(output, table, day, run_id), "*.parquet")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(pq.read_table(pa.BufferReader(handle.read()), columns=columns))
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables)
+
+
+def _count(table: pa.Table, *columns: str) -> dict[str, int]:
+    if table.num_rows == 0:
+        return {}
+    keys = zip(*(table.column(c).to_pylist() for c in columns), strict=True)
+    return dict(sorted(Counter("/".join(str(v) for v in key) for key in keys).items()))
+
+
+def _beam_counters(metrics_result) -> dict[str, int]:
+    try:
+        counters = metrics_result.metrics().query(beam.metrics.MetricsFilter())["counters"]
+    except Exception:  # some runners report no metrics; the Parquet counts stand alone
+        return {}
+    totals: Counter[str] = Counter()
+    for counter in counters:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += value or 0
+    return dict(sorted(totals.items()))
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    state: str
+    started: str
+    finished: str
+    elapsed_s: float
+    output: str
+    tables: dict[str, str]
+    fetches: dict[str, int] = field(default_factory=dict)  # kind/outcome -> rows
+    errors: dict[str, int] = field(default_factory=dict)  # kind/error_kind -> rows
+    pages_fetched: int = 0
+    images_hashed: int = 0
+    bytes_fetched: int = 0
+    decode_status: dict[str, int] = field(default_factory=dict)
+    matches: int = 0
+    images_matched: int = 0
+    matches_by_category: dict[str, int] = field(default_factory=dict)
+    matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
+    index: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    beam_counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images_hashed / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary_text(self) -> str:
+        def fmt(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+        lines = [
+            f"run {self.run_id}: {self.state} in {self.elapsed_s:.1f} s",
+            f"  pages fetched   {self.pages_fetched}",
+            f"  images hashed   {self.images_hashed} ({self.images_per_s:.1f}/s), "
+            f"{self.bytes_fetched / 1e6:.1f} MB fetched",
+            f"  fetch outcomes  {fmt(self.fetches)}",
+            f"  errors by kind  {fmt(self.errors)}",
+            f"  matches         {self.matches} rows, {self.images_matched} distinct images",
+            f"    by category   {fmt(self.matches_by_category)}",
+            f"    by hash type  {fmt(self.matches_by_hash_type)}",
+            f"  index           {self.index.get('checksum', '?')[:16]} "
+            f"(list versions: {fmt(self.index.get('list_versions', {}))})",
+        ]
+        lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
+        return "\n".join(lines)
+
+
+def summarize_run(
+    *,
+    output: str,
+    run_id: str,
+    day: str,
+    started: dt.datetime,
+    elapsed_s: float,
+    state: str,
+    options,
+    index_info: dict[str, Any],
+    metrics_result=None,
+) -> RunReport:
+    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log")}
+    tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
+    report = RunReport(
+        run_id=run_id,
+        state=state.rsplit(".", maxsplit=1)[-1],
+        started=started.isoformat(),
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+        elapsed_s=round(elapsed_s, 3),
+        output=output,
+        tables=tables,
+        index=index_info,
+        options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
+        beam_counters=_beam_counters(metrics_result) if metrics_result is not None else {},
+    )
+    fetch_log = read_run_table(
+        output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length"]
+    )
+    if fetch_log.num_rows:
+        report.fetches = _count(fetch_log, "kind", "outcome")
+        failed = fetch_log.filter(pa.compute.not_equal(fetch_log["outcome"], "ok"))
+        report.errors = _count(failed, "kind", "error_kind")
+        pages_ok = fetch_log.filter(
+            pa.compute.and_(
+                pa.compute.equal(fetch_log["kind"], "page"), pa.compute.equal(fetch_log["outcome"], "ok")
+            )
+        )
+        report.pages_fetched = pages_ok.num_rows
+        report.bytes_fetched = int(pa.compute.sum(fetch_log["bytes_length"]).as_py() or 0)
+    images = read_run_table(output, "images", day, run_id, ["decode_status"])
+    report.images_hashed = images.num_rows
+    report.decode_status = _count(images, "decode_status")
+    matches = read_run_table(
+        output, "matches", day, run_id, ["image_url", "category", "hash_type", "match_kind"]
+    )
+    report.matches = matches.num_rows
+    if matches.num_rows:
+        report.images_matched = len(set(matches["image_url"].to_pylist()))
+        report.matches_by_category = _count(matches, "category")
+        report.matches_by_hash_type = _count(matches, "hash_type", "match_kind")
+    return report
+
+
+def write_run_files(output: str, report: RunReport, log_lines: list[str] | None = None) -> None:
+    """Write the manifest (and the run's log lines, if captured) next to the run's partitions."""
+    folder = run_files_dir(output, report.started[:10], report.run_id)
+    manifest = json.dumps(asdict(report), indent=2, sort_keys=True, default=str).encode()
+    with FileSystems.create(FileSystems.join(folder, "manifest.json")) as handle:
+        handle.write(manifest)
+    if log_lines is not None:
+        with FileSystems.create(FileSystems.join(folder, "run.log")) as handle:
+            handle.write(("\n".join(log_lines) + "\n").encode())
