@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.machine import describe_machine
 from hashwatch.sites.synthetic_images import encode, synthetic_photo
 
 ONE_MP = (1155, 866)
@@ -85,18 +84,6 @@ def pipeline_seconds(seed_url: str, hash_list: Path, extra: list[str]) -> tuple[
         return time.perf_counter() - started, report.images_hashed
 
 
-def machine() -> str:
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-            if line.startswith("Model name")
-        )
-    except Exception:
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -119,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'ab' * 16},A,bench,1,false\n"
     )
     total_mb = sum(f.stat().st_size for f in files) / 1e6
-    print(f"site: {len(files)} JPEGs at {ONE_MP[0]}x{ONE_MP[1]}, {total_mb:.0f} MB; machine: {machine()}")
+    print(
+        f"site: {len(files)} JPEGs at {ONE_MP[0]}x{ONE_MP[1]}, {total_mb:.0f} MB; machine: {describe_machine()}"
+    )
 
     results: dict[str, list[float]] = {"baseline (library, 1 process)": []}
     with StaticServer(root) as server:
