@@ -147,7 +147,7 @@ class CrawlWorker:
         try:
             self._crawl_page(task, pace, outcome)
         except Exception as exc:  # a bug: one row, never a crashed bundle
-            outcome.fetch_log = [self._internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
+            outcome.fetch_log = [self.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
             outcome.image_refs, outcome.links, outcome.inline_images = [], [], []
         outcome.elapsed_s = time.monotonic() - started
         return outcome
@@ -331,7 +331,7 @@ class CrawlWorker:
             outcome = self._fetch_image(task, pace, parent)
         except Exception as exc:
             outcome = ImageOutcome(
-                self._internal_row(task.image_url, KIND_IMAGE, task.depth, parent, exc), None
+                self.internal_row(task.image_url, KIND_IMAGE, task.depth, parent, exc), None
             )
         outcome.elapsed_s = time.monotonic() - started
         return outcome
@@ -463,7 +463,7 @@ class CrawlWorker:
             elapsed_ms=(result.elapsed_s * 1000) if result is not None else 0.0,
         )
 
-    def _internal_row(
+    def internal_row(
         self, url: str, kind: str, depth: int, parent_url: str | None, exc: BaseException
     ) -> FetchLogRecord:
         return FetchLogRecord(
