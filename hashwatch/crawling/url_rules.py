@@ -158,9 +158,25 @@ def link_skip_reason(url: str, seed_url: str, depth: int, config: CrawlConfig) -
 
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic",
-     ".heif", ".jxl", ".ico", ".svg"}
-)  # fmt: skip
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".jxl",
+        ".ico",
+        ".svg",
+    }
+)
 
 
 def looks_like_image_url(url: str) -> bool:

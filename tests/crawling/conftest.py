@@ -1,0 +1,1 @@
+from local_http import servers  # noqa: F401  (a fixture)
