@@ -452,6 +452,9 @@ def _classify(exc: BaseException, url: str, ctx: _Deadline | None) -> _FetchFail
     for item in chain:
         if isinstance(item, urllib3.exceptions.NameResolutionError | socket.gaierror):
             return _FetchFailure("dns", f"could not resolve host {host}")
+    for item in chain:  # before timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError
+        if isinstance(item, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return _FetchFailure("connect", f"could not connect to {host} ({_root_name(item)})")
     for item in chain:
         if isinstance(item, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
             return _FetchFailure("timeout", f"connecting to {host} timed out")
@@ -467,8 +470,6 @@ def _classify(exc: BaseException, url: str, ctx: _Deadline | None) -> _FetchFail
                 "content_encoding", "response body does not decompress (broken gzip/deflate/br)"
             )
     for item in chain:
-        if isinstance(item, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-            return _FetchFailure("connect", f"could not connect to {host} ({_root_name(item)})")
         if isinstance(
             item,
             HTTPException

@@ -35,12 +35,15 @@ class HostSlots:
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
         self._next_start: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
         self._delay: dict[str, float] = {}
 
     def set_delay(self, host: str, delay: float) -> None:
-        """Set a host's delay (e.g. raised by its robots.txt Crawl-delay)."""
+        """Set a host's delay (e.g. from robots.txt Crawl-delay); it applies from the last start on."""
         with self._lock:
             self._delay[host] = delay
+            if host in self._last_start:
+                self._next_start[host] = max(self._next_start.get(host, 0.0), self._last_start[host] + delay)
 
     def delay(self, host: str, default: float) -> float:
         with self._lock:
@@ -58,6 +61,7 @@ class HostSlots:
             if wait > 0:
                 return wait
             self._active[host] = self._active.get(host, 0) + 1
+            self._last_start[host] = now
             self._next_start[host] = now + self._delay.get(host, default_delay)
             return 0.0
 
@@ -76,6 +80,7 @@ class HostSlots:
                 now = time.monotonic()
                 wait = self._next_start.get(host, 0.0) - now
                 if wait <= 0:
+                    self._last_start[host] = now
                     self._next_start[host] = now + self._delay.get(host, default_delay)
                     return
             time.sleep(wait)

@@ -1,1 +1,1 @@
-from local_http import servers  # noqa: F401  (a fixture)
+from local_http import module_servers, servers  # noqa: F401  (fixtures)

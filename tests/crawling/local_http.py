@@ -106,10 +106,10 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     """A threaded HTTP server on ``address`` (a loopback IP), with routes and a request log."""
 
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         server_cls = type("_S", (_Server,), {"address_family": family})
-        self._server = server_cls((address, 0), RequestHandler)
+        self._server = server_cls((address, port), RequestHandler)
         self._server.owner = self
         self.address = address
         self.port = self._server.server_address[1]
@@ -191,18 +191,176 @@ def ipv6_loopback_available() -> bool:
         return False
 
 
-@pytest.fixture
-def servers():
-    """A factory: ``servers("127.0.0.2")`` starts a server there; all are stopped after the test."""
+def _server_factory():
     started: list[LocalServer] = []
 
-    def start(address: str = "127.0.0.1") -> LocalServer:
+    def start(address: str = "127.0.0.1", port: int = 0) -> LocalServer:
         if ":" not in address and not loopback_alias_available(address):
             pytest.skip(f"cannot bind {address}")
-        server = LocalServer(address)
+        try:
+            server = LocalServer(address, port)
+        except OSError as exc:
+            pytest.skip(f"cannot bind {address}:{port} ({exc})")
         started.append(server)
         return server
 
+    return start, started
+
+
+@pytest.fixture
+def servers():
+    """A factory: ``servers("127.0.0.2")`` starts a server there; all are stopped after the test."""
+    start, started = _server_factory()
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def module_servers():
+    """Like ``servers``, for servers shared by the tests of a module."""
+    start, started = _server_factory()
+    yield start
+    for server in started:
+        server.close()
+
+
+# --- a small site with failures of every kind
+# -----------------------------------------------------------------
+
+
+@dataclass
+class SmallSite:
+    """Host ``a`` (the seed's, 127.0.0.1) and host ``b`` (127.0.0.2, out of scope), with expectations."""
+
+    a: LocalServer
+    b: LocalServer
+    data_png: bytes
+    expected_pages: dict  # url -> (outcome, error_kind)
+    expected_images: dict  # url -> (outcome, error_kind)
+
+    @property
+    def seed(self) -> str:
+        return self.a.url("/")
+
+
+def _trickle_route(handler: RequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    for _ in range(100000):
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.05)
+
+
+def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
+    """Start the servers of the small site (``start`` is the ``servers`` fixture) and return it.
+
+    Crawl it with ``SMALL_SITE_CONFIG`` (max depth 2). Every page URL and image URL the crawl can discover
+    is in
+    ``expected_pages`` / ``expected_images`` with the outcome it must end with.
+    """
+    import base64
+
+    a, b = start("127.0.0.1"), start("127.0.0.2")
+    A, B = a.url, b.url
+    data_png = png_bytes(shade=42)
+    data_uri = "data:image/png;base64," + base64.b64encode(data_png).decode()
+    a.add("/robots.txt", "User-agent: *\nDisallow: /private/\nDisallow: /img/blocked.png\n", "text/plain")
+    b.add("/robots.txt", "", "text/plain")
+    a.html(
+        "/",
+        f"""<img src="/img/a.png"><img srcset="/img/b.jpg 1x, /img/a.png 2x"><img src="{data_uri}">
+        <img src="/img/blocked.png"><img src="/img/missing.png"><img src="/img/notimage.png">
+        <img src="{B("/img/c.gif")}"><a href="/img/linked.png">linked image</a>
+        <a href="/gallery.html">g</a><a href="/gallery.html#again">g</a><a href="/private/secret.html">p</a>
+        <a href="/broken.html">404</a><a href="/flaky">503</a><a href="/redirect-in">r</a>
+        <a href="/loop1">l</a>
+        <a href="/calendar/2024/01">cal</a><a href="/search?q=cats">s</a><a href="{B("/")}">other host</a>
+        <a href="/doc">pdf</a><a href="/img-no-extension">img</a><a href="/slow">slow</a>
+        <a href="/big.html">big</a>
+        <a href="ftp://files.test/x">ftp</a><a href="/to-b">to b</a><a href="/malformed.html">m</a>
+        <a href="javascript:alert(1)">js</a>""",
+    )
+    a.html(
+        "/gallery.html",
+        f"""<img src="/img/a.png"><img src="img/d.png"><img src="{data_uri}">
+        <a href="/gallery2.html">next</a><a href="/">home</a>""",
+    )
+    a.html("/gallery2.html", '<img src="/img/e.webp"><a href="/gallery3.html">deeper</a>')
+    a.html("/gallery3.html", "never fetched: depth 3")
+    a.html("/private/secret.html", "robots says no")
+    a.html("/about.html", '<img src="/img/a.png">')
+    a.redirect("/redirect-in", "/about.html", 301)
+    a.redirect("/loop1", "/loop2")
+    a.redirect("/loop2", "/loop1")
+    a.redirect("/to-b", B("/"))
+    a.html("/calendar/2024/01", '<a href="/calendar/2024/02">next month</a>')
+    a.add("/doc", b"%PDF-1.4 " + CONTENT_MARKER.encode(), "text/html")
+    a.add("/img-no-extension", png_bytes(shade=7), "application/octet-stream")
+    a.routes["/slow"] = _trickle_route
+    a.add("/big.html", b"<html>" + b"x" * 300_000 + b"</html>", "text/html")
+    a.add("/flaky", b"", "text/html", status=503)
+    a.add(
+        "/malformed.html",
+        b"<html><body><div><p>unclosed <img src='/img/a.png'><table><tr><td><a href=/gallery.html>g"
+        + b"\x00\xff\xfe broken bytes <<<>>>",
+        "text/html",
+    )
+    a.add("/img/a.png", png_bytes(shade=1), "image/png")
+    a.add("/img/b.jpg", jpeg_bytes(), "text/html")  # wrong declared type: still an image
+    a.add("/img/d.png", png_bytes(shade=4), "image/png")
+    a.add("/img/e.webp", b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 20, "image/webp")
+    a.add("/img/linked.png", png_bytes(shade=5), "image/png")
+    a.add("/img/notimage.png", "<html>" + CONTENT_MARKER + "</html>", "image/png")
+    a.add("/img/blocked.png", png_bytes(shade=6), "image/png")
+    b.html("/", "other host")
+    b.add("/img/c.gif", gif_bytes(), "image/gif")
+
+    pages = {
+        A("/"): ("ok", None),
+        A("/gallery.html"): ("ok", None),
+        A("/gallery2.html"): ("ok", None),
+        A("/gallery3.html"): ("skipped", "max_depth"),
+        A("/private/secret.html"): ("skipped", "robots_disallowed"),
+        A("/broken.html"): ("failed", "bad_status"),
+        A("/flaky"): ("failed", "bad_status"),
+        A("/redirect-in"): ("ok", None),
+        A("/loop1"): ("failed", "redirect_loop"),
+        A("/calendar/2024/01"): ("skipped", "denied_pattern"),
+        A("/search?q=cats"): ("skipped", "denied_pattern"),
+        B("/"): ("skipped", "out_of_scope"),
+        A("/doc"): ("failed", "not_html"),
+        A("/img-no-extension"): ("ok", None),
+        A("/slow"): ("failed", "timeout"),
+        A("/big.html"): ("failed", "too_large"),
+        "ftp://files.test/x": ("skipped", "unsupported_scheme"),
+        A("/to-b"): ("failed", "out_of_scope"),
+        A("/malformed.html"): ("ok", None),
+    }
+    images = {
+        A("/img/a.png"): ("ok", None),
+        A("/img/b.jpg"): ("ok", None),
+        A("/img/d.png"): ("ok", None),
+        A("/img/e.webp"): ("ok", None),
+        A("/img/linked.png"): ("ok", None),
+        A("/img/blocked.png"): ("skipped", "robots_disallowed"),
+        A("/img/missing.png"): ("failed", "bad_status"),
+        A("/img/notimage.png"): ("failed", "not_an_image"),
+        B("/img/c.gif"): ("ok", None),
+    }
+    return SmallSite(a, b, data_png, pages, images)
+
+
+SMALL_SITE_CONFIG_KWARGS = dict(
+    allow_private_networks=True,
+    per_host_delay=0,
+    max_depth=2,
+    max_page_bytes=100_000,
+    total_deadline=1.5,
+    read_timeout=1.0,
+    max_retries=1,
+    retry_backoff=0.05,
+)
