@@ -1,20 +1,19 @@
-"""Per-host politeness: at most N requests in flight per host, and request starts at least D seconds apart.
+"""Per-host politeness: at most N requests in flight per host, and a rest of at least D seconds between them.
 
 Two pieces:
 
-* :class:`HostSlots`, the per-host state (requests in flight, earliest next start, delay). One table per
-  process, shared by every worker, DoFn instance and crawl round in it, so politeness holds across stages that
-  run in the same process.
+* :class:`HostSlots`, the per-host state (requests in flight, earliest next start, delay). The delay runs from
+  the end of one request to the start of the next (as in Nutch), so network jitter cannot shrink the rest a
+  server gets. One table per process, shared by every worker, DoFn instance and crawl round in it.
 * :class:`HostScheduler`, a work queue that hands a task to a fetch thread only when its host has a free slot
   and its delay has passed. Threads never sit blocked on a busy host while other hosts wait: a worker with
-  many
-  hosts fetches them concurrently, a worker with one host fetches it at the host's pace.
+  many hosts fetches them concurrently, a worker with one host fetches it at the host's pace.
 
 A task that makes several requests (robots.txt then the page, redirect hops, retries) calls
-:meth:`HostSlots.pace` before each one after the first, which waits for the host's next start. Across
-processes
-(Beam workers) politeness holds because the Beam transforms group the work by host, so one host's tasks of a
-round are handled by one worker.
+:meth:`HostSlots.pace` before each one after the first, which waits a full delay. Across processes (Beam
+workers) politeness holds because the Beam transforms group the work by host, so one host's tasks of a stage
+are handled by one worker, and because a process's first request to a host waits one delay, in case an
+earlier stage on another worker has just fetched from it.
 """
 
 from __future__ import annotations
@@ -57,7 +56,11 @@ class HostSlots:
         with self._lock:
             if self._active.get(host, 0) >= concurrency:
                 return float("inf")
-            wait = self._next_start.get(host, 0.0) - now
+            if host not in self._next_start:
+                # First contact in this process: another process (an earlier stage on another worker) may just
+                # have fetched from this host, so assume it did and wait one delay.
+                self._next_start[host] = now + self._delay.get(host, default_delay)
+            wait = self._next_start[host] - now
             if wait > 0:
                 return wait
             self._active[host] = self._active.get(host, 0) + 1
@@ -65,8 +68,12 @@ class HostSlots:
             self._next_start[host] = now + self._delay.get(host, default_delay)
             return 0.0
 
-    def finish(self, host: str) -> None:
+    def finish(self, host: str, default_delay: float) -> None:
+        """A task's last request is done: the next one waits a full delay from now (Nutch's rule: the delay is
+        the server's rest between responses, so network jitter cannot shrink it)."""
         with self._lock:
+            delay = self._delay.get(host, default_delay)
+            self._next_start[host] = max(self._next_start.get(host, 0.0), time.monotonic() + delay)
             count = self._active.get(host, 0) - 1
             if count > 0:
                 self._active[host] = count
@@ -74,7 +81,13 @@ class HostSlots:
                 self._active.pop(host, None)
 
     def pace(self, host: str, default_delay: float) -> None:
-        """Block until ``host``'s next start, then take it (for a request after a task's first)."""
+        """Block until ``host``'s next start, then take it (for a request after a task's first).
+
+        Called right after the task's previous request finished, so it waits at least a full delay from now.
+        """
+        with self._lock:
+            delay = self._delay.get(host, default_delay)
+            self._next_start[host] = max(self._next_start.get(host, 0.0), time.monotonic() + delay)
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -222,7 +235,7 @@ class HostScheduler(Generic[T]):
                 if self._on_result is not None:
                     self._on_result(item, result)
             finally:
-                self._slots.finish(host)
+                self._slots.finish(host, self._default_delay)
                 with self._cv:
                     self._running -= 1
                     self._cv.notify_all()
