@@ -35,15 +35,16 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.typehints import native_type_compatibility
 from apache_beam.utils.windowed_value import WindowedValue
 
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome
+from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome, shared_fetcher
 from hashwatch.crawling.driver import image_task_for
 from hashwatch.crawling.frontier import (
     apply_host_cap,
@@ -75,11 +76,9 @@ _METRICS_PAGES = "hashwatch.CrawlRounds"
 _METRICS_IMAGES = "hashwatch.FetchImages"
 
 _REFS = "image_refs"
-_LINKS = "links"
+_CARRY = "carry"
 _INLINE = "inline_images"
-_HOST_COUNTS = "host_counts"
 _SKIPPED = "skipped"
-_NEW_SEEN = "new_seen"
 
 
 class CrawlResult(NamedTuple):
@@ -114,7 +113,7 @@ class _PoliteFetchFn(beam.DoFn):
 
     def setup(self) -> None:
         config = self._config
-        self._worker = CrawlWorker(config, self._run_id, self._handler)
+        self._worker = CrawlWorker(config, self._run_id, self._handler, fetcher=shared_fetcher(config))
         self._lock = threading.Lock()
         self._finished: deque = deque()
         self._scheduler = HostScheduler(
@@ -170,23 +169,66 @@ def _count_row(namespace: str, row: FetchLogRecord) -> None:
         Metrics.counter(namespace, f"error_{row.error_kind}").inc()
 
 
+class _HostState(NamedTuple):
+    """What one host's round hands to the next: every URL of the host decided so far, and pages fetched."""
+
+    seen: tuple[str, ...]
+    pages_fetched: int
+
+
+# Tags of the values carried from one round to the next, all keyed by host. The values are pickled: they
+# never leave the job, and a str key keeps the GroupByKey's key coder deterministic.
+_CarryType = tuple[str, Any]
+_CARRY_TASK = "task"  # a seed CrawlTask (round 0 only)
+_CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
+_CARRY_STATE = "state"  # the host's _HostState
+
+
 class _FetchPagesFn(_PoliteFetchFn):
-    """(host, {"tasks": [CrawlTask], "prior": [pages fetched from host in earlier rounds]}) -> page
-    records."""
+    """One round for one host: decide its newly found links, fetch its pages, hand its state on.
+
+    In: (host, [(tag, value)]) with seed tasks (round 0), links found on the previous round's pages that point
+    to this host, and the host's state. Links to URLs already seen are dropped; each new URL is decided once
+    (a task, or a skipped row); the tasks within ``--max-pages-per-host`` are fetched. The host's new state,
+    and the links its pages contain (keyed by their own hosts), go to the next round through the ``carry``
+    output: one collection, one GroupByKey per round.
+    """
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        host, grouped = element
-        tasks = list(grouped["tasks"])
+        host, values = element
+        tasks: list[CrawlTask] = []
+        candidates: dict[str, list[DiscoveredLink]] = {}
+        seen: set[str] = set()
+        prior = 0
+        for tag, value in values:
+            if tag == _CARRY_TASK:
+                tasks.append(value)
+                seen.add(value.url)
+            elif tag == _CARRY_LINK:
+                candidates.setdefault(value.url, []).append(value)
+            else:
+                seen.update(value.seen)
+                prior += value.pages_fetched
+        for url in sorted(candidates):
+            if url in seen:
+                continue
+            seen.add(url)
+            task, row = decide_link(choose_candidate(candidates[url]), self._config, self._run_id)
+            if row is not None:
+                _count_row(_METRICS_PAGES, row)
+                yield row
+            else:
+                tasks.append(task)
+        keep: list[CrawlTask] = []
         if tasks:
-            prior = sum(grouped["prior"])
             keep, capped = apply_host_cap(tasks, prior, self._config, self._run_id)
             for row in capped:
                 _count_row(_METRICS_PAGES, row)
                 yield row
-            if keep:
-                yield TaggedOutput(_HOST_COUNTS, (host, len(keep)))
-            for task in keep:
-                self._submit(host, task, timestamp, window)
+        state = _HostState(tuple(sorted(seen)), prior + len(keep))
+        yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
+        for task in keep:
+            self._submit(host, task, timestamp, window)
         yield from self._drain()
 
     def _work(self, item, pacer):
@@ -209,7 +251,7 @@ class _FetchPagesFn(_PoliteFetchFn):
         for ref in result.image_refs:
             yield _wv(ref, timestamp, window, _REFS)
         for link in result.links:
-            yield _wv((link.url, link), timestamp, window, _LINKS)
+            yield _wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
         for record in result.inline_images:
             Metrics.counter(_METRICS_PAGES, "inline_images").inc()
             yield _wv(record, timestamp, window, _INLINE)
@@ -264,40 +306,10 @@ class _DecideSeedsFn(beam.DoFn):
             )
 
 
-class _DecideLinksFn(beam.DoFn):
-    """(url, {"found": [DiscoveredLink], "seen": [...]}) -> a CrawlTask, a skipped row, or nothing if seen
-    before.
-
-    Every new URL is also emitted (tagged ``new_seen``) to carry the seen set into the next round.
-    """
-
-    def __init__(self, config: CrawlConfig, run_id: str) -> None:
-        self._config = config
-        self._run_id = run_id
-
-    def process(self, element):
-        url, grouped = element
-        if any(True for _ in grouped["seen"]):
-            return
-        found = list(grouped["found"])
-        if not found:
-            return
-        yield TaggedOutput(_NEW_SEEN, (url, None))
-        task, row = decide_link(choose_candidate(found), self._config, self._run_id)
-        if row is not None:
-            _count_row(_METRICS_PAGES, row)
-            yield TaggedOutput(_SKIPPED, row)
-        else:
-            yield task
-
-
-def _typed(pcoll: PCollection, label: str, element_type) -> PCollection:
-    """Give a tagged output its element type (so records use RowCoder), in a fused no-op step."""
-    return pcoll | label >> beam.Map(lambda x: x).with_output_types(element_type)
-
-
-def _task_host(task: CrawlTask) -> tuple[str, CrawlTask]:
-    return host_key(task.url), task
+def _with_type(pcoll: PCollection, element_type) -> PCollection:
+    """Declare a tagged output's element type (Beam leaves them Any), so its records use RowCoder."""
+    pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
+    return pcoll
 
 
 # --- public transforms
@@ -323,45 +335,36 @@ class CrawlRounds(beam.PTransform):
 
     def expand(self, seeds: PCollection) -> CrawlResult:
         config, run_id = self._config, self._run_id
-        pipeline = seeds.pipeline
         decided = (
             seeds
             | "Seeds/Normalise" >> beam.Map(seed_key)
             | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
             | "Seeds/GroupByUrl" >> beam.GroupByKey()
-            | "Seeds/Decide" >> beam.ParDo(_DecideSeedsFn(run_id)).with_outputs(_SKIPPED, main="tasks")
+            | "Seeds/Decide"
+            >> beam.ParDo(_DecideSeedsFn(run_id))
+            .with_output_types(CrawlTask)
+            .with_outputs(_SKIPPED, main="tasks")
         )
-        tasks = _typed(decided.tasks, "Seeds/Tasks", CrawlTask)
-        fetch_logs = [_typed(decided[_SKIPPED], "Seeds/BadSeedRows", FetchLogRecord)]
+        carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
+            lambda task: (host_key(task.url), (_CARRY_TASK, task))
+        ).with_output_types(_CarryType)
+        fetch_logs = [_with_type(decided[_SKIPPED], FetchLogRecord)]
         refs, inline = [], []
-        seen = tasks | "Seeds/SeenUrls" >> beam.Map(lambda t: (t.url, None))
-        prior_counts = pipeline | "Seeds/NoHostCounts" >> beam.Create([]).with_output_types(tuple[str, int])
-
-        for depth in range(config.max_depth + 1):
+        # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
+        for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
-            by_host = tasks | f"{name}/KeyByHost" >> beam.Map(_task_host)
-            grouped = {"tasks": by_host, "prior": prior_counts} | f"{name}/GroupByHost" >> beam.CoGroupByKey()
-            fetched = grouped | f"{name}/FetchPages" >> beam.ParDo(
-                _FetchPagesFn(config, run_id, self._handler)
-            ).with_outputs(_REFS, _LINKS, _INLINE, _HOST_COUNTS, main="fetch_log")
-            fetch_logs.append(_typed(fetched.fetch_log, f"{name}/PageRows", FetchLogRecord))
-            refs.append(_typed(fetched[_REFS], f"{name}/ImageRefs", ImageRef))
-            inline.append(_typed(fetched[_INLINE], f"{name}/InlineImages", ImageRecord))
-            links = _typed(fetched[_LINKS], f"{name}/Links", tuple[str, DiscoveredLink])
-            prior_counts = (
-                (prior_counts, fetched[_HOST_COUNTS])
-                | f"{name}/FlattenHostCounts" >> beam.Flatten()
-                | f"{name}/SumHostCounts" >> beam.CombinePerKey(sum)
+            fetched = (
+                carry
+                | f"{name}/GroupByHost" >> beam.GroupByKey()
+                | f"{name}/FetchPages"
+                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler))
+                .with_output_types(FetchLogRecord)
+                .with_outputs(_REFS, _INLINE, _CARRY, main="fetch_log")
             )
-            decisions = (
-                {"found": links, "seen": seen}
-                | f"{name}/GroupLinksWithSeen" >> beam.CoGroupByKey()
-                | f"{name}/DecideLinks"
-                >> beam.ParDo(_DecideLinksFn(config, run_id)).with_outputs(_SKIPPED, _NEW_SEEN, main="tasks")
-            )
-            fetch_logs.append(_typed(decisions[_SKIPPED], f"{name}/SkippedLinkRows", FetchLogRecord))
-            tasks = _typed(decisions.tasks, f"{name}/NextTasks", CrawlTask)
-            seen = (seen, decisions[_NEW_SEEN]) | f"{name}/CarrySeen" >> beam.Flatten()
+            fetch_logs.append(_with_type(fetched.fetch_log, FetchLogRecord))
+            refs.append(_with_type(fetched[_REFS], ImageRef))
+            inline.append(_with_type(fetched[_INLINE], ImageRecord))
+            carry = _with_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
             fetch_log=tuple(fetch_logs) | "FetchLog" >> beam.Flatten(),
@@ -407,11 +410,11 @@ class FetchImages(beam.PTransform):
             | "KeyByHost" >> beam.Map(lambda t: (host_key(t.image_url), t))
             | "GroupByHost" >> beam.GroupByKey()
             | "Fetch"
-            >> beam.ParDo(_FetchImagesFn(self._config, self._run_id, self._handler)).with_outputs(
-                "images", main="fetch_log"
-            )
+            >> beam.ParDo(_FetchImagesFn(self._config, self._run_id, self._handler))
+            .with_output_types(FetchLogRecord)
+            .with_outputs("images", main="fetch_log")
         )
         return FetchImagesResult(
-            fetch_log=_typed(fetched.fetch_log, "FetchLogRows", FetchLogRecord),
-            images=_typed(fetched.images, "ImageRecords", ImageRecord),
+            fetch_log=_with_type(fetched.fetch_log, FetchLogRecord),
+            images=_with_type(fetched.images, ImageRecord),
         )

@@ -7,6 +7,7 @@ Shared by the Beam DoFns (``transforms/crawl.py``) and the Beam-free driver (``d
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,20 @@ from schemas.outcomes import (
     OUTCOME_SKIPPED,
     ROBOTS_NOT_APPLICABLE,
 )
+
+_SHARED_FETCHERS: dict[CrawlConfig, Fetcher] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_fetcher(config: CrawlConfig) -> Fetcher:
+    """One fetcher (one connection pool) per config per process, for workers that come and go: Beam DoFn
+    instances of successive rounds reuse its keep-alive connections. Never closed: it lives as long as the
+    process."""
+    with _SHARED_LOCK:
+        fetcher = _SHARED_FETCHERS.get(config)
+        if fetcher is None:
+            fetcher = _SHARED_FETCHERS[config] = Fetcher(config)
+        return fetcher
 
 
 @dataclass
@@ -76,19 +91,22 @@ class CrawlWorker:
         *,
         slots: HostSlots | None = None,
         robots_cache: robots.RobotsCache | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
         self.handler = image_handler
         self.slots = slots or process_host_slots()
         self.robots_cache = robots_cache or robots.process_robots_cache()
-        self.fetcher = Fetcher(config)
+        self._owns_fetcher = fetcher is None
+        self.fetcher = fetcher or Fetcher(config)
         # Robots answers depend on who asks and through which guard: key the shared cache by that too.
         self._robots_key = (config.user_agent, config.allow_private_networks, config.allowed_networks)
         image_handler.setup()
 
     def close(self) -> None:
-        self.fetcher.close()
+        if self._owns_fetcher:
+            self.fetcher.close()
 
     # --- robots ------------------------------------------------------------------------------------------
 

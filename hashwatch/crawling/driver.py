@@ -121,14 +121,41 @@ def crawl(
                     tasks.append(task)
             depth += 1
         if fetch_images:
-            work = [(host_key(t.image_url), t) for t in image_tasks(report.image_refs)]
-            for _task, outcome in _run(worker.fetch_image, work, worker):
-                report.fetch_log.append(outcome.fetch_log)
-                if outcome.image is not None:
-                    report.images.append(outcome.image)
+            rows, records = _fetch_images(worker, image_tasks(report.image_refs))
+            report.fetch_log.extend(rows)
+            report.images.extend(records)
     finally:
         worker.close()
     return report
+
+
+def fetch_images(
+    tasks: Iterable[ImageTask],
+    config: CrawlConfig,
+    image_handler: ImageBodyHandler,
+    *,
+    run_id: str = "local",
+    slots: HostSlots | None = None,
+    robots_cache: RobotsCache | None = None,
+) -> tuple[list[FetchLogRecord], list[ImageRecord]]:
+    """Fetch distinct image tasks (:func:`image_tasks`): a fetch_log row each, and the handler's records."""
+    worker = CrawlWorker(config, run_id, image_handler, slots=slots, robots_cache=robots_cache)
+    try:
+        return _fetch_images(worker, tasks)
+    finally:
+        worker.close()
+
+
+def _fetch_images(
+    worker: CrawlWorker, tasks: Iterable[ImageTask]
+) -> tuple[list[FetchLogRecord], list[ImageRecord]]:
+    rows, records = [], []
+    work = [(host_key(t.image_url), t) for t in tasks]
+    for _task, outcome in _run(worker.fetch_image, work, worker):
+        rows.append(outcome.fetch_log)
+        if outcome.image is not None:
+            records.append(outcome.image)
+    return rows, records
 
 
 def _run(fn, work, worker: CrawlWorker):

@@ -153,12 +153,8 @@ class HostScheduler(Generic[T]):
         self._pending = 0
         self._running = 0
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"hashwatch-fetch-{i}", daemon=True)
-            for i in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._max_threads = threads
+        self._threads: list[threading.Thread] = []  # started on demand, up to ``threads``
 
     @property
     def slots(self) -> HostSlots:
@@ -174,6 +170,12 @@ class HostScheduler(Generic[T]):
                 self._ring.append(host)
             queue.append(item)
             self._pending += 1
+            if len(self._threads) < min(self._max_threads, self._pending + self._running):
+                thread = threading.Thread(
+                    target=self._loop, name=f"hashwatch-fetch-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
             self._cv.notify()
 
     def outstanding(self) -> int:
@@ -192,7 +194,8 @@ class HostScheduler(Generic[T]):
         with self._cv:
             self._closed = True
             self._cv.notify_all()
-        for thread in self._threads:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join()
 
     def _next(self) -> tuple[str, T] | None:

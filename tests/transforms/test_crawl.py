@@ -112,7 +112,7 @@ def test_outputs_are_typed_for_row_coders(site):
     tasks = crawled.image_refs | "Tasks2" >> ImageTasksFromRefs()
     assert tasks.element_type == ImageTask
     labels = {t.full_label for t in p.transforms_stack[0].parts[1].parts}
-    assert {"Crawl/Round0/FetchPages", "Crawl/Round2/FetchPages", "Crawl/Round2/DecideLinks"} <= labels
+    assert {"Crawl/Round0/FetchPages", "Crawl/Round2/FetchPages", "Crawl/Round3/GroupByHost"} <= labels
 
 
 def test_beam_and_the_driver_crawl_identically(site):
