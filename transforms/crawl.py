@@ -8,26 +8,23 @@ Thin adapters over :mod:`hashwatch.crawling`. Public transforms:
 * :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records).
 
 How the work is split: every fetch stage groups its tasks by host (``scheme://host:port``), so one host's
-tasks
-of a stage are handled by one DoFn call, on one worker; politeness (per-host concurrency and delay) is
-enforced
-there, and across stages in the same process by a process-wide host table. Inside a DoFn instance a pool of
-``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered, fetched
-concurrently and
-drained by ``finish_bundle``. Image bytes never leave the DoFn that fetched them: the handler turns them
-into an
-``ImageRecord`` there.
+tasks of a stage are handled by one DoFn call on one worker, where politeness (per-host concurrency and
+delay) is enforced; a process-wide host table carries it across stages in the same process. Inside a DoFn
+instance a pool of ``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered,
+fetched concurrently and drained by ``finish_bundle``. Image bytes never leave the DoFn that fetched them:
+the handler turns them into an ``ImageRecord`` there.
 
-Rounds are unrolled (a Beam graph has no cycles): round ``d`` fetches the tasks of depth ``d``; the links it
-finds are deduplicated per URL against every URL seen in rounds ``0..d`` (a CoGroupByKey with the
-carried-forward
-set of seen URLs) and become round ``d+1``'s tasks or "skipped" rows. Links found in the last round
-(``max_depth``) end as ``skipped``/``max_depth`` rows.
+Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey by host of a single carried
+collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
+host's state (every URL of the host decided so far, pages fetched). The fetch DoFn drops links already seen,
+decides each new URL once (a task, or a skipped row), fetches the tasks within ``--max-pages-per-host``, and
+emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches nothing:
+it logs the last round's new links as ``skipped``/``max_depth``. Each round costs a few hundredths of a
+second of runner overhead on FnApiRunner even when empty, so keep ``--max-depth`` as small as the job needs.
 
 Counting rule: one fetch_log row per page URL (seeds included) and per image URL, except inline ``data:``
-images,
-which get one row per page that embeds them (``url`` = ``data:<mime>;sha256=<hex>``, ``parent_url`` = the
-page).
+images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha256=<hex>``, ``parent_url``
+= the page).
 """
 
 from __future__ import annotations

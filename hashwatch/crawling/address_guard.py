@@ -3,9 +3,8 @@
 A crawler fetches URLs that strangers wrote, so a page (or a redirect, or a DNS answer) could point it at the
 machine's own services, the cloud metadata endpoint (169.254.169.254) or the intranet. The guard refuses
 loopback, private, link-local, multicast, reserved, unspecified and other non-global addresses, in IPv4 and
-IPv6,
-including IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms and every spelling ``inet_aton`` accepts (2130706433,
-0x7f000001, 0177.0.0.1, 127.1).
+IPv6, including IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms and every spelling ``inet_aton`` accepts
+(2130706433, 0x7f000001, 0177.0.0.1, 127.1).
 
 It acts in two places: on the URL before any request (a literal address, for a clear early answer), and inside
 the HTTP connection (``GuardedHTTPAdapter``): the host name is resolved once, every address it resolves to is

@@ -1,14 +1,10 @@
-"""Every knob of the crawler in one frozen, picklable :class:`CrawlConfig`, and the command-line flags that
-set it.
+"""Every crawl knob in one frozen, picklable :class:`CrawlConfig`, and the command-line flags that set it.
 
 Defaults follow well-mannered crawlers (Nutch, StormCrawler, Scrapy): one request at a time per host, one
-second
-apart, robots.txt obeyed, private networks refused. ``add_crawl_arguments`` adds the flags to any argparse
-parser
-(the pipeline's ``PipelineOptions`` subclass calls it from ``_add_argparse_args``);
-``CrawlConfig.from_options``
-builds the config back from the parsed namespace (or a dict) and rejects bad values with a
-:class:`hashwatch.errors.UserError` that says what to change.
+second apart, robots.txt obeyed, private networks refused. ``add_crawl_arguments`` adds the flags to any
+argparse parser (the pipeline's ``PipelineOptions`` subclass calls it from ``_add_argparse_args``);
+``CrawlConfig.from_options`` builds the config back from the parsed namespace (or a dict) and rejects bad
+values with a :class:`hashwatch.errors.UserError` that says what to change.
 """
 
 from __future__ import annotations
@@ -60,7 +56,7 @@ class CrawlConfig:
     robots_agent: str = DEFAULT_ROBOTS_AGENT  # the product token matched against robots.txt User-agent lines
 
     # Politeness
-    per_host_delay: float = 1.0  # minimum gap between two request starts to the same host
+    per_host_delay: float = 1.0  # rest between the end of one request to a host and the start of the next
     max_crawl_delay: float = 10.0  # robots.txt Crawl-delay is honoured up to this cap
     per_host_concurrency: int = 0  # requests in flight per host; 0 = auto: 1 with a delay, 8 with delay 0
     fetch_threads: int = 16  # fetch threads per worker (DoFn instance / driver), shared by all hosts
@@ -80,7 +76,7 @@ class CrawlConfig:
 
     # Protocol
     max_redirects: int = 5
-    max_retries: int = 2  # extra attempts after a 429 or 5xx
+    max_retries: int = 2  # extra attempts after a 429/5xx or a refused/broken connection
     retry_backoff: float = 1.0  # first wait; doubles per retry unless Retry-After says otherwise
 
     # Crawl shape
@@ -262,7 +258,12 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
         d.user_agent,
     )
     add("--robots-agent", str, "product token matched against robots.txt User-agent lines", d.robots_agent)
-    add("--per-host-delay", float, "seconds between two request starts to the same host", d.per_host_delay)
+    add(
+        "--per-host-delay",
+        float,
+        "seconds a host rests between the end of one request and the start of the next",
+        d.per_host_delay,
+    )
     add("--max-crawl-delay", float, "cap on a robots.txt Crawl-delay, seconds", d.max_crawl_delay)
     add(
         "--per-host-concurrency",
@@ -291,7 +292,7 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-data-uri-bytes", int, "largest inline data: image (decoded), bytes", d.max_data_uri_bytes)
     add("--max-url-length", int, "longer discovered URLs are dropped", d.max_url_length)
     add("--max-redirects", int, "redirect hops followed per URL", d.max_redirects)
-    add("--max-retries", int, "retries after HTTP 429 or 5xx", d.max_retries)
+    add("--max-retries", int, "retries after HTTP 429/5xx or a failed connection", d.max_retries)
     add("--retry-backoff", float, "first retry wait, seconds; doubles per retry", d.retry_backoff)
     add("--max-depth", int, "crawl rounds after the seeds (0 = seeds only)", d.max_depth)
     parser.add_argument(

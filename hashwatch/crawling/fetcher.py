@@ -1,15 +1,12 @@
 """HTTP fetching that survives a hostile web: byte caps, a total deadline, manual redirects, polite retries.
 
 One :class:`Fetcher` per worker holds a pooled ``requests`` session (thread-safe for our use: no cookies, no
-proxies from the environment) whose connections pass the SSRF guard. ``fetch`` streams the body into memory
-up to
-a cap (decompressing gzip/deflate/br incrementally, so a gzip bomb stops at the cap), cuts off a response that
-exceeds the total deadline however slowly it trickles (a watchdog shuts the socket), follows redirects by
-hand so
-every hop is re-checked, and retries 429/5xx with backoff that honours Retry-After. It never raises for
-anything
-the network or a server does: every failure becomes ``FetchResult.error_kind`` plus a one-line message built
-from our own words (never from response content).
+proxies from the environment) whose connections pass the SSRF guard. ``fetch`` streams the body into memory up
+to a cap (decompressing gzip/deflate/br incrementally, so a gzip bomb stops at the cap), cuts off a response
+that exceeds the total deadline however slowly it trickles (a watchdog shuts the socket), follows redirects by
+hand so every hop is re-checked, and retries 429/5xx with backoff that honours Retry-After. It never raises
+for anything the network or a server does: every failure becomes ``FetchResult.error_kind`` plus a one-line
+message built from our own words (never from response content).
 """
 
 from __future__ import annotations

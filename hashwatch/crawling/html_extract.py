@@ -5,9 +5,8 @@ Images: ``img`` ``src`` and every ``srcset`` candidate (and the lazy-loading ``d
 poster``, ``a href`` to image files, ``og:image``/``twitter:image`` meta tags, ``link rel=image_src``, CSS
 ``url()`` in ``style`` attributes and ``<style>`` blocks, and inline ``data:`` images (decoded, capped).
 Links: ``a``/``area`` ``href`` and ``frame``/``iframe`` ``src``, unless ``<meta name=robots
-content=nofollow>``
-says not to follow them (honoured unless ``ignore_robots``). Everything is resolved against ``<base href>`` or
-the page URL and normalised (``url_rules.normalize_url``).
+content=nofollow>`` says not to follow them (honoured unless ``ignore_robots``). Everything is resolved
+against ``<base href>`` or the page URL and normalised (``url_rules.normalize_url``).
 """
 
 from __future__ import annotations

@@ -2,11 +2,9 @@
 
 Rules (RFC 9309): a 2xx robots.txt is parsed (the first ``max_robots_bytes`` of it); a 4xx means no rules
 (allow all, recorded as ``unavailable``); a 5xx means the host cannot say, which the RFC treats as disallow
-all;
-a network failure (dns, connect, timeout, blocked address) is that host's failure and is reported as the
-page's
-own error without a request for the page. ``Crawl-delay`` for our agent raises the host's delay, capped at
-``max_crawl_delay``.
+all; a network failure (dns, connect, timeout, blocked address) is that host's failure and is reported as the
+page's own error without a request for the page. ``Crawl-delay`` for our agent raises the host's delay, capped
+at ``max_crawl_delay``.
 """
 
 from __future__ import annotations
@@ -61,8 +59,8 @@ class RobotsCache:
         self._max_hosts = max_hosts
 
     def rules(self, host_key: str, fetch_rules) -> RobotsRules:
-        """The rules of ``host_key`` (``scheme://host:port``); ``fetch_rules(host_key) -> RobotsRules`` on
-        a miss."""
+        """The rules of ``host_key`` (``scheme://host:port``); ``fetch_rules(host_key) -> RobotsRules`` on a
+        miss."""
         while True:
             with self._lock:
                 cached = self._rules.get(host_key)

@@ -258,8 +258,8 @@ def _trickle_route(handler: RequestHandler) -> None:
 def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
     """Start the servers of the small site (``start`` is the ``servers`` fixture) and return it.
 
-    Crawl it with ``SMALL_SITE_CONFIG`` (max depth 2). Every page URL and image URL the crawl can discover
-    is in
+    Crawl it with ``SMALL_SITE_CONFIG`` (max depth 2). Every page URL and image URL the crawl can discover is
+    in
     ``expected_pages`` / ``expected_images`` with the outcome it must end with.
     """
     import base64
