@@ -491,11 +491,11 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     todo = [exc]
     while todo:
         item = todo.pop(0)
-        if item is None or any(item is s for s in seen) or len(seen) > 20:
+        if any(item is s for s in seen) or len(seen) > 20:
             continue
         seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-        todo.extend(arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException))
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *getattr(item, "args", ())]
+        todo.extend(x for x in linked if isinstance(x, BaseException))  # ssl errors' ``reason`` is a str
     return seen
 
 

@@ -8,6 +8,7 @@ addresses are different hosts to the crawler. Nothing here talks beyond loopback
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import socket
 import struct
@@ -231,13 +232,19 @@ def module_servers():
 
 @dataclass
 class SmallSite:
-    """Host ``a`` (the seed's, 127.0.0.1) and host ``b`` (127.0.0.2, out of scope), with expectations."""
+    """Host ``a`` (the seed's, 127.0.0.1) and host ``b`` (127.0.0.2, out of scope), with expectations.
+
+    Crawled with ``SMALL_SITE_CONFIG_KWARGS``: the SSRF guard is on, with 127.0.0.1 and 127.0.0.2 exempted as
+    "public", so 127.0.0.3 and 169.254.169.254 are refused. Names ending in ``.invalid`` must not resolve:
+    the fixture that builds the site patches the guard's resolver so no DNS query leaves the machine.
+    """
 
     a: LocalServer
     b: LocalServer
     data_png: bytes
     expected_pages: dict  # url -> (outcome, error_kind)
     expected_images: dict  # url -> (outcome, error_kind)
+    expected_data_rows: list  # (data: id, parent page, outcome, error_kind), one per embedding page
 
     @property
     def seed(self) -> str:
@@ -268,6 +275,14 @@ def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
     A, B = a.url, b.url
     data_png = png_bytes(shade=42)
     data_uri = "data:image/png;base64," + base64.b64encode(data_png).decode()
+    big_png = png_bytes(shade=3) + bytes(range(256)) * 16  # over the 2,000-byte data: cap of the config below
+    big_data_uri = "data:image/png;base64," + base64.b64encode(big_png).decode()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    closed = f"http://127.0.0.1:{closed_port}/nothing.html"
+    tls = f"https://127.0.0.1:{a.port}/tls.html"  # TLS to a plain-HTTP server: the handshake fails
+    blocked_image = f"http://127.0.0.3:{a.port}/i.png"  # not exempted: the guard refuses it
     a.add("/robots.txt", "User-agent: *\nDisallow: /private/\nDisallow: /img/blocked.png\n", "text/plain")
     b.add("/robots.txt", "", "text/plain")
     a.html(
@@ -282,7 +297,15 @@ def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
         <a href="/doc">pdf</a><a href="/img-no-extension">img</a><a href="/slow">slow</a>
         <a href="/big.html">big</a>
         <a href="ftp://files.test/x">ftp</a><a href="/to-b">to b</a><a href="/malformed.html">m</a>
+        <a href="/more.html">more failures</a>
         <a href="javascript:alert(1)">js</a>""",
+    )
+    a.html(
+        "/more.html",
+        f"""<a href="{closed}">closed port</a><a href="{tls}">tls</a><a href="/garbage.html">garbage</a>
+        <a href="/badgzip.html">bad gzip</a><a href="/r0">long redirect chain</a>
+        <img src="http://nowhere.invalid/i.png"><img src="{blocked_image}"><img src="/img/to-metadata.png">
+        <img src="{big_data_uri}"><img src="{data_uri}">""",
     )
     a.html(
         "/gallery.html",
@@ -303,6 +326,16 @@ def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
     a.routes["/slow"] = _trickle_route
     a.add("/big.html", b"<html>" + b"x" * 300_000 + b"</html>", "text/html")
     a.add("/flaky", b"", "text/html", status=503)
+    a.routes["/garbage.html"] = _garbage_route
+    a.add(
+        "/badgzip.html",
+        b"\x1f\x8b\x08\x00" + CONTENT_MARKER.encode() * 10,
+        "text/html",
+        headers={"Content-Encoding": "gzip"},
+    )
+    for i in range(8):
+        a.redirect(f"/r{i}", f"/r{i + 1}")
+    a.redirect("/img/to-metadata.png", "http://169.254.169.254/latest/meta-data/")
     a.add(
         "/malformed.html",
         b"<html><body><div><p>unclosed <img src='/img/a.png'><table><tr><td><a href=/gallery.html>g"
@@ -339,6 +372,12 @@ def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
         "ftp://files.test/x": ("skipped", "unsupported_scheme"),
         A("/to-b"): ("failed", "out_of_scope"),
         A("/malformed.html"): ("ok", None),
+        A("/more.html"): ("ok", None),
+        closed: ("failed", "connect"),
+        tls: ("failed", "tls"),
+        A("/garbage.html"): ("failed", "protocol"),
+        A("/badgzip.html"): ("failed", "content_encoding"),
+        A("/r0"): ("failed", "too_many_redirects"),
     }
     images = {
         A("/img/a.png"): ("ok", None),
@@ -350,13 +389,50 @@ def build_small_site(start: Callable[..., LocalServer]) -> SmallSite:
         A("/img/missing.png"): ("failed", "bad_status"),
         A("/img/notimage.png"): ("failed", "not_an_image"),
         B("/img/c.gif"): ("ok", None),
+        "http://nowhere.invalid/i.png": ("failed", "dns"),
+        blocked_image: ("failed", "blocked_address"),
+        A("/img/to-metadata.png"): ("failed", "blocked_address"),
     }
-    return SmallSite(a, b, data_png, pages, images)
+    data_id = f"data:image/png;sha256={hashlib.sha256(data_png).hexdigest()}"
+    big_id = f"data:image/png;sha256={hashlib.sha256(big_png).hexdigest()}"
+    data_rows = [
+        (data_id, A("/"), "ok", None),
+        (data_id, A("/gallery.html"), "ok", None),
+        (data_id, A("/more.html"), "ok", None),
+        (big_id, A("/more.html"), "skipped", "data_uri_too_large"),
+    ]
+    return SmallSite(a, b, data_png, pages, images, data_rows)
+
+
+def _garbage_route(handler: RequestHandler) -> None:
+    handler.wfile.write(b"HTTP/1.1 OOPS " + CONTENT_MARKER.encode() + b"\r\n\r\n")
+    handler.close_connection = True
+
+
+def _no_invalid_names(real_resolve):
+    def resolve(host, port):
+        if host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_resolve(host, port)
+
+    return resolve
+
+
+@pytest.fixture(scope="module")
+def small_site(module_servers):
+    """The small site, with ``.invalid`` names failing locally for the whole module."""
+    from hashwatch.crawling import address_guard
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(address_guard, "resolve", _no_invalid_names(address_guard.resolve))
+        yield build_small_site(module_servers)
 
 
 SMALL_SITE_CONFIG_KWARGS = dict(
-    allow_private_networks=True,
+    allowed_networks=("127.0.0.1/32", "127.0.0.2/32"),
     per_host_delay=0,
+    max_data_uri_bytes=2000,
+    max_redirects=5,
     max_depth=2,
     max_page_bytes=100_000,
     total_deadline=1.5,

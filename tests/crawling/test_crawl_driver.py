@@ -6,7 +6,7 @@ import hashlib
 import time
 
 import pytest
-from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS, build_small_site, png_bytes
+from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS, png_bytes
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.driver import crawl
@@ -24,8 +24,8 @@ def _crawl(seeds, handler=None, **overrides):
 
 
 @pytest.fixture(scope="module")
-def site(module_servers):
-    return build_small_site(module_servers)
+def site(small_site):
+    return small_site
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +69,18 @@ def test_every_image_url_ends_exactly_once_with_its_expected_outcome(site, repor
 def test_inline_data_images_get_one_row_per_page_and_never_show_content(site, report):
     data_rows = [r for r in report.fetch_log if r.url.startswith("data:")]
     expected_id = f"data:image/png;sha256={hashlib.sha256(site.data_png).hexdigest()}"
-    assert sorted((r.url, r.parent_url, r.outcome) for r in data_rows) == [
-        (expected_id, site.a.url("/"), "ok"),
-        (expected_id, site.a.url("/gallery.html"), "ok"),
-    ]
-    inline = {(r.image_url, tuple(r.page_urls)) for r in report.inline_images}
-    assert (expected_id, (site.a.url("/"),)) in inline
-    # a link whose bytes are an image is hashed as it is fetched
-    assert (site.a.url("/img-no-extension"), (site.a.url("/"),)) in inline
+    got = sorted((r.url, r.parent_url, r.outcome, r.error_kind) for r in data_rows)
+    assert got == sorted(site.expected_data_rows)
+    assert all(r.robots == "n/a" and r.depth in (0, 1) for r in data_rows)
+    inline = sorted((r.image_url, tuple(r.page_urls)) for r in report.inline_images)
+    assert inline == sorted(
+        [
+            (expected_id, (site.a.url("/"),)),
+            (expected_id, (site.a.url("/gallery.html"),)),
+            (expected_id, (site.a.url("/more.html"),)),
+            (site.a.url("/img-no-extension"), (site.a.url("/"),)),
+        ]
+    )
 
 
 def test_rows_carry_the_details(site, report):

@@ -12,7 +12,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
-from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS, build_small_site
+from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.driver import crawl
@@ -43,8 +43,8 @@ def _crawl_pipeline(pipeline, seeds, config, handler=None):
 
 
 @pytest.fixture(scope="module")
-def site(module_servers):
-    return build_small_site(module_servers)
+def site(small_site):
+    return small_site
 
 
 def _key(row):
@@ -55,7 +55,7 @@ def test_crawl_rounds_and_fetch_images_on_the_small_site(site):
     expected_pages = [("page", url, o, k) for url, (o, k) in site.expected_pages.items()]
     expected_pages.append(("page", "not a url", "failed", "invalid_url"))
     data_id = f"data:image/png;sha256={hashlib.sha256(site.data_png).hexdigest()}"
-    expected_pages += [("image", data_id, "ok", None)] * 2  # one row per embedding page
+    expected_pages += [("image", url, o, k) for url, _, o, k in site.expected_data_rows]
     expected_images = [("image", url, o, k) for url, (o, k) in site.expected_images.items()]
     base = site.a.base  # plain strings only inside the pipeline: the server objects do not pickle
 
@@ -80,7 +80,12 @@ def test_crawl_rounds_and_fetch_images_on_the_small_site(site):
         assert_that(
             crawled.inline_images | "InlineKeys" >> beam.Map(lambda r: (r.image_url, tuple(r.page_urls))),
             equal_to(
-                [(data_id, (a("/"),)), (data_id, (a("/gallery.html"),)), (a("/img-no-extension"), (a("/"),))]
+                [
+                    (data_id, (a("/"),)),
+                    (data_id, (a("/gallery.html"),)),
+                    (data_id, (a("/more.html"),)),
+                    (a("/img-no-extension"), (a("/"),)),
+                ]
             ),
             label="InlineImages",
         )
