@@ -28,9 +28,11 @@ T = TypeVar("T")
 
 
 class HostSlots:
-    """Per-host concurrency and pacing state. Thread-safe."""
+    """Per-host concurrency and pacing state. Thread-safe. Idle hosts are forgotten once the table holds more
+    than ``max_hosts`` (a forgotten host is treated as first contact again: it waits one delay)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_hosts: int = 100_000) -> None:
+        self._max_hosts = max_hosts
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
         self._next_start: dict[str, float] = {}
@@ -57,6 +59,8 @@ class HostSlots:
             if self._active.get(host, 0) >= concurrency:
                 return float("inf")
             if host not in self._next_start:
+                if len(self._next_start) >= self._max_hosts:
+                    self._forget_idle(now)
                 # First contact in this process: another process (an earlier stage on another worker) may just
                 # have fetched from this host, so assume it did and wait one delay.
                 self._next_start[host] = now + self._delay.get(host, default_delay)
@@ -67,6 +71,13 @@ class HostSlots:
             self._last_start[host] = now
             self._next_start[host] = now + self._delay.get(host, default_delay)
             return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the timing of hosts with nothing in flight whose delay ran out (called with the lock held).
+        Delays raised by robots.txt Crawl-delay are kept."""
+        for host in [h for h, t in self._next_start.items() if t < now and not self._active.get(h)]:
+            self._next_start.pop(host, None)
+            self._last_start.pop(host, None)
 
     def finish(self, host: str, default_delay: float) -> None:
         """A task's last request is done: the next one waits a full delay from now (Nutch's rule: the delay is

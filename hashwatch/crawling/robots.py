@@ -10,6 +10,7 @@ at ``max_crawl_delay``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from protego import Protego
 from schemas.outcomes import ROBOTS_ALLOWED, ROBOTS_DISALLOWED, ROBOTS_IGNORED, ROBOTS_UNAVAILABLE
 
 _MAX_HOSTS = 20_000  # an LRU bound on cached hosts per process
+_MAX_AGE_S = 24 * 3600  # RFC 9309: a cached robots.txt should not be used for more than 24 hours
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,10 @@ class RobotsCache:
     """Per-host robots.txt rules, fetched through the caller's fetch function. Thread-safe, single-flight:
     concurrent questions about one host wait for one fetch."""
 
-    def __init__(self, max_hosts: int = _MAX_HOSTS) -> None:
+    def __init__(self, max_hosts: int = _MAX_HOSTS, max_age_s: float = _MAX_AGE_S) -> None:
         self._lock = threading.Lock()
-        self._rules: OrderedDict[str, RobotsRules] = OrderedDict()
+        self._rules: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
+        self._max_age_s = max_age_s
         self._inflight: dict[str, threading.Event] = {}
         self._max_hosts = max_hosts
 
@@ -64,9 +67,9 @@ class RobotsCache:
         while True:
             with self._lock:
                 cached = self._rules.get(host_key)
-                if cached is not None:
+                if cached is not None and time.monotonic() - cached[0] <= self._max_age_s:
                     self._rules.move_to_end(host_key)
-                    return cached
+                    return cached[1]
                 event = self._inflight.get(host_key)
                 if event is None:
                     event = self._inflight[host_key] = threading.Event()
@@ -83,7 +86,8 @@ class RobotsCache:
             ):  # never let a robots bug stop the crawl: treat as no rules, recorded as unavailable
                 rules = RobotsRules(state="allow_all")
             with self._lock:
-                self._rules[host_key] = rules
+                self._rules[host_key] = (time.monotonic(), rules)
+                self._rules.move_to_end(host_key)
                 while len(self._rules) > self._max_hosts:
                     self._rules.popitem(last=False)
                 del self._inflight[host_key]
@@ -139,8 +143,7 @@ def verdict(rules: RobotsRules, url: str, agent: str, ignore_robots: bool) -> Ro
             f"robots.txt unreachable: {rules.error_message or rules.error_kind}",
             outcome="failed",
         )
-    assert rules.parser is not None
-    if rules.parser.can_fetch(url, agent):
+    if rules.parser is None or rules.parser.can_fetch(url, agent):
         return RobotsVerdict(True, ROBOTS_ALLOWED)
     return RobotsVerdict(
         False,

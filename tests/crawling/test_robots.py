@@ -72,3 +72,18 @@ def test_a_failing_fetch_function_means_no_rules():
         raise RuntimeError("bug")
 
     assert RobotsCache().rules("h", broken).state == "allow_all"
+
+
+def test_cached_rules_expire():
+    cache = RobotsCache(max_age_s=0.05)
+    calls = []
+
+    def fetch(host):
+        calls.append(host)
+        return RobotsRules(state="allow_all")
+
+    cache.rules("h", fetch)
+    cache.rules("h", fetch)
+    time.sleep(0.06)
+    cache.rules("h", fetch)
+    assert calls == ["h", "h"]
