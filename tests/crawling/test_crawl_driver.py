@@ -191,7 +191,9 @@ def test_politeness_delay_per_host_holds_and_hosts_overlap(servers):
         assert len(times) == 6
         gaps = [y - x for x, y in zip(times, times[1:])]
         assert min(gaps) >= 0.2 - 0.01, gaps
-    assert elapsed < 2 * 5 * 0.2  # the two hosts were crawled side by side, not one after the other
+    # The two hosts were crawled side by side: each one's first request comes before the other's last.
+    assert a.requests[0].at < b.requests[-1].at and b.requests[0].at < a.requests[-1].at
+    assert elapsed >= 5 * 0.2
 
 
 def test_robots_crawl_delay_is_honoured_up_to_the_cap(servers):
@@ -212,7 +214,7 @@ def test_robots_crawl_delay_is_honoured_up_to_the_cap(servers):
     capped.html("/a", "a")
     started = time.monotonic()
     _crawl([capped.url("/")], per_host_delay=0, max_crawl_delay=0.2, max_depth=1)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20  # uncapped, the crawl would take at least 60 s
 
 
 def test_robots_server_error_means_disallow_all(servers):

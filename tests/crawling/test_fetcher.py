@@ -136,7 +136,7 @@ def test_a_trickling_server_is_cut_off_at_the_total_deadline(servers, fetcher, r
     result = fetcher.fetch(site.url("/slow"), max_bytes=10_000)
     elapsed = time.monotonic() - started
     assert result.error_kind == "timeout" and "total deadline" in result.error_message
-    assert OPEN.total_deadline - 0.1 <= elapsed < OPEN.total_deadline + 1.0
+    assert OPEN.total_deadline - 0.1 <= elapsed < OPEN.total_deadline + 5  # the server would go on for 100 s
     assert result.body is None
 
 
@@ -148,7 +148,7 @@ def test_silence_hits_the_read_timeout(servers, fetcher):
 
     site.routes["/silent"] = silent
     result = fetcher.fetch(site.url("/silent"), max_bytes=10_000)
-    assert result.error_kind == "timeout" and result.elapsed_s < 2.5
+    assert result.error_kind == "timeout"  # had we waited, the server would have closed: a protocol error
 
 
 def test_an_endless_body_stops_at_the_cap(servers, fetcher):
@@ -280,7 +280,7 @@ def test_a_retry_after_over_the_cap_ends_the_retries(servers, fetcher):
     started = time.monotonic()
     result = fetcher.fetch(site.url("/later"), max_bytes=1000)
     assert result.error_kind == "bad_status" and "Retry-After 3600" in result.error_message
-    assert len(route.calls) == 1 and time.monotonic() - started < 1
+    assert len(route.calls) == 1 and time.monotonic() - started < 10
 
 
 def test_persistent_5xx_is_retried_with_backoff_then_bad_status(servers, fetcher):
@@ -337,4 +337,4 @@ def test_fetches_run_concurrently_on_one_fetcher(servers, fetcher):
     for t in threads:
         t.join()
     assert all(r.ok for r in results) and len(results) == 6
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 6 * 0.3  # not one after the other

@@ -47,8 +47,11 @@ def test_delay_spaces_starts_per_host_while_hosts_run_in_parallel():
         starts = [t for e, h, t in log if e == "start" and h == host]
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         assert min(gaps) >= 0.15 - 0.005, gaps
-    # Three hosts side by side: about 4 delays (one on first contact), where one after the other takes 12.
-    assert elapsed < 0.15 * 8
+    # The hosts were fetched side by side: each host's first start comes before any host's last one
+    # (wall-clock bounds would be flaky on a loaded machine; the order is not).
+    spans = {h: [t for e, hh, t in log if e == "start" and hh == h] for h in ("a", "b", "c")}
+    assert max(min(ts) for ts in spans.values()) < min(max(ts) for ts in spans.values())
+    assert elapsed >= 0.15 * 3  # and none of them rushed
 
 
 def test_concurrency_caps_requests_in_flight_per_host():
@@ -79,8 +82,10 @@ def test_a_slow_host_does_not_hold_up_the_others():
     items = [("slow", ("slow", i)) for i in range(3)] + [("fast", ("fast", i)) for i in range(20)]
     started = time.monotonic()
     list(map_politely(work, items, threads=4, default_delay=0.0, concurrency=1, slots=HostSlots()))
-    fast_done = max(t for h, t in log if h == "fast") - started
-    assert fast_done < 0.8  # the fast host finished while the slow one was still busy (1.2 s)
+    fast_done = max(t for h, t in log if h == "fast")
+    slow_done = max(t for h, t in log if h == "slow")
+    assert fast_done < slow_done  # all 20 fast tasks finished while the slow host was still busy
+    assert slow_done - started >= 3 * 0.4
 
 
 def test_pacer_waits_for_later_requests_in_a_task():

@@ -220,4 +220,4 @@ def test_politeness_holds_however_the_runner_splits_the_work(servers, mode, monk
         gaps = [b - a for a, b in zip(times, times[1:])]
         trace = [(r.path, round(t, 3)) for r, t in zip(server.requests, gaps)]
         assert len(times) == 7 + robots_fetches and min(gaps) >= 0.15 - 0.01, trace
-    assert elapsed < 30
+    assert elapsed < 120
