@@ -100,6 +100,17 @@ def test_rows_carry_the_details(site, report):
     assert rows[site.a.url("/gallery3.html")].parent_url == site.a.url("/gallery2.html")
 
 
+def test_rows_use_only_the_closed_vocabularies(report):
+    from schemas.outcomes import ERROR_KINDS, FETCH_KINDS, OUTCOMES, ROBOTS_DECISIONS
+
+    assert {r.error_kind for r in report.fetch_log} - {None} <= ERROR_KINDS
+    assert {r.outcome for r in report.fetch_log} <= OUTCOMES
+    assert {r.kind for r in report.fetch_log} <= FETCH_KINDS
+    assert {r.robots for r in report.fetch_log} <= ROBOTS_DECISIONS
+    # the site exercises most of the vocabulary
+    assert len({r.error_kind for r in report.fetch_log} - {None}) >= 20
+
+
 def test_no_message_is_multiline_or_contains_content(report):
     for row in report.fetch_log:
         message = row.error_message or ""
