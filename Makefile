@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format clean
+.PHONY: venv demo test test-fast lint format bench-crawl bench-pipeline clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
+## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
+bench-crawl: venv
+	$(BIN)/python benchmarks/bench_crawl.py $(BENCH_ARGS)
+
+## Pipeline overhead: crawl_match on the embedded runner vs the hashing library alone (2,000 1 MP JPEGs).
+bench-pipeline: venv
+	$(BIN)/python -m benchmarks.bench_pipeline $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ Each output record lives beside the schema that writes it (``fetch_log``, ``imag
 records are in ``crawl``; the closed vocabularies (outcomes, error kinds) in ``outcomes``.
 """
 
-from schemas.crawl import CrawlTask, ImageRef, ImageTask
+from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FETCH_LOG_SCHEMA, FetchLogRecord
 from schemas.images import IMAGES_SCHEMA, ImageRecord
 from schemas.matches import MATCHES_SCHEMA, MatchRecord
@@ -14,6 +14,7 @@ __all__ = [
     "IMAGES_SCHEMA",
     "MATCHES_SCHEMA",
     "CrawlTask",
+    "DiscoveredLink",
     "FetchLogRecord",
     "ImageRecord",
     "ImageRef",

@@ -24,6 +24,16 @@ class ImageRef(NamedTuple):
     seed_url: str
 
 
+class DiscoveredLink(NamedTuple):
+    """A page link found on a page, before dedupe decides whether it is fetched (one per (page, link))."""
+
+    url: str  # normalised
+    depth: int  # the round it would be fetched in: the page's depth + 1
+    parent_url: str
+    seed_url: str
+    skip_kind: Optional[str]  # set when the page itself rules it out (links_per_page_cap, unsupported_scheme)
+
+
 class ImageTask(NamedTuple):
     """A distinct image URL to fetch once, with every page of the run that showed it."""
 
@@ -33,5 +43,5 @@ class ImageTask(NamedTuple):
     seed_url: str  # of the shallowest page (for scope)
 
 
-for _record in (CrawlTask, ImageRef, ImageTask):
+for _record in (CrawlTask, DiscoveredLink, ImageRef, ImageTask):
     beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

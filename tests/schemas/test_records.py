@@ -9,6 +9,7 @@ from schemas import (
     IMAGES_SCHEMA,
     MATCHES_SCHEMA,
     CrawlTask,
+    DiscoveredLink,
     FetchLogRecord,
     ImageRecord,
     ImageRef,
@@ -98,6 +99,7 @@ MATCH = MatchRecord(
         IMAGE,
         MATCH,
         CrawlTask("http://a/", 0, None, "http://a/"),
+        DiscoveredLink("http://a/b", 1, "http://a/", "http://a/", None),
         ImageTask("http://a/i", 1, ["p"], "s"),
     ],
 )
@@ -125,7 +127,7 @@ def test_drift_between_record_and_schema_is_caught():
 
 
 @pytest.mark.parametrize(
-    "record_type", [FetchLogRecord, ImageRecord, MatchRecord, CrawlTask, ImageTask, ImageRef]
+    "record_type", [FetchLogRecord, ImageRecord, MatchRecord, CrawlTask, DiscoveredLink, ImageTask, ImageRef]
 )
 def test_every_field_has_a_portable_schema_type(record_type):
     """A field Beam cannot map (e.g. ``str | None`` on Beam 2.62) silently becomes a pickled Python object,

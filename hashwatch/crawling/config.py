@@ -1,0 +1,343 @@
+"""Every crawl knob in one frozen, picklable :class:`CrawlConfig`, and the command-line flags that set it.
+
+Defaults follow well-mannered crawlers (Nutch, StormCrawler, Scrapy): one request at a time per host, one
+second apart, robots.txt obeyed, private networks refused. ``add_crawl_arguments`` adds the flags to any
+argparse parser (the pipeline's ``PipelineOptions`` subclass calls it from ``_add_argparse_args``);
+``CrawlConfig.from_options`` builds the config back from the parsed namespace (or a dict) and rejects bad
+values with a :class:`hashwatch.errors.UserError` that says what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hashwatch import __version__
+from hashwatch.errors import UserError
+
+SCOPE_HOST = "host"  # the seed's exact host name (any port, http or https)
+SCOPE_DOMAIN = "domain"  # the seed's registrable domain (example.co.uk), via tldextract's bundled list
+SCOPE_ALLOW_LIST = "allow-list"  # hosts in allowed_hosts and their subdomains
+SCOPES = (SCOPE_HOST, SCOPE_DOMAIN, SCOPE_ALLOW_LIST)
+
+DEFAULT_USER_AGENT = (
+    f"hashwatch/{__version__} (+https://github.com/hashwatch/hashwatch; known-image hash crawler)"
+)
+DEFAULT_ROBOTS_AGENT = "hashwatch"
+
+# Search and lookup endpoints: each query is a new URL, so a crawler that follows them floods the site and
+# learns nothing. Matched (re.search, case-insensitive) against normalised page links; never against images
+# or seeds. Replace them with --no-default-deny-patterns plus your own --deny-pattern.
+DEFAULT_DENY_PATTERNS = (
+    r"/(search|find|lookup|query|suche|recherche)(/|\?|$|\.[a-z]{2,5}(\?|$))",
+    r"[?&](q|query|search|s|searchterm|search_query|keywords?|term)=",
+    r"/(wp-login\.php|wp-admin/|cgi-bin/)",
+    r"/(logout|log-out|signout|sign-out)(/|\?|$)",
+    r"[?&](action=(edit|history|raw)|oldid=|diff=)",
+    r"/(calendar|events?)/\d{4}[/-]\d{1,2}",  # classic link trap: a month page links to the next, forever
+)
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """All crawl settings. Frozen and picklable: Beam ships it to every worker inside the DoFns.
+
+    Times are seconds, sizes bytes. See docs/crawling.md for the model behind each knob.
+    """
+
+    # Identity
+    user_agent: str = DEFAULT_USER_AGENT  # sent on every request; keep a contact URL in it
+    robots_agent: str = DEFAULT_ROBOTS_AGENT  # the product token matched against robots.txt User-agent lines
+
+    # Politeness
+    per_host_delay: float = 1.0  # rest between the end of one request to a host and the start of the next
+    max_crawl_delay: float = 10.0  # robots.txt Crawl-delay is honoured up to this cap
+    per_host_concurrency: int = 0  # requests in flight per host; 0 = auto: 1 with a delay, 8 with delay 0
+    fetch_threads: int = 16  # fetch threads per worker (DoFn instance / driver), shared by all hosts
+
+    # Time limits
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0  # longest silence between two reads
+    total_deadline: float = 60.0  # whole response, headers to last byte: cuts off servers that trickle
+    max_retry_after: float = 30.0  # a Retry-After longer than this ends the retries (bad_status)
+
+    # Size limits (of the decoded body: a gzip bomb stops at the cap)
+    max_page_bytes: int = 5 * _MIB
+    max_image_bytes: int = 20 * _MIB
+    max_robots_bytes: int = 512 * 1024  # RFC 9309 asks parsers to read at least 500 KiB
+    max_data_uri_bytes: int = 2 * _MIB  # decoded size of one inline data: image
+    max_url_length: int = 2048  # longer links are dropped (counted), never fetched
+
+    # Protocol
+    max_redirects: int = 5
+    max_retries: int = 2  # extra attempts after a 429/5xx or a refused/broken connection
+    retry_backoff: float = 1.0  # first wait; doubles per retry unless Retry-After says otherwise
+
+    # Crawl shape
+    max_depth: int = 1  # seeds are depth 0; links found at depth max_depth are logged as skipped
+    scope: str = SCOPE_HOST
+    allowed_hosts: tuple[str, ...] = ()  # for scope allow-list
+    deny_patterns: tuple[str, ...] = DEFAULT_DENY_PATTERNS
+    max_pages_per_host: int = 1000  # page fetches per host over the whole run
+    max_links_per_page: int = 1000  # distinct links followed from one page; the rest are logged as skipped
+
+    # Switches
+    ignore_robots: bool = False  # only for operators legally entitled to
+    allow_private_networks: bool = False  # turns the SSRF guard off: tests and intranets only
+    allowed_networks: tuple[str, ...] = ()  # CIDRs the SSRF guard lets through (one chosen intranet)
+
+    # Not options: derived at construction.
+    _deny_regexes: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in (
+            "per_host_delay",
+            "max_crawl_delay",
+            "max_retry_after",
+            "retry_backoff",
+        ):
+            if getattr(self, name) < 0:
+                problems.append(f"{_flag(name)} must be >= 0 (got {getattr(self, name)})")
+        for name in ("connect_timeout", "read_timeout", "total_deadline"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{_flag(name)} must be > 0 (got {getattr(self, name)})")
+        for name in (
+            "max_page_bytes",
+            "max_image_bytes",
+            "max_robots_bytes",
+            "max_data_uri_bytes",
+            "max_url_length",
+            "fetch_threads",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{_flag(name)} must be >= 1 (got {getattr(self, name)})")
+        for name in (
+            "per_host_concurrency",
+            "max_redirects",
+            "max_retries",
+            "max_depth",
+            "max_pages_per_host",
+            "max_links_per_page",
+        ):
+            if getattr(self, name) < 0:
+                problems.append(f"{_flag(name)} must be >= 0 (got {getattr(self, name)})")
+        if self.scope not in SCOPES:
+            problems.append(f"--scope must be one of {', '.join(SCOPES)} (got {self.scope!r})")
+        if self.scope == SCOPE_ALLOW_LIST and not self.allowed_hosts:
+            problems.append("--scope allow-list needs at least one --allow-host")
+        if not self.user_agent.strip() or "\n" in self.user_agent or "\r" in self.user_agent:
+            problems.append("--user-agent must be one non-empty line")
+        if not re.fullmatch(r"[A-Za-z_-]+", self.robots_agent):
+            problems.append(
+                f"--robots-agent must be a robots.txt product token [A-Za-z_-]+ (got {self.robots_agent!r})"
+            )
+        for network in self.allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problems.append(f"--allow-network {network!r} is not an IP network (e.g. 10.1.0.0/16)")
+        regexes = []
+        for pattern in self.deny_patterns:
+            try:
+                regexes.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                problems.append(f"--deny-pattern {pattern!r} is not a valid regular expression: {exc}")
+        if problems:
+            raise UserError("invalid crawl options: " + "; ".join(problems))
+        # Normalise sequences to tuples so the config stays hashable and picklable whatever the caller passed.
+        object.__setattr__(
+            self, "allowed_hosts", tuple(h.strip().lower().rstrip(".") for h in self.allowed_hosts)
+        )
+        object.__setattr__(self, "deny_patterns", tuple(self.deny_patterns))
+        object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))
+        object.__setattr__(self, "_deny_regexes", tuple(regexes))
+
+    @property
+    def host_concurrency(self) -> int:
+        """Requests in flight per host: the explicit setting, else 1 with a delay and 8 without."""
+        if self.per_host_concurrency:
+            return self.per_host_concurrency
+        return 1 if self.per_host_delay > 0 else 8
+
+    @property
+    def deny_regexes(self) -> tuple[re.Pattern[str], ...]:
+        return self._deny_regexes
+
+    def replace(self, **changes) -> CrawlConfig:
+        """A copy with some fields changed (validated again)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        values.update(changes)
+        return CrawlConfig(**values)
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace | Mapping | object) -> CrawlConfig:
+        """Build a config from parsed flags (an argparse namespace, Beam ``PipelineOptions`` or a dict).
+
+        Missing or ``None`` values keep their defaults; unknown keys are ignored, so the whole pipeline option
+        set can be passed.
+        """
+        if hasattr(options, "get_all_options"):  # apache_beam PipelineOptions
+            values = options.get_all_options(drop_default=False, retain_unknown_options=False)
+        elif isinstance(options, Mapping):
+            values = dict(options)
+        else:
+            values = vars(options)
+        kwargs: dict = {}
+        for name, dest in _OPTION_DESTS.items():
+            value = values.get(dest)
+            if value is None:
+                continue
+            kwargs[name] = value
+        if values.get("no_default_deny_patterns"):
+            kwargs["deny_patterns"] = tuple(values.get("deny_pattern") or ())
+        elif values.get("deny_pattern"):
+            kwargs["deny_patterns"] = DEFAULT_DENY_PATTERNS + tuple(values["deny_pattern"])
+        if values.get("allow_host"):
+            kwargs["allowed_hosts"] = tuple(values["allow_host"])
+        if values.get("allow_network"):
+            kwargs["allowed_networks"] = tuple(values["allow_network"])
+        return cls(**kwargs)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# field -> argparse dest, for the scalar options (lists and switches with inverted sense are handled apart)
+_OPTION_DESTS = {
+    "user_agent": "user_agent",
+    "robots_agent": "robots_agent",
+    "per_host_delay": "per_host_delay",
+    "max_crawl_delay": "max_crawl_delay",
+    "per_host_concurrency": "per_host_concurrency",
+    "fetch_threads": "fetch_threads",
+    "connect_timeout": "connect_timeout",
+    "read_timeout": "read_timeout",
+    "total_deadline": "total_deadline",
+    "max_retry_after": "max_retry_after",
+    "max_page_bytes": "max_page_bytes",
+    "max_image_bytes": "max_image_bytes",
+    "max_robots_bytes": "max_robots_bytes",
+    "max_data_uri_bytes": "max_data_uri_bytes",
+    "max_url_length": "max_url_length",
+    "max_redirects": "max_redirects",
+    "max_retries": "max_retries",
+    "retry_backoff": "retry_backoff",
+    "max_depth": "max_depth",
+    "scope": "scope",
+    "max_pages_per_host": "max_pages_per_host",
+    "max_links_per_page": "max_links_per_page",
+    "ignore_robots": "ignore_robots",
+    "allow_private_networks": "allow_private_networks",
+}
+
+
+def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the crawl flags to ``parser`` using ``parser.add_argument`` only (Beam's option parser accepts
+    that).
+
+    Every flag defaults to ``None`` (or off) so ``CrawlConfig.from_options`` can tell "not given" from a value
+    and keep the dataclass default, which is the single source of truth (shown in ``--help``).
+    """
+    d = CrawlConfig()
+
+    def add(flag: str, type_, help_: str, default_value) -> None:
+        parser.add_argument(flag, type=type_, default=None, help=f"{help_} (default: {default_value})")
+
+    add(
+        "--user-agent",
+        str,
+        "User-Agent header sent with every request; keep a contact URL in it",
+        d.user_agent,
+    )
+    add("--robots-agent", str, "product token matched against robots.txt User-agent lines", d.robots_agent)
+    add(
+        "--per-host-delay",
+        float,
+        "seconds a host rests between the end of one request and the start of the next",
+        d.per_host_delay,
+    )
+    add("--max-crawl-delay", float, "cap on a robots.txt Crawl-delay, seconds", d.max_crawl_delay)
+    add(
+        "--per-host-concurrency",
+        int,
+        "requests in flight per host; 0 = 1 with a delay, 8 with --per-host-delay 0",
+        d.per_host_concurrency,
+    )
+    add("--fetch-threads", int, "fetch threads per worker, shared by all hosts", d.fetch_threads)
+    add("--connect-timeout", float, "TCP/TLS connect timeout, seconds", d.connect_timeout)
+    add("--read-timeout", float, "longest silence between two reads, seconds", d.read_timeout)
+    add(
+        "--total-deadline",
+        float,
+        "whole-response deadline, seconds (cuts off trickling servers)",
+        d.total_deadline,
+    )
+    add(
+        "--max-retry-after",
+        float,
+        "longest Retry-After honoured before giving up, seconds",
+        d.max_retry_after,
+    )
+    add("--max-page-bytes", int, "largest page body (decoded), bytes", d.max_page_bytes)
+    add("--max-image-bytes", int, "largest image body (decoded), bytes", d.max_image_bytes)
+    add("--max-robots-bytes", int, "largest robots.txt read, bytes", d.max_robots_bytes)
+    add("--max-data-uri-bytes", int, "largest inline data: image (decoded), bytes", d.max_data_uri_bytes)
+    add("--max-url-length", int, "longer discovered URLs are dropped", d.max_url_length)
+    add("--max-redirects", int, "redirect hops followed per URL", d.max_redirects)
+    add("--max-retries", int, "retries after HTTP 429/5xx or a failed connection", d.max_retries)
+    add("--retry-backoff", float, "first retry wait, seconds; doubles per retry", d.retry_backoff)
+    add("--max-depth", int, "crawl rounds after the seeds (0 = seeds only)", d.max_depth)
+    parser.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default=None,
+        help=f"which links to follow: the seed's host, its registrable domain, or --allow-host list "
+        f"(default: {d.scope})",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=None,
+        help="a host (and its subdomains) in scope for --scope allow-list; repeat the flag",
+    )
+    parser.add_argument(
+        "--deny-pattern",
+        action="append",
+        default=None,
+        help="a regular expression; page links it matches are not followed; repeat the flag "
+        "(added to the defaults for search and lookup endpoints)",
+    )
+    parser.add_argument(
+        "--no-default-deny-patterns",
+        action="store_true",
+        default=False,
+        help="drop the built-in deny patterns for search/lookup endpoints (keep only --deny-pattern)",
+    )
+    add("--max-pages-per-host", int, "page fetches per host over the run", d.max_pages_per_host)
+    add("--max-links-per-page", int, "distinct links followed from one page", d.max_links_per_page)
+    parser.add_argument(
+        "--ignore-robots",
+        action="store_true",
+        default=False,
+        help="do not fetch or obey robots.txt (only for operators legally entitled to)",
+    )
+    parser.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        default=False,
+        help="turn the SSRF guard off: allow loopback, private and link-local addresses (tests, intranets)",
+    )
+    parser.add_argument(
+        "--allow-network",
+        action="append",
+        default=None,
+        help="a CIDR network the SSRF guard lets through (e.g. one intranet); repeat the flag",
+    )

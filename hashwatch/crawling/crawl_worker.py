@@ -1,0 +1,506 @@
+"""What one worker does with one task: fetch a page (robots, fetch, sniff, extract) or fetch an image and hand
+its bytes to the image handler. Every call returns records and never raises; bytes never leave.
+
+Shared by the Beam DoFns (``transforms/crawl.py``) and the Beam-free driver (``driver.py``). Run tasks through
+:class:`hashwatch.crawling.politeness.HostScheduler` so each gets a :class:`Pacer`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hashwatch.crawling import robots
+from hashwatch.crawling.config import CrawlConfig
+from hashwatch.crawling.data_uri import DataUriImage
+from hashwatch.crawling.fetcher import Fetcher, FetchResult, one_line
+from hashwatch.crawling.frontier import now_us, page_links
+from hashwatch.crawling.html_extract import extract_page
+from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
+from hashwatch.crawling.politeness import HostSlots, Pacer, process_host_slots
+from hashwatch.crawling.sniff import is_html, is_image_type, sniff_content_type
+from hashwatch.crawling.url_rules import denied_by, host_key, hostname, in_scope
+from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
+from schemas.fetch_log import FetchLogRecord
+from schemas.images import ImageRecord
+from schemas.outcomes import (
+    KIND_IMAGE,
+    KIND_PAGE,
+    OUTCOME_FAILED,
+    OUTCOME_OK,
+    OUTCOME_SKIPPED,
+    ROBOTS_NOT_APPLICABLE,
+)
+
+_SHARED_FETCHERS: dict[CrawlConfig, Fetcher] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_fetcher(config: CrawlConfig) -> Fetcher:
+    """One fetcher (one connection pool) per config per process, for workers that come and go: Beam DoFn
+    instances of successive rounds reuse its keep-alive connections. Never closed: it lives as long as the
+    process."""
+    with _SHARED_LOCK:
+        fetcher = _SHARED_FETCHERS.get(config)
+        if fetcher is None:
+            fetcher = _SHARED_FETCHERS[config] = Fetcher(config)
+        return fetcher
+
+
+@dataclass
+class PageOutcome:
+    """Everything a page fetch produced. ``fetch_log`` has the page's row first, then one per inline image."""
+
+    fetch_log: list[FetchLogRecord] = field(default_factory=list)
+    image_refs: list[ImageRef] = field(default_factory=list)
+    links: list[DiscoveredLink] = field(default_factory=list)
+    inline_images: list[ImageRecord] = field(default_factory=list)
+    dropped_references: int = 0  # unusable or overlong references on the page (counted only)
+    elapsed_s: float = 0.0
+    bytes_length: int = 0
+
+
+@dataclass
+class ImageOutcome:
+    fetch_log: FetchLogRecord
+    image: ImageRecord | None
+    elapsed_s: float = 0.0
+    bytes_length: int = 0
+
+
+@dataclass
+class _RobotsState:
+    decision: str = ROBOTS_NOT_APPLICABLE
+
+
+class CrawlWorker:
+    """Fetches pages and images for one run. Thread-safe; build once per DoFn instance (in ``setup``).
+
+    ``slots`` and ``robots_cache`` default to the process-wide ones, so politeness and robots answers are
+    shared
+    by every worker of the process.
+    """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        image_handler: ImageBodyHandler,
+        *,
+        slots: HostSlots | None = None,
+        robots_cache: robots.RobotsCache | None = None,
+        fetcher: Fetcher | None = None,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.handler = image_handler
+        self.slots = slots or process_host_slots()
+        self.robots_cache = robots_cache or robots.process_robots_cache()
+        self._owns_fetcher = fetcher is None
+        self.fetcher = fetcher or Fetcher(config)
+        # Robots answers depend on who asks and through which guard: key the shared cache by that too.
+        self._robots_key = (config.user_agent, config.allow_private_networks, config.allowed_networks)
+        image_handler.setup()
+
+    def close(self) -> None:
+        if self._owns_fetcher:
+            self.fetcher.close()
+
+    # --- robots ------------------------------------------------------------------------------------------
+
+    def robots_verdict(self, url: str, pace: Callable[[str], None]) -> robots.RobotsVerdict:
+        config = self.config
+        if config.ignore_robots:
+            return robots.verdict(robots.RobotsRules(state="allow_all"), url, config.robots_agent, True)
+        key = host_key(url)
+        rules = self.robots_cache.rules(
+            repr((self._robots_key, key)), lambda _: self._fetch_robots(key, pace)
+        )
+        return robots.verdict(rules, url, config.robots_agent, False)
+
+    def _fetch_robots(self, key: str, pace: Callable[[str], None]) -> robots.RobotsRules:
+        config = self.config
+        result = self.fetcher.fetch(
+            f"{key}/robots.txt", max_bytes=config.max_robots_bytes, pace=pace, truncate=True
+        )
+        rules = robots.rules_from_fetch(result.status, result.body, result.error_kind, result.error_message)
+        crawl_delay = rules.crawl_delay(config.robots_agent)
+        if crawl_delay is not None:
+            delay = max(config.per_host_delay, min(crawl_delay, config.max_crawl_delay))
+            self.slots.set_delay(key, delay)
+        return rules
+
+    def _hop_check(self, task_depth: int, seed_url: str, kind: str, state: _RobotsState):
+        """Vets each redirect target: scope and deny patterns for page links (not seeds, not images),
+        robots for
+        everything; the address guard runs inside the fetcher."""
+        config = self.config
+
+        def check(target: str, pace: Callable[[str], None]):
+            if kind == KIND_PAGE and task_depth > 0:
+                if not in_scope(target, seed_url, config):
+                    return (
+                        OUTCOME_FAILED,
+                        "out_of_scope",
+                        f"host {hostname(target)} is outside --scope {config.scope}",
+                    )
+                pattern = denied_by(target, config)
+                if pattern is not None:
+                    return OUTCOME_FAILED, "denied_pattern", f"matches deny pattern {pattern!r}"
+            verdict = self.robots_verdict(target, pace)
+            state.decision = verdict.decision
+            if not verdict.allowed:
+                return verdict.outcome, verdict.error_kind, verdict.error_message
+            return None
+
+        return check
+
+    # --- pages -------------------------------------------------------------------------------------------
+
+    def crawl_page(self, task: CrawlTask, pace: Pacer) -> PageOutcome:
+        started = time.monotonic()
+        outcome = PageOutcome()
+        try:
+            self._crawl_page(task, pace, outcome)
+        except Exception as exc:  # a bug: one row, never a crashed bundle
+            outcome.fetch_log = [self.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
+            outcome.image_refs, outcome.links, outcome.inline_images = [], [], []
+        outcome.elapsed_s = time.monotonic() - started
+        return outcome
+
+    def _crawl_page(self, task: CrawlTask, pace: Pacer, out: PageOutcome) -> None:
+        config = self.config
+        fetched_at = now_us()
+        state = _RobotsState()
+        verdict = self.robots_verdict(task.url, pace)
+        state.decision = verdict.decision
+        if not verdict.allowed:
+            out.fetch_log.append(
+                self._row(
+                    task.url,
+                    KIND_PAGE,
+                    task.depth,
+                    task.parent_url,
+                    None,
+                    state.decision,
+                    fetched_at,
+                    outcome=verdict.outcome,
+                    error_kind=verdict.error_kind,
+                    message=verdict.error_message,
+                )
+            )
+            return
+        hop_check = self._hop_check(task.depth, task.seed_url, KIND_PAGE, state)
+        result = self.fetcher.fetch(
+            task.url,
+            max_bytes=max(config.max_page_bytes, config.max_image_bytes),
+            hop_check=lambda target: hop_check(target, pace),
+            pace=pace,
+        )
+        if not result.ok:
+            out.fetch_log.append(
+                self._row(
+                    task.url, KIND_PAGE, task.depth, task.parent_url, result, state.decision, fetched_at
+                )
+            )
+            return
+        body = result.body or b""
+        out.bytes_length = len(body)
+        if is_image_type(result.content_type):
+            # A seed or link that is an image: hashed here, as the bytes must not leave this worker.
+            image_task = ImageTask(
+                image_url=task.url,
+                depth=task.depth,
+                page_urls=[task.parent_url] if task.parent_url else [],
+                seed_url=task.seed_url,
+            )
+            handled = self._handle(image_task, result)
+            if handled.record is not None:
+                out.inline_images.append(handled.record)
+            out.fetch_log.append(
+                self._row(
+                    task.url,
+                    KIND_PAGE,
+                    task.depth,
+                    task.parent_url,
+                    result,
+                    state.decision,
+                    fetched_at,
+                    error_kind=handled.error_kind,
+                    message=handled.error_message,
+                    outcome=OUTCOME_FAILED if handled.error_kind else OUTCOME_OK,
+                )
+            )
+            return
+        if not is_html(result.content_type, result.declared_content_type):
+            out.fetch_log.append(
+                self._row(
+                    task.url,
+                    KIND_PAGE,
+                    task.depth,
+                    task.parent_url,
+                    result,
+                    state.decision,
+                    fetched_at,
+                    outcome=OUTCOME_FAILED,
+                    error_kind="not_html",
+                    message=f"body is {result.content_type or 'empty'}, neither HTML nor an image",
+                )
+            )
+            return
+        if len(body) > config.max_page_bytes:
+            out.fetch_log.append(
+                self._row(
+                    task.url,
+                    KIND_PAGE,
+                    task.depth,
+                    task.parent_url,
+                    result,
+                    state.decision,
+                    fetched_at,
+                    outcome=OUTCOME_FAILED,
+                    error_kind="too_large",
+                    message=f"page body over the {config.max_page_bytes} byte cap (--max-page-bytes)",
+                )
+            )
+            return
+        page_url = result.final_url or task.url
+        extraction = extract_page(
+            body,
+            page_url,
+            max_url_length=config.max_url_length,
+            max_data_uri_bytes=config.max_data_uri_bytes,
+            obey_meta_robots=not config.ignore_robots,
+        )
+        out.dropped_references = extraction.dropped
+        out.fetch_log.append(
+            self._row(task.url, KIND_PAGE, task.depth, task.parent_url, result, state.decision, fetched_at)
+        )
+        # A seed that redirected (example.com -> www.example.com) is judged by where it landed.
+        scope_seed = page_url if task.depth == 0 else task.seed_url
+        out.image_refs = [ImageRef(url, task.url, task.depth, scope_seed) for url in extraction.image_urls]
+        out.links = page_links(
+            extraction.links, extraction.skipped_links, task.url, task.depth, scope_seed, config
+        )
+        for data_image in extraction.data_images:
+            row, record = self._inline_image(task, data_image, scope_seed)
+            out.fetch_log.append(row)
+            if record is not None:
+                out.inline_images.append(record)
+
+    def _inline_image(
+        self, task: CrawlTask, image: DataUriImage, seed_url: str
+    ) -> tuple[FetchLogRecord, ImageRecord | None]:
+        fetched_at = now_us()
+        started = time.monotonic()
+        base = dict(
+            run_id=self.run_id,
+            url=image.uri_id,
+            kind=KIND_IMAGE,
+            depth=task.depth,
+            parent_url=task.url,
+            http_status=None,
+            final_url=None,
+            redirect_count=0,
+            robots=ROBOTS_NOT_APPLICABLE,
+            declared_content_type=image.mime,
+            bytes_length=image.decoded_length,
+            attempts=0,
+            fetched_at=fetched_at,
+        )
+        if image.body is None:
+            outcome = OUTCOME_SKIPPED if image.error_kind == "data_uri_too_large" else OUTCOME_FAILED
+            row = FetchLogRecord(
+                outcome=outcome,
+                error_kind=image.error_kind,
+                error_message=image.error_message,
+                content_type=None,
+                elapsed_ms=0.0,
+                **base,
+            )
+            return row, None
+        sniffed = sniff_content_type(image.body)
+        record = None
+        if not is_image_type(sniffed):
+            error_kind, message = "not_an_image", f"inline data: image bytes are {sniffed or 'empty'}"
+        else:
+            image_task = ImageTask(image.uri_id, task.depth, [task.url], seed_url)
+            fetched = FetchedBody(image.body, None, None, sniffed, image.mime, 0)
+            handled = self._call_handler(image_task, fetched)
+            record, error_kind, message = handled.record, handled.error_kind, handled.error_message
+        row = FetchLogRecord(
+            outcome=OUTCOME_FAILED if error_kind else OUTCOME_OK,
+            error_kind=error_kind,
+            error_message=one_line(message) if message else None,
+            content_type=sniffed,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+            **base,
+        )
+        return row, record
+
+    # --- images ------------------------------------------------------------------------------------------
+
+    def fetch_image(self, task: ImageTask, pace: Pacer) -> ImageOutcome:
+        started = time.monotonic()
+        parent = task.page_urls[0] if task.page_urls else None
+        try:
+            outcome = self._fetch_image(task, pace, parent)
+        except Exception as exc:
+            outcome = ImageOutcome(
+                self.internal_row(task.image_url, KIND_IMAGE, task.depth, parent, exc), None
+            )
+        outcome.elapsed_s = time.monotonic() - started
+        return outcome
+
+    def _fetch_image(self, task: ImageTask, pace: Pacer, parent: str | None) -> ImageOutcome:
+        fetched_at = now_us()
+        state = _RobotsState()
+        verdict = self.robots_verdict(task.image_url, pace)
+        state.decision = verdict.decision
+        if not verdict.allowed:
+            row = self._row(
+                task.image_url,
+                KIND_IMAGE,
+                task.depth,
+                parent,
+                None,
+                state.decision,
+                fetched_at,
+                outcome=verdict.outcome,
+                error_kind=verdict.error_kind,
+                message=verdict.error_message,
+            )
+            return ImageOutcome(row, None)
+        hop_check = self._hop_check(task.depth, task.seed_url, KIND_IMAGE, state)
+        result = self.fetcher.fetch(
+            task.image_url,
+            max_bytes=self.config.max_image_bytes,
+            hop_check=lambda target: hop_check(target, pace),
+            pace=pace,
+        )
+        if not result.ok:
+            return ImageOutcome(
+                self._row(task.image_url, KIND_IMAGE, task.depth, parent, result, state.decision, fetched_at),
+                None,
+            )
+        if not is_image_type(result.content_type):
+            row = self._row(
+                task.image_url,
+                KIND_IMAGE,
+                task.depth,
+                parent,
+                result,
+                state.decision,
+                fetched_at,
+                outcome=OUTCOME_FAILED,
+                error_kind="not_an_image",
+                message=f"body is {result.content_type or 'empty'}, not an image",
+            )
+            return ImageOutcome(row, None, bytes_length=len(result.body or b""))
+        handled = self._handle(task, result)
+        row = self._row(
+            task.image_url,
+            KIND_IMAGE,
+            task.depth,
+            parent,
+            result,
+            state.decision,
+            fetched_at,
+            outcome=OUTCOME_FAILED if handled.error_kind else OUTCOME_OK,
+            error_kind=handled.error_kind,
+            message=handled.error_message,
+        )
+        return ImageOutcome(row, handled.record, bytes_length=len(result.body or b""))
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _handle(self, task: ImageTask, result: FetchResult) -> HandledImage:
+        fetched = FetchedBody(
+            body=result.body or b"",
+            final_url=result.final_url,
+            http_status=result.status,
+            content_type=result.content_type,
+            declared_content_type=result.declared_content_type,
+            redirect_count=result.redirect_count,
+        )
+        try:
+            return self._call_handler(task, fetched)
+        finally:
+            result.body = None  # drop the bytes as soon as the handler is done
+
+    def _call_handler(self, task: ImageTask, fetched: FetchedBody) -> HandledImage:
+        try:
+            handled = self.handler(task, fetched)
+        except (
+            Exception
+        ) as exc:  # the handler's bug must not lose the row; its text may quote content: not kept
+            return HandledImage(None, "internal", f"image handler raised {type(exc).__name__}")
+        record = handled.record
+        if record is not None:
+            record = record._replace(run_id=self.run_id)
+        message = one_line(handled.error_message) if handled.error_message else None
+        return HandledImage(record, handled.error_kind, message)
+
+    def _row(  # noqa: PLR0917
+        self,
+        url: str,
+        kind: str,
+        depth: int,
+        parent_url: str | None,
+        result: FetchResult | None,
+        robots_decision: str,
+        fetched_at: int,
+        *,
+        outcome: str | None = None,
+        error_kind: str | None = None,
+        message: str | None = None,
+    ) -> FetchLogRecord:
+        if result is not None and error_kind is None and outcome is None:
+            outcome, error_kind, message = result.outcome, result.error_kind, result.error_message
+        outcome = outcome or OUTCOME_OK
+        return FetchLogRecord(
+            run_id=self.run_id,
+            url=url,
+            kind=kind,
+            depth=depth,
+            parent_url=parent_url,
+            outcome=outcome,
+            error_kind=error_kind,
+            error_message=one_line(message) if message else None,
+            http_status=result.status if result is not None else None,
+            final_url=result.final_url if result is not None else None,
+            redirect_count=result.redirect_count if result is not None else 0,
+            robots=robots_decision,
+            content_type=result.content_type if result is not None else None,
+            declared_content_type=result.declared_content_type if result is not None else None,
+            bytes_length=result.bytes_length if result is not None else None,
+            attempts=(result.requests_made - result.redirect_count) if result is not None else 0,
+            fetched_at=fetched_at,
+            elapsed_ms=(result.elapsed_s * 1000) if result is not None else 0.0,
+        )
+
+    def internal_row(
+        self, url: str, kind: str, depth: int, parent_url: str | None, exc: BaseException
+    ) -> FetchLogRecord:
+        return FetchLogRecord(
+            run_id=self.run_id,
+            url=url,
+            kind=kind,
+            depth=depth,
+            parent_url=parent_url,
+            outcome=OUTCOME_FAILED,
+            error_kind="internal",
+            error_message=f"unexpected {type(exc).__name__} while crawling (a hashwatch bug)",
+            http_status=None,
+            final_url=None,
+            redirect_count=0,
+            robots=ROBOTS_NOT_APPLICABLE,
+            content_type=None,
+            declared_content_type=None,
+            bytes_length=None,
+            attempts=0,
+            fetched_at=now_us(),
+            elapsed_ms=0.0,
+        )

@@ -1,0 +1,186 @@
+"""URL rules: normalisation (the dedupe key), host keys, scope and deny patterns.
+
+One normal form per URL, used for dedupe, fetching and every output column: w3lib's ``canonicalize_url``
+(percent-encoding made safe, query arguments sorted, fragment dropped, host lower-cased and IDNA-encoded) plus
+default ports removed. Only ``http`` and ``https`` are ever fetched.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+if TYPE_CHECKING:
+    from hashwatch.crawling.config import CrawlConfig
+
+FETCHABLE_SCHEMES = frozenset({"http", "https"})
+# Links with these schemes are not resources a crawler could fetch: dropped without a fetch_log row.
+IGNORED_LINK_SCHEMES = frozenset({"javascript", "mailto", "tel", "sms", "callto", "about", "blob", "data"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class UrlError(ValueError):
+    """A URL that cannot be used. ``kind`` is an error kind (invalid_url | unsupported_scheme)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def scheme_of(url: str) -> str:
+    """The lower-cased scheme of ``url`` ('' when it has none)."""
+    head, sep, _ = url.strip().partition(":")
+    if not sep or not head or not head[0].isalpha():
+        return ""
+    if not all(c.isalnum() or c in "+-." for c in head):
+        return ""
+    return head.lower()
+
+
+def normalize_url(url: str, base: str | None = None) -> str:
+    """The canonical absolute form of ``url`` (resolved against ``base``), or raise :class:`UrlError`.
+
+    >>> normalize_url("HTTP://Example.COM:80/a/../b?y=2&x=1#top")
+    'http://example.com/b?x=1&y=2'
+    """
+    raw = url.strip()
+    if base is not None:
+        try:
+            raw = urljoin(base, raw)
+        except ValueError as exc:  # e.g. an invalid IPv6 literal in the link
+            raise UrlError(
+                "invalid_url", f"cannot resolve link against its page: {type(exc).__name__}"
+            ) from exc
+    scheme = scheme_of(raw)
+    if scheme not in FETCHABLE_SCHEMES:
+        kind = "unsupported_scheme" if scheme else "invalid_url"
+        what = f"scheme {scheme!r} is not http or https" if scheme else "not an absolute http(s) URL"
+        raise UrlError(kind, what)
+    try:
+        canonical = canonicalize_url(raw, keep_fragments=False)
+        parts = urlsplit(canonical)
+        host = parts.hostname
+        port = parts.port  # raises ValueError for a bad port
+    except (ValueError, UnicodeError) as exc:
+        raise UrlError("invalid_url", f"unparsable URL ({type(exc).__name__})") from exc
+    if not host:
+        raise UrlError("invalid_url", "URL has no host")
+    host = host.rstrip(".")
+    if ":" in host:  # an IPv6 literal (urlsplit checked its brackets)
+        host_part = f"[{host}]"
+    elif host and all(c.isalnum() or c in "-._" for c in host) and host.isascii():
+        host_part = host
+    else:
+        raise UrlError("invalid_url", "URL host has characters a host name cannot have")
+    # Credentials in URLs are never sent (dropped); default ports are implied.
+    netloc = host_part if port is None or port == _DEFAULT_PORTS[parts.scheme] else f"{host_part}:{port}"
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def host_key(url: str) -> str:
+    """The politeness and robots key of a normalised URL: ``scheme://host[:port]``.
+
+    Two servers on one machine (different ports) are different hosts; http and https of one name are too,
+    as robots.txt is defined per scheme, host and port (RFC 9309).
+    """
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def hostname(url: str) -> str:
+    """The lower-case host name (or IP literal, without brackets) of a URL; '' if it has none."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+@functools.lru_cache(maxsize=1)
+def _tld_extractor():
+    import tldextract
+
+    # The bundled Public Suffix List snapshot only: no network, no cache directory written.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def registrable_domain(host: str) -> str:
+    """``a.b.example.co.uk`` -> ``example.co.uk``; an IP address or bare suffix returns the host itself."""
+    result = _tld_extractor()(host)
+    if result.domain and result.suffix:
+        return f"{result.domain}.{result.suffix}"
+    return host
+
+
+def in_scope(url: str, seed_url: str, config: CrawlConfig) -> bool:
+    """Whether a page link is inside the crawl scope of the seed its path started from."""
+    from hashwatch.crawling.config import SCOPE_ALLOW_LIST, SCOPE_DOMAIN, SCOPE_HOST
+
+    host = hostname(url)
+    if not host:
+        return False
+    if config.scope == SCOPE_HOST:
+        return host == hostname(seed_url)
+    if config.scope == SCOPE_DOMAIN:
+        return registrable_domain(host) == registrable_domain(hostname(seed_url))
+    if config.scope == SCOPE_ALLOW_LIST:
+        return any(host == allowed or host.endswith("." + allowed) for allowed in config.allowed_hosts)
+    raise ValueError(f"unknown scope {config.scope!r}")
+
+
+def denied_by(url: str, config: CrawlConfig) -> str | None:
+    """The first deny pattern that matches ``url``, or None."""
+    for regex in config.deny_regexes:
+        if regex.search(url):
+            return regex.pattern
+    return None
+
+
+def link_skip_reason(url: str, seed_url: str, depth: int, config: CrawlConfig) -> tuple[str, str] | None:
+    """Why a discovered page link at ``depth`` is not fetched, as (error kind, message), or None to fetch it.
+
+    Seeds (depth 0) are the operator's choice: scope and deny patterns do not apply to them.
+    """
+    if depth > config.max_depth:
+        return "max_depth", f"found at depth {depth - 1}, the last round (--max-depth {config.max_depth})"
+    if depth == 0:
+        return None
+    if not in_scope(url, seed_url, config):
+        return "out_of_scope", f"host {hostname(url)} is outside --scope {config.scope} of its seed"
+    pattern = denied_by(url, config)
+    if pattern is not None:
+        return "denied_pattern", f"matches deny pattern {pattern!r}"
+    return None
+
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".jxl",
+        ".ico",
+        ".svg",
+    }
+)
+
+
+def looks_like_image_url(url: str) -> bool:
+    """Whether a link's path ends in an image file extension (``a href`` to such a file is an image ref)."""
+    path = urlsplit(url).path.lower()
+    dot = path.rfind(".")
+    return dot != -1 and "/" not in path[dot:] and path[dot:] in IMAGE_EXTENSIONS

@@ -1,0 +1,417 @@
+"""Beam transforms of the crawl: rounds of page fetching from seeds, and fetching the distinct images found.
+
+Thin adapters over :mod:`hashwatch.crawling`. Public transforms:
+
+* :class:`CrawlRounds`: seed URLs -> :class:`CrawlResult` (fetch_log rows for every page URL attempted or
+  skipped, image references, and records of images that arrived inline or as a seed/link).
+* :class:`ImageTasksFromRefs`: image references -> one :class:`ImageTask` per distinct image URL.
+* :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records).
+
+How the work is split: every fetch stage groups its tasks by host (``scheme://host:port``), so one host's
+tasks of a stage are handled by one DoFn call on one worker, where politeness (per-host concurrency and
+delay) is enforced; a process-wide host table carries it across stages in the same process. Inside a DoFn
+instance a pool of ``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered,
+fetched concurrently and drained by ``finish_bundle``. Image bytes never leave the DoFn that fetched them:
+the handler turns them into an ``ImageRecord`` there.
+
+Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey by host of a single carried
+collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
+host's state (every URL of the host decided so far, pages fetched). The fetch DoFn drops links already seen,
+decides each new URL once (a task, or a skipped row), fetches the tasks within ``--max-pages-per-host``, and
+emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches nothing:
+it logs the last round's new links as ``skipped``/``max_depth``. Each round costs a few hundredths of a
+second of runner overhead on FnApiRunner even when empty, so keep ``--max-depth`` as small as the job needs.
+
+Counting rule: one fetch_log row per page URL (seeds included) and per image URL, except inline ``data:``
+images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha256=<hex>``, ``parent_url``
+= the page).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.typehints import native_type_compatibility
+from apache_beam.utils.windowed_value import WindowedValue
+
+from hashwatch.crawling.config import CrawlConfig
+from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome, shared_fetcher
+from hashwatch.crawling.driver import image_task_for
+from hashwatch.crawling.frontier import (
+    apply_host_cap,
+    choose_candidate,
+    decide_link,
+    seed_key,
+    skipped_row,
+)
+from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
+from hashwatch.crawling.politeness import HostScheduler
+from hashwatch.crawling.url_rules import host_key
+from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
+from schemas.fetch_log import FetchLogRecord
+from schemas.images import ImageRecord
+from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
+
+__all__ = [
+    "CrawlResult",
+    "CrawlRounds",
+    "FetchImages",
+    "FetchImagesResult",
+    "FetchedBody",
+    "HandledImage",
+    "ImageBodyHandler",
+    "ImageTasksFromRefs",
+]
+
+_METRICS_PAGES = "hashwatch.CrawlRounds"
+_METRICS_IMAGES = "hashwatch.FetchImages"
+
+_REFS = "image_refs"
+_CARRY = "carry"
+_INLINE = "inline_images"
+_SKIPPED = "skipped"
+
+
+class CrawlResult(NamedTuple):
+    fetch_log: PCollection  # [FetchLogRecord] one row per page URL attempted or skipped, seeds included
+    image_refs: PCollection  # [ImageRef] every (page, http(s) image URL) pair found, all rounds
+    inline_images: (
+        PCollection  # [ImageRecord] data: images (page_urls=[page]) and seeds/links that were images
+    )
+
+
+class FetchImagesResult(NamedTuple):
+    fetch_log: PCollection  # [FetchLogRecord] one row per image task
+    images: PCollection  # [ImageRecord] what the handler made of each image fetched
+
+
+# --- the fetching DoFn base: buffer a bundle, fetch concurrently, drain in finish_bundle
+# ---------------------
+
+
+class _PoliteFetchFn(beam.DoFn):
+    """Takes (host, tasks) elements, runs the tasks on a per-instance thread pool under per-host politeness,
+    and emits each task's records from the DoFn thread (Beam's output and metrics are not thread-safe)."""
+
+    metrics_namespace = "hashwatch"
+
+    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+        self._config = config
+        self._run_id = run_id
+        self._handler = image_handler
+        self._worker: CrawlWorker | None = None
+        self._scheduler: HostScheduler | None = None
+
+    def setup(self) -> None:
+        config = self._config
+        self._worker = CrawlWorker(config, self._run_id, self._handler, fetcher=shared_fetcher(config))
+        self._lock = threading.Lock()
+        self._finished: deque = deque()
+        self._scheduler = HostScheduler(
+            self._work,
+            threads=config.fetch_threads,
+            default_delay=config.per_host_delay,
+            concurrency=config.host_concurrency,
+            slots=self._worker.slots,
+            on_result=self._collect,
+        )
+
+    def teardown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def _collect(self, item, result) -> None:
+        with self._lock:
+            self._finished.append((item, result))
+
+    def _submit(self, host: str, task, timestamp, window) -> None:
+        self._scheduler.submit(host, (task, timestamp, window))
+
+    def _drain(self) -> Iterable:
+        with self._lock:
+            batch = list(self._finished)
+            self._finished.clear()
+        for (task, timestamp, window), result in batch:
+            yield from self._emit(task, result, timestamp, window)
+
+    def finish_bundle(self) -> Iterable:
+        self._scheduler.wait_idle()
+        yield from self._drain()
+
+    def _work(self, item, pacer):  # runs on a fetch thread
+        raise NotImplementedError
+
+    def _emit(self, task, result, timestamp, window) -> Iterable:  # runs on the DoFn thread
+        raise NotImplementedError
+
+
+def _wv(value, timestamp, window, tag: str | None = None):
+    windowed = WindowedValue(value, timestamp, (window,))
+    return windowed if tag is None else TaggedOutput(tag, windowed)
+
+
+def _count_row(namespace: str, row: FetchLogRecord) -> None:
+    Metrics.counter(namespace, f"{row.kind}_{row.outcome}").inc()
+    if row.error_kind:
+        Metrics.counter(namespace, f"error_{row.error_kind}").inc()
+
+
+class _HostState(NamedTuple):
+    """What one host's round hands to the next: every URL of the host decided so far, and pages fetched."""
+
+    seen: tuple[str, ...]
+    pages_fetched: int
+
+
+# Tags of the values carried from one round to the next, all keyed by host. The values are pickled: they
+# never leave the job, and a str key keeps the GroupByKey's key coder deterministic.
+_CarryType = tuple[str, Any]
+_CARRY_TASK = "task"  # a seed CrawlTask (round 0 only)
+_CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
+_CARRY_STATE = "state"  # the host's _HostState
+
+
+class _FetchPagesFn(_PoliteFetchFn):
+    """One round for one host: decide its newly found links, fetch its pages, hand its state on.
+
+    In: (host, [(tag, value)]) with seed tasks (round 0), links found on the previous round's pages that point
+    to this host, and the host's state. Links to URLs already seen are dropped; each new URL is decided once
+    (a task, or a skipped row); the tasks within ``--max-pages-per-host`` are fetched. The host's new state,
+    and the links its pages contain (keyed by their own hosts), go to the next round through the ``carry``
+    output: one collection, one GroupByKey per round.
+    """
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        host, values = element
+        tasks: list[CrawlTask] = []
+        candidates: dict[str, list[DiscoveredLink]] = {}
+        seen: set[str] = set()
+        prior = 0
+        for tag, value in values:
+            if tag == _CARRY_TASK:
+                tasks.append(value)
+                seen.add(value.url)
+            elif tag == _CARRY_LINK:
+                candidates.setdefault(value.url, []).append(value)
+            else:
+                seen.update(value.seen)
+                prior += value.pages_fetched
+        for url in sorted(candidates):
+            if url in seen:
+                continue
+            seen.add(url)
+            task, row = decide_link(choose_candidate(candidates[url]), self._config, self._run_id)
+            if row is not None:
+                _count_row(_METRICS_PAGES, row)
+                yield row
+            else:
+                tasks.append(task)
+        keep: list[CrawlTask] = []
+        if tasks:
+            keep, capped = apply_host_cap(tasks, prior, self._config, self._run_id)
+            for row in capped:
+                _count_row(_METRICS_PAGES, row)
+                yield row
+        state = _HostState(tuple(sorted(seen)), prior + len(keep))
+        yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
+        for task in keep:
+            self._submit(host, task, timestamp, window)
+        yield from self._drain()
+
+    def _work(self, item, pacer):
+        return self._worker.crawl_page(item[0], pacer)
+
+    def _emit(self, task: CrawlTask, result, timestamp, window):
+        if isinstance(result, BaseException):  # crawl_page never raises; kept as a safety net
+            row = self._worker.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, result)
+            result = PageOutcome(fetch_log=[row])
+        Metrics.distribution(_METRICS_PAGES, "page_fetch_ms").update(int(result.elapsed_s * 1000))
+        if result.bytes_length:
+            Metrics.distribution(_METRICS_PAGES, "page_bytes").update(result.bytes_length)
+        if result.dropped_references:
+            Metrics.counter(_METRICS_PAGES, "dropped_references").inc(result.dropped_references)
+        Metrics.counter(_METRICS_PAGES, "image_refs").inc(len(result.image_refs))
+        Metrics.counter(_METRICS_PAGES, "links_found").inc(len(result.links))
+        for row in result.fetch_log:
+            _count_row(_METRICS_PAGES, row)
+            yield _wv(row, timestamp, window)
+        for ref in result.image_refs:
+            yield _wv(ref, timestamp, window, _REFS)
+        for link in result.links:
+            yield _wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
+        for record in result.inline_images:
+            Metrics.counter(_METRICS_PAGES, "inline_images").inc()
+            yield _wv(record, timestamp, window, _INLINE)
+
+
+class _FetchImagesFn(_PoliteFetchFn):
+    """(host, [ImageTask]) -> fetch_log rows (main) and image records (tagged ``images``)."""
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        host, tasks = element
+        for task in tasks:
+            self._submit(host, task, timestamp, window)
+        yield from self._drain()
+
+    def _work(self, item, pacer):
+        return self._worker.fetch_image(item[0], pacer)
+
+    def _emit(self, task: ImageTask, result, timestamp, window):
+        if isinstance(result, BaseException):
+            parent = task.page_urls[0] if task.page_urls else None
+            row = self._worker.internal_row(task.image_url, "image", task.depth, parent, result)
+            result = ImageOutcome(row, None)
+        Metrics.distribution(_METRICS_IMAGES, "image_fetch_ms").update(int(result.elapsed_s * 1000))
+        if result.bytes_length:
+            Metrics.distribution(_METRICS_IMAGES, "image_bytes").update(result.bytes_length)
+        _count_row(_METRICS_IMAGES, result.fetch_log)
+        yield _wv(result.fetch_log, timestamp, window)
+        if result.image is not None:
+            yield _wv(result.image, timestamp, window, "images")
+
+
+# --- frontier DoFns (no network)
+# -----------------------------------------------------------------------------
+
+
+class _DecideSeedsFn(beam.DoFn):
+    """(key, [(key, task or None, problem)]) -> a CrawlTask (main) or a failed row for an unusable seed."""
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+
+    def process(self, element):
+        key, decisions = element
+        _, task, problem = next(iter(decisions))
+        if task is not None:
+            yield task
+        else:
+            kind, message = problem
+            Metrics.counter(_METRICS_PAGES, f"error_{kind}").inc()
+            yield TaggedOutput(
+                _SKIPPED, skipped_row(self._run_id, key, 0, None, kind, message, outcome=OUTCOME_FAILED)
+            )
+
+
+def _with_type(pcoll: PCollection, element_type) -> PCollection:
+    """Declare a tagged output's element type (Beam leaves them Any), so its records use RowCoder."""
+    pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
+    return pcoll
+
+
+# --- public transforms
+# ---------------------------------------------------------------------------------------
+
+
+class CrawlRounds(beam.PTransform):
+    """Crawl from seed URLs for ``config.max_depth`` rounds.
+
+    In: ``PCollection[str]`` of seed URLs (duplicates and junk allowed: a bad seed becomes a failed row).
+    Out: :class:`CrawlResult` (fetch_log, image_refs, inline_images). Example::
+
+        result = seeds | "Crawl" >> CrawlRounds(CrawlConfig(max_depth=2), run_id, handler)
+        tasks = result.image_refs | "ImageTasks" >> ImageTasksFromRefs()
+        images = tasks | "FetchImages" >> FetchImages(config, run_id, handler)
+    """
+
+    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+        super().__init__()
+        self._config = config
+        self._run_id = run_id
+        self._handler = image_handler
+
+    def expand(self, seeds: PCollection) -> CrawlResult:
+        config, run_id = self._config, self._run_id
+        decided = (
+            seeds
+            | "Seeds/Normalise" >> beam.Map(seed_key)
+            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
+            | "Seeds/GroupByUrl" >> beam.GroupByKey()
+            | "Seeds/Decide"
+            >> beam.ParDo(_DecideSeedsFn(run_id))
+            .with_output_types(CrawlTask)
+            .with_outputs(_SKIPPED, main="tasks")
+        )
+        carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
+            lambda task: (host_key(task.url), (_CARRY_TASK, task))
+        ).with_output_types(_CarryType)
+        fetch_logs = [_with_type(decided[_SKIPPED], FetchLogRecord)]
+        refs, inline = [], []
+        # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
+        for depth in range(config.max_depth + 2):
+            name = f"Round{depth}"
+            fetched = (
+                carry
+                | f"{name}/GroupByHost" >> beam.GroupByKey()
+                | f"{name}/FetchPages"
+                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler))
+                .with_output_types(FetchLogRecord)
+                .with_outputs(_REFS, _INLINE, _CARRY, main="fetch_log")
+            )
+            fetch_logs.append(_with_type(fetched.fetch_log, FetchLogRecord))
+            refs.append(_with_type(fetched[_REFS], ImageRef))
+            inline.append(_with_type(fetched[_INLINE], ImageRecord))
+            carry = _with_type(fetched[_CARRY], _CarryType)
+
+        return CrawlResult(
+            fetch_log=tuple(fetch_logs) | "FetchLog" >> beam.Flatten(),
+            image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
+            inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
+        )
+
+
+class ImageTasksFromRefs(beam.PTransform):
+    """Image references -> one :class:`ImageTask` per distinct image URL (all its pages, its smallest depth).
+
+    Example: ``tasks = crawl.image_refs | "ImageTasks" >> ImageTasksFromRefs()``.
+    """
+
+    def expand(self, refs: PCollection) -> PCollection:
+        return (
+            refs
+            | "KeyByImageUrl" >> beam.Map(lambda r: (r.image_url, r))
+            | "GroupByImageUrl" >> beam.GroupByKey()
+            | "ToTask" >> beam.MapTuple(image_task_for).with_output_types(ImageTask)
+        )
+
+
+class FetchImages(beam.PTransform):
+    """Fetch each distinct image once and hand its bytes to ``image_handler`` in the same DoFn.
+
+    In: ``PCollection[ImageTask]``, already one per distinct URL (see :class:`ImageTasksFromRefs`).
+    Out: :class:`FetchImagesResult` (one fetch_log row per task; the handler's records). Example::
+
+        result = tasks | "FetchImages" >> FetchImages(config, run_id, handler)
+        result.images | "WriteImages" >> ...
+    """
+
+    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+        super().__init__()
+        self._config = config
+        self._run_id = run_id
+        self._handler = image_handler
+
+    def expand(self, tasks: PCollection) -> FetchImagesResult:
+        fetched = (
+            tasks
+            | "KeyByHost" >> beam.Map(lambda t: (host_key(t.image_url), t))
+            | "GroupByHost" >> beam.GroupByKey()
+            | "Fetch"
+            >> beam.ParDo(_FetchImagesFn(self._config, self._run_id, self._handler))
+            .with_output_types(FetchLogRecord)
+            .with_outputs("images", main="fetch_log")
+        )
+        return FetchImagesResult(
+            fetch_log=_with_type(fetched.fetch_log, FetchLogRecord),
+            images=_with_type(fetched.images, ImageRecord),
+        )
