@@ -75,7 +75,7 @@ def pipeline_seconds(seed_url: str, hash_list: Path, extra: list[str]) -> tuple[
                 f"--hash-list={hash_list}",
                 f"--output={out}/o",
                 "--allow-private-networks",
-                "--host-delay=0",
+                "--per-host-delay=0",
                 "--max-depth=1",
                 "--progress-interval=0",
                 *extra,

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--hash-list={hash_list}",
                 f"--output={output}",
                 "--allow-private-networks",  # the demo site is on loopback
-                "--host-delay=0.1",
+                "--per-host-delay=0.1",
                 "--max-depth=2",
                 "--progress-interval=5",
             ]

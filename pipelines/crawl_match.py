@@ -2,7 +2,7 @@
 
 ::
 
-    seeds -> CrawlRounds (pages, depth 0..N) -> PlanImageFetches -> FetchImages (fetch + hash in one DoFn)
+    seeds -> CrawlRounds (pages, depth 0..N) -> ImageTasksFromRefs -> FetchImages (fetch + hash in one DoFn)
           -> MergeImageRecords -> MatchKnownHashes (side input: the compiled index)
           -> matches/, images/, fetch_log/ (Parquet, dt=/run_id= partitions) + a JSON run manifest
 
@@ -21,18 +21,18 @@ import time
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
-from transforms.crawl import CrawlRounds, FetchImages
 
+from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
 from hashwatch.errors import UserError
 from pipelines.index_setup import prepare_index
 from pipelines.options import reject_unknown_flags
 from pipelines.run_report import RunReport, summarize_run, write_run_files
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
+from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
 from transforms.hash_images import HashImageBody
-from transforms.image_refs import MergeImageRecords, PlanImageFetches
 from transforms.match import MatchKnownHashes
+from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.seeds import ReadSeeds, validate_seed_patterns
@@ -103,7 +103,7 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column)
     crawl = seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher)
-    tasks = crawl.image_refs | "PlanImageFetches" >> PlanImageFetches()
+    tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
     fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher)
     images = (
         (fetched.images, crawl.inline_images)

@@ -31,7 +31,7 @@ def crawl_run(served_demo_site, tmp_path_factory):
             f"--hash-list={served_demo_site.hash_list}",
             f"--output={output}",
             "--allow-private-networks",
-            "--host-delay=0",
+            "--per-host-delay=0",
             "--max-depth=2",
             "--progress-interval=0",
         ]

@@ -1,6 +1,6 @@
 """Hashing image bodies inside the fetching DoFn, so image bytes never cross a shuffle.
 
-:class:`HashImageBody` is the :class:`transforms.crawl.ImageBodyHandler` the pipeline passes to
+:class:`HashImageBody` is the :class:`hashwatch.crawling.image_handler.ImageBodyHandler` the pipeline passes to
 ``CrawlRounds`` and ``FetchImages``: it gets each fetched body, computes every hash once, and returns an
 :class:`~schemas.ImageRecord` (hashes and metadata only). The same bytes at many URLs are hashed once per
 worker: a small LRU cache keyed by SHA-256 skips the decode and perceptual hashes on a repeat.
@@ -16,6 +16,7 @@ from collections import OrderedDict
 from apache_beam.metrics import Metrics
 from hashwatch.hashing.image_hashes import ImageHashes, compute_image_hashes
 
+from hashwatch.crawling.image_handler import FetchedBody, HandledImage
 from schemas import ImageRecord, ImageTask
 
 __all__ = ["HashImageBody", "image_record"]
@@ -124,9 +125,7 @@ class HashImageBody:
         self._cache.put(key, hashes)
         return hashes
 
-    def __call__(self, task: ImageTask, fetched):
-        from transforms.crawl import HandledImage
-
+    def __call__(self, task: ImageTask, fetched: FetchedBody) -> HandledImage:
         hashes = self.hashes(fetched.body)
         record = image_record(
             self._run_id,

@@ -1,4 +1,4 @@
-"""Deduplicating image references: each distinct image URL is fetched once, every page that showed it kept."""
+"""One images/ row per image URL: merging the records of an image that arrived more than once."""
 
 from __future__ import annotations
 
@@ -7,35 +7,9 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas import ImageRecord, ImageRef, ImageTask
+from schemas import ImageRecord
 
-__all__ = ["MergeImageRecords", "PlanImageFetches"]
-
-
-def _to_task(image_url: str, refs: Iterable[ImageRef]) -> ImageTask:
-    refs = list(refs)
-    shallowest = min(refs, key=lambda ref: (ref.depth, ref.page_url))
-    return ImageTask(
-        image_url=image_url,
-        depth=shallowest.depth,
-        page_urls=sorted({ref.page_url for ref in refs}),
-        seed_url=shallowest.seed_url,
-    )
-
-
-@beam.ptransform_fn
-@beam.typehints.with_input_types(ImageRef)
-@beam.typehints.with_output_types(ImageTask)
-def PlanImageFetches(refs):  # noqa: N802 - a PTransform
-    """``PCollection[ImageRef] -> PCollection[ImageTask]``.
-
-    One task per distinct image URL, carrying every page that showed it and the shallowest depth."""
-    return (
-        refs
-        | "KeyByImageUrl" >> beam.Map(lambda ref: (ref.image_url, ref))
-        | "GroupByImageUrl" >> beam.GroupByKey()
-        | "ToTask" >> beam.MapTuple(_to_task)
-    )
+__all__ = ["MergeImageRecords"]
 
 
 def _merge(image_url: str, records: Iterable[ImageRecord]) -> ImageRecord:
