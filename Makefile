@@ -35,3 +35,8 @@ format: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+## Flink (docs/flink.md): Beam's Flink job server, and a standalone Flink 1.19 cluster on 127.0.0.1.
+.PHONY: flink-job-server
+flink-job-server:
+	deploy/flink/fetch-job-server.sh
