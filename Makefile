@@ -37,6 +37,15 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
 
 ## Flink (docs/flink.md): Beam's Flink job server, and a standalone Flink 1.19 cluster on 127.0.0.1.
-.PHONY: flink-job-server
+.PHONY: flink-job-server flink-start flink-status flink-stop
 flink-job-server:
 	deploy/flink/fetch-job-server.sh
+
+flink-start: venv flink-job-server
+	deploy/flink/cluster.sh start
+
+flink-status:
+	-deploy/flink/cluster.sh status
+
+flink-stop:
+	deploy/flink/cluster.sh stop

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch Beam's Flink job server with Maven and print the path of a jar that `--flink_job_server_jar` accepts.
 #
-#   deploy/flink/fetch-job-server.sh            # or: make flink-job-server
+#   deploy/flink/fetch-job-server.sh               # or: make flink-job-server
+#   deploy/flink/fetch-job-server.sh --print-path  # where the jar is; exit 1 if not fetched yet; never fetches
 #
 # Maven Central as reachable here serves no beam-runners-flink-*-job-server jar (docs/flink.md), so
 # deploy/flink/jobserver/pom.xml depends on the runner itself; `mvn package` copies the runner and its
@@ -62,6 +63,12 @@ if missing:
     sys.exit(f"{jar}: {len(missing)} Class-Path entries missing, e.g. {missing[0]}")
 PY
 }
+
+if [[ "${1:-}" == "--print-path" ]]; then
+    printf '%s\n' "$jar"
+    cache_is_complete 2>/dev/null
+    exit
+fi
 
 if cache_is_complete 2>/dev/null; then
     log "cached: $jar"
