@@ -19,7 +19,8 @@
 #   FLINK_REST_PORT     REST API and web UI (--flink_master)  [8081]
 #   FLINK_RPC_PORT      JobManager RPC                        [6123]
 #   WORKER_POOL_PORT    Beam worker pool (--environment_config) [50000]
-#   JOB_SERVER_PORT     job server, with --with-job-server; the artifact port is JOB_SERVER_PORT-1 [8099]
+#   JOB_SERVER_PORT     job server (--job_endpoint), with --with-job-server [8099]
+#   JOB_SERVER_ARTIFACT_PORT its artifact staging service    [JOB_SERVER_PORT - 1]
 #   FLINK_TASK_SLOTS    task slots of the one TaskManager     [2]
 #   FLINK_JM_MEMORY     JobManager process size               [1600m]
 #   FLINK_TM_MEMORY     TaskManager process size              [4096m]
@@ -40,7 +41,7 @@ rest_port="${FLINK_REST_PORT:-8081}"
 rpc_port="${FLINK_RPC_PORT:-6123}"
 pool_port="${WORKER_POOL_PORT:-50000}"
 job_port="${JOB_SERVER_PORT:-8099}"
-artifact_port="$((job_port - 1))"
+artifact_port="${JOB_SERVER_ARTIFACT_PORT:-$((job_port - 1))}"
 task_slots="${FLINK_TASK_SLOTS:-2}"
 jm_memory="${FLINK_JM_MEMORY:-1600m}"
 tm_memory="${FLINK_TM_MEMORY:-4096m}"
@@ -142,6 +143,20 @@ flink_home() { find "$flink_venv" -path '*/site-packages/pyflink' -type d -print
 ensure_flink() {
     local stamp="$flink_venv/.installed-$FLINK_VERSION"
     if [[ -f "$stamp" && -n "$(flink_home)" ]]; then return 0; fi
+    mkdir -p "$(dirname "$flink_venv")"
+    # One installation at a time (two test sessions may start together). The subshell holds the lock, so
+    # the daemons started later do not inherit it. flock is in util-linux.
+    (
+        if command -v flock >/dev/null 2>&1; then
+            flock 8
+            if [[ -f "$stamp" && -n "$(flink_home)" ]]; then exit 0; fi
+        fi
+        install_flink
+        touch "$stamp"
+    ) 8>"$flink_venv.lock"
+}
+
+install_flink() {
     local python="${PYTHON:-python3}"
     command -v "$python" >/dev/null 2>&1 || die "$python not found"
     log "installing apache-flink==$FLINK_VERSION and apache-flink-libraries==$FLINK_VERSION (--no-deps) into $flink_venv"
@@ -160,7 +175,6 @@ ensure_flink() {
             "apache-flink==$FLINK_VERSION" "apache-flink-libraries==$FLINK_VERSION"
     fi
     [[ -n "$(flink_home)" ]] || die "pyflink not found in $flink_venv after pip install"
-    touch "$stamp"
 }
 
 write_conf() {
@@ -277,6 +291,8 @@ print_options() {
     echo "--environment_type=EXTERNAL"
     echo "--environment_config=$url_host:$pool_port"
     echo "--parallelism=$task_slots"
+    # One SDK worker process per slot: with the default of 1, all slots share one Python process (one GIL).
+    echo "--sdk_worker_parallelism=$task_slots"
 }
 
 cmd_start() {
@@ -302,7 +318,7 @@ cmd_start() {
     local jar=""
     if ((with_job_server)); then
         for port in "$job_port" "$artifact_port"; do
-            port_is_free "$port" || die "port $port is in use (set JOB_SERVER_PORT)"
+            port_is_free "$port" || die "port $port is in use (set JOB_SERVER_PORT, JOB_SERVER_ARTIFACT_PORT)"
         done
         jar="$("$here/fetch-job-server.sh")"
     fi
