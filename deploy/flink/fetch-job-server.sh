@@ -78,6 +78,8 @@ fi
 
 command -v java >/dev/null 2>&1 || die "java not found: Java 17 is needed to run the Flink job server"
 command -v "$mvn_cmd" >/dev/null 2>&1 || die "Maven ('$mvn_cmd') not found: it fetches the job server (apt-get install maven)"
+command -v javac >/dev/null 2>&1 ||
+    die "javac not found: the build compiles one patched Beam class (jobserver/src), so it needs a JDK, not a JRE"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
 
 mkdir -p "$(dirname "$dest")"
@@ -99,9 +101,13 @@ trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 start=$SECONDS
 # shellcheck disable=SC2086  # MAVEN_ARGS is a list of words on purpose
-if ! "$mvn_cmd" -B -q -Dstyle.color=never ${MAVEN_ARGS:-} -f "$pom" -Djobserver.outputDir="$tmp" package >&2; then
-    die "Maven failed (see above). Offline? Run once with network access, or set MAVEN_ARGS='-s your-settings.xml' for a mirror."
+if ! "$mvn_cmd" -B -q -Dstyle.color=never ${MAVEN_ARGS:-} -f "$pom" -Djobserver.outputDir="$tmp" package \
+    >"$tmp.mvn.log" 2>&1; then
+    grep -v '^\[ERROR\] *$' "$tmp.mvn.log" | tail -n 40 >&2
+    rm -f "$tmp.mvn.log"
+    die "Maven failed (above). Offline? Run once with network access, or set MAVEN_ARGS='-s settings.xml' for a mirror."
 fi
+rm -f "$tmp.mvn.log"
 rm -rf "$tmp/build"
 printf '%s\n' "$pom_sha" >"$tmp/.stamp"
 
