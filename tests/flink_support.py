@@ -31,12 +31,14 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FETCH_SCRIPT = REPO / "deploy" / "flink" / "fetch-job-server.sh"
 CLUSTER_SCRIPT = REPO / "deploy" / "flink" / "cluster.sh"
+# Flink configuration that keeps embedded Flink ([local]) on loopback; pass it as FLINK_CONF_DIR.
+LOCAL_FLINK_CONF_DIR = REPO / "deploy" / "flink" / "local-conf"
 LOOPBACK = "127.0.0.1"
 
 # The embedded runner as a --runner value: Beam 2.62 rejects the short name "FnApiRunner".
@@ -54,7 +58,9 @@ FNAPI_RUNNER = "--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunn
 
 __all__ = [
     "FNAPI_RUNNER",
+    "LOCAL_FLINK_CONF_DIR",
     "FlinkTarget",
+    "ListenerAudit",
     "flink_timed",
     "flink_cluster",
     "flink_job_server_jar",
@@ -71,6 +77,7 @@ class FlinkTarget:
     args: tuple[str, ...]
     log_dir: Path
     rest_url: str | None = None
+    service_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
 
     def argv(self, *extra: str, parallelism: int = 2) -> list[str]:
         """Pipeline options for this target; ``extra`` (the pipeline's own flags) come last and win.
@@ -142,6 +149,109 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{seconds:7.1f} s  {what}")
 
 
+# --- which addresses the services listen on -----------------------------------------------------------------
+
+
+class ListenerAudit:
+    """Samples, while active, the TCP listeners of some processes and their descendants (Linux /proc).
+
+    ``with ListenerAudit(target.service_pids) as audit: run(...)``, then ``audit.not_loopback`` lists
+    every ``pid address:port`` seen listening on anything but 127.0.0.1 or ::1.
+    """
+
+    def __init__(self, pids, interval: float = 0.2):
+        self._roots = set(pids)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+        self.not_loopback: set[str] = set()
+        self.samples = 0
+
+    def __enter__(self) -> ListenerAudit:
+        if not Path("/proc/net/tcp").exists():
+            pytest.skip("listener audit needs Linux /proc")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()  # at least one sample, however short the block
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        self.samples += 1
+        owners = _socket_owners(_descendants(self._roots))
+        for address, port, inode in _tcp_listeners():
+            if inode in owners and not address.is_loopback:
+                pid = owners[inode]
+                self.not_loopback.add(f"pid {pid} [{address}]:{port} {_command_line(pid)[:160]}")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def _socket_owners(pids: set[int]) -> dict[int, int]:
+    owners = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[int(target[8:-1])] = pid
+        except OSError:  # gone, or not ours to read
+            continue
+    return owners
+
+
+def _tcp_listeners():
+    """(address, port, inode) of every listening TCP socket in this network namespace."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], int(fields[9])
+            if state != "0A":  # LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            # The kernel prints the address as native-endian 32-bit words.
+            raw = b"".join(
+                int(hex_address[i : i + 8], 16).to_bytes(4, sys.byteorder)
+                for i in range(0, len(hex_address), 8)
+            )
+            address = ipaddress.ip_address(raw)
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            yield address, int(hex_port, 16), inode
+
+
 # --- the job server ---------------------------------------------------------------------------------------
 
 
@@ -157,8 +267,13 @@ def flink_job_server_jar() -> Path:
     cached = subprocess.run(
         [str(FETCH_SCRIPT), "--print-path"], capture_output=True, text=True, check=False, timeout=60
     )
-    if cached.returncode != 0 and shutil.which("mvn") is None:
-        pytest.skip("mvn not found and the Flink job server is not cached: apt-get install maven")
+    if cached.returncode != 0:
+        missing = [tool for tool in ("mvn", "javac") if shutil.which(tool) is None]
+        if missing:
+            pytest.skip(
+                f"{' and '.join(missing)} not found and the Flink job server is not cached: "
+                "apt-get install maven openjdk-17-jdk-headless"
+            )
     with flink_timed("fetch job server (cached after the first time)"):
         fetched = subprocess.run(
             [str(FETCH_SCRIPT)], capture_output=True, text=True, check=False, timeout=1800
@@ -188,7 +303,7 @@ def _wait_for_port(port: int, timeout: float, alive=lambda: True) -> bool:
 class _JobServer:
     """``java -jar <launcher> --flink-master=...`` on 127.0.0.1, logging to ``log_path``."""
 
-    def __init__(self, jar: Path, flink_master: str, workdir: Path):
+    def __init__(self, jar: Path, flink_master: str, workdir: Path, flink_conf_dir: Path | None = None):
         self.port = _free_port()
         self.artifact_port = _free_port()
         self.log_path = workdir / "job-server.log"
@@ -203,6 +318,8 @@ class _JobServer:
             "--expansion-port=0",
             f"--artifacts-dir={workdir / 'artifacts'}",
         ]
+        if flink_conf_dir is not None:
+            command.append(f"--flink-conf-dir={flink_conf_dir}")
         with self.log_path.open("ab") as log:
             # Its own session: a Ctrl-C in the terminal reaches pytest, and teardown stops the JVM.
             self._process = subprocess.Popen(
@@ -215,6 +332,10 @@ class _JobServer:
     @property
     def endpoint(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def stop(self) -> None:
         if self._process.poll() is None:
@@ -238,7 +359,7 @@ def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[Flin
     pool = WorkerPool(host=LOOPBACK, port=0).start()
     try:
         with flink_timed("start job server for [local]"):
-            job_server = _JobServer(flink_job_server_jar, "[local]", workdir)
+            job_server = _JobServer(flink_job_server_jar, "[local]", workdir, LOCAL_FLINK_CONF_DIR)
     except BaseException:
         pool.stop()
         raise
@@ -253,6 +374,7 @@ def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[Flin
                 f"--environment_config={pool.address}",
             ),
             log_dir=workdir,
+            service_pids=(job_server.pid, os.getpid()),  # the worker pool runs in this process
         )
     finally:
         job_server.stop()
@@ -328,6 +450,11 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
             args=args,
             log_dir=cluster_dir / "log",
             rest_url=f"http://{LOOPBACK}:{env['FLINK_REST_PORT']}",
+            service_pids=tuple(
+                int(text)
+                for pid_file in sorted((cluster_dir / "pid").glob("*.pid"))
+                for text in pid_file.read_text().split()
+            ),
         )
     finally:
         try:

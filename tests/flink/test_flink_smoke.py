@@ -1,7 +1,8 @@
 """pipelines.flink_smoke on embedded Flink and on the standalone cluster writes what the FnApiRunner writes.
 
 Also checks where the DoFn ran: in SDK worker processes of the project's interpreter (so the worker pool
-really imported our modules), and, at parallelism 2, in two of them.
+really imported our modules), and, at parallelism 2, in two of them; and that every server the run
+started (job server, Flink, Beam's Fn API servers, worker pool) listened on loopback only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flink_support import FNAPI_RUNNER, flink_timed, parquet_rows
+from flink_support import FNAPI_RUNNER, LOCAL_FLINK_CONF_DIR, ListenerAudit, flink_timed, parquet_rows
 
 from pipelines.flink_smoke import run
 
@@ -63,43 +64,71 @@ def _check_flink_run(target, output: Path, reference_rows) -> None:
 
 
 def test_embedded_flink_writes_the_reference_rows(flink_local_options, reference_rows, tmp_path):
-    with flink_timed(f"flink_smoke, {ITEMS} items, [local] parallelism 2"):
-        run(flink_local_options.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(flink_local_options, tmp_path, reference_rows)
+    target = flink_local_options
+    with (
+        flink_timed(f"flink_smoke, {ITEMS} items, [local] parallelism 2"),
+        ListenerAudit(target.service_pids) as audit,
+    ):
+        run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
+    _check_flink_run(target, tmp_path, reference_rows)
+    assert not audit.not_loopback
 
 
 def test_cluster_writes_the_reference_rows(flink_cluster, reference_rows, tmp_path):
-    with flink_timed(f"flink_smoke, {ITEMS} items, cluster parallelism 2"):
-        run(flink_cluster.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(flink_cluster, tmp_path, reference_rows)
+    target = flink_cluster
+    with (
+        flink_timed(f"flink_smoke, {ITEMS} items, cluster parallelism 2"),
+        ListenerAudit(target.service_pids) as audit,
+    ):
+        run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
+    _check_flink_run(target, tmp_path, reference_rows)
+    # The TaskManager opens Beam's Fn API servers per job: loopback thanks to the patched ServerFactory.
+    assert audit.samples > 5
+    assert not audit.not_loopback
 
 
-def _run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
+def _run_module(args: list[str], audit_pids: tuple[int, ...] = (), env=None, timeout: float = 600):
+    """Run ``python -m pipelines.flink_smoke ARGS``, auditing listeners: (completed process, audit, pid)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.flink_smoke", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-        timeout=timeout,
+        env=env,
     )
+    with ListenerAudit((process.pid, *audit_pids)) as audit:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), audit, process.pid
 
 
 def test_command_line_with_only_the_job_server_jar(flink_job_server_jar, reference_rows, tmp_path):
-    """What docs/flink.md tells a user to type for embedded Flink: nothing else set up (LOOPBACK workers)."""
+    """What docs/flink.md tells a user to type for embedded Flink: no worker pool, no job server to start.
+
+    Beam starts the job server and runs the DoFns in the launching process (LOOPBACK). FLINK_CONF_DIR only
+    keeps embedded Flink's own servers on loopback (docs/flink.md); the run works without it too.
+    """
     with flink_timed(
         f"flink_smoke, {ITEMS} items, [local] from the command line, Beam starts the job server"
     ):
-        out = _run_module(
+        out, audit, launcher_pid = _run_module(
             [
                 "--runner=FlinkRunner",
                 "--flink_master=[local]",
                 f"--flink_job_server_jar={flink_job_server_jar}",
                 f"--output_dir={tmp_path}",
                 f"--items={ITEMS}",
-            ]
+            ],
+            env={**os.environ, "FLINK_CONF_DIR": str(LOCAL_FLINK_CONF_DIR)},
         )
     assert out.returncode == 0, out.stderr[-5000:]
     assert parquet_rows(tmp_path / "buckets") == reference_rows
+    # Known exception, from Beam's Python code: the LOOPBACK worker pool in the launching process binds
+    # [::]. Nothing else may: the job server and embedded Flink run in the (patched) job-server JVM.
+    assert all(entry.startswith(f"pid {launcher_pid} ") for entry in audit.not_loopback), audit.not_loopback
 
 
 def test_command_line_on_the_cluster_with_the_job_server_jar(
@@ -111,7 +140,10 @@ def test_command_line_on_the_cluster_with_the_job_server_jar(
     with flink_timed(
         f"flink_smoke, {ITEMS} items, cluster from the command line, Beam starts the job server"
     ):
-        out = _run_module([*options, f"--output_dir={tmp_path}", f"--items={ITEMS}"])
+        out, audit, _ = _run_module(
+            [*options, f"--output_dir={tmp_path}", f"--items={ITEMS}"], audit_pids=flink_cluster.service_pids
+        )
     assert out.returncode == 0, out.stderr[-5000:]
     assert parquet_rows(tmp_path / "buckets") == reference_rows
     assert {w.executable for w in _workers(tmp_path)} == {sys.executable}
+    assert not audit.not_loopback
