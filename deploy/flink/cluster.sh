@@ -184,8 +184,9 @@ write_conf() {
     # Keep the JVM options Flink ships for Java 17 (module opens); everything else is ours.
     local java_opts
     java_opts="$(sed -n 's/^ *all: *//p' "$home/conf/config.yaml" | head -n 1)"
-    # Flink 1.19 reads conf/config.yaml (standard YAML) and only falls back to the legacy flat
-    # flink-conf.yaml when config.yaml is absent; the pyflink package ships a config.yaml.
+    # Flink 1.19 reads the legacy flat conf/flink-conf.yaml when one exists, otherwise conf/config.yaml
+    # (standard YAML, the new default; pyflink ships one). So: only config.yaml in this folder.
+    rm -f "$conf_dir/flink-conf.yaml"
     cat >"$conf_dir/config.yaml" <<EOF
 # Written by deploy/flink/cluster.sh on each start; edit the script or its environment, not this file.
 env:
