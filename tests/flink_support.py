@@ -8,7 +8,8 @@ Session-scoped fixtures, each a :class:`FlinkTarget` except the jar:
   a folder of its own with free ports, and stopped whatever happens (test failure, Ctrl-C, SIGTERM).
 
 Both targets run SDK workers as separate processes of the project's interpreter through an EXTERNAL worker
-pool bound to 127.0.0.1, and talk to a job server the fixture started (``--job_endpoint``), so each session
+pool bound to 127.0.0.1 (for [local], a pool inside the pytest process), and talk to a job server the
+fixture started (``--job_endpoint``), so each session
 starts one job-server JVM per target, its log is a known file and teardown stops it. A pipeline that passes
 here also passes with ``--flink_job_server_jar``; tests/flink/test_flink_smoke.py checks that path too.
 
@@ -23,7 +24,8 @@ An end-to-end test is a few lines::
         run(argv=flink.argv(f"--output_dir={tmp_path}/flink", parallelism=2))
         assert parquet_rows(tmp_path / "flink/matches", drop={"run_id"}) == parquet_rows(...)
 
-Skipped, with the reason, only when ``java`` is missing, or ``mvn`` is missing and the jar is not cached.
+Skipped, with the reason, only when ``java`` is missing, or ``mvn`` or ``javac`` is missing and the jar
+is not cached yet.
 """
 
 from __future__ import annotations
