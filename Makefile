@@ -48,3 +48,17 @@ clean:
 ## The demo: a synthetic two-host site on loopback, crawled, hashed and matched; prints the matches.
 demo: venv
 	$(BIN)/python -m hashwatch.demo
+
+## Flink (docs/flink.md): Beam's Flink job server, and a standalone Flink 1.19 cluster on 127.0.0.1.
+.PHONY: flink-job-server flink-start flink-status flink-stop
+flink-job-server:
+	deploy/flink/fetch-job-server.sh
+
+flink-start: venv flink-job-server
+	deploy/flink/cluster.sh start
+
+flink-status:
+	-deploy/flink/cluster.sh status
+
+flink-stop:
+	deploy/flink/cluster.sh stop

@@ -9,6 +9,9 @@ import pytest
 
 from hashwatch.sites.server import StaticServer
 
+# Flink fixtures (job server, embedded and standalone clusters) live in tests/flink_support.py.
+pytest_plugins = ["flink_support"]
+
 
 @dataclass
 class ServedSite:

@@ -1,0 +1,479 @@
+"""Pytest fixtures that run any Beam pipeline of this project on Flink (loaded by tests/conftest.py).
+
+Session-scoped fixtures, each a :class:`FlinkTarget` except the jar:
+
+- ``flink_job_server_jar``: the job-server launcher jar (deploy/flink/fetch-job-server.sh, Maven once).
+- ``flink_local_options``: embedded Flink (``--flink_master=[local]``).
+- ``flink_cluster``: the standalone Flink 1.19 cluster of deploy/flink/cluster.sh, started for the session in
+  a folder of its own with free ports, and stopped whatever happens (test failure, Ctrl-C, SIGTERM).
+
+Both targets run SDK workers as separate processes of the project's interpreter through an EXTERNAL worker
+pool bound to 127.0.0.1 (for [local], a pool inside the pytest process), and talk to a job server the
+fixture started (``--job_endpoint``), so each session
+starts one job-server JVM per target, its log is a known file and teardown stops it. A pipeline that passes
+here also passes with ``--flink_job_server_jar``; tests/flink/test_flink_smoke.py checks that path too.
+
+An end-to-end test is a few lines::
+
+    @pytest.mark.flink
+    @pytest.mark.slow
+    @pytest.mark.parametrize("target", ["flink_local_options", "flink_cluster"])
+    def test_same_rows_on_flink(target, request, tmp_path):
+        flink = request.getfixturevalue(target)
+        run(argv=[FNAPI_RUNNER, f"--output_dir={tmp_path}/ref"])
+        run(argv=flink.argv(f"--output_dir={tmp_path}/flink", parallelism=2))
+        assert parquet_rows(tmp_path / "flink/matches", drop={"run_id"}) == parquet_rows(...)
+
+Skipped, with the reason, only when ``java`` is missing, or ``mvn`` or ``javac`` is missing and the jar
+is not cached yet.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FETCH_SCRIPT = REPO / "deploy" / "flink" / "fetch-job-server.sh"
+CLUSTER_SCRIPT = REPO / "deploy" / "flink" / "cluster.sh"
+# Flink configuration that keeps embedded Flink ([local]) on loopback; pass it as FLINK_CONF_DIR.
+LOCAL_FLINK_CONF_DIR = REPO / "deploy" / "flink" / "local-conf"
+LOOPBACK = "127.0.0.1"
+
+# The embedded runner as a --runner value: Beam 2.62 rejects the short name "FnApiRunner".
+FNAPI_RUNNER = "--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
+__all__ = [
+    "FNAPI_RUNNER",
+    "LOCAL_FLINK_CONF_DIR",
+    "FlinkTarget",
+    "ListenerAudit",
+    "flink_timed",
+    "flink_cluster",
+    "flink_job_server_jar",
+    "flink_local_options",
+    "parquet_rows",
+]
+
+
+@dataclass(frozen=True)
+class FlinkTarget:
+    """Where a pipeline runs: ``argv()`` gives its options, ``log_dir`` the logs to read when it fails."""
+
+    name: str
+    args: tuple[str, ...]
+    log_dir: Path
+    rest_url: str | None = None
+    service_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
+
+    def argv(self, *extra: str, parallelism: int = 2) -> list[str]:
+        """Pipeline options for this target; ``extra`` (the pipeline's own flags) come last and win.
+
+        ``parallelism`` sets Flink's parallelism and the number of Python SDK worker processes per
+        TaskManager alike: with one worker process, parallel subtasks share one interpreter and its GIL.
+        """
+        return [
+            *self.args,
+            f"--parallelism={parallelism}",
+            f"--sdk_worker_parallelism={parallelism}",
+            *extra,
+        ]
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of every log of this target, to put in an assertion message."""
+        parts = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {path}\n" + "\n".join(text))
+        return "\n".join(parts) or f"(no logs in {self.log_dir})"
+
+
+def parquet_rows(
+    path: str | os.PathLike, drop: set[str] | frozenset[str] = frozenset()
+) -> collections.Counter:
+    """Rows of every Parquet file under ``path`` as a multiset, without the ``drop`` columns.
+
+    Order-free and shard-free: two runs that wrote the same rows compare equal whatever the runner,
+    parallelism or file names. Hive partition folders (``dt=.../run_id=...``) become columns, so they can
+    be dropped too. Lists become tuples and structs sorted tuples, so rows are hashable.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(path))
+    kept = [name for name in table.column_names if name not in drop]
+    return collections.Counter(
+        tuple((name, _hashable(row[name])) for name in kept) for row in table.select(kept).to_pylist()
+    )
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+# --- timings, printed at the end of the session ------------------------------------------------------------
+
+_TIMINGS: list[tuple[str, float]] = []
+
+
+@contextlib.contextmanager
+def flink_timed(what: str) -> Iterator[None]:
+    """Time a block; the session summary lists every timed block (``make test`` shows it)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        _TIMINGS.append((what, time.monotonic() - start))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TIMINGS:
+        terminalreporter.section("Flink timings")
+        for what, seconds in _TIMINGS:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {what}")
+
+
+# --- which addresses the services listen on -----------------------------------------------------------------
+
+
+class ListenerAudit:
+    """Samples, while active, the TCP listeners of some processes and their descendants (Linux /proc).
+
+    ``with ListenerAudit(target.service_pids) as audit: run(...)``, then ``audit.not_loopback`` lists
+    every ``pid address:port`` seen listening on anything but 127.0.0.1 or ::1.
+    """
+
+    def __init__(self, pids, interval: float = 0.2):
+        self._roots = set(pids)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+        self.not_loopback: set[str] = set()
+        self.samples = 0
+
+    def __enter__(self) -> ListenerAudit:
+        if not Path("/proc/net/tcp").exists():
+            pytest.skip("listener audit needs Linux /proc")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()  # at least one sample, however short the block
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        self.samples += 1
+        owners = _socket_owners(_descendants(self._roots))
+        for address, port, inode in _tcp_listeners():
+            if inode in owners and not address.is_loopback:
+                pid = owners[inode]
+                self.not_loopback.add(f"pid {pid} [{address}]:{port} {_command_line(pid)[:160]}")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def _socket_owners(pids: set[int]) -> dict[int, int]:
+    owners = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[int(target[8:-1])] = pid
+        except OSError:  # gone, or not ours to read
+            continue
+    return owners
+
+
+def _tcp_listeners():
+    """(address, port, inode) of every listening TCP socket in this network namespace."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], int(fields[9])
+            if state != "0A":  # LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            # The kernel prints the address as native-endian 32-bit words.
+            raw = b"".join(
+                int(hex_address[i : i + 8], 16).to_bytes(4, sys.byteorder)
+                for i in range(0, len(hex_address), 8)
+            )
+            address = ipaddress.ip_address(raw)
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            yield address, int(hex_port, 16), inode
+
+
+# --- the job server ---------------------------------------------------------------------------------------
+
+
+def _require_java() -> None:
+    if shutil.which("java") is None:
+        pytest.skip("java not found: Flink tests need Java 17 (apt-get install openjdk-17-jdk-headless)")
+
+
+@pytest.fixture(scope="session")
+def flink_job_server_jar() -> Path:
+    """The launcher jar for ``--flink_job_server_jar``; fetched with Maven into .cache/ on first use."""
+    _require_java()
+    cached = subprocess.run(
+        [str(FETCH_SCRIPT), "--print-path"], capture_output=True, text=True, check=False, timeout=60
+    )
+    if cached.returncode != 0:
+        missing = [tool for tool in ("mvn", "javac") if shutil.which(tool) is None]
+        if missing:
+            pytest.skip(
+                f"{' and '.join(missing)} not found and the Flink job server is not cached: "
+                "apt-get install maven openjdk-17-jdk-headless"
+            )
+    with flink_timed("fetch job server (cached after the first time)"):
+        fetched = subprocess.run(
+            [str(FETCH_SCRIPT)], capture_output=True, text=True, check=False, timeout=1800
+        )
+    if fetched.returncode != 0:
+        pytest.fail(f"{FETCH_SCRIPT} failed:\n{fetched.stderr[-5000:]}", pytrace=False)
+    return Path(fetched.stdout.strip().splitlines()[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, alive=lambda: True) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            socket.create_connection((LOOPBACK, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+class _JobServer:
+    """``java -jar <launcher> --flink-master=...`` on 127.0.0.1, logging to ``log_path``."""
+
+    def __init__(self, jar: Path, flink_master: str, workdir: Path, flink_conf_dir: Path | None = None):
+        self.port = _free_port()
+        self.artifact_port = _free_port()
+        self.log_path = workdir / "job-server.log"
+        command = [
+            "java",
+            "-jar",
+            str(jar),
+            f"--flink-master={flink_master}",
+            f"--job-host={LOOPBACK}",
+            f"--job-port={self.port}",
+            f"--artifact-port={self.artifact_port}",
+            "--expansion-port=0",
+            f"--artifacts-dir={workdir / 'artifacts'}",
+        ]
+        if flink_conf_dir is not None:
+            command.append(f"--flink-conf-dir={flink_conf_dir}")
+        with self.log_path.open("ab") as log:
+            # Its own session: a Ctrl-C in the terminal reaches pytest, and teardown stops the JVM.
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        if not _wait_for_port(self.port, 90, alive=lambda: self._process.poll() is None):
+            self.stop()
+            raise RuntimeError(f"job server did not start; see {self.log_path}")
+
+    @property
+    def endpoint(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+# --- embedded Flink ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarget]:
+    """Embedded Flink: ``--flink_master=[local]``, SDK workers from a worker pool in this process."""
+    from hashwatch.flink_worker_pool import WorkerPool
+
+    workdir = tmp_path_factory.mktemp("flink-local")
+    pool = WorkerPool(host=LOOPBACK, port=0).start()
+    try:
+        with flink_timed("start job server for [local]"):
+            job_server = _JobServer(flink_job_server_jar, "[local]", workdir, LOCAL_FLINK_CONF_DIR)
+    except BaseException:
+        pool.stop()
+        raise
+    try:
+        yield FlinkTarget(
+            name="flink-local",
+            args=(
+                "--runner=FlinkRunner",
+                "--flink_master=[local]",
+                f"--job_endpoint={job_server.endpoint}",
+                "--environment_type=EXTERNAL",
+                f"--environment_config={pool.address}",
+            ),
+            log_dir=workdir,
+            service_pids=(job_server.pid, os.getpid()),  # the worker pool runs in this process
+        )
+    finally:
+        job_server.stop()
+        pool.stop()
+
+
+# --- the standalone cluster -------------------------------------------------------------------------------
+
+
+def _cluster(
+    command: str, env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CLUSTER_SCRIPT), command, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarget]:
+    """A standalone Flink 1.19 cluster (JobManager, TaskManager with 2 slots, worker pool, job server).
+
+    Its folder is the session's own and its ports are free ones, so it never meets a cluster started by
+    hand or by another session. It is stopped at the end of the session whatever happens: the fixture's
+    teardown runs on failures and Ctrl-C, SIGTERM is turned into KeyboardInterrupt meanwhile, and an
+    atexit hook catches what is left.
+    """
+    cluster_dir = tmp_path_factory.mktemp("flink-cluster")
+    env = {
+        **os.environ,
+        "FLINK_CLUSTER_DIR": str(cluster_dir),
+        "FLINK_BIND_HOST": LOOPBACK,
+        "FLINK_REST_PORT": str(_free_port()),
+        "FLINK_RPC_PORT": str(_free_port()),
+        "WORKER_POOL_PORT": str(_free_port()),
+        "JOB_SERVER_PORT": str(_free_port()),
+        "JOB_SERVER_ARTIFACT_PORT": str(_free_port()),
+        "FLINK_TASK_SLOTS": "2",
+        "WORKER_POOL_PYTHON": sys.executable,
+    }
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            with flink_timed("stop standalone cluster"):
+                _cluster("stop", env, timeout=120)
+
+    atexit.register(stop)
+    restore_sigterm = _sigterm_as_keyboard_interrupt()
+    try:
+        with flink_timed("start standalone cluster + worker pool + job server"):
+            started = _cluster("start", env, "--with-job-server")
+        if started.returncode != 0:
+            pytest.fail(
+                f"deploy/flink/cluster.sh start failed ({started.returncode}), "
+                f"logs in {cluster_dir / 'log'}:\n{started.stderr[-5000:]}",
+                pytrace=False,
+            )
+        options = _cluster("options", env)
+        args = tuple(
+            line
+            for line in options.stdout.splitlines()
+            if line and not line.startswith(("--parallelism=", "--sdk_worker_parallelism="))
+        )
+        yield FlinkTarget(
+            name="flink-cluster",
+            args=args,
+            log_dir=cluster_dir / "log",
+            rest_url=f"http://{LOOPBACK}:{env['FLINK_REST_PORT']}",
+            service_pids=tuple(
+                int(text)
+                for pid_file in sorted((cluster_dir / "pid").glob("*.pid"))
+                for text in pid_file.read_text().split()
+            ),
+        )
+    finally:
+        try:
+            stop()
+        finally:
+            restore_sigterm()
+            atexit.unregister(stop)
+
+
+def _sigterm_as_keyboard_interrupt():
+    """Until the returned function is called, SIGTERM unwinds like Ctrl-C, so fixture teardowns run."""
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,76 @@
+"""The EXTERNAL worker pool binds loopback only and starts SDK workers with our own interpreter."""
+
+import socket
+import subprocess
+import sys
+
+import grpc
+import pytest
+from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, endpoints_pb2
+
+from hashwatch.flink_worker_pool import WorkerPool
+
+pytestmark = pytest.mark.network
+
+
+def _start_worker(address: str, worker_id: str) -> beam_fn_api_pb2.StartWorkerResponse:
+    with grpc.insecure_channel(address) as channel:
+        stub = beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(channel)
+        # Nothing listens on port 9 (discard): the worker starts, fails to reach its runner, and is stopped.
+        request = beam_fn_api_pb2.StartWorkerRequest(
+            worker_id=worker_id,
+            control_endpoint=endpoints_pb2.ApiServiceDescriptor(url="127.0.0.1:9"),
+        )
+        return stub.StartWorker(request, timeout=10)
+
+
+def test_pool_binds_loopback_and_runs_workers_with_this_interpreter():
+    pool = WorkerPool(port=0).start()
+    try:
+        assert pool.address.startswith("127.0.0.1:")
+        response = _start_worker(pool.address, "w-1")
+        assert response.error == ""
+        # The pool's bookkeeping is private; this test is the one place that looks at it.
+        process = pool._servicer._worker_processes["w-1"]
+        assert process.args[0] == sys.executable
+    finally:
+        pool.stop()
+    assert process.poll() is not None, "stop() must end the SDK workers it started"
+
+
+def test_pool_is_not_reachable_on_other_addresses():
+    pool = WorkerPool(port=0).start()
+    try:
+        other = _non_loopback_address()
+        if other is None:
+            pytest.skip("this host has no non-loopback IPv4 address to probe")
+        with pytest.raises(OSError):
+            socket.create_connection((other, pool.port), timeout=2).close()
+    finally:
+        pool.stop()
+
+
+def test_command_line_reports_a_taken_port():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "hashwatch.flink_worker_pool", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert out.returncode == 2
+    assert "cannot bind" in out.stderr
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
