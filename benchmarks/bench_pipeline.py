@@ -73,7 +73,7 @@ def pipeline_seconds(seed_url: str, hash_list: Path, extra: list[str]) -> tuple[
             [
                 f"--seeds={seeds}",
                 f"--hash-list={hash_list}",
-                f"--output={out}/o",
+                f"--output-dir={out}/o",
                 "--allow-private-networks",
                 "--per-host-delay=0",
                 "--max-depth=1",

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 f"--seeds={seeds}",
                 f"--hash-list={hash_list}",
-                f"--output={output}",
+                f"--output-dir={output}",
                 "--allow-private-networks",  # the demo site is on loopback
                 "--per-host-delay=0.1",
                 "--max-depth=2",

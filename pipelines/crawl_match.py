@@ -56,7 +56,12 @@ class CrawlMatchOptions(PipelineOptions):
             "Beam file system; repeat the flag for several",
         )
         parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
-        parser.add_argument("--output", help="output folder (local, or a Beam file system URL)")
+        parser.add_argument(
+            "--output-dir",
+            dest="output_dir",
+            help="output folder (local, or a Beam file system URL); not --output, which argparse would read as "
+            "a prefix of Beam's --output_executable_path",
+        )
         parser.add_argument(
             "--hash-list",
             dest="hash_list",
@@ -123,7 +128,7 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
             records
             | f"Progress {table}" >> CountProgress(table, app.progress_interval)
             | f"Write {table}"
-            >> WriteParquetTable(app.output, table, schema, run_id, day, codec=app.parquet_codec)
+            >> WriteParquetTable(app.output_dir, table, schema, run_id, day, codec=app.parquet_codec)
         )
     return written
 
@@ -136,8 +141,8 @@ def _configure_runner(options: PipelineOptions) -> None:
 
 
 def _validate(app: CrawlMatchOptions) -> None:
-    if not app.output:
-        raise UserError("--output is required: the folder the Parquet tables and the run manifest go to")
+    if not app.output_dir:
+        raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
     if not app.hash_list and not app.index:
         raise UserError("give the known hashes: --hash-list FILE (compiled on the fly) or --index FILE")
     if app.hash_list and app.index:
@@ -184,7 +189,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
     day = f"{started:%Y-%m-%d}"
-    ref, index_info = prepare_index(app.output, app.hash_list, app.index, app.skip_invalid)
+    ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
 
     clock = time.monotonic()
@@ -195,7 +200,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     elapsed = time.monotonic() - clock
 
     report = summarize_run(
-        output=app.output,
+        output=app.output_dir,
         run_id=run_id,
         day=day,
         started=started,
@@ -206,7 +211,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
         metrics_result=result,
     )
     _LOGGER.info("run %s finished: %s", run_id, report.state)
-    write_run_files(app.output, report, capture.lines)
+    write_run_files(app.output_dir, report, capture.lines)
     return report
 
 

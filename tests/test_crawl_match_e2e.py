@@ -29,7 +29,7 @@ def crawl_run(served_demo_site, tmp_path_factory):
         [
             f"--seeds={served_demo_site.seeds_file}",
             f"--hash-list={served_demo_site.hash_list}",
-            f"--output={output}",
+            f"--output-dir={output}",
             "--allow-private-networks",
             "--per-host-delay=0",
             "--max-depth=2",
