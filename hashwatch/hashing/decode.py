@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,7 +133,9 @@ class DecodedImage:
     """The outcome of decoding one image. ``image`` is set only when ``status == "ok"``.
 
     ``width``/``height`` are the stored image's size from its header (before any draft scaling, before EXIF
-    rotation); ``image`` may be smaller (JPEG draft). ``draft_scale`` is 1, 2, 4 or 8.
+    rotation); ``image`` may be smaller (JPEG draft). ``draft_scale`` is 1, 2, 4 or 8. ``full_size`` is the
+    (width, height) the working image would have at scale 1 (after EXIF rotation when that is applied): hashes
+    that emulate a full-resolution computation on the draft need it.
     """
 
     status: str
@@ -143,6 +146,17 @@ class DecodedImage:
     draft_scale: int = 1
     error_message: str | None = None
     image: PILImage.Image | None = None
+    full_size: tuple[int, int] | None = None
+
+    @cached_property
+    def luma(self):
+        """The working image's luma as a float32 numpy array (rows x columns), computed once and shared."""
+        import numpy as np
+
+        if self.image is None:
+            raise ValueError("no decoded image")
+        img = self.image if self.image.mode == "L" else self.image.convert("L")
+        return np.asarray(img, dtype=np.float32)
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
@@ -247,9 +261,10 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         )
     scale = 1
     try:
-        if fmt == "JPEG" and config.draft_min_side > 0:
-            # Ask libjpeg for luma directly when that is all we need (Y of YCbCr is PDQ's luma).
-            target = config.draft_min_side
+        target = config.draft_min_side
+        if fmt == "JPEG" and target > 0 and min(width // target, height // target) >= 2:
+            # Scaled decode; ask libjpeg for luma directly when that is all we need (Y of YCbCr is PDQ's
+            # luma). Without scaling we decode exactly as the references do (RGB, then Pillow's L).
             requested_mode = config.mode if img.mode in ("RGB", "L") else None
             drafted = img.draft(requested_mode, (target, target))
             if drafted is not None:
@@ -266,8 +281,11 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         if config.apply_exif_orientation and orientation not in (None, 1):
             work = ImageOps.exif_transpose(work)
         work = _to_mode(work, config.mode)
+        full_size = (width, height)
+        if work.size[0] != img.size[0] or work.size[1] != img.size[1]:  # EXIF transposed the axes
+            full_size = (height, width)
     except Image.DecompressionBombError:
         return DecodedImage(DecodeStatus.TOO_MANY_PIXELS, error_message="decompression bomb", **base)
     except Exception as exc:  # truncated/corrupt streams raise OSError, SyntaxError, ValueError, ...
         return DecodedImage(DecodeStatus.DECODE_ERROR, error_message=_describe_decode_failure(exc), **base)
-    return DecodedImage(DecodeStatus.OK, draft_scale=scale, image=work, **base)
+    return DecodedImage(DecodeStatus.OK, draft_scale=scale, image=work, full_size=full_size, **base)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image as PILImage
+    from hashwatch.hashing.decode import DecodedImage
 
 __all__ = [
     "DIHEDRAL_VARIANTS",
@@ -142,8 +142,12 @@ class HashType:
             return False
         return True
 
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
-        """Hash one image. ``image`` is the decoded working image (mode ``image_mode``) or None."""
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
+        """Hash one image from its bytes and, for ``needs_image`` types, its decoded working image.
+
+        ``decoded.image`` is a PIL image in mode ``image_mode`` (possibly a JPEG draft: see
+        ``decoded.draft_scale`` and ``decoded.full_size``); ``decoded.luma`` is its luma as float32.
+        """
         raise NotImplementedError
 
     def distance(self, a: str, b: str) -> int:
@@ -166,7 +170,7 @@ class CryptoHashType(HashType):
         self.bits = bits  # type: ignore[misc]
         self.description = f"{name} of the raw bytes"  # type: ignore[misc]
 
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
         return HashResult(hashlib.new(self.name, data).hexdigest())
 
 
@@ -179,7 +183,7 @@ class Crc32cHashType(HashType):
     matchable = False
     description = "CRC-32C (Castagnoli) of the raw bytes; a content key, not matched"
 
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
         import google_crc32c
 
         return HashResult(f"{google_crc32c.value(data):08x}")
@@ -193,7 +197,11 @@ def _bits_to_hex(bits) -> str:
 
 
 class PHashType(HashType):
-    """imagehash.phash: 32x32 Lanczos downscale of luma, 2-D DCT, 8x8 low frequencies above their median."""
+    """imagehash.phash: 32x32 Lanczos downscale of luma, 2-D DCT, 8x8 low frequencies above their median.
+
+    Computed by :mod:`hashwatch.hashing.draft_resample`, which applies Pillow's full-resolution Lanczos
+    kernel to the JPEG draft; on an undrafted image it equals ``imagehash.phash`` bit for bit (tested).
+    """
 
     name = "phash"
     bits = 64
@@ -202,16 +210,19 @@ class PHashType(HashType):
     needs_image = True
     description = "pHash (imagehash 4.3.2 phash, hash_size=8): DCT of a 32x32 luma thumbnail"
 
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
-        import imagehash
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
+        from hashwatch.hashing.draft_resample import phash_from_luma
 
-        if image is None:
+        if decoded is None or decoded.image is None:
             return HashResult(None)
-        return HashResult(_bits_to_hex(imagehash.phash(image).hash))
+        return HashResult(phash_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale))
 
 
 class DHashType(HashType):
-    """imagehash.dhash: 9x8 Lanczos downscale of luma, each pixel brighter than its left neighbour."""
+    """imagehash.dhash: 9x8 Lanczos downscale of luma, each pixel brighter than its left neighbour.
+
+    Computed like :class:`PHashType` from the draft; equals ``imagehash.dhash`` on an undrafted image.
+    """
 
     name = "dhash"
     bits = 64
@@ -220,12 +231,12 @@ class DHashType(HashType):
     needs_image = True
     description = "dHash (imagehash 4.3.2 dhash, hash_size=8): horizontal gradient signs of a 9x8 thumbnail"
 
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
-        import imagehash
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
+        from hashwatch.hashing.draft_resample import dhash_from_luma
 
-        if image is None:
+        if decoded is None or decoded.image is None:
             return HashResult(None)
-        return HashResult(_bits_to_hex(imagehash.dhash(image).hash))
+        return HashResult(dhash_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale))
 
 
 def _pdq_bits(coefficients):
@@ -262,9 +273,11 @@ def _pdq_dihedral_dcts(a):
 class PdqHashType(HashType):
     """Meta's PDQ (pdqhash 0.2.8, the reference C++): 256 bits, a quality 0-100, and 7 dihedral variants.
 
-    We call pdqhash's ``compute_float`` (the reference's 16x16 DCT output and quality) and threshold it at
-    its median ourselves, exactly as ``pdqBuffer16x16ToBits`` does; the dihedral variants come from the same
-    DCT by the reference's sign/transpose rules, so one call yields all 8 hashes.
+    The reference's steps (Jarosz downscale to 64x64, quality metric, 16x16 DCT, threshold at the median;
+    ``pdq/cpp/hashing/pdqhashing.cpp``) are computed by :mod:`hashwatch.hashing.draft_resample`, whose
+    downscale emulates the full-resolution filter on a JPEG draft. On an undrafted image the result equals
+    ``pdqhash.compute`` (tested). The dihedral variants come from the same DCT by the reference's
+    sign/transpose rules (``dct16OriginalTo*``), so one computation yields all 8 hashes.
     """
 
     name = "pdq"
@@ -278,23 +291,12 @@ class PdqHashType(HashType):
     def __init__(self, dihedral: bool = True) -> None:
         self.dihedral = dihedral
 
-    def dct_and_quality(self, image: PILImage.Image):
-        """pdqhash's float output (16x16, row-major as in the C++ buffer) and quality for a PIL image."""
-        import numpy as np
-        import pdqhash
+    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
+        from hashwatch.hashing.draft_resample import pdq_dct_and_quality_from_luma
 
-        arr = np.asarray(image)
-        if arr.ndim == 2:  # luma: PDQ weighs R, G, B by .299/.587/.114, which sum to 1
-            arr = np.broadcast_to(arr[:, :, None], (*arr.shape, 3))
-        elif arr.shape[2] != 3:
-            arr = arr[:, :, :3]
-        flat, quality = pdqhash.compute_float(arr)
-        return np.asarray(flat)[::-1].reshape(16, 16), int(quality)
-
-    def compute(self, data: bytes, image: PILImage.Image | None) -> HashResult:
-        if image is None:
+        if decoded is None or decoded.image is None:
             return HashResult(None)
-        dct, quality = self.dct_and_quality(image)
+        dct, quality = pdq_dct_and_quality_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale)
         if quality < PDQ_QUALITY_THRESHOLD:
             return HashResult(None, quality)
         variants: dict[str, str] = {}

@@ -17,7 +17,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hashwatch.hashing.decode import DEFAULT_DECODE_CONFIG, DecodeConfig, DecodeStatus, decode_image
+from hashwatch.hashing.decode import (
+    DEFAULT_DECODE_CONFIG,
+    DecodeConfig,
+    DecodedImage,
+    DecodeStatus,
+    decode_image,
+)
 from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS, HashType, PdqHashType, hash_types
 
 __all__ = ["DIHEDRAL_VARIANTS", "HashConfig", "ImageHashes", "compute_image_hashes"]
@@ -151,15 +157,11 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
     status = decoded.status if decoded else DecodeStatus.OK
     error_message = decoded.error_message if decoded else None
     if decoded is not None and decoded.image is not None:
-        by_mode = {decoded.image.mode: decoded.image}
         for ht in image_types:
-            image = by_mode.get(ht.image_mode)
-            if image is None:
-                image = by_mode[ht.image_mode] = decoded.image.convert(ht.image_mode)
             if isinstance(ht, PdqHashType) and ht.dihedral != config.pdq_dihedral:
-                acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, image)
+                acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, decoded)
             else:
-                acc.run(ht, data, image)
+                acc.run(ht, data, decoded)
         if acc.errors:
             status = DecodeStatus.HASH_ERROR
             error_message = "; ".join(acc.errors)
@@ -193,9 +195,9 @@ class _Accumulator:
     extra: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
-    def run(self, ht: HashType, data: bytes, image: Any) -> None:
+    def run(self, ht: HashType, data: bytes, decoded: DecodedImage | None) -> None:
         try:
-            result = ht.compute(data, image)
+            result = ht.compute(data, decoded)
             value = ht.parse(result.value) if result.value is not None else None
         except Exception as exc:  # a plug-in must not take the whole record down; the record says what failed
             self.errors.append(f"{ht.name} failed ({type(exc).__name__})")
