@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-fast lint format bench clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
