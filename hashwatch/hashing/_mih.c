@@ -144,6 +144,9 @@ typedef struct {
     int radius;
 } mih_t;
 
+#define PF_FAR 16
+#define PF_NEAR 6
+
 HW_CLONES
 static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *out_q, growbuf *out_id,
                       growbuf *out_d) {
@@ -152,7 +155,15 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
         const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
         const uint32_t *offs = x->off_all + x->table_off[i];
         const int64_t base = x->id_base[i];
-        for (int64_t mk = x->mask_start[i]; mk < x->mask_start[i + 1]; mk++) {
+        const int64_t mk_end = x->mask_start[i + 1];
+        for (int64_t mk = x->mask_start[i]; mk < mk_end; mk++) {
+            /* Probes hit random buckets of a multi-megabyte table: prefetch the offsets PF_FAR probes ahead
+               and, once those are cached, the ids of the bucket PF_NEAR probes ahead. */
+            if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
+            if (base >= 0 && mk + PF_NEAR < mk_end) {
+                const uint32_t bn = key ^ x->masks[mk + PF_NEAR];
+                HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
+            }
             const uint32_t b = key ^ x->masks[mk];
             const uint32_t lo = offs[b], hi = offs[b + 1];
             for (uint32_t p = lo; p < hi; p++) {

@@ -193,7 +193,11 @@ def plan_chunks(
     if not plans:
         raise ValueError(f"no chunking possible for {bits} bits")
     fitting = [p for p in plans if p.bytes <= memory_budget] or plans
-    return min(fitting, key=lambda p: (p.probes + p.candidates, p.bytes))
+    best = min(p.probes + p.candidates for p in fitting)
+    # Among plans within 15 % of the cheapest, take the smallest (at 1e6 codes 22-bit chunks would spend
+    # 128 MB on offsets tables to save a few percent).
+    near = [p for p in fitting if p.probes + p.candidates <= 1.15 * best]
+    return min(near, key=lambda p: (p.bytes, p.probes + p.candidates))
 
 
 @lru_cache(maxsize=256)
@@ -303,7 +307,13 @@ class HammingTable:
 
     @classmethod
     def build(
-        cls, bits: int, codes: np.ndarray, radius: int, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+        cls,
+        bits: int,
+        codes: np.ndarray,
+        radius: int,
+        *,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        lengths: Sequence[int] | None = None,
     ) -> tuple[HammingTable, np.ndarray]:
         """Index ``codes`` (unique, n x words); returns the table and the permutation applied to the codes.
 
@@ -314,8 +324,12 @@ class HammingTable:
         if n >= 2**32:
             raise ValueError("at most 2^32 - 1 codes per hash type")
         id_bytes = 3 if n < 2**24 else 4
-        plan = plan_chunks(bits, max(n, 1), radius, memory_budget=memory_budget, id_bytes=id_bytes)
-        lengths = plan.lengths
+        if lengths is None:
+            lengths = plan_chunks(
+                bits, max(n, 1), radius, memory_budget=memory_budget, id_bytes=id_bytes
+            ).lengths
+        if sum(lengths) != bits or max(lengths) > MAX_CHUNK_BITS:
+            raise ValueError(f"chunk lengths {lengths} must sum to {bits}, each <= {MAX_CHUNK_BITS}")
         words = codes.shape[1]
         codes = np.ascontiguousarray(codes, dtype=np.uint64)
         offs = np.cumsum([0, *lengths[:-1]])
