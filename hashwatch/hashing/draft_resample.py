@@ -43,9 +43,16 @@ def _sinc(x: np.ndarray) -> np.ndarray:
     return np.sinc(x)  # numpy's sinc is sin(pi x) / (pi x), as Pillow's
 
 
+# Pillow resamples 8-bit images in fixed point: coefficients are scaled by 2^22 and rounded to integers, the
+# accumulator starts at 2^21 and the result is shifted right by 22 and clipped (Resample.c,
+# normalize_coeffs_8bpc and clip8). We use the same integer coefficients in float64 matrix products, which are
+# exact for these magnitudes (< 2^53), so an undrafted image gives Pillow's pixels bit for bit.
+_PRECISION_BITS = 32 - 8 - 2
+
+
 @lru_cache(maxsize=256)
 def _lanczos_full(n_in: int, n_out: int) -> np.ndarray:
-    """Pillow's resampling coefficients (Resample.c precompute_coeffs, LANCZOS), as an n_out x n_in matrix."""
+    """Pillow's LANCZOS coefficients (Resample.c precompute_coeffs), in its 2^22 fixed point, n_out x n_in."""
     scale = n_in / n_out
     filterscale = max(scale, 1.0)
     support = _PIL_LANCZOS_SUPPORT * filterscale
@@ -55,10 +62,14 @@ def _lanczos_full(n_in: int, n_out: int) -> np.ndarray:
         xmin = max(int(center - support + 0.5), 0)
         xmax = min(int(center + support + 0.5), n_in)
         x = np.arange(xmin, xmax)
-        t = (x - center + 0.5) / filterscale
-        w = np.where(np.abs(t) < _PIL_LANCZOS_SUPPORT, _sinc(t) * _sinc(t / _PIL_LANCZOS_SUPPORT), 0.0)
+        t = (x - center + 0.5) * (1.0 / filterscale)
+        inside = (t >= -_PIL_LANCZOS_SUPPORT) & (t < _PIL_LANCZOS_SUPPORT)
+        w = np.where(inside, _sinc(t) * _sinc(t / _PIL_LANCZOS_SUPPORT), 0.0)
         total = w.sum()
-        m[xx, xmin:xmax] = w / total if total != 0.0 else w
+        k = w / total if total != 0.0 else w
+        m[xx, xmin:xmax] = np.where(
+            k < 0, np.trunc(-0.5 + k * 2**_PRECISION_BITS), np.trunc(0.5 + k * 2**_PRECISION_BITS)
+        )
     return m
 
 
@@ -91,20 +102,21 @@ def _jarosz_full(n: int, out: int = PDQ_SIDE, passes: int = PDQ_PASSES) -> np.nd
     return rows
 
 
-def _aggregate(m_full: np.ndarray, scale: int, n_draft: int) -> np.ndarray:
+def _aggregate(m_full: np.ndarray, scale: int, n_draft: int, dtype=np.float32) -> np.ndarray:
     """Sum the columns of ``m_full`` over blocks of ``scale`` full pixels: the matrix for the draft."""
     n_full = m_full.shape[1]
     if scale == 1:
-        return m_full.astype(np.float32)
+        return np.ascontiguousarray(m_full, dtype=dtype)
     padded = np.zeros((m_full.shape[0], n_draft * scale), dtype=np.float64)
     padded[:, : min(n_full, n_draft * scale)] = m_full[:, : n_draft * scale]
-    return padded.reshape(m_full.shape[0], n_draft, scale).sum(axis=2).astype(np.float32)
+    return padded.reshape(m_full.shape[0], n_draft, scale).sum(axis=2).astype(dtype)
 
 
 @lru_cache(maxsize=512)
 def lanczos_matrix(n_full: int, n_out: int, scale: int, n_draft: int) -> np.ndarray:
-    """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft."""
-    return _aggregate(_lanczos_full(n_full, n_out), scale, n_draft)
+    """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft (float64
+    holding Pillow's integer fixed-point coefficients)."""
+    return _aggregate(_lanczos_full(n_full, n_out), scale, n_draft, np.float64)
 
 
 @lru_cache(maxsize=512)
@@ -116,13 +128,24 @@ def jarosz_matrix(n_full: int, scale: int, n_draft: int) -> np.ndarray:
 def _pillow_resize(
     luma: np.ndarray, full_size: tuple[int, int], out: tuple[int, int], scale: int
 ) -> np.ndarray:
-    """Pillow's two-pass resize (horizontal, round to 8 bits, vertical, round) emulated on the draft."""
+    """Pillow's two-pass resize (one axis, round to 8 bits, the other axis, round) emulated on the draft.
+
+    Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many pixels as the
+    width (Resample.c ImagingResampleInner), otherwise the horizontal one; the order changes the intermediate
+    rounding, so we follow it, deciding on the full-resolution size as Pillow would.
+    """
     full_w, full_h = full_size
     h, w = luma.shape
     mx = lanczos_matrix(full_w, out[0], scale, w)
     my = lanczos_matrix(full_h, out[1], scale, h)
-    tmp = np.clip(np.floor(luma @ mx.T + 0.5), 0, 255)
-    return np.clip(np.floor(my @ tmp + 0.5), 0, 255)
+    half, unit = float(2 ** (_PRECISION_BITS - 1)), float(2**_PRECISION_BITS)
+    x = luma.astype(np.float64)
+    shrink_h, shrink_w = full_h - out[1], full_w - out[0]
+    if shrink_h > 0 and shrink_h > shrink_w * 2:  # vertical first
+        tmp = np.clip(np.floor((my @ x + half) / unit), 0, 255)
+        return np.clip(np.floor((tmp @ mx.T + half) / unit), 0, 255)
+    tmp = np.clip(np.floor((x @ mx.T + half) / unit), 0, 255)
+    return np.clip(np.floor((my @ tmp + half) / unit), 0, 255)
 
 
 def phash_from_luma(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> str:
