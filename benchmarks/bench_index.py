@@ -52,7 +52,7 @@ def rss_mb() -> tuple[float, float]:
     return cur, peak
 
 
-def make_data(n: int, bits: int, kind: str, radius: int, n_queries: int, seed: int = 7):
+def make_data(n: int, bits: int, kind: str, radius: int, n_queries: int, *, seed: int = 7):
     """Codes (n x words uint64) and queries (half planted near members, half random)."""
     rng = np.random.default_rng(seed)
     words = bits // 64
@@ -182,7 +182,7 @@ def _save_table(table, bits: int, path: str) -> None:
     _write_container(path, header, arrays)
 
 
-def run_one(method: str, n: str, kind: str, bits: int, radius: int, queries: int, check: int) -> dict:
+def run_one(method: str, n: str, kind: str, *, bits: int, radius: int, queries: int, check: int) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -215,7 +215,8 @@ def run_one(method: str, n: str, kind: str, bits: int, radius: int, queries: int
 
 def print_table(rows: list[dict]) -> None:
     print(
-        "| hash / radius | N | data | method | queries/s | vs ours | build s | load s | RSS MB (base) | recall |"
+        "| hash / radius | N | data | method | queries/s | vs ours | build s | load s | RSS MB (base) "
+        "| recall |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     ours = {
@@ -233,7 +234,8 @@ def print_table(rows: list[dict]) -> None:
         build = f"{r['build_s']:.1f}" if "build_s" in r else "-"
         load = f"{r['load_s'] * 1000:.1f} ms" if "load_s" in r else "-"
         print(
-            f"| {label} | {r['n']:.0e} | {r['kind']} | {r['method']} | **{r['qps']:,.0f}** | {ratio} | {build} "
+            f"| {label} | {r['n']:.0e} | {r['kind']} | {r['method']} | **{r['qps']:,.0f}** | {ratio} "
+            f"| {build} "
             f"| {load} | {r['rss_mb']:.0f} ({r['base_rss_mb']:.0f}) | {r['recall']:.3f} |"
         )
 
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in args.kinds:
             for method in args.methods:
                 q = QUERIES[method] // (4 if args.quick else 1)
-                r = run_one(method, n, kind, 256, 31, max(q, 4), args.check)
+                r = run_one(method, n, kind, bits=256, radius=31, queries=max(q, 4), check=args.check)
                 r["radius"] = 31
                 rows.append(r)
                 print(f"# done {method} {n} {kind}", file=sys.stderr)
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         n = sizes[-1]
         for method in [m for m in args.methods if m in ("ours", "numpy", "faiss-flat")]:
             q = QUERIES[method] // (4 if args.quick else 1)
-            r = run_one(method, n, "random", 64, 10, max(q, 4), args.check)
+            r = run_one(method, n, "random", bits=64, radius=10, queries=max(q, 4), check=args.check)
             r["radius"] = 10
             rows.append(r)
             print(f"# done {method} {n} pHash", file=sys.stderr)

@@ -114,8 +114,8 @@ def _aggregate(m_full: np.ndarray, scale: int, n_draft: int, dtype=np.float32) -
 
 @lru_cache(maxsize=512)
 def lanczos_matrix(n_full: int, n_out: int, scale: int, n_draft: int) -> np.ndarray:
-    """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft (float64
-    holding Pillow's integer fixed-point coefficients)."""
+    """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft
+    (float64 holding Pillow's integer fixed-point coefficients)."""
     return _aggregate(_lanczos_full(n_full, n_out), scale, n_draft, np.float64)
 
 

@@ -450,12 +450,15 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         last = np.ones(o.size, dtype=bool)
         last[:-1] = (vid_o[1:] != vid_o[:-1]) | (src_o[1:] != src_o[:-1])
         final = o[last]
+        # Whether each (value, source) group ever had an add: only such groups can be "removed".
+        first = np.concatenate([[True], last[:-1]])
+        had_add = np.maximum.reduceat((~r_del[o]).astype(np.int8), np.nonzero(first)[0]).astype(bool)
         # Source-less tombstones remove every earlier entry of that value.
         wipe = np.full(uvals.size, -1, dtype=np.int64)
         sourceless_del = r_del & no_source[r_src] if no_source.size else np.zeros(rows.size, bool)
         np.maximum.at(wipe, vid[sourceless_del], r_seq[sourceless_del])
         alive = ~r_del[final] & (r_seq[final] > wipe[vid[final]])
-        removed_total += int((r_del[final] | ~alive).sum())
+        removed_total += int((had_add & ~alive).sum())
         kept = final[alive]
         kept = kept[np.argsort(vid[kept], kind="stable")]
         kvid = vid[kept]

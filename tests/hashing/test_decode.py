@@ -1,4 +1,4 @@
-"""Safe decoding: formats, statuses, limits, EXIF policy, JPEG draft, and messages that never quote the data."""
+"""Safe decoding: formats, statuses, limits, EXIF policy, JPEG draft; messages that never quote the data."""
 
 from __future__ import annotations
 
@@ -136,8 +136,10 @@ def test_unsupported_formats_are_named():
     assert decode_image(b"%PDF-1.4 whatever").format == "PDF"
 
 
-@pytest.mark.parametrize(("size", "target", "scale"), [((1600, 1200), 256, 4), ((1600, 1200), 128, 8),
-                                                       ((600, 400), 256, 1), ((1600, 1200), 0, 1)])
+@pytest.mark.parametrize(
+    ("size", "target", "scale"),
+    [((1600, 1200), 256, 4), ((1600, 1200), 128, 8), ((600, 400), 256, 1), ((1600, 1200), 0, 1)],
+)
 def test_jpeg_draft_scale(size, target, scale):
     data = encode(synthetic_array(*size, seed=4), "JPEG")
     d = decode_image(data, DecodeConfig(draft_min_side=target))
@@ -204,5 +206,7 @@ def test_never_raises_and_never_quotes_data(noise, fmt):
         assert "b'" not in msg and "\\x" not in msg
 
 
-_VALID = {fmt: encode(synthetic_array(80, 60, seed=11), fmt) for fmt in ["JPEG", "PNG", "GIF", "WEBP", "BMP",
-                                                                         "TIFF"]}
+_VALID = {
+    fmt: encode(synthetic_array(80, 60, seed=11), fmt)
+    for fmt in ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
+}

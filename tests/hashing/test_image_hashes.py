@@ -1,4 +1,4 @@
-"""compute_image_hashes against the reference implementations (imagehash, pdqhash) and the reference vectors."""
+"""compute_image_hashes against the reference implementations (imagehash, pdqhash) and reference vectors."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def pdq_reference(img: Image.Image) -> tuple[str, int]:
 
 
 def test_imagehash_reference_values_exactly(refvectors):
-    rows = list(csv.DictReader(open(refvectors / "imagehash" / "expected_hashes.csv", encoding="utf-8")))
+    text = (refvectors / "imagehash" / "expected_hashes.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
     expected = {r["algorithm"]: r["hash"] for r in rows}
     h = compute_image_hashes((refvectors / "imagehash" / "imagehash.png").read_bytes())
     assert h.phash == expected["phash"]
@@ -44,7 +45,8 @@ def test_imagehash_reference_values_exactly(refvectors):
 
 
 def _expected_pdq(refvectors):
-    rows = csv.DictReader(open(refvectors / "pdq" / "expected_hashes.csv", encoding="utf-8"))
+    text = (refvectors / "pdq" / "expected_hashes.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(text.splitlines())
     return [(r["implementation"], r["file_under_pdq/data"], r["pdq_hash_hex"]) for r in rows]
 
 
@@ -91,7 +93,8 @@ def test_pdq_dihedral_variants_match_the_rotated_files(refvectors):
     rotated/flipped files (C++ README values), and each file's own hash is too."""
     dih = refvectors / "pdq" / "reg-test-input" / "dih"
     expected = {}
-    for row in csv.reader(open(refvectors / "pdq" / "expected_dihedral_hashes.csv", encoding="utf-8")):
+    text = (refvectors / "pdq" / "expected_dihedral_hashes.csv").read_text(encoding="utf-8")
+    for row in csv.reader(text.splitlines()):
         expected[row[1].rsplit("/", 1)[-1]] = row[0]
     files = sorted(expected)
     assert len(files) == 8
