@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench clean
+.PHONY: venv demo test test-fast lint format bench bench-hashing photos clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Hashing and index benchmarks (issue 2): ratios against baselines measured in the same run.
+## BENCH_ARGS=--quick for a one-minute run. Fetches the photo corpus first (apt-get, cached in .cache/photos).
+BENCH_ARGS ?=
+bench-hashing: venv photos
+	$(BIN)/python -m benchmarks.bench_hashing $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_index $(BENCH_ARGS)
+
+## Real photos for the hashing measurements, from Debian packages (cached, never committed).
+photos: venv
+	$(BIN)/python -m benchmarks.photo_corpus --summary
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

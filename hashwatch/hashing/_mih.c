@@ -10,7 +10,7 @@
  *       is uint32[n] (code numbers sorted by chunk value, stable).
  *
  *   search(codes, words, n, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, id_bytes,
- *          masks_all, mask_start, queries, radius) -> (query_idx: bytes, ids: bytes, dists: bytes)
+ *          masks_all, mask_start, inline_all, inline_base, queries, radius) -> (query_idx, ids, dists) as bytes
  *       For each query, for each chunk i, probe every bucket whose key differs from the query's chunk value by a
  *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]] lists them), verify
  *       each candidate's full distance and keep those <= radius. A code found by chunk i is reported only if no
@@ -18,6 +18,9 @@
  *       reported exactly once without a seen-set. Chunk i's bucket b holds ids
  *       ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions themselves
  *       (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes each, little-endian.
+ *       When inline_base[i] >= 0, chunk i also has its own copy of the codes in bucket order
+ *       (inline_all[(inline_base[i] + p) * words ...]): candidates are then read sequentially and the id is
+ *       only loaded for a match. hashwatch does this for 64-bit codes, where the copies are cheap.
  *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order.
  *
  * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python: with radius r split over m
@@ -137,8 +140,9 @@ typedef struct {
     int64_t n;
     int m;
     const int32_t *chunk_off, *chunk_len, *chunk_radius;
-    const int64_t *table_off, *id_base, *mask_start;
+    const int64_t *table_off, *id_base, *mask_start, *inline_base;
     const uint32_t *off_all, *masks;
+    const uint64_t *inl;
     const uint8_t *ids;
     int id_bytes;
     int radius;
@@ -155,26 +159,42 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
         const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
         const uint32_t *offs = x->off_all + x->table_off[i];
         const int64_t base = x->id_base[i];
+        const int64_t ib = x->inline_base[i];
         const int64_t mk_end = x->mask_start[i + 1];
         for (int64_t mk = x->mask_start[i]; mk < mk_end; mk++) {
             /* Probes hit random buckets of a multi-megabyte table: prefetch the offsets PF_FAR probes ahead
                and, once those are cached, the ids of the bucket PF_NEAR probes ahead. */
             if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
-            if (base >= 0 && mk + PF_NEAR < mk_end) {
+            if (mk + PF_NEAR < mk_end) {
                 const uint32_t bn = key ^ x->masks[mk + PF_NEAR];
-                HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
+                if (ib >= 0) {
+                    HW_PREFETCH(x->inl + (ib + offs[bn]) * W);
+                } else if (base >= 0) {
+                    HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
+                } else {
+                    HW_PREFETCH(x->codes + (int64_t)offs[bn] * W);
+                }
             }
             const uint32_t b = key ^ x->masks[mk];
             const uint32_t lo = offs[b], hi = offs[b + 1];
             for (uint32_t p = lo; p < hi; p++) {
-                const uint32_t id = base < 0 ? p : load_id(x->ids, base + p, x->id_bytes);
-                if (p + 4 < hi && base >= 0) {
-                    HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
+                const uint64_t *c;
+                uint32_t id = p;
+                if (ib >= 0) {
+                    c = x->inl + (ib + p) * W; /* id loaded below, only for a match */
+                } else if (base >= 0) {
+                    id = load_id(x->ids, base + p, x->id_bytes);
+                    if (p + 4 < hi) {
+                        HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
+                    }
+                    c = x->codes + (int64_t)id * W;
+                } else {
+                    c = x->codes + (int64_t)p * W;
                 }
-                const uint64_t *c = x->codes + (int64_t)id * W;
                 int d = 0;
                 for (int w = 0; w < W; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
                 if (d > x->radius) continue;
+                if (ib >= 0 && base >= 0) id = load_id(x->ids, base + p, x->id_bytes);
                 /* Report only from the first chunk (in search order) that finds this code. */
                 int earlier = 0;
                 if (i > 0) {
@@ -197,19 +217,20 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
 static PyObject *search(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer codes, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, masks_all,
-        mask_start, queries;
+        mask_start, inline_all, inline_base, queries;
     int words, id_bytes, radius;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*iny*y*y*y*y*y*y*iy*y*y*i", &codes, &words, &n, &chunk_off, &chunk_len,
+    if (!PyArg_ParseTuple(args, "y*iny*y*y*y*y*y*y*iy*y*y*y*y*i", &codes, &words, &n, &chunk_off, &chunk_len,
                           &chunk_radius, &table_off, &off_all, &id_base, &ids_all, &id_bytes, &masks_all,
-                          &mask_start, &queries, &radius))
+                          &mask_start, &inline_all, &inline_base, &queries, &radius))
         return NULL;
     PyObject *result = NULL;
     growbuf oq = {0}, oid = {0}, od = {0};
     int m = (int)(chunk_off.len / 4);
     if (words < 1 || words > 8 || (id_bytes != 3 && id_bytes != 4) || chunk_len.len != chunk_off.len ||
         chunk_radius.len != chunk_off.len || table_off.len != m * 8 || id_base.len != m * 8 ||
-        mask_start.len != (m + 1) * 8 || (Py_ssize_t)codes.len < n * words * 8 || queries.len % (words * 8)) {
+        mask_start.len != (m + 1) * 8 || inline_base.len != m * 8 || (Py_ssize_t)codes.len < n * words * 8 ||
+        queries.len % (words * 8)) {
         PyErr_SetString(PyExc_ValueError, "search: inconsistent arguments");
         goto done;
     }
@@ -224,8 +245,10 @@ static PyObject *search(PyObject *self, PyObject *args) {
                    (const int64_t *)table_off.buf,
                    (const int64_t *)id_base.buf,
                    (const int64_t *)mask_start.buf,
+                   (const int64_t *)inline_base.buf,
                    (const uint32_t *)off_all.buf,
                    (const uint32_t *)masks_all.buf,
+                   (const uint64_t *)inline_all.buf,
                    (const uint8_t *)ids_all.buf,
                    id_bytes,
                    radius};
@@ -259,6 +282,8 @@ done:
     PyBuffer_Release(&ids_all);
     PyBuffer_Release(&masks_all);
     PyBuffer_Release(&mask_start);
+    PyBuffer_Release(&inline_all);
+    PyBuffer_Release(&inline_base);
     PyBuffer_Release(&queries);
     return result;
 }

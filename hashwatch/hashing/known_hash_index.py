@@ -168,14 +168,26 @@ class ChunkPlan:
     bytes: int
 
 
+# Relative cost of checking a candidate that lies in a chunk's own sorted copy of the codes (a sequential read)
+# against one reached through an id (a random read); probes cost about as much as random reads. Measured here.
+_SEQUENTIAL_CANDIDATE_COST = 0.1
+
+
 def plan_chunks(
-    bits: int, n: int, radius: int, *, memory_budget: int = DEFAULT_MEMORY_BUDGET, id_bytes: int = 3
+    bits: int,
+    n: int,
+    radius: int,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    id_bytes: int = 3,
+    inline: bool = False,
 ) -> ChunkPlan:
     """Choose the number and sizes of chunks for ``n`` codes of ``bits`` bits searched at ``radius``.
 
-    Cost ~ probes (one random read of the offsets table each) + candidates (one random read of a code each);
-    plans over ``memory_budget`` are used only if none fits. Any plan is correct for any radius; this one is
-    fastest near ``radius``.
+    Cost ~ probes (one random read of the offsets table each) + candidates (one random read of a code each,
+    or a sequential one when chunks keep their own copy of the codes: ``inline``); plans over
+    ``memory_budget`` are used only if none fits. Any plan is correct for any radius; this one is fastest near
+    ``radius``.
     """
     words = (bits + 63) // 64
     plans: list[ChunkPlan] = []
@@ -187,8 +199,13 @@ def plan_chunks(
             break
         radii = chunk_radii(lengths, radius)
         probes = sum(_ball(b, r) for b, r in zip(lengths, radii, strict=True) if r >= 0)
-        candidates = sum(_ball(b, r) * n / 2**b for b, r in zip(lengths, radii, strict=True) if r >= 0)
-        size = n * words * 8 + (m - 1) * n * id_bytes + sum((2**b + 1) * 4 for b in lengths)
+        cand = [_ball(b, r) * n / 2**b if r >= 0 else 0.0 for b, r in zip(lengths, radii, strict=True)]
+        # Chunk 0 holds the codes themselves in bucket order: its candidates are always sequential.
+        candidates = cand[0] * _SEQUENTIAL_CANDIDATE_COST + sum(cand[1:]) * (
+            _SEQUENTIAL_CANDIDATE_COST if inline else 1.0
+        )
+        copies = m if inline else 1
+        size = copies * n * words * 8 + (m - 1) * n * id_bytes + sum((2**b + 1) * 4 for b in lengths)
         plans.append(ChunkPlan(tuple(lengths), probes, candidates, size))
     if not plans:
         raise ValueError(f"no chunking possible for {bits} bits")
@@ -288,6 +305,8 @@ class HammingTable:
         ids_all: np.ndarray,
         id_base: np.ndarray,
         id_bytes: int,
+        inline_all: np.ndarray | None = None,
+        inline_base: np.ndarray | None = None,
     ) -> None:
         self.bits = bits
         self.codes = codes
@@ -300,6 +319,11 @@ class HammingTable:
         self.ids_all = ids_all
         self.id_base = id_base.astype(np.int64)
         self.id_bytes = id_bytes
+        m = len(self.lengths)
+        self.inline_all = inline_all if inline_all is not None else np.zeros(0, dtype=np.uint64)
+        self.inline_base = (
+            np.asarray(inline_base, dtype=np.int64) if inline_base is not None else np.full(m, -1, np.int64)
+        )
 
     @property
     def n(self) -> int:
@@ -314,29 +338,35 @@ class HammingTable:
         *,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         lengths: Sequence[int] | None = None,
+        inline: bool | None = None,
     ) -> tuple[HammingTable, np.ndarray]:
         """Index ``codes`` (unique, n x words); returns the table and the permutation applied to the codes.
 
         The codes are reordered by chunk 0 (so that chunk needs no id array): entry k of the table is input
-        row ``perm[k]``.
+        row ``perm[k]``. ``inline`` (default: for 64-bit codes) gives every other chunk its own copy of the
+        codes in bucket order, so candidates are read sequentially (m x the memory for the codes).
         """
         n = codes.shape[0]
         if n >= 2**32:
             raise ValueError("at most 2^32 - 1 codes per hash type")
         id_bytes = 3 if n < 2**24 else 4
+        words = codes.shape[1]
+        if inline is None:
+            inline = words == 1
         if lengths is None:
             lengths = plan_chunks(
-                bits, max(n, 1), radius, memory_budget=memory_budget, id_bytes=id_bytes
+                bits, max(n, 1), radius, memory_budget=memory_budget, id_bytes=id_bytes, inline=inline
             ).lengths
         if sum(lengths) != bits or max(lengths) > MAX_CHUNK_BITS:
             raise ValueError(f"chunk lengths {lengths} must sum to {bits}, each <= {MAX_CHUNK_BITS}")
-        words = codes.shape[1]
         codes = np.ascontiguousarray(codes, dtype=np.uint64)
         offs = np.cumsum([0, *lengths[:-1]])
         off_parts: list[np.ndarray] = []
         id_parts: list[np.ndarray] = []
+        inline_parts: list[np.ndarray] = []
         table_off = []
         id_base = []
+        inline_base = []
         perm = np.arange(n, dtype=np.uint32)
         pos = 0
         id_pos = 0
@@ -346,9 +376,15 @@ class HammingTable:
                 perm = order
                 codes = np.ascontiguousarray(codes[order])
                 id_base.append(-1)
+                inline_base.append(-1)
             else:  # codes are already reordered by chunk 0, so ids are positions in the stored order
                 id_parts.append(_pack_ids(order, id_bytes))
                 id_base.append(id_pos)
+                if inline:
+                    inline_parts.append(codes[order].reshape(-1))
+                    inline_base.append(id_pos)
+                else:
+                    inline_base.append(-1)
                 id_pos += n
             table_off.append(pos)
             off_parts.append(offsets)
@@ -365,6 +401,8 @@ class HammingTable:
             ids_all,
             np.array(id_base, dtype=np.int64),
             id_bytes,
+            np.concatenate(inline_parts) if inline_parts else None,
+            np.array(inline_base, dtype=np.int64),
         )
         return table, perm
 
@@ -394,6 +432,8 @@ class HammingTable:
             self.id_bytes,
             masks_all,
             mask_start,
+            self.inline_all,
+            self.inline_base,
             queries,
             radius,
         )
@@ -408,6 +448,7 @@ class HammingTable:
             f"{prefix}.codes": self.codes,
             f"{prefix}.offsets": self.off_all,
             f"{prefix}.ids": self.ids_all,
+            f"{prefix}.inline": self.inline_all,
         }
 
     def layout(self) -> dict[str, Any]:
@@ -416,6 +457,7 @@ class HammingTable:
             "table_off": self.table_off.tolist(),
             "id_base": self.id_base.tolist(),
             "id_bytes": self.id_bytes,
+            "inline_base": self.inline_base.tolist(),
         }
 
     @classmethod
@@ -429,6 +471,8 @@ class HammingTable:
             arrays[f"{prefix}.ids"],
             np.array(layout["id_base"], dtype=np.int64),
             int(layout["id_bytes"]),
+            arrays[f"{prefix}.inline"],
+            np.array(layout["inline_base"], dtype=np.int64),
         )
 
 

@@ -123,14 +123,20 @@ def test_plan_chunks_respects_budget_and_bits():
     n_queries=st.integers(1, 6),
     radius=st.integers(0, 40),
     m=st.integers(1, 16),
+    inline=st.booleans(),
 )
-def test_search_equals_brute_force_with_planted_neighbours(*, seed, bits, n_random, n_queries, radius, m):
-    """Every list hash within the radius is returned once, with its distance; nothing beyond it."""
+def test_search_equals_brute_force_with_planted_neighbours(
+    *, seed, bits, n_random, n_queries, radius, m, inline
+):
+    """Every list hash within the radius is returned once, with its distance; nothing beyond it (with and
+    without per-chunk copies of the codes)."""
     entries, queries = planted_case(seed, bits, n_random, n_queries, radius)
     lengths = kidx._split_bits(bits, min(m, bits // 4))
     if max(lengths) > kidx.MAX_CHUNK_BITS:
         lengths = kidx._split_bits(bits, -(-bits // kidx.MAX_CHUNK_BITS))
-    table, _perm = HammingTable.build(bits, hex_to_codes(entries, bits), radius, lengths=lengths)
+    table, _perm = HammingTable.build(
+        bits, hex_to_codes(entries, bits), radius, lengths=lengths, inline=inline
+    )
     got = table_results(table, bits, queries, radius)
     assert len(got) == len(set(got)), "a match was reported twice"
     assert set(got) == oracle(entries, queries, radius)
