@@ -168,8 +168,8 @@ class ChunkPlan:
     bytes: int
 
 
-# Relative cost of checking a candidate that lies in a chunk's own sorted copy of the codes (a sequential read)
-# against one reached through an id (a random read); probes cost about as much as random reads. Measured here.
+# Relative cost of checking a candidate in a chunk's own sorted copy of the codes (a sequential read) against
+# one reached through an id (a random read); probes cost about as much as random reads. Measured here.
 _SEQUENTIAL_CANDIDATE_COST = 0.1
 
 
