@@ -91,32 +91,50 @@ def digests(data: bytes) -> None:
     google_crc32c.value(data)
 
 
-def median_ms(fn: Callable[[bytes], object], images: Sequence[bytes], repeats: int) -> float:
-    times = []
+def interleaved_median_ms(
+    fns: dict[str, Callable[[bytes], object]], images: Sequence[bytes], repeats: dict[str, int]
+) -> dict[str, float]:
+    """Median milliseconds per method, measured round-robin (image by image, repeat by repeat) so that load
+    from other processes on a shared machine hits every method alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for data in images:
-        fn(data)  # warm caches (kernel matrices, imports)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(data)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+        for fn in fns.values():
+            fn(data)  # warm caches (kernel matrices, imports)
+        for r in range(max(repeats.values())):
+            for name, fn in fns.items():
+                if r >= repeats[name]:
+                    continue
+                start = time.perf_counter()
+                fn(data)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000.0 for name, t in times.items()}
 
 
 def run(
-    n_photos: int, repeats: int, naive_repeats: int, quality: int = JPEG_QUALITY
+    n_photos: int, repeats: int, naive_repeats: int, quality: int = JPEG_QUALITY, draft_min_side: int = 256
 ) -> list[dict[str, object]]:
     from benchmarks.photo_corpus import photos
-    from hashwatch.hashing.image_hashes import compute_image_hashes
+    from hashwatch.hashing.decode import DecodeConfig
+    from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
+
+    config = HashConfig(decode=DecodeConfig(draft_min_side=draft_min_side))
 
     corpus = photos(["mate-backgrounds", "plasma-workspace-wallpapers", "lxqt-themes"], min_side=1500)
     corpus = corpus[:: max(1, len(corpus) // n_photos)][:n_photos]
     rows = []
     for label, size in SIZES_MP.items():
         images = [encode_jpeg(p.path, size, quality) for p in corpus]
-        naive = median_ms(naive_hashes, images, naive_repeats)
-        ours = median_ms(compute_image_hashes, images, repeats)
-        draft = median_ms(draft_decode, images, repeats)
-        digest = median_ms(digests, images, repeats)
+        ms = interleaved_median_ms(
+            {
+                "naive": naive_hashes,
+                "ours": lambda d: compute_image_hashes(d, config),
+                "draft": lambda d: draft_decode(d, draft_min_side),
+                "digests": digests,
+            },
+            images,
+            {"naive": naive_repeats, "ours": repeats, "draft": repeats, "digests": repeats},
+        )
+        naive, ours, draft, digest = ms["naive"], ms["ours"], ms["draft"], ms["digests"]
         image_part = max(ours - digest, 0.0)
         rows.append(
             {
@@ -160,10 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quality", type=int, default=JPEG_QUALITY, help="JPEG quality of the test images")
+    parser.add_argument("--draft-min-side", type=int, default=256, help="ours: DecodeConfig.draft_min_side")
     args = parser.parse_args(argv)
     n_photos, repeats, naive_repeats = (3, 3, 1) if args.quick else (args.photos, args.repeats, 2)
     try:
-        rows = run(n_photos, repeats, naive_repeats, args.quality)
+        rows = run(n_photos, repeats, naive_repeats, args.quality, args.draft_min_side)
     except PhotoCorpusUnavailable as exc:
         print(f"bench_hashing: {exc}", file=sys.stderr)
         return 2
