@@ -203,6 +203,8 @@ def _to_mode(img: PILImage.Image, mode: str) -> PILImage.Image:
         scaled = np.zeros(arr.shape, np.uint8) if hi <= lo else ((arr - lo) * (255.0 / (hi - lo)) + 0.5)
         gray = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
         return gray if mode == "L" else gray.convert(mode)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # what Pillow asks for; converting P directly warns on every such image
     return img.convert(mode)
 
 

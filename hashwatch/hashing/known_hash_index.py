@@ -36,7 +36,7 @@ import struct
 import tempfile
 import warnings
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from math import comb
@@ -880,8 +880,3 @@ def build_index(
         files=list(merged.files),
         seconds=round(time.perf_counter() - start, 3),
     )
-
-
-def iter_matches_as_dicts(matches: Iterable[Match]) -> Iterable[dict[str, Any]]:
-    for m in matches:
-        yield m.to_dict()

@@ -210,3 +210,15 @@ _VALID = {
     fmt: encode(synthetic_array(80, 60, seed=11), fmt)
     for fmt in ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
 }
+
+
+def test_palette_with_transparency_decodes_without_warnings():
+    import warnings
+
+    img = Image.fromarray(synthetic_array(120, 90, seed=12)).convert("P")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", transparency=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decode_image(buf.getvalue())
+    assert d.status == "ok" and d.image.mode == "L"
