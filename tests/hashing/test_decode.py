@@ -217,7 +217,7 @@ def test_palette_with_transparency_decodes_without_warnings():
 
     img = Image.fromarray(synthetic_array(120, 90, seed=12)).convert("P")
     buf = io.BytesIO()
-    img.save(buf, format="PNG", transparency=0)
+    img.save(buf, format="PNG", transparency=bytes(range(10)))  # a tRNS table: Pillow warns on convert("L")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         d = decode_image(buf.getvalue())
