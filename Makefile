@@ -7,9 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-crawl bench-pipeline clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline photos clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -32,6 +32,17 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Hashing and index benchmarks (issue 2): ratios against baselines measured in the same run.
+## BENCH_ARGS=--quick for a one-minute run. Fetches the photo corpus first (apt-get, cached in .cache/photos).
+BENCH_ARGS ?=
+bench-hashing: venv photos
+	$(BIN)/python -m benchmarks.bench_hashing $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench_index $(BENCH_ARGS)
+
+## Real photos for the hashing measurements, from Debian packages (cached, never committed).
+photos: venv
+	$(BIN)/python -m benchmarks.photo_corpus --summary
 
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
 ## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.

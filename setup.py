@@ -7,7 +7,7 @@ Flink job server the project runs (see docs/flink.md for why 2.62.0).
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 BEAM_VERSION = "2.62.0"
 
@@ -45,6 +45,17 @@ EXTRAS = {
 }
 EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]))
 
+# The known-hash index's hot loops (multi-index Hamming search), plain C against the CPython API: gcc builds
+# it at install. Without it hashwatch still works, on a slower numpy path (known_hash_index.py says which).
+EXT_MODULES = [
+    Extension(
+        "hashwatch.hashing._mih",
+        sources=["hashwatch/hashing/_mih.c"],
+        extra_compile_args=["-O3", "-std=c99"],
+        optional=True,
+    )
+]
+
 setup(
     name="hashwatch",
     version="0.1.0",
@@ -67,5 +78,6 @@ setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
+    ext_modules=EXT_MODULES,
     entry_points={"console_scripts": ["hashwatch=hashwatch.cli:main"]},
 )

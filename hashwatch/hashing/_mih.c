@@ -1,0 +1,354 @@
+/*
+ * Multi-index hashing (Norouzi, Punjani, Fleet: "Fast Search in Hamming Space with Multi-Index Hashing")
+ * for hashwatch's known-hash index: every code within a Hamming radius of a query, with its distance.
+ *
+ * The Python side (known_hash_index.py) owns the layout and the file; this module only does the two hot loops:
+ *
+ *   build_chunk(codes, words, n, bit_offset, bit_len) -> (offsets: bytes, order: bytes)
+ *       Counting sort of the n codes by the value of one chunk (bits [bit_offset, bit_offset + bit_len) of the
+ *       code read as a little-endian integer of `words` 64-bit words). offsets is uint32[2^bit_len + 1], order
+ *       is uint32[n] (code numbers sorted by chunk value, stable).
+ *
+ *   search(codes, words, n, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, id_bytes,
+ *          masks_all, mask_start, inline_all, inline_base, queries, radius) -> (query_idx, ids, dists) as bytes
+ *       For each query, for each chunk i, probe every bucket whose key differs from the query's chunk value by a
+ *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]] lists them), verify
+ *       each candidate's full distance and keep those <= radius. A code found by chunk i is reported only if no
+ *       earlier chunk j < i would have found it (its chunk-j distance > chunk_radius[j]), so every match is
+ *       reported exactly once without a seen-set. Chunk i's bucket b holds ids
+ *       ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions themselves
+ *       (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes each, little-endian.
+ *       When inline_base[i] >= 0, chunk i also has its own copy of the codes in bucket order
+ *       (inline_all[(inline_base[i] + p) * words ...]): candidates are then read sequentially and the id is
+ *       only loaded for a match. hashwatch does this for 64-bit codes, where the copies are cheap.
+ *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order.
+ *
+ * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python: with radius r split over m
+ * chunks as r = m * q + a, a code within r of the query is within q of it on one of the first a + 1 chunks or
+ * within q - 1 on one of the others; chunk_radius encodes that. Tests compare against brute force.
+ *
+ * Releases the GIL while searching. No image data ever reaches this code: only hash bits.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define HW_CLONES __attribute__((target_clones("popcnt", "default")))
+#endif
+#endif
+#ifndef HW_CLONES
+#define HW_CLONES
+#endif
+
+#if defined(__GNUC__)
+#define HW_PREFETCH(p) __builtin_prefetch((p), 0, 0)
+#define HW_POPCOUNT64(x) __builtin_popcountll(x)
+#else
+#define HW_PREFETCH(p) ((void)0)
+static int HW_POPCOUNT64(uint64_t x) {
+    int c = 0;
+    while (x) { x &= x - 1; c++; }
+    return c;
+}
+#endif
+
+static inline uint32_t chunk_value(const uint64_t *code, int words, int off, int len) {
+    int w = off >> 6, sh = off & 63;
+    uint64_t v = code[w] >> sh;
+    if (sh + len > 64 && w + 1 < words) v |= code[w + 1] << (64 - sh);
+    return (uint32_t)(v & ((len >= 32) ? 0xffffffffULL : ((1ULL << len) - 1)));
+}
+
+static inline uint32_t load_id(const uint8_t *ids, int64_t pos, int id_bytes) {
+    const uint8_t *p = ids + pos * id_bytes;
+    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+    if (id_bytes == 4) v |= (uint32_t)p[3] << 24;
+    return v;
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} growbuf;
+
+static int gb_push(growbuf *g, const void *item, size_t size) {
+    if (g->len + size > g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4096;
+        while (cap < g->len + size) cap *= 2;
+        uint8_t *d = (uint8_t *)realloc(g->data, cap);
+        if (!d) return -1;
+        g->data = d;
+        g->cap = cap;
+    }
+    memcpy(g->data + g->len, item, size);
+    g->len += size;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ build_chunk */
+
+static PyObject *build_chunk(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer codes;
+    int words, off, len;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*inii", &codes, &words, &n, &off, &len)) return NULL;
+    if (len < 1 || len > 28 || words < 1 || off < 0 || off + len > words * 64 ||
+        (Py_ssize_t)codes.len < n * words * 8 || n > 0xffffffffLL) {
+        PyBuffer_Release(&codes);
+        PyErr_SetString(PyExc_ValueError, "build_chunk: bad arguments");
+        return NULL;
+    }
+    size_t nb = (size_t)1 << len;
+    PyObject *off_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((nb + 1) * 4));
+    PyObject *ord_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    uint32_t *cursor = (uint32_t *)calloc(nb + 1, sizeof(uint32_t));
+    if (!off_obj || !ord_obj || !cursor) {
+        Py_XDECREF(off_obj);
+        Py_XDECREF(ord_obj);
+        free(cursor);
+        PyBuffer_Release(&codes);
+        return PyErr_NoMemory();
+    }
+    uint32_t *offsets = (uint32_t *)PyBytes_AS_STRING(off_obj);
+    uint32_t *order = (uint32_t *)PyBytes_AS_STRING(ord_obj);
+    const uint64_t *c = (const uint64_t *)codes.buf;
+    Py_BEGIN_ALLOW_THREADS
+    memset(offsets, 0, (nb + 1) * 4);
+    for (Py_ssize_t i = 0; i < n; i++) offsets[chunk_value(c + i * words, words, off, len) + 1]++;
+    for (size_t b = 0; b < nb; b++) offsets[b + 1] += offsets[b];
+    memcpy(cursor, offsets, nb * 4);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t k = chunk_value(c + i * words, words, off, len);
+        order[cursor[k]++] = (uint32_t)i;
+    }
+    Py_END_ALLOW_THREADS
+    free(cursor);
+    PyBuffer_Release(&codes);
+    return Py_BuildValue("(NN)", off_obj, ord_obj);
+}
+
+/* ------------------------------------------------------------------ search */
+
+typedef struct {
+    const uint64_t *codes;
+    int words;
+    int64_t n;
+    int m;
+    const int32_t *chunk_off, *chunk_len, *chunk_radius;
+    const int64_t *table_off, *id_base, *mask_start, *inline_base;
+    const uint32_t *off_all, *masks;
+    const uint64_t *inl;
+    const uint8_t *ids;
+    int id_bytes;
+    int radius;
+} mih_t;
+
+#define PF_FAR 16
+#define PF_NEAR 6
+
+HW_CLONES
+static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *out_q, growbuf *out_id,
+                      growbuf *out_d) {
+    const int W = x->words;
+    for (int i = 0; i < x->m; i++) {
+        const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
+        const uint32_t *offs = x->off_all + x->table_off[i];
+        const int64_t base = x->id_base[i];
+        const int64_t ib = x->inline_base[i];
+        const int64_t mk_end = x->mask_start[i + 1];
+        for (int64_t mk = x->mask_start[i]; mk < mk_end; mk++) {
+            /* Probes hit random buckets of a multi-megabyte table: prefetch the offsets PF_FAR probes ahead
+               and, once those are cached, the ids of the bucket PF_NEAR probes ahead. */
+            if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
+            if (mk + PF_NEAR < mk_end) {
+                const uint32_t bn = key ^ x->masks[mk + PF_NEAR];
+                if (ib >= 0) {
+                    HW_PREFETCH(x->inl + (ib + offs[bn]) * W);
+                } else if (base >= 0) {
+                    HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
+                } else {
+                    HW_PREFETCH(x->codes + (int64_t)offs[bn] * W);
+                }
+            }
+            const uint32_t b = key ^ x->masks[mk];
+            const uint32_t lo = offs[b], hi = offs[b + 1];
+            for (uint32_t p = lo; p < hi; p++) {
+                const uint64_t *c;
+                uint32_t id = p;
+                if (ib >= 0) {
+                    c = x->inl + (ib + p) * W; /* id loaded below, only for a match */
+                } else if (base >= 0) {
+                    id = load_id(x->ids, base + p, x->id_bytes);
+                    if (p + 4 < hi) {
+                        HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
+                    }
+                    c = x->codes + (int64_t)id * W;
+                } else {
+                    c = x->codes + (int64_t)p * W;
+                }
+                int d = 0;
+                for (int w = 0; w < W; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
+                if (d > x->radius) continue;
+                if (ib >= 0 && base >= 0) id = load_id(x->ids, base + p, x->id_bytes);
+                /* Report only from the first chunk (in search order) that finds this code. */
+                int earlier = 0;
+                if (i > 0) {
+                    uint64_t xr[8];
+                    for (int w = 0; w < W; w++) xr[w] = c[w] ^ q[w];
+                    for (int j = 0; j < i && !earlier; j++) {
+                        int dj = HW_POPCOUNT64((uint64_t)chunk_value(xr, W, x->chunk_off[j], x->chunk_len[j]));
+                        if (dj <= x->chunk_radius[j]) earlier = 1;
+                    }
+                }
+                if (earlier) continue;
+                uint16_t d16 = (uint16_t)d;
+                if (gb_push(out_q, &qi, 4) || gb_push(out_id, &id, 4) || gb_push(out_d, &d16, 2)) return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static PyObject *search(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer codes, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, masks_all,
+        mask_start, inline_all, inline_base, queries;
+    int words, id_bytes, radius;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*iny*y*y*y*y*y*y*iy*y*y*y*y*i", &codes, &words, &n, &chunk_off, &chunk_len,
+                          &chunk_radius, &table_off, &off_all, &id_base, &ids_all, &id_bytes, &masks_all,
+                          &mask_start, &inline_all, &inline_base, &queries, &radius))
+        return NULL;
+    PyObject *result = NULL;
+    growbuf oq = {0}, oid = {0}, od = {0};
+    int m = (int)(chunk_off.len / 4);
+    if (words < 1 || words > 8 || (id_bytes != 3 && id_bytes != 4) || chunk_len.len != chunk_off.len ||
+        chunk_radius.len != chunk_off.len || table_off.len != m * 8 || id_base.len != m * 8 ||
+        mask_start.len != (m + 1) * 8 || inline_base.len != m * 8 || (Py_ssize_t)codes.len < n * words * 8 ||
+        queries.len % (words * 8)) {
+        PyErr_SetString(PyExc_ValueError, "search: inconsistent arguments");
+        goto done;
+    }
+    {
+        mih_t x = {(const uint64_t *)codes.buf,
+                   words,
+                   n,
+                   m,
+                   (const int32_t *)chunk_off.buf,
+                   (const int32_t *)chunk_len.buf,
+                   (const int32_t *)chunk_radius.buf,
+                   (const int64_t *)table_off.buf,
+                   (const int64_t *)id_base.buf,
+                   (const int64_t *)mask_start.buf,
+                   (const int64_t *)inline_base.buf,
+                   (const uint32_t *)off_all.buf,
+                   (const uint32_t *)masks_all.buf,
+                   (const uint64_t *)inline_all.buf,
+                   (const uint8_t *)ids_all.buf,
+                   id_bytes,
+                   radius};
+        Py_ssize_t nq = queries.len / (words * 8);
+        const uint64_t *qs = (const uint64_t *)queries.buf;
+        int failed = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < nq && !failed; k++) {
+            if (search_one(&x, qs + k * words, (uint32_t)k, &oq, &oid, &od)) failed = 1;
+        }
+        Py_END_ALLOW_THREADS
+        if (failed) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        result = Py_BuildValue("(y#y#y#)", oq.data ? (char *)oq.data : "", (Py_ssize_t)oq.len,
+                               oid.data ? (char *)oid.data : "", (Py_ssize_t)oid.len,
+                               od.data ? (char *)od.data : "", (Py_ssize_t)od.len);
+    }
+done:
+    free(oq.data);
+    free(oid.data);
+    free(od.data);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&chunk_off);
+    PyBuffer_Release(&chunk_len);
+    PyBuffer_Release(&chunk_radius);
+    PyBuffer_Release(&table_off);
+    PyBuffer_Release(&off_all);
+    PyBuffer_Release(&id_base);
+    PyBuffer_Release(&ids_all);
+    PyBuffer_Release(&masks_all);
+    PyBuffer_Release(&mask_start);
+    PyBuffer_Release(&inline_all);
+    PyBuffer_Release(&inline_base);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
+/* ------------------------------------------------------------------ brute force (baseline and fallback) */
+
+HW_CLONES
+static void brute_loop(const uint64_t *codes, int words, Py_ssize_t n, const uint64_t *qs, Py_ssize_t nq,
+                       int radius, growbuf *oq, growbuf *oid, growbuf *od, int *failed) {
+    for (Py_ssize_t k = 0; k < nq && !*failed; k++) {
+        const uint64_t *q = qs + k * words;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const uint64_t *c = codes + i * words;
+            int d = 0;
+            for (int w = 0; w < words; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
+            if (d <= radius) {
+                uint32_t qi = (uint32_t)k, id = (uint32_t)i;
+                uint16_t d16 = (uint16_t)d;
+                if (gb_push(oq, &qi, 4) || gb_push(oid, &id, 4) || gb_push(od, &d16, 2)) *failed = 1;
+            }
+        }
+    }
+}
+
+static PyObject *brute_force(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer codes, queries;
+    int words, radius;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*iny*i", &codes, &words, &n, &queries, &radius)) return NULL;
+    PyObject *result = NULL;
+    growbuf oq = {0}, oid = {0}, od = {0};
+    if (words < 1 || (Py_ssize_t)codes.len < n * words * 8 || queries.len % (words * 8)) {
+        PyErr_SetString(PyExc_ValueError, "brute_force: inconsistent arguments");
+    } else {
+        int failed = 0;
+        Py_ssize_t nq = queries.len / (words * 8);
+        Py_BEGIN_ALLOW_THREADS
+        brute_loop((const uint64_t *)codes.buf, words, n, (const uint64_t *)queries.buf, nq, radius, &oq, &oid,
+                   &od, &failed);
+        Py_END_ALLOW_THREADS
+        if (failed) {
+            PyErr_NoMemory();
+        } else {
+            result = Py_BuildValue("(y#y#y#)", oq.data ? (char *)oq.data : "", (Py_ssize_t)oq.len,
+                                   oid.data ? (char *)oid.data : "", (Py_ssize_t)oid.len,
+                                   od.data ? (char *)od.data : "", (Py_ssize_t)od.len);
+        }
+    }
+    free(oq.data);
+    free(oid.data);
+    free(od.data);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&queries);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"build_chunk", build_chunk, METH_VARARGS, "Counting sort of codes by one chunk: (offsets, order)."},
+    {"search", search, METH_VARARGS, "Multi-index Hamming search: (query_idx, ids, dists) as bytes."},
+    {"brute_force", brute_force, METH_VARARGS, "Linear Hamming scan: (query_idx, ids, dists) as bytes."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_mih",
+                                       "Multi-index hashing hot loops for hashwatch (see known_hash_index.py).",
+                                       -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__mih(void) { return PyModule_Create(&moduledef); }

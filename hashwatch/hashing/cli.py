@@ -1,0 +1,186 @@
+"""Sub-commands ``hash``, ``index`` and ``match`` of the ``hashwatch`` command line.
+
+::
+
+    hashwatch hash photo.jpg other.png             # one JSON line of hashes per file ('-' reads stdin)
+    hashwatch index build iwf.csv delta.tsv --out known.hwidx [--skip-invalid]
+    hashwatch index info known.hwidx [--verify]
+    hashwatch match photo.jpg --index known.hwidx   # one JSON line per match
+
+Output is JSON lines on stdout (hashes and metadata only, never image content). A problem the user can fix
+(missing file, bad list row, not an index) is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+
+from hashwatch.errors import UserError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("hash", help="print every hash of image files as JSON lines")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
+    _add_hash_options(p)
+    p.set_defaults(func=_cmd_hash)
+
+    p = subparsers.add_parser("index", help="build or inspect a known-hash index")
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="compile known-hash lists (CSV, TSV, Parquet, pytx) into an index file")
+    b.add_argument("lists", nargs="+", metavar="LIST", help="list files, applied in this order")
+    b.add_argument("--out", required=True, metavar="INDEX", help="index file to write")
+    b.add_argument("--skip-invalid", action="store_true", help="count and skip bad rows instead of failing")
+    b.set_defaults(func=_cmd_index_build)
+    i = sub.add_parser("info", help="print an index's metadata (checksum, list versions, counts)")
+    i.add_argument("index", metavar="INDEX")
+    i.add_argument(
+        "--verify", action="store_true", help="also check every array's CRC (reads the whole file)"
+    )
+    i.set_defaults(func=_cmd_index_info)
+
+    p = subparsers.add_parser("match", help="match image files against an index; JSON line per match")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
+    p.add_argument("--index", required=True, metavar="INDEX", help="index file from 'hashwatch index build'")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="TYPE=N",
+        help="override a type's match threshold, e.g. pdq=24 (repeatable)",
+    )
+    p.add_argument("--no-dihedral", action="store_true", help="do not match rotated/flipped PDQ variants")
+    p.add_argument("--match-types", default=None, metavar="T1,T2", help="only match these hash types")
+    _add_hash_options(p)
+    p.set_defaults(func=_cmd_match)
+
+
+def _add_hash_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--types", default=None, metavar="T1,T2", help="hash types to compute (default: all)")
+    p.add_argument("--apply-exif-orientation", action="store_true", help="rotate by the EXIF tag first")
+    p.add_argument(
+        "--draft-min-side",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="JPEG draft decode keeps both sides >= PX (0: full decode; default 256)",
+    )
+
+
+def _hash_config(args: argparse.Namespace, dihedral: bool = True):
+    from dataclasses import replace
+
+    from hashwatch.hashing.decode import DEFAULT_DECODE_CONFIG
+    from hashwatch.hashing.image_hashes import HashConfig
+
+    decode = DEFAULT_DECODE_CONFIG
+    if args.draft_min_side is not None:
+        if args.draft_min_side < 0:
+            raise UserError("--draft-min-side must be >= 0")
+        decode = replace(decode, draft_min_side=args.draft_min_side)
+    if args.apply_exif_orientation:
+        decode = replace(decode, apply_exif_orientation=True)
+    types = _split_names(args.types)
+    config = HashConfig(decode=decode, hash_types=types, pdq_dihedral=dihedral)
+    try:
+        config.selected_types()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return config
+
+
+def _split_names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    if not names:
+        raise UserError("empty list of hash types")
+    return names
+
+
+def _read_inputs(files: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+    import os
+
+    for path in files:
+        if path != "-" and not os.path.isfile(path):
+            raise UserError(f"no such file: {path}")
+    for path in files:
+        if path == "-":
+            yield "-", sys.stdin.buffer.read()
+            continue
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        yield path, data
+
+
+def _emit(row: dict) -> None:
+    sys.stdout.write(json.dumps(row, sort_keys=False) + "\n")
+
+
+def _cmd_hash(args: argparse.Namespace) -> int:
+    from hashwatch.hashing.image_hashes import compute_image_hashes
+
+    config = _hash_config(args)
+    for path, data in _read_inputs(args.files):
+        _emit({"file": path, **compute_image_hashes(data, config).to_dict()})
+    return 0
+
+
+def _cmd_index_build(args: argparse.Namespace) -> int:
+    from hashwatch.hashing.known_hash_index import build_index
+
+    report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
+    _emit(report.to_dict())
+    return 0
+
+
+def _cmd_index_info(args: argparse.Namespace) -> int:
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+
+    index = KnownHashIndex.load(args.index, verify=args.verify)
+    info = index.describe()
+    info["verified"] = bool(args.verify)
+    _emit(info)
+    return 0
+
+
+def _parse_thresholds(items: Sequence[str]) -> dict[str, int]:
+    from hashwatch.hashing.hash_types import get_hash_type
+
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or not value.strip().isdigit():
+            raise UserError(f"--threshold wants TYPE=N with N a non-negative integer, got {item!r}")
+        try:
+            get_hash_type(name)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        out[name] = int(value)
+    return out
+
+
+def _cmd_match(args: argparse.Namespace) -> int:
+    from hashwatch.hashing.image_hashes import compute_image_hashes
+    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+
+    options = MatchOptions(
+        thresholds=_parse_thresholds(args.threshold),
+        dihedral=not args.no_dihedral,
+        hash_types=_split_names(args.match_types),
+    )
+    index = KnownHashIndex.load(args.index)
+    config = _hash_config(args, dihedral=not args.no_dihedral)
+    for path, data in _read_inputs(args.files):
+        hashes = compute_image_hashes(data, config)
+        for match in index.match(hashes, options):
+            _emit({"file": path, **match.to_dict(), "decode_status": hashes.decode_status})
+    return 0

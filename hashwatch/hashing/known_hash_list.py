@@ -1,0 +1,527 @@
+"""Known-hash lists: read CSV/TSV (with a header), Parquet and pytx ``<type> <hash>`` files; validate every
+row; merge duplicates; apply tombstones.
+
+Columns (DESIGN.md): ``hash_type``, ``hash_value`` (required), ``category``, ``source``, ``list_version``,
+``deleted`` (true/false, 1/0, yes/no; empty = false), ``note`` (ignored). Other columns are ignored. Hash
+types and values are case-insensitive and trimmed; values are validated for their type's length and for hex.
+
+Format by file name: ``.csv``, ``.tsv``/``.tab`` (optionally ``.gz``), ``.parquet``/``.pq``; anything else is
+sniffed: a first line naming ``hash_type`` and ``hash_value`` is a header (tab or comma separated), otherwise
+the file is pytx lines ``<type> <hash>`` (blank lines and ``#`` comments allowed; source = the file's name).
+
+A bad row raises :class:`hashwatch.errors.UserError` naming file and line (``list.csv:17: pdq needs 64 hex
+digits, got 63``); with ``skip_invalid=True`` bad rows are counted by reason and skipped.
+
+**Merging** (files in the order given, rows in file order): entries are keyed by (hash type, hash value,
+source). The last row for a key wins: a later row can re-categorise an entry, a ``deleted=true`` row (a
+tombstone) removes it, and a later add brings it back. A tombstone with an empty source removes that hash for
+every source seen before it. A hash kept for several sources carries all their labels (category, source,
+list_version). The ``checksum`` is a SHA-256 of the merged content (types, values, labels), independent of
+file formats and of row order that does not change the result; ``list_versions`` maps each source to the
+list_version of its last row.
+
+Reading uses pyarrow (columnar, vectorised validation): tens of millions of rows load in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hashwatch.errors import UserError
+from hashwatch.hashing.hash_types import HashType, IndexKind, get_hash_type, hash_types
+
+__all__ = ["COLUMNS", "MergedList", "TypeEntries", "load_lists", "read_list"]
+
+COLUMNS = ("hash_type", "hash_value", "category", "source", "list_version", "deleted", "note")
+_REQUIRED = ("hash_type", "hash_value")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"", "false", "0", "no", "n", "f"}
+
+
+@dataclass
+class TypeEntries:
+    """One hash type's merged entries: ``values`` (n x bytes, sorted, unique) and each one's label set id."""
+
+    values: np.ndarray
+    label_sets: np.ndarray
+
+
+@dataclass
+class MergedList:
+    types: dict[str, TypeEntries]
+    labels: list[tuple[str | None, str | None, str | None]]  # (category, source, list_version)
+    label_sets: list[tuple[int, ...]]
+    list_versions: dict[str, str]
+    checksum: str
+    files: list[dict[str, Any]]
+    rows_read: int = 0
+    rows_skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    tombstones_applied: int = 0
+
+
+# ---------------------------------------------------------------- reading one file
+
+
+def _detect_format(path: str) -> str:
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".tsv", ".tab")):
+        return "tsv"
+    first = _first_line(path)
+    if "hash_type" in first and "hash_value" in first:
+        return "tsv" if "\t" in first else "csv"
+    return "pytx"
+
+
+def _open_text(path: str) -> io.TextIOBase:
+    if path.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - returned to the caller's with-block
+
+
+def _first_line(path: str) -> str:
+    try:
+        with _open_text(path) as fh:
+            for line in fh:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return line
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (and not a .parquet file)") from None
+    return ""
+
+
+class _Invalid(Exception):
+    def __init__(self, row: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.row = row
+        self.reason = reason
+        self.detail = detail
+
+
+def _read_table(path: str, fmt: str, skip_invalid: bool, skipped: Counter):
+    """The raw table of one file (string columns) and a function mapping a row index to a location text."""
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(f"{path}: cannot read Parquet ({type(exc).__name__})") from None
+        return table, (lambda row: f"{path}: row {row + 1}")
+    if fmt == "pytx":
+        return _read_pytx(path)
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if fmt == "tsv" else ","
+    header = next(csv.reader([_first_line(path)], delimiter=delimiter), [])
+    header = [h.strip() for h in header]
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise UserError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has: {', '.join(header)})")
+
+    def on_invalid(row) -> str:
+        if not skip_invalid:
+            return "error"
+        skipped["wrong number of columns"] += 1
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.large_string() for c in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        line = _csv_error_line(path, delimiter, len(header))
+        where = f"{path}:{line}" if line else path
+        if "columns" in text:
+            raise UserError(f"{where}: wrong number of columns (expected {len(header)})") from None
+        raise UserError(f"{where}: cannot parse as {fmt.upper()}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+
+    def locate(row: int) -> str:
+        return f"{path}:{_csv_row_line(path, delimiter, row)}"
+
+    return table, locate
+
+
+def _csv_row_line(path: str, delimiter: str, row: int) -> int:
+    """The file line where data row ``row`` (0-based, after the header, blank lines skipped) starts."""
+    with _open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        seen = -1
+        start = 1
+        for record in reader:
+            if record and any(x.strip() for x in record):
+                if seen == row:
+                    return start
+                seen += 1
+            start = reader.line_num + 1
+    return start
+
+
+def _csv_error_line(path: str, delimiter: str, ncols: int) -> int | None:
+    """First line whose column count differs from the header's (for parse errors)."""
+    with _open_text(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        start = 1
+        for record in reader:
+            if record and len(record) != ncols:
+                return start
+            start = reader.line_num + 1
+    return None
+
+
+def _read_pytx(path: str):
+    import pyarrow as pa
+
+    types: list[str] = []
+    values: list[str] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            parts = text.split()
+            if len(parts) != 2:
+                bad.append((len(types), f"expected '<type> <hash>', got {len(parts)} fields"))
+                parts = ["", ""]
+            types.append(parts[0])
+            values.append(parts[1])
+            lines.append(lineno)
+    source = os.path.basename(path)
+    table = pa.table(
+        {
+            "hash_type": pa.array(types, pa.large_string()),
+            "hash_value": pa.array(values, pa.large_string()),
+            "source": pa.array([source] * len(types), pa.large_string()),
+        }
+    )
+
+    def locate(row: int) -> str:
+        return f"{path}:{lines[row]}"
+
+    table = table.replace_schema_metadata({"bad_rows": repr(bad)})
+    return table, locate
+
+
+def _column(table, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if name not in table.column_names:
+        return pa.array([""] * table.num_rows, pa.large_string())
+    col = table.column(name)
+    if not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.large_string())
+    col = pc.fill_null(col, "")
+    return col.combine_chunks() if hasattr(col, "combine_chunks") else col
+
+
+@dataclass
+class _Rows:
+    """Validated rows of one file, as columns (numpy / pyarrow), in file order."""
+
+    hash_type: Any  # pyarrow large_string
+    hash_value: Any
+    category: Any
+    source: Any
+    list_version: Any
+    deleted: np.ndarray
+
+
+def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None = None) -> _Rows:
+    """Read and validate one list file; raises UserError on the first bad row unless ``skip_invalid``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    skipped = skipped if skipped is not None else Counter()
+    if not os.path.exists(path):
+        raise UserError(f"list file not found: {path}")
+    fmt = _detect_format(path)
+    table, locate = _read_table(path, fmt, skip_invalid, skipped)
+    missing = [c for c in _REQUIRED if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path}: lacks column(s) {', '.join(missing)}")
+    n = table.num_rows
+    htype = pc.utf8_lower(pc.utf8_trim_whitespace(_column(table, "hash_type")))
+    hval = pc.utf8_lower(pc.utf8_trim_whitespace(_column(table, "hash_value")))
+    deleted_text = pc.utf8_lower(pc.utf8_trim_whitespace(_column(table, "deleted")))
+
+    bad = np.zeros(n, dtype=bool)
+    reasons: dict[int, tuple[str, str]] = {}
+
+    def flag(mask: np.ndarray, reason: str, detail) -> None:
+        new = mask & ~bad
+        if not new.any():
+            return
+        for row in np.nonzero(new)[0][: 1 if not skip_invalid else None]:
+            reasons[int(row)] = (reason, detail(int(row)) if callable(detail) else detail)
+            if not skip_invalid:
+                break
+        bad[new] = True
+
+    meta = table.schema.metadata or {}
+    if b"bad_rows" in meta:
+        import ast
+
+        for row, detail in ast.literal_eval(meta[b"bad_rows"].decode()):
+            m = np.zeros(n, dtype=bool)
+            m[row] = True
+            flag(m, "malformed line", detail)
+
+    types_np = np.asarray(htype.to_numpy(zero_copy_only=False), dtype=object) if n else np.array([], object)
+    known = {ht.name: ht for ht in hash_types()}
+    lengths = pc.utf8_length(hval).to_numpy(zero_copy_only=False) if n else np.array([], np.int64)
+    is_hex = pc.match_substring_regex(hval, "^[0-9a-f]*$").to_numpy(zero_copy_only=False) if n else lengths
+    for name in sorted(set(types_np.tolist())):
+        rows_of_type = types_np == name
+        ht: HashType | None = known.get(name)
+        if ht is None:
+            label = f"unknown hash type {name!r}" if name else "empty hash_type"
+            flag(rows_of_type, "unknown hash type", f"{label} (known: {', '.join(sorted(known))})")
+            continue
+        if not ht.matchable or ht.index_kind == IndexKind.NONE:
+            flag(rows_of_type, "type not matchable", f"{name} is a content key, not a list hash type")
+            continue
+        if type(ht).parse is not HashType.parse:  # a plug-in with its own syntax: validate row by row
+            vals = hval.to_numpy(zero_copy_only=False)
+            for row in np.nonzero(rows_of_type)[0]:
+                try:
+                    ht.parse(vals[row])
+                except ValueError as exc:
+                    m = np.zeros(n, dtype=bool)
+                    m[row] = True
+                    flag(m, f"invalid {name} value", str(exc))
+            continue
+        wrong_len = rows_of_type & (lengths != ht.hex_length)
+        flag(
+            wrong_len,
+            f"invalid {name} value",
+            lambda row, ht=ht: f"{ht.name} needs {ht.hex_length} hex digits, got {lengths[row]}",
+        )
+        flag(rows_of_type & ~is_hex, f"invalid {name} value", f"{name} value is not hexadecimal")
+    deleted_np = deleted_text.to_numpy(zero_copy_only=False) if n else np.array([], object)
+    is_true = np.isin(deleted_np, list(_TRUE))
+    is_false = np.isin(deleted_np, list(_FALSE))
+    flag(~(is_true | is_false), "invalid deleted flag", "deleted must be true/false, 1/0 or yes/no")
+
+    if bad.any():
+        if not skip_invalid:
+            row = min(reasons)
+            raise UserError(f"{locate(row)}: {reasons[row][1]}")
+        for reason, _detail in reasons.values():
+            skipped[reason] += 1
+    keep = pa.array(~bad)
+    return _Rows(
+        hash_type=pc.filter(htype, keep),
+        hash_value=pc.filter(hval, keep),
+        category=pc.filter(pc.utf8_trim_whitespace(_column(table, "category")), keep),
+        source=pc.filter(pc.utf8_trim_whitespace(_column(table, "source")), keep),
+        list_version=pc.filter(pc.utf8_trim_whitespace(_column(table, "list_version")), keep),
+        deleted=is_true[~bad],
+    )
+
+
+# ---------------------------------------------------------------- merging
+
+
+_HEX_LUT = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_LUT[_c] = _i
+
+
+def _hex_to_bytes(col, nbytes: int) -> np.ndarray:
+    """A large_string column of validated, equal-length lower-case hex as an (n, nbytes) uint8 array."""
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    n = len(arr)
+    if n == 0:
+        return np.zeros((0, nbytes), dtype=np.uint8)
+    _validity, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    nib = _HEX_LUT[data].reshape(n, 2 * nbytes)
+    return (nib[:, 0::2] << 4) | nib[:, 1::2]
+
+
+def _strings(col) -> list[str]:
+    return col.to_pylist()
+
+
+def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedList:
+    """Read, validate and merge list files (in this order) into the entries the index is built from."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not paths:
+        raise UserError("no list files given")
+    skipped: Counter = Counter()
+    parts: list[_Rows] = []
+    files: list[dict[str, Any]] = []
+    for path in paths:
+        before = sum(skipped.values())
+        rows = read_list(path, skip_invalid=skip_invalid, skipped=skipped)
+        parts.append(rows)
+        files.append(
+            {
+                "path": os.path.basename(path),
+                "sha256": _file_sha256(path),
+                "rows": len(rows.deleted),
+                "skipped": sum(skipped.values()) - before,
+                "tombstones": int(rows.deleted.sum()),
+            }
+        )
+    htype = pa.chunked_array([p.hash_type for p in parts], pa.large_string()).combine_chunks()
+    hval = pa.chunked_array([p.hash_value for p in parts], pa.large_string()).combine_chunks()
+    category = pa.chunked_array([p.category for p in parts], pa.large_string()).combine_chunks()
+    source = pa.chunked_array([p.source for p in parts], pa.large_string()).combine_chunks()
+    version = pa.chunked_array([p.list_version for p in parts], pa.large_string()).combine_chunks()
+    deleted = np.concatenate([p.deleted for p in parts]) if parts else np.zeros(0, bool)
+    n = len(htype)
+    seq = np.arange(n, dtype=np.int64)
+
+    # Labels: distinct (category, source, list_version) triples, numbered in sorted order (stable checksum).
+    key = pc.binary_join_element_wise(category, source, version, pa.scalar("\x1f", pa.large_string()))
+    enc = pc.dictionary_encode(key) if n else None
+    uniq = enc.dictionary.to_pylist() if n else []
+    triples = [tuple((x or None) for x in s.split("\x1f")) for s in uniq]
+    order = sorted(range(len(triples)), key=lambda i: tuple(x or "" for x in triples[i]))
+    rank = np.empty(len(triples), dtype=np.int64)
+    rank[order] = np.arange(len(triples))
+    labels = [triples[i] for i in order]
+    row_label = rank[enc.indices.to_numpy(zero_copy_only=False)] if n else np.zeros(0, np.int64)
+    src_enc = pc.dictionary_encode(source) if n else None
+    src_names = src_enc.dictionary.to_pylist() if n else []
+    row_src = src_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if n else np.zeros(0, np.int64)
+    no_source = np.array([s == "" for s in src_names], dtype=bool)
+
+    # list_versions: per source, the list_version of its last row that has one.
+    list_versions: dict[str, str] = {}
+    versions_np = version.to_numpy(zero_copy_only=False) if n else np.array([], object)
+    has_version = versions_np != "" if n else np.zeros(0, bool)
+    for s_id in np.unique(row_src[has_version]) if n else []:
+        name = src_names[s_id]
+        if name:
+            last = np.nonzero((row_src == s_id) & has_version)[0][-1]
+            list_versions[name] = str(versions_np[last])
+
+    types_np = np.asarray(htype.to_numpy(zero_copy_only=False), dtype=object) if n else np.array([], object)
+    label_set_ids: dict[tuple[int, ...], int] = {}
+    merged_types: dict[str, TypeEntries] = {}
+    removed_total = 0
+    for name in sorted(set(types_np.tolist())):
+        ht = get_hash_type(name)
+        rows = np.nonzero(types_np == name)[0]
+        nbytes = ht.bits // 8
+        raw = _hex_to_bytes(pc.take(hval, pa.array(rows)), nbytes)
+        keys = np.ascontiguousarray(raw).view(f"V{nbytes}").reshape(-1)
+        uvals, vid = np.unique(keys, return_inverse=True)
+        vid = vid.reshape(-1)
+        r_src, r_seq, r_del, r_lab = row_src[rows], seq[rows], deleted[rows], row_label[rows]
+        # Last event per (value, source).
+        o = np.lexsort((r_seq, r_src, vid))
+        vid_o, src_o = vid[o], r_src[o]
+        last = np.ones(o.size, dtype=bool)
+        last[:-1] = (vid_o[1:] != vid_o[:-1]) | (src_o[1:] != src_o[:-1])
+        final = o[last]
+        # Whether each (value, source) group ever had an add: only such groups can be "removed".
+        first = np.concatenate([[True], last[:-1]])
+        had_add = np.maximum.reduceat((~r_del[o]).astype(np.int8), np.nonzero(first)[0]).astype(bool)
+        # Source-less tombstones remove every earlier entry of that value.
+        wipe = np.full(uvals.size, -1, dtype=np.int64)
+        sourceless_del = r_del & no_source[r_src] if no_source.size else np.zeros(rows.size, bool)
+        np.maximum.at(wipe, vid[sourceless_del], r_seq[sourceless_del])
+        alive = ~r_del[final] & (r_seq[final] > wipe[vid[final]])
+        removed_total += int((had_add & ~alive).sum())
+        kept = final[alive]
+        kept = kept[np.argsort(vid[kept], kind="stable")]
+        kvid = vid[kept]
+        klab = r_lab[kept]
+        if kvid.size == 0:
+            continue
+        starts = np.concatenate([[0], np.nonzero(kvid[1:] != kvid[:-1])[0] + 1])
+        ends = np.concatenate([starts[1:], [kvid.size]])
+        present = kvid[starts]
+        sets = np.empty(present.size, dtype=np.int32)
+        single = (ends - starts) == 1
+        for lab in np.unique(klab[starts[single]]):
+            sid = label_set_ids.setdefault((int(lab),), len(label_set_ids))
+            sets[single & (klab[starts] == lab)] = sid
+        for j in np.nonzero(~single)[0]:
+            combo = tuple(sorted({int(x) for x in klab[starts[j] : ends[j]]}))
+            sets[j] = label_set_ids.setdefault(combo, len(label_set_ids))
+        values = np.ascontiguousarray(uvals[present]).view(np.uint8).reshape(-1, nbytes)
+        merged_types[name] = TypeEntries(values=values, label_sets=sets)
+
+    # Keep only labels still in use (a tombstone's own label is not), then renumber label sets in sorted
+    # order, so the checksum depends on the merged content only.
+    used = sorted({lab for s in label_set_ids for lab in s})
+    new_label = {old: new for new, old in enumerate(used)}
+    labels = [labels[old] for old in used]
+    remapped = {s: tuple(new_label[x] for x in s) for s in label_set_ids}
+    set_list = sorted(set(remapped.values()))
+    set_pos = {s: i for i, s in enumerate(set_list)}
+    renumber = np.empty(len(label_set_ids), dtype=np.int32)
+    for s, old_id in label_set_ids.items():
+        renumber[old_id] = set_pos[remapped[s]]
+    for entries in merged_types.values():
+        entries.label_sets = renumber[entries.label_sets]
+    checksum = _checksum(merged_types, labels, set_list)
+    return MergedList(
+        types=merged_types,
+        labels=labels,
+        label_sets=set_list,
+        list_versions=list_versions,
+        checksum=checksum,
+        files=files,
+        rows_read=n + sum(skipped.values()),
+        rows_skipped=sum(skipped.values()),
+        skipped_by_reason=dict(skipped),
+        tombstones_applied=removed_total,
+    )
+
+
+def _checksum(types: dict[str, TypeEntries], labels: list, label_sets: list[tuple[int, ...]]) -> str:
+    # Labels and label sets are numbered in sorted order of their content, so ids are canonical too.
+    h = hashlib.sha256(b"hashwatch-known-hash-list-v1\n")
+    h.update(repr(labels).encode() + b"\n" + repr(label_sets).encode() + b"\n")
+    for name in sorted(types):
+        entries = types[name]
+        h.update(f"type {name} {entries.values.shape[0]}\n".encode())
+        h.update(np.ascontiguousarray(entries.values).tobytes())
+        h.update(np.asarray(entries.label_sets, dtype="<i4").tobytes())
+    return h.hexdigest()
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
