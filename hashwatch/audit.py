@@ -6,7 +6,8 @@ hashwatch promises that no image bytes, thumbnails or content fragments reach an
 - ``signature``: an image file signature (JPEG, PNG, GIF, WebP, BMP, TIFF) in a Parquet value, in a text
   file, or a ``base64,`` data-URI payload that starts like an image;
 - ``content_run``: any run of 64 bytes of a reference image (the images the run fetched), raw or base64-coded;
-- ``binary_file``: a file that is neither Parquet nor UTF-8 text (hashwatch writes nothing else).
+- ``binary_file``: a file that is neither Parquet, a compiled hash index, nor UTF-8 text (hashwatch writes
+  nothing else).
 
 Parquet files are decoded (their pages are compressed, so a raw byte scan would miss everything): every
 value of every column, nested ones included, and the file's key-value metadata are scanned. Findings never
@@ -25,6 +26,7 @@ import gzip
 import io
 import os
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -181,14 +183,36 @@ def _audit_parquet(path: str, index: ContentIndex | None) -> Iterator[AuditFindi
         yield from _scan_value(blob, path, f"column {name}", index)
 
 
+def _audit_hash_index(path: str, data: bytes, index: ContentIndex | None) -> Iterator[AuditFinding]:
+    """A compiled known-hash index (``hashwatch index build``): a JSON header, then arrays of hash codes.
+
+    Its arrays are dense random-looking bytes, where a 4-byte signature turns up by chance, so only its
+    header (text) gets the signature scan; the whole file gets the 64-byte content-run scan.
+    """
+    from hashwatch.hashing.known_hash_index import MAGIC
+
+    (length,) = struct.unpack_from("<Q", data, len(MAGIC))
+    header = data[len(MAGIC) + 8 : len(MAGIC) + 8 + length]
+    yield from _scan_value(header, path, "index header", index)
+    if index is not None:
+        for offset, image, coding in index.find(data):
+            yield AuditFinding(path, f"byte {offset}", "content_run", f"bytes of {image} ({coding})")
+            break
+
+
 def _audit_file(path: str, index: ContentIndex | None) -> Iterator[AuditFinding]:
+    from hashwatch.hashing.known_hash_index import MAGIC
+
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(len(MAGIC))
         handle.seek(0)
-        if head == b"PAR1":
+        if head[:4] == b"PAR1":
             yield from _audit_parquet(path, index)
             return
         data = handle.read()
+    if head == MAGIC:
+        yield from _audit_hash_index(path, data, index)
+        return
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.GzipFile(fileobj=io.BytesIO(data)).read()

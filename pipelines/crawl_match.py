@@ -22,14 +22,14 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
+from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from pipelines.index_setup import prepare_index
 from pipelines.options import reject_unknown_flags
 from pipelines.run_report import RunReport, summarize_run, write_run_files
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
-from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
+from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
 from transforms.hash_images import HashImageBody
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
@@ -44,7 +44,8 @@ EMBEDDED_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 
 
 class CrawlMatchOptions(PipelineOptions):
-    """hashwatch's own flags; Beam's flags (runner, parallelism, Flink) are parsed by Beam's classes."""
+    """hashwatch's own flags. The crawl flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner,
+    parallelism, Flink) are parsed by Beam's classes."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -93,7 +94,6 @@ class CrawlMatchOptions(PipelineOptions):
             default=10.0,
             help="seconds between progress lines from each worker (0 turns them off)",
         )
-        add_crawl_arguments(parser)
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -102,7 +102,7 @@ def new_run_id(now: dt.datetime) -> str:
 
 def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str, day: str, ref: IndexRef):
     """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
-    crawl_config = CrawlConfig.from_options(app)
+    crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
     hasher = HashImageBody(run_id)
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 

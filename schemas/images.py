@@ -33,6 +33,8 @@ class ImageRecord(NamedTuple):
     dhash: Optional[str]
     pdq: Optional[str]  # None also when pdq_quality < 50
     pdq_quality: Optional[int]
+    pdq_dihedral: Optional[Sequence[str]]  # PDQ of the 7 flips/rotations, named in DIHEDRAL_VARIANTS order
+    exif_orientation: Optional[int]  # the EXIF Orientation tag, if any (hashes are of the stored pixels)
     decode_status: str  # ok | too_small | decode_error | too_many_pixels | unsupported_format
     decode_error: Optional[str]  # one line; never content
     extra_hashes: Mapping[str, str]  # plug-in hash types: name -> hex
@@ -60,6 +62,8 @@ IMAGES_SCHEMA = pa.schema(
         ("dhash", pa.string()),
         ("pdq", pa.string()),
         ("pdq_quality", pa.int32()),
+        ("pdq_dihedral", pa.list_(pa.string())),
+        ("exif_orientation", pa.int32()),
         ("decode_status", pa.string()),
         ("decode_error", pa.string()),
         ("extra_hashes", pa.map_(pa.string(), pa.string())),

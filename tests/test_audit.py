@@ -131,3 +131,21 @@ def test_cli_exit_status(tmp_path, jpeg, capsys):
     (out / "run.log").write_text(base64.b64encode(jpeg[10:400]).decode())
     assert main(["audit", str(out), "--images", str(images)]) == 1
     assert main(["audit", str(tmp_path / "missing")]) == 2
+
+
+def test_compiled_index_is_recognised_and_scanned(tmp_path, jpeg):
+    from hashwatch.hashing.known_hash_index import build_index
+
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "hash_type,hash_value,category,source,list_version,deleted\n"
+        f"md5,{'ab' * 16},A,s,1,false\npdq,{'cd' * 32},B,s,1,false\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    build_index([str(listing)], str(out / "i.hwidx"))
+    assert audit_tree(str(out), _index(jpeg)) == []
+    # The same file with a leaked run appended is caught (the index parser does not stop the scan).
+    with open(out / "i.hwidx", "ab") as handle:
+        handle.write(jpeg[2000:2100])
+    assert [f.kind for f in audit_tree(str(out), _index(jpeg))] == ["content_run"]

@@ -36,11 +36,12 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.typehints import native_type_compatibility
 from apache_beam.utils.windowed_value import WindowedValue
 
-from hashwatch.crawling.config import CrawlConfig
+from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
 from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome, shared_fetcher
 from hashwatch.crawling.driver import image_task_for
 from hashwatch.crawling.frontier import (
@@ -59,6 +60,7 @@ from schemas.images import ImageRecord
 from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
 
 __all__ = [
+    "CrawlOptions",
     "CrawlResult",
     "CrawlRounds",
     "FetchImages",
@@ -76,6 +78,19 @@ _REFS = "image_refs"
 _CARRY = "carry"
 _INLINE = "inline_images"
 _SKIPPED = "skipped"
+
+
+class CrawlOptions(PipelineOptions):
+    """The crawl flags (``--max-depth``, ``--per-host-delay``, ``--ignore-robots``, ...) as Beam pipeline
+    options: ``CrawlConfig.from_options(options.view_as(CrawlOptions))``.
+
+    The one place they are registered: Beam builds one parser from every ``PipelineOptions`` subclass, so two
+    classes adding the same flags would conflict.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_crawl_arguments(parser)
 
 
 class CrawlResult(NamedTuple):

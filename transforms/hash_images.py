@@ -14,9 +14,9 @@ import time
 from collections import OrderedDict
 
 from apache_beam.metrics import Metrics
-from hashwatch.hashing.image_hashes import ImageHashes, compute_image_hashes
 
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage
+from hashwatch.hashing.image_hashes import ImageHashes, compute_image_hashes
 from schemas import ImageRecord, ImageTask
 
 __all__ = ["HashImageBody", "image_record"]
@@ -58,6 +58,8 @@ def image_record(
         dhash=hashes.dhash,
         pdq=hashes.pdq,
         pdq_quality=hashes.pdq_quality,
+        pdq_dihedral=list(hashes.pdq_dihedral) if hashes.pdq_dihedral else None,
+        exif_orientation=hashes.exif_orientation,
         decode_status=hashes.decode_status,
         decode_error=hashes.error_message,
         extra_hashes=dict(hashes.extra),

@@ -18,9 +18,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
+
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
-
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 
@@ -44,6 +44,8 @@ def image_hashes_of(record: ImageRecord) -> ImageHashes:
         dhash=record.dhash,
         pdq=record.pdq,
         pdq_quality=record.pdq_quality,
+        pdq_dihedral=tuple(record.pdq_dihedral) if record.pdq_dihedral else None,
+        exif_orientation=record.exif_orientation,
         decode_status=record.decode_status,
         error_message=record.decode_error,
         extra=dict(record.extra_hashes or {}),

@@ -92,6 +92,8 @@ class DigestImageHandler:
             dhash=None,
             pdq=None,
             pdq_quality=None,
+            pdq_dihedral=None,
+            exif_orientation=None,
             decode_status="ok",
             decode_error=None,
             extra_hashes={},

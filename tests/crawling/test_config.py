@@ -6,6 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from hashwatch.crawling.config import DEFAULT_DENY_PATTERNS, CrawlConfig, add_crawl_arguments
 from hashwatch.errors import UserError
+from transforms.crawl import CrawlOptions
 
 
 def test_defaults_are_polite_and_safe():
@@ -99,12 +100,6 @@ def test_bad_flag_value_is_a_user_error():
         CrawlConfig.from_options(_parse(["--max-retries", "-1"]))
 
 
-class _CrawlOptions(PipelineOptions):
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        add_crawl_arguments(parser)
-
-
 def test_flags_work_inside_beam_pipeline_options():
     options = PipelineOptions(
         [
@@ -116,6 +111,6 @@ def test_flags_work_inside_beam_pipeline_options():
             "--scope=allow-list",
         ]
     )
-    cfg = CrawlConfig.from_options(options.view_as(_CrawlOptions))
+    cfg = CrawlConfig.from_options(options.view_as(CrawlOptions))
     assert cfg.max_depth == 2 and cfg.ignore_robots and cfg.allowed_hosts == ("x.test", "y.test")
-    assert CrawlConfig.from_options(PipelineOptions([]).view_as(_CrawlOptions)) == CrawlConfig()
+    assert CrawlConfig.from_options(PipelineOptions([]).view_as(CrawlOptions)) == CrawlConfig()
