@@ -28,27 +28,30 @@ def _short(url: str | None) -> str:
 
 
 def format_matches(table) -> str:
-    """The matches table, one line per (image, hash type, list entry), pages counted."""
-    rows: dict[tuple, set] = {}
+    """One line per (image, category, variant): the hash types that matched, the largest perceptual
+    distance, and the pages that showed the image."""
+    groups: dict[tuple, dict] = {}
     for row in table.to_pylist():
-        key = (
-            _short(row["image_url"]),
-            row["hash_type"],
-            row["match_kind"],
-            row["distance"],
-            row["variant"] or "",
-            row["category"] or "",
-        )
-        rows.setdefault(key, set()).add(_short(row["page_url"]))
-    header = ("image", "hash", "kind", "dist", "variant", "cat", "pages")
+        key = (_short(row["image_url"]), row["category"] or "", row["variant"] or "")
+        group = groups.setdefault(key, {"exact": set(), "near": set(), "distance": 0, "pages": set()})
+        group[row["match_kind"]].add(row["hash_type"])
+        if row["match_kind"] == "near":
+            group["distance"] = max(group["distance"], row["distance"])
+        group["pages"].add(_short(row["page_url"]))
+    header = ("image", "exact", "near (max distance)", "variant", "cat", "pages")
     lines = [
-        (*key[:3], str(key[3]), key[4], key[5], ", ".join(sorted(pages)))
-        for key, pages in sorted(rows.items())
+        (
+            image,
+            " ".join(sorted(g["exact"])) or "-",
+            f"{' '.join(sorted(g['near']))} ({g['distance']})" if g["near"] else "-",
+            variant or "-",
+            category,
+            ", ".join(sorted(g["pages"])),
+        )
+        for (image, category, variant), g in sorted(groups.items())
     ]
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
-    out = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)) for line in [header, *lines]
-    ]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in [header, *lines]]
     out.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(out)
 

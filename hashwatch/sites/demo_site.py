@@ -103,7 +103,7 @@ def build_site(
     edit_names = list(EDITS)
     for i, s in enumerate(known_seeds):
         original = encode(photos[s], "JPEG", quality=92)
-        site.listed[f"photo {s}"] = original
+        site.listed[f"photo {s}"] = (s, original)
         url = put(roots[0], a, f"img/original-{s}.jpg", original)
         add(url, "original", s, None, g1)
         body.append(f"<img src='../img/original-{s}.jpg' alt='photo {s}'>")
@@ -129,7 +129,7 @@ def build_site(
     # An inline data: image of a known photo (small PNG): exact hashes still match.
     small = photos[known_seeds[-1]].resize((96, 72))
     png = encode(small, "PNG")
-    site.listed[f"photo {known_seeds[-1]} (inline thumbnail)"] = png
+    site.listed[f"photo {known_seeds[-1]} (inline thumbnail)"] = (known_seeds[-1], png)
     inline_id = f"data:image/png;sha256={hashlib.sha256(png).hexdigest()}"
     add(inline_id, "original", known_seeds[-1], None, g1)
     body.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' alt='inline'>")
@@ -172,7 +172,7 @@ def build_site(
     mirror = b + "mirror.html"
     body = []
     s0 = known_seeds[0]
-    add(put(roots[1], b, f"img/copy-{s0}.jpg", site.listed[f"photo {s0}"]), "original", s0, None, mirror)
+    add(put(roots[1], b, f"img/copy-{s0}.jpg", site.listed[f"photo {s0}"][1]), "original", s0, None, mirror)
     body.append(f"<img src='img/copy-{s0}.jpg'>")
     for s in known_seeds[1:]:
         name = "reencoded"
@@ -199,9 +199,9 @@ def write_hash_list(site: Site, path: str | Path) -> Path:
 
     path = Path(path)
     rows = []
-    for i, (note, content) in enumerate(sorted(site.listed.items())):
+    for note, (photo_seed, content) in sorted(site.listed.items()):
         hashes = compute_image_hashes(content)
-        category = CATEGORIES[i % len(CATEGORIES)]
+        category = CATEGORIES[photo_seed % len(CATEGORIES)]
         for hash_type in ("md5", "sha256", "pdq", "phash", "dhash"):
             value = getattr(hashes, hash_type)
             if value:
