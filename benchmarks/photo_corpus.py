@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,10 +113,12 @@ def _scan(root: Path, package: str) -> list[Photo]:
             continue
         data = path.read_bytes()
         try:
-            with Image.open(path) as img:
-                fmt, (width, height) = img.format or "", img.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    fmt, (width, height) = img.format or "", img.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            continue  # not an image, or over Pillow's bomb limit (openclipart-png has a 231 MP poster)
         found.append(
             Photo(
                 path=str(path.relative_to(root.parent)),
@@ -139,6 +142,9 @@ def ensure_package(package: str, cache_dir: Path | None = None) -> list[Photo]:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         if data.get("version") == _MANIFEST_VERSION:
             return [Photo(**row) for row in data["photos"]]
+    if pkg_dir.is_dir():
+        # Unpacked earlier (the folder appears only by an atomic rename after dpkg -x) but not yet scanned.
+        return _write_manifest(pkg_dir, package)
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
         raise PhotoCorpusUnavailable(
             "apt-get and dpkg are needed to fetch the photo corpus (Debian or Ubuntu)"
@@ -160,8 +166,12 @@ def ensure_package(package: str, cache_dir: Path | None = None) -> list[Photo]:
         if pkg_dir.exists():
             shutil.rmtree(pkg_dir)
         unpacked.rename(pkg_dir)
+    return _write_manifest(pkg_dir, package)
+
+
+def _write_manifest(pkg_dir: Path, package: str) -> list[Photo]:
     photos_found = _scan(pkg_dir, package)
-    manifest.write_text(
+    (pkg_dir / _MANIFEST).write_text(
         json.dumps({"version": _MANIFEST_VERSION, "photos": [asdict(p) for p in photos_found]}, indent=1),
         encoding="utf-8",
     )
