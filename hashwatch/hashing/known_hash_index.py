@@ -103,7 +103,8 @@ class Match:
 @dataclass(frozen=True)
 class MatchOptions:
     """How to match: per-type thresholds (default: each type's ``default_threshold``), dihedral PDQ variants,
-    and which hash types to use (default: every type the index holds)."""
+    and which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
+    all but dhash; docs/evaluation.md says why)."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
@@ -789,7 +790,11 @@ class KnownHashIndex:
         """:meth:`match` for a batch: one search call per hash type for the whole batch (faster)."""
         options = options or DEFAULT_MATCH_OPTIONS
         results: list[list[Match]] = [[] for _ in many]
-        names = options.hash_types if options.hash_types is not None else tuple(self._types)
+        names = (
+            options.hash_types
+            if options.hash_types is not None
+            else tuple(n for n in self._types if _match_by_default(n))
+        )
         for name in names:
             if name not in self._types:
                 continue
@@ -836,6 +841,13 @@ class KnownHashIndex:
                     )
                 )
         return results
+
+
+def _match_by_default(name: str) -> bool:
+    try:
+        return get_hash_type(name).match_by_default
+    except KeyError:  # a plug-in's values in the index, the plug-in not registered here
+        return True
 
 
 def _match_order(item: tuple[tuple[int, str, int], tuple[int, int, str | None, str]]) -> tuple:

@@ -30,14 +30,16 @@ from hashwatch.sites.synthetic_images import encode, synthetic_photo
 KNOWN_SEEDS = range(8)
 EDITS = select_edits(QUICK_EDIT_IDS)
 
-# Minimum recall at the default thresholds per edit family (measured on these images: every copy found).
-# Families the reference hashes are not built for (crop, border, overlay, small rotations) are measured by
-# the full evaluation (docs/evaluation.md), not pinned here; issue 9 works on them.
+# Minimum recall per edit family (measured on these images; 1.0 = every copy found), at hashwatch's default
+# thresholds, except dHash: it is not matched by default (docs/evaluation.md), so it is pinned at 10 bits as a
+# reference. Families the reference hashes are not built for (border, overlay, small rotations) are measured
+# by the full evaluation (docs/evaluation.md), not pinned here; issue 9 works on them.
 MIN_RECALL = {
     "pdq": {
         "original": 1.0,
         "resize": 1.0,
         "re-encode": 1.0,
+        "crop": 1.0,  # 2 % only
         "colour": 1.0,
         "blur/sharpen": 1.0,
         "noise": 1.0,
@@ -47,9 +49,28 @@ MIN_RECALL = {
         "rotate 90": 0.0,
     },
     "pdq-dihedral": {"resize": 1.0, "re-encode": 1.0, "colour": 1.0, "flip": 1.0, "rotate 90": 1.0},
-    "phash": {"resize": 1.0, "re-encode": 1.0, "colour": 1.0, "blur/sharpen": 1.0, "noise": 1.0},
-    "dhash": {"resize": 1.0, "re-encode": 1.0, "colour": 1.0, "blur/sharpen": 1.0, "noise": 1.0},
+    "phash": {
+        "resize": 1.0,
+        "re-encode": 1.0,
+        "colour": 0.85,
+        "blur/sharpen": 1.0,
+        "noise": 1.0,
+        "screenshot": 1.0,
+    },
+    "dhash": {
+        "resize": 1.0,
+        "re-encode": 1.0,
+        "colour": 1.0,
+        "blur/sharpen": 1.0,
+        "noise": 1.0,
+        "screenshot": 1.0,
+    },
 }
+THRESHOLD = {"dhash": 10}  # the others: hashwatch's default
+
+
+def _threshold(summary) -> int:
+    return THRESHOLD.get(summary.matcher, summary.current_threshold)
 
 
 def _source(data: bytes, label: str) -> ImageSource:
@@ -101,7 +122,7 @@ def test_minimum_recall_per_edit_family(run, matcher):
     for family, minimum in MIN_RECALL[matcher].items():
         ids = family_edits(family, s.edit_ids)
         assert ids, family
-        measured[family] = recall_at(s, s.current_threshold, ids)
+        measured[family] = recall_at(s, _threshold(s), ids)
         if minimum == 0.0:  # plain PDQ cannot see flips and quarter turns: the dihedral variants can
             assert measured[family] == 0.0, (family, measured)
         else:
@@ -112,12 +133,12 @@ def test_no_false_match_at_the_defaults(run):
     _, summaries = run
     for s in summaries:
         assert s.comparisons() > 1000  # 8 x 7 copies x 17 edits, 18 distractors x 8
-        assert false_matches(s, s.current_threshold) == 0, (s.matcher, s.closest[:3])
-        assert choose_threshold(s) >= s.current_threshold, s.matcher
+        assert false_matches(s, _threshold(s)) == 0, (s.matcher, s.closest[:3])
+        assert choose_threshold(s) >= _threshold(s), s.matcher
 
 
 def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
-    """At the default thresholds, the brute-force harness finds exactly the copies KnownHashIndex finds."""
+    """At the same thresholds, the brute-force harness finds exactly the copies KnownHashIndex finds."""
     from hashwatch.hashing.image_hashes import compute_image_hashes
     from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
 
@@ -144,7 +165,8 @@ def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
             owners.append(k)
     by_name = {s.matcher: s for s in summaries}
     for dihedral, pdq_matcher in ((True, "pdq-dihedral"), (False, "pdq")):
-        found = index.match_many(copies, MatchOptions(dihedral=dihedral))
+        options = MatchOptions(thresholds=THRESHOLD, dihedral=dihedral, hash_types=("pdq", "phash", "dhash"))
+        found = index.match_many(copies, options)
         for hash_type, matcher in (("pdq", pdq_matcher), ("phash", "phash"), ("dhash", "dhash")):
             s = by_name[matcher]
             hits = sum(
@@ -155,7 +177,7 @@ def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
                 any(m.hash_type == hash_type and m.category != f"photo{k}" for m in matches)
                 for k, matches in zip(owners, found, strict=True)
             )
-            assert hits == round(recall_at(s, s.current_threshold) * len(copies)), (matcher, dihedral)
+            assert hits == round(recall_at(s, _threshold(s)) * len(copies)), (matcher, dihedral)
             assert wrong == 0
 
 
