@@ -58,6 +58,7 @@ class Matcher:
     max_distance: int = 64
     thresholds: tuple[int, ...] = ()
     current_threshold: int = 0
+    matched_by_default: bool = True  # False: hashwatch matches this only when asked (dHash)
 
     @property
     def cache_key(self) -> str:
@@ -105,6 +106,7 @@ class HammingMatcher(Matcher):
         self.max_distance = ht.bits
         self.thresholds = tuple(range(ht.bits // 2 + 1))
         self.current_threshold = ht.default_threshold
+        self.matched_by_default = ht.match_by_default
         self.description = (
             f"{hash_type}, the list hash against the query's 8 dihedral variants"
             if dihedral

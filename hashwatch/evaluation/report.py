@@ -87,7 +87,10 @@ def headline_table(
     summaries: Sequence[MatcherSummary], thresholds: Mapping[str, int] | None = None
 ) -> list[str]:
     """Recall per edit family (rows) and matcher (columns), at each matcher's threshold."""
-    head = "| edit family | " + " | ".join(f"{s.matcher} @ {_threshold_of(s, thresholds)}" for s in summaries)
+    head = "| edit family | " + " | ".join(
+        f"{s.matcher} @ {_threshold_of(s, thresholds)}{'' if s.matched_by_default else ' (off by default)'}"
+        for s in summaries
+    )
     lines = [head + " |", "| --- |" + " ---: |" * len(summaries)]
     edit_ids = summaries[0].edit_ids
     for fam in FAMILIES:
@@ -103,6 +106,10 @@ def headline_table(
         lines.append(f"| **{name}** ({len(ids)}) | " + " | ".join(cells) + " |")
     cells = [f"{false_matches(s, _threshold_of(s, thresholds))} in {s.comparisons():,}" for s in summaries]
     lines.append("| **false matches** | " + " | ".join(cells) + " |")
+    cells = [
+        f"{false_matches(s, _threshold_of(s, thresholds), [])} in {s.distractor_pairs:,}" for s in summaries
+    ]
+    lines.append("| of which distractors x originals | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -239,7 +246,10 @@ def write_report(
         "## Run",
         "",
     ]
-    lines += [f"- {k}: {v}" for k, v in facts.items() if not isinstance(v, dict | list)]
+    for k, v in facts.items():
+        text = ", ".join(f"{a} {b}" for a, b in v.items()) if isinstance(v, dict) else v
+        lines.append(f"- {k}: {text}")
+    lines += [f"- pairs within a photo series, not counted: {summaries[0].same_scene_pairs:,}"]
     lines += ["", "## Thresholds", ""] + threshold_table(summaries, thresholds)
     lines += ["", "## Recall per edit family at hashwatch's default thresholds", ""]
     lines += headline_table(summaries, thresholds)

@@ -390,6 +390,7 @@ def summarise(
                 n_distractors=d_queries,
                 closest=close.items,
                 same_scene_pairs=excluded,
+                matched_by_default=m.matched_by_default,
             )
         )
     return out
