@@ -212,7 +212,9 @@ def run_evaluation(
         "edited copies": len(known.sources) * len(edits),
         "known originals": f"longest side <= {max_side} px, JPEG quality 95",
         "packages": ", ".join(packages),
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "seconds (this run; hashes already in the cache are not recomputed)": {
+            k: round(v, 1) for k, v in timings.items()
+        },
         "known per package": _count(known.sources),
         "distractors per package": _count(distractors.sources),
         "removed": removed_by_reason,

@@ -180,35 +180,40 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     edit_ids = summaries[0].edit_ids
     panels = (
-        ("Edits hashes are made for", [i for f in ROBUST_FAMILIES for i in family_edits(f, edit_ids)]),
-        ("Full edit suite", [i for i in edit_ids if i != "original"]),
+        ("Edits hashes are made for", [i for f in ROBUST_FAMILIES for i in family_edits(f, edit_ids)], 0.5),
+        ("Full edit suite", [i for i in edit_ids if i != "original"], 0.0),
     )
-    floor = min(0.3 / s.comparisons() for s in summaries if s.comparisons())
-    for ax, (title, ids) in zip(axes, panels, strict=True):
+    # Zero false matches cannot sit on a log axis: such points are drawn in a band left of the smallest
+    # non-zero rate this run could measure (one false match in all its comparisons).
+    smallest = min(1 / s.comparisons() for s in summaries if s.comparisons())
+    floor = smallest / 4
+    for ax, (title, ids, ymin) in zip(axes, panels, strict=True):
         for s in summaries:
             recall = recall_curve(s, ids)
-            fmh = s.false_match_hist()
             comparisons = s.comparisons()
             rates = [false_matches(s, t) / comparisons for t in s.thresholds]
             xs = [max(r, floor) for r in rates]
-            (line,) = ax.plot(xs, recall, marker=".", markersize=3, label=s.matcher)
+            label = s.matcher if s.matched_by_default else f"{s.matcher} (off by default)"
+            (line,) = ax.plot(xs, recall, marker=".", markersize=3, label=label)
             t = _threshold_of(s, thresholds)
             if t in s.thresholds:
                 k = s.thresholds.index(t)
                 ax.plot(
-                    [xs[k]], [recall[k]], marker="o", markersize=8, color=line.get_color(), fillstyle="none"
+                    [xs[k]], [recall[k]], marker="o", markersize=9, color=line.get_color(), fillstyle="none"
                 )
-            del fmh
         ax.set_xscale("log")
-        ax.axvline(floor * 1.8, color="grey", linewidth=0.5, linestyle=":")
+        ax.axvspan(floor / 2, smallest / 1.5, color="0.92", zorder=0)
+        ax.text(floor, ymin + 0.02, "no false\nmatch", ha="center", fontsize=8, color="0.3")
+        ax.set_xlim(floor / 2, 1.5)
+        ax.set_ylim(ymin, 1.01)
         ax.set_title(title)
-        ax.set_xlabel("false-match rate per comparison (left of the dotted line: none seen)")
-        ax.grid(True, which="both", linewidth=0.3)
+        ax.set_xlabel("false-match rate per comparison")
+        ax.grid(True, which="major", linewidth=0.3)
     axes[0].set_ylabel("recall")
-    axes[0].legend(title="circle: hashwatch default", loc="lower right")
+    axes[1].legend(title="circle: hashwatch default", loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -229,9 +234,7 @@ def write_report(
     }
     goals = goal_rows(summaries, thresholds)
     paths["summary"].write_text(
-        json.dumps(
-            {"facts": dict(facts), "goals": goals, "matchers": [s.to_dict() for s in summaries]}, indent=1
-        )
+        json.dumps({"facts": dict(facts), "goals": goals, "matchers": [s.to_dict() for s in summaries]})
         + "\n",
         encoding="utf-8",
     )
