@@ -142,6 +142,7 @@ def run_evaluation(
     from hashwatch.evaluation.matchers import default_matchers
     from hashwatch.evaluation.report import write_report
     from hashwatch.evaluation.runner import (
+        HashedPlain,
         KnownSettings,
         hash_known_set,
         hash_plain,
@@ -189,7 +190,7 @@ def run_evaluation(
     )
     timings["hash edits"] = time.monotonic() - t
     sub = [index[s.key] for s in distractor_sources]
-    distractors = type(plain)(
+    distractors = HashedPlain(
         [plain.sources[i] for i in sub],
         {m: [v[i] for i in sub] for m, v in plain.query.items()},
         {m: [v[i] for i in sub] for m, v in plain.known.items()},

@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -393,17 +393,4 @@ def summarise(
                 matched_by_default=m.matched_by_default,
             )
         )
-    return out
-
-
-def iter_sources(paths: Iterable[str], group: str, root: str | None = None) -> list[ImageSource]:
-    """Sources for image files (key = SHA-256 of the bytes, label = path relative to ``root``)."""
-    import hashlib
-
-    out = []
-    for path in paths:
-        with open(path, "rb") as fh:
-            key = hashlib.sha256(fh.read()).hexdigest()
-        label = os.path.relpath(path, root) if root else path
-        out.append(ImageSource(key, label, group, path=path))
     return out
