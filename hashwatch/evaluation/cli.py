@@ -175,7 +175,9 @@ def run_evaluation(
     distractor_sources = corpus.distractors[:max_distractors] if max_distractors else corpus.distractors
 
     if candidates_only:
-        _print_candidates(plain, index, known_sources, [c.source for c in pool], matchers)
+        _print_candidates(
+            plain, index, known_sources, [c.source for c in pool], matchers, dict(corpus.removed)
+        )
         return {}
 
     t = time.monotonic()
@@ -236,10 +238,11 @@ def _count(sources) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _print_candidates(plain, index, known_sources, all_sources, matchers) -> None:
+def _print_candidates(plain, index, known_sources, all_sources, matchers, removed) -> None:
+    """One line per near pair: the distances, the two labels, and what the corpus rules already decided."""
     import numpy as np
 
-    from hashwatch.evaluation.corpus import near_pair_candidates
+    from hashwatch.evaluation.corpus import near_pair_candidates, scene_of
     from hashwatch.evaluation.runner import _stack
 
     kidx = [index[s.key] for s in known_sources]
@@ -256,4 +259,9 @@ def _print_candidates(plain, index, known_sources, all_sources, matchers) -> Non
             query.key in known_keys and query.key > known_sources[k].key
         ):
             continue
-        print(" ".join(f"{n}={v}" for n, v in d.items()), query.label, "|", known_sources[k].label)
+        status = f"removed: {removed[query.label]}" if query.label in removed else "kept"
+        scene = scene_of(query.label)
+        if scene and scene == scene_of(known_sources[k].label):
+            status = f"same scene: {scene}"
+        distances_text = " ".join(f"{n}={v}" for n, v in d.items())
+        print(distances_text, query.label, "|", known_sources[k].label, f"[{status}]")
