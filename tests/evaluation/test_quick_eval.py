@@ -12,11 +12,12 @@ import hashlib
 import io
 import json
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from hashwatch.evaluation.edits import QUICK_EDIT_IDS, KnownSettings, make_known_original, select_edits
-from hashwatch.evaluation.matchers import default_matchers
+from hashwatch.evaluation.matchers import HammingMatcher, default_matchers
 from hashwatch.evaluation.metrics import choose_threshold, false_matches, recall_at
 from hashwatch.evaluation.report import family_edits, write_report
 from hashwatch.evaluation.runner import (
@@ -226,3 +227,33 @@ def test_report_is_written(run, tmp_path):
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
     data = json.loads(paths["summary"].read_text())
     assert [m["matcher"] for m in data["matchers"]] == ["pdq", "pdq-dihedral", "phash", "dhash"]
+
+
+class PdqWithMirroredCandidate(HammingMatcher):
+    """A toy query-side matcher (the issue-9 plug-in point): besides the copy's own PDQ, it decodes the copy's
+    bytes, mirrors the pixels and hashes that too; the list still holds only the original's plain PDQ."""
+
+    def __init__(self) -> None:
+        super().__init__("pdq", name="pdq-mirrored")
+
+    def query_codes(self, hashes, data):
+        from hashwatch.hashing.image_hashes import compute_image_hashes
+
+        own = super().query_codes(hashes, data)
+        mirrored = Image.open(io.BytesIO(data)).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        extra = super().query_codes(compute_image_hashes(encode(mirrored, "PNG")), b"")
+        return np.concatenate([own, extra])
+
+
+def test_a_query_side_matcher_plugs_in(known_sources, distractor_sources):
+    edits = select_edits(["original", "flip_horizontal", "flip_vertical", "resize@0.5"])
+    matchers = [HammingMatcher("pdq"), PdqWithMirroredCandidate()]
+    known = hash_known_set(known_sources[:4], edits, matchers, workers=1)
+    distractors = hash_plain(distractor_sources[:6], matchers, workers=1)
+    plain, mirrored = summarise(known, matchers, distractors)
+    assert mirrored.matcher == "pdq-mirrored"
+    assert recall_at(plain, 31, ["flip_horizontal"]) == 0.0
+    assert recall_at(mirrored, 31, ["flip_horizontal"]) == 1.0  # the candidate undoes the flip
+    assert recall_at(mirrored, 31, ["flip_vertical"]) == 0.0  # and only that one
+    assert recall_at(mirrored, 31, ["resize@0.5"]) == recall_at(plain, 31, ["resize@0.5"]) == 1.0
+    assert false_matches(mirrored, 31) == 0
