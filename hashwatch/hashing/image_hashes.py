@@ -24,6 +24,7 @@ from hashwatch.hashing.decode import (
     DecodeStatus,
     decode_image,
 )
+from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS, HashType, PdqHashType, hash_types
 
 __all__ = ["DIHEDRAL_VARIANTS", "HashConfig", "ImageHashes", "compute_image_hashes"]
@@ -135,6 +136,7 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
     A hash type that raises (a bug, or a failing plug-in) leaves its value None and sets
     ``decode_status="hash_error"`` with the type's name and the exception class in ``error_message``.
     """
+    limit_blas_threads()
     config = config or DEFAULT_HASH_CONFIG
     data = bytes(data) if not isinstance(data, bytes) else data
     types = config.selected_types()
