@@ -561,6 +561,10 @@ def _write_container(path: str, header: dict[str, Any], arrays: Mapping[str, np.
             for offset, arr in blobs:
                 fh.write(b"\x00" * (data_start + offset - fh.tell()))
                 fh.write(memoryview(arr).cast("B"))
+        # mkstemp creates 0600; an index is read by worker processes that may run as another user.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

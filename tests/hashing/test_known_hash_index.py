@@ -193,6 +193,14 @@ def test_pdq_regression_haystack_and_needles(refvectors):
 # ---------------------------------------------------------------- lists -> index file -> matches
 
 
+def _umask() -> int:
+    import os
+
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_csv(path, rows):
     lines = ["hash_type,hash_value,category,source,list_version,deleted"]
     lines += [",".join(str(x) for x in row) for row in rows]
@@ -223,6 +231,7 @@ def test_build_load_match_with_labels(tmp_path, photo_hashes):
     )
     report = build_index([lst], str(tmp_path / "k.hwidx"))
     assert report.entries == {"md5": 2, "pdq": 1, "phash": 1}
+    assert (tmp_path / "k.hwidx").stat().st_mode & 0o444 == 0o444 & ~_umask()  # readable by workers
     index = KnownHashIndex.load(str(tmp_path / "k.hwidx"), verify=True)
     assert index.checksum == report.checksum
     assert index.list_versions == {"iwf": "v1", "ncmec": "v9"}
