@@ -164,9 +164,12 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
                 acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, decoded)
             else:
                 acc.run(ht, data, decoded)
-        if acc.errors:
-            status = DecodeStatus.HASH_ERROR
-            error_message = "; ".join(acc.errors)
+    if acc.errors:  # a failing type, byte-only or not: the record says which
+        failures = "; ".join(acc.errors)
+        if status == DecodeStatus.OK:
+            status, error_message = DecodeStatus.HASH_ERROR, failures
+        else:
+            error_message = f"{error_message}; {failures}" if error_message else failures
 
     return ImageHashes(
         bytes_length=len(data),
