@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.decode import (
     DEFAULT_DECODE_CONFIG,
     DecodeConfig,
@@ -24,7 +25,6 @@ from hashwatch.hashing.decode import (
     DecodeStatus,
     decode_image,
 )
-from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS, HashType, PdqHashType, hash_types
 
 __all__ = ["DIHEDRAL_VARIANTS", "HashConfig", "ImageHashes", "compute_image_hashes"]
