@@ -10,7 +10,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.mark.parametrize(
-    ("table", "schema"), [("matches", MATCHES_SCHEMA), ("images", IMAGES_SCHEMA), ("fetch_log", FETCH_LOG_SCHEMA)]
+    ("table", "schema"),
+    [("matches", MATCHES_SCHEMA), ("images", IMAGES_SCHEMA), ("fetch_log", FETCH_LOG_SCHEMA)],
 )
 def test_every_column_is_documented(table, schema):
     text = README.read_text()
