@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "selectolax==1.0.2",
     "w3lib==2.5.0",
     "tldextract==5.4.0",
+    "threadpoolctl==3.8.0",
 ]
 
 EXTRAS = {

@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Pipeline commands pass every flag through to Beam's option parsing; others must know all of theirs.
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "pass_through", False):
+        args.pipeline_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

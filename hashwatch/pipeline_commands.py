@@ -19,5 +19,4 @@ def register(subparsers) -> None:
         "See `python -m pipelines.crawl_match --help` for the full list.",
         add_help=False,
     )
-    parser.add_argument("pipeline_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=_crawl)
+    parser.set_defaults(func=_crawl, pass_through=True)

@@ -180,6 +180,27 @@ def test_failing_plugin_gives_hash_error_not_an_exception():
     assert h.pdq is not None  # the other hashes still computed
 
 
+def test_failing_byte_only_plugin_is_reported_even_without_an_image():
+    class ExplodingDigest(HashType):
+        name = "explodingdigest"
+        bits = 64
+        index_kind = IndexKind.EXACT
+
+        def compute(self, data, decoded):
+            raise ValueError("nope")
+
+    register_hash_type(ExplodingDigest)
+    try:
+        not_an_image = compute_image_hashes(b"plain text")
+        image = compute_image_hashes(encode(synthetic_array(200, 150), "PNG"))
+    finally:
+        unregister_hash_type("explodingdigest")
+    assert not_an_image.decode_status == "decode_error"
+    assert not_an_image.error_message == "not a recognised image format; explodingdigest failed (ValueError)"
+    assert image.decode_status == "hash_error"
+    assert image.error_message == "explodingdigest failed (ValueError)"
+
+
 def test_entry_point_plugins_are_loaded(monkeypatch):
     class FakeEntryPoint:
         name = "toymean"
