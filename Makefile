@@ -46,8 +46,8 @@ photos: venv
 
 ## Detection-quality evaluation (issue 6, docs/evaluation.md): fetches its corpus from Debian packages (apt-get,
 ## cached in .cache/photos), hashes every edited copy once on 2 processes (hashes only, cached in .cache/eval),
-## writes docs/eval/ (results.md, recall_vs_false_matches.png, summary.json). About 6 minutes the first time
-## here, about 1 minute from the cache. EVAL_ARGS="--limit 40 --out /tmp/eval" for a quick look.
+## writes docs/eval/ (results.md, recall_vs_false_matches.png, summary.json). 5-8 minutes with an empty cache
+## here, about 10 s from the cache. EVAL_ARGS="--limit 40 --out /tmp/eval" for a quick look.
 EVAL_ARGS ?=
 eval: venv
 	$(BIN)/hashwatch eval $(EVAL_ARGS)
