@@ -27,6 +27,13 @@ from hashwatch.errors import UserError
 from pipelines.index_setup import prepare_index
 from pipelines.options import reject_unknown_flags
 from pipelines.run_report import RunReport, summarize_run, write_run_files
+from pipelines.streaming import (
+    StreamingOptions,
+    build_streaming_pipeline,
+    configure_streaming_runner,
+    run_streaming,
+    validate_streaming,
+)
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
@@ -147,6 +154,9 @@ def _validate(app: CrawlMatchOptions) -> None:
         raise UserError("give the known hashes: --hash-list FILE (compiled on the fly) or --index FILE")
     if app.hash_list and app.index:
         raise UserError("--hash-list and --index exclude each other: give one")
+    if app.view_as(StandardOptions).streaming:
+        validate_streaming(app)  # the watched folder may be empty at start
+        return
     validate_seed_patterns(app.seeds, app.seed_url_column)
 
 
@@ -184,7 +194,11 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
-    _configure_runner(options)
+    streaming = options.view_as(StandardOptions).streaming
+    if streaming:
+        configure_streaming_runner(options)
+    else:
+        _configure_runner(options)
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
@@ -192,12 +206,17 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
 
-    clock = time.monotonic()
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build_pipeline(pipeline, app, run_id, day, ref)
-    result = pipeline.run()
-    state = result.wait_until_finish()
-    elapsed = time.monotonic() - clock
+    if streaming:
+        # --index is watched for new versions; an index compiled from --hash-list stays as it is.
+        build_streaming_pipeline(pipeline, app, run_id, app.index or ref.path)
+        result, state, elapsed = run_streaming(pipeline, options, options.view_as(StreamingOptions).run_for)
+    else:
+        clock = time.monotonic()
+        build_pipeline(pipeline, app, run_id, day, ref)
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        elapsed = time.monotonic() - clock
 
     report = summarize_run(
         output=app.output_dir,

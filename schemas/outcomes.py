@@ -51,6 +51,8 @@ ERROR_KINDS = frozenset(
         "too_many_pixels",  # decompression-bomb guard
         "unsupported_format",
         "data_uri_too_large",
+        # input
+        "unreadable_seed_file",  # streaming: a seed file that matched but could not be opened or read (url = path)
         "internal",  # a bug: an unexpected exception, recorded instead of crashing the pipeline
     }
 )

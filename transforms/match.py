@@ -132,7 +132,9 @@ class _MatchDoFn(beam.DoFn):
             self._checksum = ref.checksum
         return self._index
 
-    def process(self, image: ImageRecord, ref: IndexRef) -> Iterator[MatchRecord]:
+    def process(self, image: ImageRecord, ref) -> Iterator[MatchRecord]:
+        if not isinstance(ref, IndexRef):  # a list of IndexVersion (streaming): the newest wins
+            ref = max(ref).ref
         index = self._index_for(ref)
         self._images.inc()
         matches = index.match(image_hashes_of(image), self._match_options)
@@ -148,7 +150,9 @@ class _MatchDoFn(beam.DoFn):
 class MatchKnownHashes(beam.PTransform):
     """Match images against the known-hash index: ``PCollection[ImageRecord] -> PCollection[MatchRecord]``.
 
-    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input. Each image gives
+    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input; or, with
+    ``versions=True`` (streaming), a ``PCollection[IndexVersion]`` that grows while the job runs
+    (:class:`transforms.index_refresh.WatchIndex`), read as a list side input of which the newest is used. Each image gives
     one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
     Hamming threshold for pHash/dHash/PDQ).
 
@@ -158,13 +162,17 @@ class MatchKnownHashes(beam.PTransform):
         matches = images | "MatchKnownHashes" >> MatchKnownHashes(ref, run_id)
     """
 
-    def __init__(self, index_ref: beam.PCollection[IndexRef], run_id: str, match_options=None):
+    def __init__(
+        self, index_ref: beam.PCollection[IndexRef], run_id: str, match_options=None, versions: bool = False
+    ):
         super().__init__()
+        self._versions = versions
         self._index_ref = index_ref
         self._run_id = run_id
         self._match_options = match_options
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
+        side = beam.pvalue.AsList if self._versions else beam.pvalue.AsSingleton
         return images | "Match" >> beam.ParDo(
-            _MatchDoFn(self._run_id, self._match_options, Shared()), beam.pvalue.AsSingleton(self._index_ref)
+            _MatchDoFn(self._run_id, self._match_options, Shared()), side(self._index_ref)
         ).with_output_types(MatchRecord)

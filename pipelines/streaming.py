@@ -1,0 +1,228 @@
+"""The crawl-and-match pipeline as an unbounded job (``hashwatch crawl --streaming``).
+
+::
+
+    seed source (watched folder; later a queue) -> fixed windows (--window-length)
+      -> StreamingCrawlRounds (depth 0..N per window; URLs deduplicated across windows for --dedupe-ttl)
+      -> ImageTasksFromRefs -> FetchImages -> MergeImageRecords
+      -> MatchKnownHashes (side input: WatchIndex, the index re-read every --index-refresh-interval)
+      -> matches/, images/, fetch_log/: one Parquet file per window and pane (WriteWindowedParquet)
+
+:func:`pipelines.crawl_match.run` calls :func:`run_streaming` when ``--streaming`` is given. Without
+``--runner`` it runs on Beam's bundle-based DirectRunner (the FnApiRunner has no streaming mode); on Flink
+pass the Flink flags as for batch, plus ``--checkpointing_interval``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.pvalue import PCollection
+
+from hashwatch.crawling.config import CrawlConfig
+from hashwatch.errors import UserError
+from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
+from transforms.crawl import CrawlOptions, FetchImages, ImageTasksFromRefs
+from transforms.hash_images import HashImageBody
+from transforms.index_refresh import WatchIndex
+from transforms.match import MatchKnownHashes
+from transforms.merge_images import MergeImageRecords
+from transforms.seed_sources import SEED_SOURCES, SeedSourceConfig, SeedStream, seed_source
+from transforms.streaming_crawl import StreamingCrawlRounds, StreamWindowing
+from transforms.windowed_parquet import WriteWindowedParquet
+
+__all__ = ["STREAMING_RUNNER", "StreamingOptions", "build_streaming_pipeline", "run_streaming"]
+
+_LOGGER = logging.getLogger("hashwatch.streaming")
+STREAMING_RUNNER = "apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"
+
+
+class StreamingOptions(PipelineOptions):
+    """Flags of ``--streaming`` runs (Beam's own ``--streaming`` switches the mode on)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--seed-source",
+            dest="seed_source",
+            default="folder",
+            choices=sorted(SEED_SOURCES),
+            help="streaming: where seeds arrive; 'folder' watches the --seeds glob for new files",
+        )
+        parser.add_argument(
+            "--seed-poll-interval",
+            dest="seed_poll_interval",
+            type=float,
+            default=10.0,
+            help="streaming: seconds between two listings of the watched seed folder",
+        )
+        parser.add_argument(
+            "--window-length",
+            dest="window_length",
+            type=float,
+            default=60.0,
+            help="streaming: seconds per output window (one Parquet file per table, window and pane)",
+        )
+        parser.add_argument(
+            "--allowed-lateness",
+            dest="allowed_lateness",
+            type=float,
+            default=0.0,
+            help="streaming: seconds a late seed may still join its window (written as a later pane)",
+        )
+        parser.add_argument(
+            "--dedupe-ttl",
+            dest="dedupe_ttl",
+            type=float,
+            default=24 * 3600.0,
+            help="streaming: a URL crawled is not crawled again for this many seconds (state per URL)",
+        )
+        parser.add_argument(
+            "--index-refresh-interval",
+            dest="index_refresh_interval",
+            type=float,
+            default=300.0,
+            help="streaming: seconds between two checks of --index for a new compiled index",
+        )
+        parser.add_argument(
+            "--run-for",
+            dest="run_for",
+            type=float,
+            default=0.0,
+            help="streaming: stop after this many seconds (embedded runner: sources end and the job "
+            "drains; other runners: the job is cancelled); 0 = until interrupted",
+        )
+
+
+class StreamingTables(NamedTuple):
+    fetch_log: PCollection
+    images: PCollection
+    matches: PCollection
+
+
+def build_streaming_graph(
+    seed_stream: SeedStream,
+    index_versions: PCollection,
+    *,
+    crawl_config: CrawlConfig,
+    run_id: str,
+    windowing: StreamWindowing,
+    dedupe_ttl: float,
+) -> StreamingTables:
+    """Seeds (unwindowed, timestamped) and index versions in; the three tables' records, windowed, out."""
+    hasher = HashImageBody(run_id)
+    seeds = seed_stream.seeds | "WindowSeeds" >> windowing.into()
+    crawl = seeds | "CrawlRounds" >> StreamingCrawlRounds(crawl_config, run_id, hasher, windowing, dedupe_ttl)
+    tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
+    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher)
+    images = (
+        (fetched.images, crawl.inline_images)
+        | "AllImages" >> beam.Flatten()
+        | "MergeImageRecords" >> MergeImageRecords()
+    )
+    matches = images | "MatchKnownHashes" >> MatchKnownHashes(index_versions, run_id, versions=True)
+    dead_letters = seed_stream.fetch_log | "WindowDeadLetters" >> windowing.into()
+    fetch_log = (crawl.fetch_log, fetched.fetch_log, dead_letters) | "AllFetches" >> beam.Flatten()
+    return StreamingTables(fetch_log=fetch_log, images=images, matches=matches)
+
+
+def write_tables(tables: StreamingTables, output: str, run_id: str, codec: str) -> dict[str, PCollection]:
+    written = {}
+    for table, records, schema in (
+        ("fetch_log", tables.fetch_log, FETCH_LOG_SCHEMA),
+        ("images", tables.images, IMAGES_SCHEMA),
+        ("matches", tables.matches, MATCHES_SCHEMA),
+    ):
+        written[table] = records | f"Write {table}" >> WriteWindowedParquet(
+            output, table, schema, run_id, codec=codec
+        )
+    return written
+
+
+def build_streaming_pipeline(pipeline: beam.Pipeline, app, run_id: str, index_spec: str):
+    """Add the whole streaming job to ``pipeline``: the seed source of ``--seed-source``, the index watch,
+    the graph and the writers. Returns the written-files PCollections by table."""
+    stream = app.view_as(StreamingOptions)
+    stop_after = stream.run_for or None
+    source = SeedSourceConfig(
+        patterns=list(app.seeds),
+        url_column=app.seed_url_column,
+        poll_interval_s=stream.seed_poll_interval,
+        run_id=run_id,
+        stop_after_s=stop_after,
+        options=app,
+    )
+    seed_stream = pipeline | "Seeds" >> seed_source(stream.seed_source, source)
+    versions = pipeline | "WatchIndex" >> WatchIndex(
+        index_spec, app.output_dir, stream.index_refresh_interval, stop_after
+    )
+    tables = build_streaming_graph(
+        seed_stream,
+        versions,
+        crawl_config=CrawlConfig.from_options(app.view_as(CrawlOptions)),
+        run_id=run_id,
+        windowing=StreamWindowing(stream.window_length, stream.allowed_lateness),
+        dedupe_ttl=stream.dedupe_ttl,
+    )
+    return write_tables(tables, app.output_dir, run_id, app.parquet_codec)
+
+
+def validate_streaming(app) -> None:
+    """Start-up checks of a ``--streaming`` run; raises :class:`UserError` saying what to change."""
+    stream = app.view_as(StreamingOptions)
+    if stream.seed_source == "folder" and len(app.seeds) != 1:
+        raise UserError(
+            "--streaming with --seed-source=folder watches one glob: give --seeds 'DIR/*.txt' once"
+        )
+    for flag, value in (
+        ("--window-length", stream.window_length),
+        ("--seed-poll-interval", stream.seed_poll_interval),
+        ("--dedupe-ttl", stream.dedupe_ttl),
+        ("--index-refresh-interval", stream.index_refresh_interval),
+    ):
+        if value <= 0:
+            raise UserError(f"{flag} must be a positive number of seconds, not {value}")
+    if stream.allowed_lateness < 0 or stream.run_for < 0:
+        raise UserError("--allowed-lateness and --run-for cannot be negative")
+
+
+def configure_streaming_runner(options: PipelineOptions) -> None:
+    standard = options.view_as(StandardOptions)
+    if not standard.runner or standard.runner in ("DirectRunner", "BundleBasedDirectRunner"):
+        # The plain DirectRunner may try to download Prism first; the FnApiRunner cannot stream.
+        standard.runner = STREAMING_RUNNER
+
+
+def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float):
+    """Run and wait: until the sources end (embedded runner with --run-for), the job is cancelled after
+    ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). Returns (result, state, seconds)."""
+    clock = time.monotonic()
+    result = pipeline.run()
+    embedded = options.view_as(StandardOptions).runner == STREAMING_RUNNER
+    try:
+        if run_for and not embedded:
+            state = result.wait_until_finish(duration=int(run_for * 1000))
+            if not _terminal(state):
+                _LOGGER.info("--run-for %.0f s reached: cancelling the job", run_for)
+                result.cancel()
+                state = result.wait_until_finish(duration=60_000) or result.state
+        else:
+            state = result.wait_until_finish()
+    except KeyboardInterrupt:
+        _LOGGER.info("interrupted: cancelling the job")
+        result.cancel()
+        raise
+    return result, state or result.state, time.monotonic() - clock
+
+
+def _terminal(state) -> bool:
+    return str(state).rsplit(".", 1)[-1] in {"DONE", "FAILED", "CANCELLED", "UPDATED", "DRAINED"}
+
+
+def day_of(started: dt.datetime) -> str:
+    return f"{started:%Y-%m-%d}"
