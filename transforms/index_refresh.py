@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import StrUtf8Coder
@@ -143,7 +144,8 @@ class WatchIndex(beam.PTransform):
             | "Tick"
             >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop, fire_interval=self._interval_s)
             | "OneKey" >> beam.Map(lambda tick: ("index", tick))
-            | "PublishNewIndex" >> beam.ParDo(_PublishNewIndexFn(self._spec, self._output))
+            | "PublishNewIndex"
+            >> beam.ParDo(_PublishNewIndexFn(self._spec, self._output)).with_input_types(tuple[str, Any])
             | "EveryVersion"
             >> beam.WindowInto(
                 window.GlobalWindows(),

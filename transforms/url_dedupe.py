@@ -101,6 +101,9 @@ class DropRecentlySeen(beam.PTransform):
         return (
             keyed
             | "GlobalWindow" >> beam.WindowInto(window.GlobalWindows())
-            | "FirstSighting" >> beam.ParDo(_RecentlySeenFn(self._ttl_s, self._namespace))
+            | "FirstSighting"
+            >> beam.ParDo(_RecentlySeenFn(self._ttl_s, self._namespace)).with_input_types(
+                tuple[str, tuple[str, Any]]
+            )
             | "Rewindow" >> self._rewindow()
         )

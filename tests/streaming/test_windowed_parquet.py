@@ -10,26 +10,17 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing import test_stream
 from apache_beam.transforms.window import TimestampedValue
+from streaming_support import T0, streaming_pipeline
 
-from pipelines.streaming import STREAMING_RUNNER
 from schemas import FETCH_LOG_SCHEMA, FetchLogRecord
 from transforms.streaming_crawl import StreamWindowing
 from transforms.windowed_parquet import ParquetFileSink, WriteWindowedParquet, window_file_name
 
 RUN_ID = "test-run"
-T0 = 1_764_000_000  # 2025-11-24T16:00:00Z, a window boundary for 60 s windows
-
-
-def streaming_pipeline() -> beam.Pipeline:
-    options = PipelineOptions([f"--runner={STREAMING_RUNNER}"])
-    options.view_as(StandardOptions).streaming = True
-    return beam.Pipeline(options=options)
 
 
 def row(i: int, at: float) -> FetchLogRecord:
