@@ -5,7 +5,7 @@
     seed source (watched folder; later a queue) -> fixed windows (--window-length)
       -> StreamingCrawlRounds (depth 0..N per window; URLs deduplicated across windows for --dedupe-ttl)
       -> ImageTasksFromRefs -> FetchImages -> MergeImageRecords
-      -> MatchKnownHashes (side input: WatchIndex, the index re-read every --index-refresh-interval)
+      -> MatchKnownHashes (side input: WatchIndex, the index re-read every --refresh-index-interval)
       -> matches/, images/, fetch_log/: one Parquet file per window and pane (WriteWindowedParquet)
 
 :func:`pipelines.crawl_match.run` calls :func:`run_streaming` when ``--streaming`` is given. Without
@@ -39,7 +39,7 @@ from transforms.windowed_parquet import WriteWindowedParquet
 __all__ = ["STREAMING_RUNNER", "StreamingOptions", "build_streaming_pipeline", "run_streaming"]
 
 _LOGGER = logging.getLogger("hashwatch.streaming")
-STREAMING_RUNNER = "apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"
+STREAMING_RUNNER = "pipelines.embedded_streaming_runner.EmbeddedStreamingRunner"
 
 
 class StreamingOptions(PipelineOptions):
@@ -83,8 +83,8 @@ class StreamingOptions(PipelineOptions):
             help="streaming: a URL crawled is not crawled again for this many seconds (state per URL)",
         )
         parser.add_argument(
-            "--index-refresh-interval",
-            dest="index_refresh_interval",
+            "--refresh-index-interval",
+            dest="refresh_index_interval",
             type=float,
             default=300.0,
             help="streaming: seconds between two checks of --index for a new compiled index",
@@ -159,7 +159,7 @@ def build_streaming_pipeline(pipeline: beam.Pipeline, app, run_id: str, index_sp
     )
     seed_stream = pipeline | "Seeds" >> seed_source(stream.seed_source, source)
     versions = pipeline | "WatchIndex" >> WatchIndex(
-        index_spec, app.output_dir, stream.index_refresh_interval, stop_after
+        index_spec, app.output_dir, stream.refresh_index_interval, stop_after
     )
     tables = build_streaming_graph(
         seed_stream,
@@ -183,7 +183,7 @@ def validate_streaming(app) -> None:
         ("--window-length", stream.window_length),
         ("--seed-poll-interval", stream.seed_poll_interval),
         ("--dedupe-ttl", stream.dedupe_ttl),
-        ("--index-refresh-interval", stream.index_refresh_interval),
+        ("--refresh-index-interval", stream.refresh_index_interval),
     ):
         if value <= 0:
             raise UserError(f"{flag} must be a positive number of seconds, not {value}")
