@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import secrets
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,7 +22,35 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.parquet_output import partition_dir
 
-__all__ = ["RunReport", "read_run_table", "run_files_dir", "summarize_run", "write_run_files"]
+__all__ = [
+    "LogCapture",
+    "RunReport",
+    "new_run_id",
+    "read_run_table",
+    "run_files_dir",
+    "summarize_run",
+    "write_run_files",
+]
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """``20261125T021500Z-a1b2c3``: UTC start time and a random suffix."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class LogCapture(logging.Handler):
+    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log."""
+
+    def __init__(self, limit: int = 20_000):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._limit = limit
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
+        if relevant and len(self.lines) < self._limit:
+            self.lines.append(self.format(record))
 
 
 def run_files_dir(output: str, day: str, run_id: str) -> str:
@@ -81,6 +111,8 @@ class RunReport:
     matches_by_category: dict[str, int] = field(default_factory=dict)
     matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
     index: dict[str, Any] = field(default_factory=dict)
+    allowlist: dict[str, Any] = field(default_factory=dict)
+    allowlisted_matches: int = 0  # match rows the allowlist kept out (Beam counter; 0 where none reported)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
 
@@ -99,7 +131,8 @@ class RunReport:
             f"{self.bytes_fetched / 1e6:.1f} MB fetched",
             f"  fetch outcomes  {fmt(self.fetches)}",
             f"  errors by kind  {fmt(self.errors)}",
-            f"  matches         {self.matches} rows, {self.images_matched} distinct images",
+            f"  matches         {self.matches} rows, {self.images_matched} distinct images"
+            + (f" ({self.allowlisted_matches} allowlisted rows left out)" if self.allowlist else ""),
             f"    by category   {fmt(self.matches_by_category)}",
             f"    by hash type  {fmt(self.matches_by_hash_type)}",
             f"  index           {self.index.get('checksum', '?')[:16]} "
@@ -120,6 +153,7 @@ def summarize_run(
     options,
     index_info: dict[str, Any],
     metrics_result=None,
+    allowlist_info: dict[str, Any] | None = None,
 ) -> RunReport:
     tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log")}
     tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
@@ -132,9 +166,11 @@ def summarize_run(
         output=output,
         tables=tables,
         index=index_info,
+        allowlist=allowlist_info or {},
         options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
         beam_counters=_beam_counters(metrics_result) if metrics_result is not None else {},
     )
+    report.allowlisted_matches = report.beam_counters.get("MatchKnownHashes.allowlisted_matches", 0)
     fetch_log = read_run_table(
         output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length"]
     )
@@ -163,8 +199,10 @@ def summarize_run(
     return report
 
 
-def write_run_files(output: str, report: RunReport, log_lines: list[str] | None = None) -> None:
-    """Write the manifest (and the run's log lines, if captured) next to the run's partitions."""
+def write_run_files(output: str, report: Any, log_lines: list[str] | None = None) -> None:
+    """Write the manifest (and the run's log lines, if captured) next to the run's partitions.
+
+    ``report`` is a dataclass with ``run_id`` and ``started`` (ISO text): a crawl's or a rescan's report."""
     folder = run_files_dir(output, report.started[:10], report.run_id)
     manifest = json.dumps(asdict(report), indent=2, sort_keys=True, default=str).encode()
     with FileSystems.create(FileSystems.join(folder, "manifest.json")) as handle:
