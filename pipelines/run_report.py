@@ -24,10 +24,12 @@ from transforms.parquet_output import partition_dir
 
 __all__ = [
     "LogCapture",
+    "RescanReport",
     "RunReport",
     "new_run_id",
     "read_run_table",
     "run_files_dir",
+    "summarize_rescan",
     "summarize_run",
     "write_run_files",
 ]
@@ -196,6 +198,125 @@ def summarize_run(
         report.images_matched = len(set(matches["image_url"].to_pylist()))
         report.matches_by_category = _count(matches, "category")
         report.matches_by_hash_type = _count(matches, "hash_type", "match_kind")
+    return report
+
+
+@dataclass
+class RescanReport:
+    """A rescan's manifest: what it read, what it wrote, and the counts by reason."""
+
+    run_id: str
+    state: str
+    started: str
+    finished: str
+    elapsed_s: float
+    output: str
+    tables: dict[str, str]
+    kind: str = "rescan"
+    history: dict[str, Any] = field(
+        default_factory=dict
+    )  # history_dir, since, until, files, partitions, rows
+    earlier_files: dict[str, int] = field(default_factory=dict)  # matches/retractions files read
+    new_matches: int = 0  # match rows written by this run
+    new_matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
+    new_matches_by_category: dict[str, int] = field(default_factory=dict)
+    retractions: int = 0
+    retractions_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_rows: int = 0
+    rejected_by_error: dict[str, int] = field(default_factory=dict)  # column/error_kind
+    allowlisted_matches: int = 0  # candidate rows the allowlist kept out (Beam counter)
+    decisions: dict[str, int] = field(default_factory=dict)  # ReconcileMatches counters
+    index: dict[str, Any] = field(default_factory=dict)
+    allowlist: dict[str, Any] = field(default_factory=dict)
+    match_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    beam_counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.history.get("rows", 0) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary_text(self) -> str:
+        def fmt(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+        h = self.history
+        span = (
+            f" dt {h.get('since') or '...'}..{h.get('until') or '...'}"
+            if h.get("since") or h.get("until")
+            else ""
+        )
+        lines = [
+            f"rescan {self.run_id}: {self.state} in {self.elapsed_s:.1f} s",
+            f"  history         {h.get('rows', 0)} rows in {h.get('files', 0)} files{span} "
+            f"({self.rows_per_s:,.0f} rows/s)",
+            f"  earlier         {fmt(self.earlier_files)} files",
+            f"  new matches     {self.new_matches} ({fmt(self.new_matches_by_hash_type)})",
+            f"  retractions     {self.retractions} ({fmt(self.retractions_by_reason)})",
+            f"  allowlisted     {self.allowlisted_matches} candidate rows left out",
+            f"  rejected rows   {self.rejected_rows} ({fmt(self.rejected_by_error)})",
+            f"  decisions       {fmt(self.decisions)}",
+            f"  index           {self.index.get('checksum', '?')[:16]} "
+            f"(list versions: {fmt(self.index.get('list_versions', {}))}; tombstones: "
+            f"{self.index.get('tombstones', '?')})",
+        ]
+        lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
+        return "\n".join(lines)
+
+
+def summarize_rescan(
+    *,
+    output: str,
+    run_id: str,
+    day: str,
+    started: dt.datetime,
+    elapsed_s: float,
+    state: str,
+    options,
+    index_info: dict[str, Any],
+    allowlist_info: dict[str, Any],
+    history: dict[str, Any],
+    earlier_files: dict[str, int],
+    match_options: dict[str, Any],
+    metrics_result=None,
+) -> RescanReport:
+    """Counts of what the rescan wrote come from its Parquet (exact on every runner); the decisions and the
+    allowlisted count from Beam's counters where the runner reports them."""
+    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "retractions", "rejected_rows")}
+    tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
+    counters = _beam_counters(metrics_result) if metrics_result is not None else {}
+    report = RescanReport(
+        run_id=run_id,
+        state=state.rsplit(".", maxsplit=1)[-1],
+        started=started.isoformat(),
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+        elapsed_s=round(elapsed_s, 3),
+        output=output,
+        tables=tables,
+        history=history,
+        earlier_files=earlier_files,
+        index=index_info,
+        allowlist=allowlist_info,
+        match_options=match_options,
+        options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
+        beam_counters=counters,
+        allowlisted_matches=counters.get("MatchHistory.allowlisted_matches", 0),
+        decisions={
+            k.split(".", 1)[1]: v
+            for k, v in counters.items()
+            if k.startswith("ReconcileMatches.") and not k.startswith("ReconcileMatches.index_loads")
+        },
+    )
+    matches = read_run_table(output, "matches", day, run_id, ["category", "hash_type", "match_kind"])
+    report.new_matches = matches.num_rows
+    report.new_matches_by_hash_type = _count(matches, "hash_type", "match_kind")
+    report.new_matches_by_category = _count(matches, "category")
+    retractions = read_run_table(output, "retractions", day, run_id, ["reason"])
+    report.retractions = retractions.num_rows
+    report.retractions_by_reason = _count(retractions, "reason")
+    rejected = read_run_table(output, "rejected_rows", day, run_id, ["column", "error_kind"])
+    report.rejected_rows = rejected.num_rows
+    report.rejected_by_error = _count(rejected, "column", "error_kind")
     return report
 
 
