@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Pipeline sub-commands take every flag as is; argparse leaves leading options out of REMAINDER.
+        if not hasattr(args, "pipeline_args"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.pipeline_args = [*extra, *args.pipeline_args]
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

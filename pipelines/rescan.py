@@ -208,11 +208,11 @@ def _prepare_tombstones(output: str, app: RescanOptions) -> tuple[TombstonesRef,
     return TombstonesRef(path, tombstones.checksum), {"tombstones": len(tombstones), "path": path}
 
 
-def _check_index(ref: IndexRef, tombstones: TombstonesRef, index_info: dict) -> None:
+def _check_index(ref: IndexRef, tombstones: int, index_info: dict) -> None:
     from transforms.match import load_index
 
     index: KnownHashIndex = load_index(ref)
-    if index.size() == 0 and tombstones.path is None:
+    if index.size() == 0 and not tombstones:
         raise UserError(
             f"the known-hash index {ref.path} holds no entries: an empty list would report nothing "
             "(check the --hash-list / --index files)"
@@ -306,7 +306,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
 
     ref, index_info = prepare_index(output, app.hash_list, app.index, app.skip_invalid)
     tombstones, tombstones_info = _prepare_tombstones(output, app)
-    _check_index(ref, tombstones, index_info)
+    count = tombstones_info.get("tombstones")
+    _check_index(ref, count if isinstance(count, int) else 0, index_info)
     allowlist = load_allowlist(app.allowlist) if app.allowlist else None
     _LOGGER.info(
         "rescan %s: %d history files (%d rows), %d earlier match files, %d retraction files, index %s",
@@ -370,7 +371,23 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     return report
 
 
+def _print_help() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="hashwatch rescan",
+        description="Match the images/ history against today's lists; write new matches and retractions. "
+        "Every Beam flag passes through too (--runner, --flink_master, --direct_num_workers, ...).",
+    )
+    for cls in (RescanOptions, OutputOptions, KnownHashOptions):
+        cls.__dict__["_add_argparse_args"].__func__(cls, parser)
+    parser.print_help()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
+        _print_help()
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         report = run(argv)
