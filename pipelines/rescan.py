@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -223,6 +224,24 @@ def _check_index(ref: IndexRef, tombstones: int, index_info: dict) -> None:
 # --------------------------------------------------------------------------------------------- the graph
 
 
+class RescanInputs(NamedTuple):
+    ref: IndexRef
+    history_files: list[str]
+    event_files: list[str]  # matches/ and retractions/
+
+
+def _index_ref(inputs: RescanInputs) -> IndexRef:
+    return inputs.ref
+
+
+def _history_files(inputs: RescanInputs) -> list[str]:
+    return inputs.history_files
+
+
+def _event_files(inputs: RescanInputs) -> list[str]:
+    return inputs.event_files
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     *,
@@ -239,11 +258,25 @@ def build_pipeline(
     codec: str = "zstd",
     progress_interval: float = 10.0,
 ) -> dict[str, beam.PCollection]:
-    """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table."""
-    index_ref = pipeline | "IndexRef" >> beam.Create([ref])
-    batches = pipeline | "ReadHistory" >> ReadParquetBatches(history_files, HISTORY_COLUMNS)
+    """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
+
+    Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
+    source and shuffle needs its own network buffers)."""
+    launch = pipeline | "Launch" >> beam.Create(
+        [RescanInputs(ref, history_files, match_files + retraction_files)]
+    )
+    index_ref = launch | "IndexRef" >> beam.Map(_index_ref).with_output_types(IndexRef)
+    batches = (
+        launch
+        | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
+        | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
+    )
     found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
-    events = pipeline | "ReadMatchEvents" >> ReadMatchEvents(match_files, retraction_files)
+    events = (
+        launch
+        | "EventFiles" >> beam.FlatMap(_event_files).with_output_types(str)
+        | "ReadMatchEvents" >> ReadMatchEvents(retraction_files)
+    )
     decided = (found.candidates, events) | "ReconcileMatches" >> ReconcileMatches(
         index_ref, run_id, tombstones, allowlist
     )

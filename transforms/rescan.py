@@ -118,25 +118,21 @@ def _now_us() -> int:
 
 
 class ReadParquetBatches(beam.PTransform):
-    """Read Parquet files as Arrow tables, one per row group: ``PBegin -> PCollection[(file, pa.Table)]``.
+    """Read Parquet files as Arrow tables, one per row group:
+    ``PCollection[str] (paths) -> PCollection[(file, pa.Table)]`` (``columns``: which to read; None: all).
 
-    ``files`` are resolved by the launcher (so a run reads exactly the files it checked and reports); Beam's
+    The paths are resolved and checked by the launcher (so a run reads exactly the files it reports); Beam's
     file systems and splitting do the reading, so any file system and any runner work. Example::
 
-        batches = pipeline | "ReadHistory" >> ReadParquetBatches(paths, columns=HISTORY_COLUMNS)
+        batches = paths | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
     """
 
-    def __init__(self, files: list[str], columns: Iterable[str]):
+    def __init__(self, columns: Iterable[str] | None):
         super().__init__()
-        self._files = list(files)
-        self._columns = list(columns)
+        self._columns = list(columns) if columns is not None else None
 
-    def expand(self, pbegin):
-        return (
-            pbegin
-            | "Files" >> beam.Create(self._files)
-            | "Read" >> ReadAllFromParquetBatched(columns=self._columns, with_filename=True)
-        )
+    def expand(self, paths):
+        return paths | "Read" >> ReadAllFromParquetBatched(columns=self._columns, with_filename=True)
 
 
 # --------------------------------------------------------------------------------------------- matching
@@ -393,23 +389,25 @@ class MatchHistory(beam.PTransform):
 
 
 class _EventsFromBatchFn(beam.DoFn):
-    """A row group of matches/ or retractions/ -> (identity key, MatchEvent) per row."""
+    """A row group of matches/ or retractions/ (told apart by the file's table folder) -> (identity key,
+    MatchEvent) per row."""
 
-    def __init__(self, kind: str):
-        self._kind = kind
+    def __init__(self, retraction_files: list[str]):
+        self._retraction_files = frozenset(retraction_files)
 
     def process(self, element: tuple[str, pa.Table]) -> Iterator[tuple[str, MatchEvent]]:
-        _path, table = element
-        Metrics.counter(_NS_RECONCILE, f"earlier_{self._kind}_rows").inc(table.num_rows)
+        path, table = element
+        kind = "retraction" if path in self._retraction_files else "match"
+        Metrics.counter(_NS_RECONCILE, f"earlier_{kind}_rows").inc(table.num_rows)
         micros = pc.cast(table.column("matched_at"), pa.timestamp("us", tz="UTC"))
         at = pc.cast(micros, pa.int64()).to_pylist()
-        columns = {
-            name: table.column(name).to_pylist() for name in table.column_names if name != "matched_at"
-        }
+        wanted = EVENT_COLUMNS["matches" if kind == "match" else "retractions"]
+        columns = {name: table.column(name).to_pylist() for name in wanted if name != "matched_at"}
         none = [None] * table.num_rows
+        hashes = ("md5", "sha1", "sha256", "phash", "dhash", "pdq")
         for k in range(table.num_rows):
             event = MatchEvent(
-                kind="match" if self._kind == "matches" else "retraction",
+                kind=kind,
                 run_id=columns["run_id"][k],
                 at=at[k],
                 image_url=columns["image_url"][k],
@@ -419,12 +417,7 @@ class _EventsFromBatchFn(beam.DoFn):
                 source=columns["source"][k],
                 category=columns["category"][k],
                 list_version=columns["list_version"][k],
-                md5=columns.get("md5", none)[k],
-                sha1=columns.get("sha1", none)[k],
-                sha256=columns.get("sha256", none)[k],
-                phash=columns.get("phash", none)[k],
-                dhash=columns.get("dhash", none)[k],
-                pdq=columns.get("pdq", none)[k],
+                **{h: (columns.get(h, none)[k] if kind == "match" else None) for h in hashes},
             )
             yield (
                 match_key(event.image_url, event.page_url, event.hash_type, event.list_hash, event.source),
@@ -433,27 +426,29 @@ class _EventsFromBatchFn(beam.DoFn):
 
 
 class ReadMatchEvents(beam.PTransform):
-    """Every earlier report and retraction: ``PBegin -> PCollection[(identity key, MatchEvent)]``.
+    """Every earlier report and retraction: ``PCollection[str] (paths) -> PCollection[(identity key,
+    MatchEvent)]``.
 
-    ``match_files`` and ``retraction_files`` are the Parquet files of ``matches/`` and ``retractions/`` (all
-    runs, crawls and rescans), resolved by the launcher. Example::
+    The paths are the Parquet files of ``matches/`` and ``retractions/`` (all runs, crawls and rescans),
+    resolved by the launcher and checked for the columns of :data:`EVENT_COLUMNS`; ``retraction_files`` says
+    which are retractions. One read serves both tables (every column: they are small). Example::
 
-        events = pipeline | "ReadMatchEvents" >> ReadMatchEvents(match_files, retraction_files)
+        events = paths | "ReadMatchEvents" >> ReadMatchEvents(retraction_files)
     """
 
-    def __init__(self, match_files: list[str], retraction_files: list[str]):
+    def __init__(self, retraction_files: list[str]):
         super().__init__()
-        self._files = {"matches": match_files, "retractions": retraction_files}
+        self._retraction_files = list(retraction_files)
 
-    def expand(self, pbegin):
-        parts = [
-            pbegin
-            | f"Read {kind}" >> ReadParquetBatches(files, EVENT_COLUMNS[kind])
-            | f"Events {kind}"
-            >> beam.ParDo(_EventsFromBatchFn(kind)).with_output_types(beam.typehints.Tuple[str, MatchEvent])
-            for kind, files in self._files.items()
-        ]
-        return parts | "AllEvents" >> beam.Flatten().with_output_types(beam.typehints.Tuple[str, MatchEvent])
+    def expand(self, paths):
+        return (
+            paths
+            | "Read" >> ReadParquetBatches(columns=None)
+            | "Events"
+            >> beam.ParDo(_EventsFromBatchFn(self._retraction_files)).with_output_types(
+                beam.typehints.Tuple[str, MatchEvent]
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------------- reconciling
