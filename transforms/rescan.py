@@ -2,8 +2,8 @@
 
 ::
 
-    images/ files -> ReadHistory (Parquet row groups as Arrow tables) -> MatchHistory -> candidates (by identity)
-    matches/ + retractions/ files -> ReadMatchEvents -> earlier reports and retractions (by identity)
+    images/ paths -> ReadParquetBatches (row groups as Arrow tables) -> MatchHistory -> candidates (by identity)
+    matches/ + retractions/ paths -> ReadMatchEvents -> earlier reports and retractions (by identity)
     (candidates, events) -> ReconcileMatches -> new matches, retractions
 
 **MatchHistory** works on whole row groups: every hash column is validated and searched in the compiled index

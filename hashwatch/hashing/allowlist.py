@@ -32,7 +32,7 @@ import datetime as dt
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,7 +227,3 @@ def _entry(name: str, lineno: int, row: dict[str, str]) -> AllowlistEntry:
         added_by=row.get("added_by") or None,
         line=lineno,
     )
-
-
-def entries_of(allowlist: Allowlist | None) -> Iterable[AllowlistEntry]:
-    return allowlist.entries if allowlist is not None else ()
