@@ -16,8 +16,9 @@ What runs, each in a process of its own (its peak memory is its own), on the sam
 
 Rows/s is history rows over the pipeline's own time (the run manifest's ``elapsed_s``: reading, matching,
 reconciling, writing); the process's wall time (Python and Beam start-up, footer checks) is shown too. Peak
-memory is the largest ``ru_maxrss`` of the run's processes (``wait4``) and the largest sum of the resident
-sizes of its process tree (sampled from /proc every 0.2 s). The rescans use ``--direct_num_workers``
+memory, sampled from /proc every 0.1 s: the largest single process's peak (VmHWM) and the largest sum of the
+resident sizes of the run's process tree (the launcher and its SDK worker processes; shared pages of the
+memory-mapped index count once per process). The rescans use ``--direct_num_workers``
 (default 2, the cores here) in ``multi_processing`` mode, DuckDB its default threads (the cores).
 
 The generated data is kept in ``.cache/bench-rescan/`` and reused when the arguments match.
@@ -48,9 +49,13 @@ EXACT = ("md5", "sha1", "sha256")
 # --------------------------------------------------------------------------------------------- processes
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident KiB of ``pid`` and all its descendants (from /proc)."""
+def _tree_memory_kib(pid: int) -> tuple[int, int]:
+    """(sum of VmRSS, largest VmHWM) over ``pid`` and all its descendants, in KiB (from /proc).
+
+    VmHWM is per address space, so it starts afresh at exec; ``ru_maxrss`` does not (Linux carries the
+    parent's peak across fork and exec), which is why it is not used here."""
     total = 0
+    largest = 0
     stack = [pid]
     while stack:
         p = stack.pop()
@@ -59,40 +64,43 @@ def _tree_rss_kib(pid: int) -> int:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
-                        break
+                    elif line.startswith("VmHWM:"):
+                        largest = max(largest, int(line.split()[1]))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as handle:
                     stack.extend(int(c) for c in handle.read().split())
         except (OSError, ValueError):
             continue
-    return total
+    return total, largest
 
 
 def measured(argv: list[str], env: dict | None = None) -> dict:
-    """Run ``argv``; return wall seconds, stdout, the largest ru_maxrss (MiB) and the sampled tree peak."""
+    """Run ``argv``; return wall seconds, stdout, and peak memory: the largest sum of resident sizes over the
+    process tree and the largest single process's peak (both sampled from /proc every 0.1 s)."""
     started = time.monotonic()
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss_kib(process.pid))
-            done.wait(0.2)
+            total, largest = _tree_memory_kib(process.pid)
+            peak[0] = max(peak[0], total)
+            peak[1] = max(peak[1], largest)
+            done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     output = process.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
-    done.set()
+    done.set()  # the last samples were taken while the process was still there (before its output closed)
     sampler.join()
-    process.returncode = os.waitstatus_to_exitcode(status)
+    process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])}... failed ({process.returncode}):\n{output[-4000:]}")
     return {
         "wall_s": time.monotonic() - started,
         "output": output,
-        "maxrss_mib": usage.ru_maxrss / 1024,
+        "maxrss_mib": peak[1] / 1024,
         "tree_peak_mib": peak[0] / 1024,
     }
 
