@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=".cache/bench-pipeline")
     args = parser.parse_args(argv)
 
-    from hashwatch.sites.server import StaticServer
+    from hashwatch.sites.server import ServerProcess
 
     root = Path(args.cache) / f"site-{args.images}"
     files = build_bench_site(root, args.images, args.per_page)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results: dict[str, list[float]] = {"baseline (library, 1 process)": []}
-    with StaticServer(root) as server:
+    with ServerProcess(root) as server:  # its own process: serving must not take the pipeline's GIL
         for repeat in range(args.repeats):
             results["baseline (library, 1 process)"].append(baseline_seconds(files))
             for mode in args.modes.split(","):

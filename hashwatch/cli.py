@@ -16,7 +16,12 @@ from hashwatch import __version__
 from hashwatch.errors import UserError
 
 # Modules that add sub-commands. Imported lazily so `hashwatch --help` stays fast.
-_SUBCOMMAND_MODULES: list[str] = ["hashwatch.hashing.cli", "hashwatch.audit", "hashwatch.pipeline_commands"]
+_SUBCOMMAND_MODULES: list[str] = [
+    "hashwatch.hashing.cli",
+    "hashwatch.audit",
+    "hashwatch.pipeline_commands",
+    "hashwatch.evaluation.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,12 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    # Pipeline commands pass every flag through to Beam's option parsing; others must know all of theirs.
     args, extra = parser.parse_known_args(argv)
-    if extra:
-        # Pipeline sub-commands take every flag as is; argparse leaves leading options out of REMAINDER.
-        if not hasattr(args, "pipeline_args"):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.pipeline_args = [*extra, *args.pipeline_args]
+    if getattr(args, "pass_through", False):
+        args.pipeline_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -26,8 +26,7 @@ def register(subparsers) -> None:
         "See `python -m pipelines.crawl_match --help` for the full list.",
         add_help=False,
     )
-    parser.add_argument("pipeline_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=_crawl)
+    parser.set_defaults(func=_crawl, pass_through=True)
     parser = subparsers.add_parser(
         "rescan",
         help="match the images/ history against today's lists: new matches and retractions, no fetching",
@@ -35,5 +34,4 @@ def register(subparsers) -> None:
         "See `python -m pipelines.rescan --help` for the full list.",
         add_help=False,
     )
-    parser.add_argument("pipeline_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=_rescan)
+    parser.set_defaults(func=_rescan, pass_through=True)

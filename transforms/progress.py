@@ -13,7 +13,7 @@ from collections import Counter
 
 import apache_beam as beam
 
-__all__ = ["CountProgress", "progress_snapshot"]
+__all__ = ["CountProgress", "progress_snapshot", "report_once"]
 
 _LOGGER = logging.getLogger("hashwatch.progress")
 _lock = threading.Lock()
@@ -38,14 +38,20 @@ def _format(counts: dict[str, int], elapsed: float) -> str:
     )
 
 
+def report_once(last: dict[str, int] | None) -> dict[str, int]:
+    """Log a progress line if anything moved since ``last``; return the snapshot logged (or ``last``)."""
+    snapshot = progress_snapshot()
+    if snapshot != last:
+        _LOGGER.info(_format(snapshot, time.monotonic() - _started))
+        return snapshot
+    return last
+
+
 def _report_forever(interval: float) -> None:
     last = None
     while True:
         time.sleep(interval)
-        snapshot = progress_snapshot()
-        if snapshot != last:
-            _LOGGER.info(_format(snapshot, time.monotonic() - _started))
-            last = snapshot
+        last = report_once(last)
 
 
 def _ensure_reporter(interval: float) -> None:

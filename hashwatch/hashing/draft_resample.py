@@ -130,6 +130,40 @@ def jarosz_matrix(n_full: int, scale: int, n_draft: int) -> np.ndarray:
     return _aggregate(_jarosz_full(n_full), scale, n_draft)
 
 
+@lru_cache(maxsize=512)
+def _jarosz_matrix64(n_full: int, scale: int, n_draft: int) -> np.ndarray:
+    return jarosz_matrix(n_full, scale, n_draft).astype(np.float64)
+
+
+@lru_cache(maxsize=512)
+def _jarosz_band(n_full: int, scale: int, n_draft: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`jarosz_matrix` as bands: per output its first input column and its weights (n_out x L)."""
+    m = jarosz_matrix(n_full, scale, n_draft).astype(np.float64)
+    # The cumulative sums that build the matrix leave ~1e-17 residues outside the band: not part of it.
+    nz = np.abs(m) > 1e-9 * np.abs(m).max(axis=1, keepdims=True)
+    first = np.where(nz.any(axis=1), nz.argmax(axis=1), 0)
+    last = np.where(nz.any(axis=1), m.shape[1] - nz[:, ::-1].argmax(axis=1), 1)
+    width = int(max(1, (last - first).max()))
+    weights = np.zeros((m.shape[0], width), dtype=np.float64)
+    for j in range(m.shape[0]):
+        span = m[j, first[j] : first[j] + width]
+        weights[j, : span.size] = span
+    return first.astype(np.int32), weights, width
+
+
+def _rows_downscale(luma: np.ndarray, n_full: int, scale: int) -> np.ndarray:
+    """``luma @ jarosz_matrix(...).T``: banded in C when the extension is built, else a dense product."""
+    try:
+        from hashwatch.hashing import _mih
+    except ImportError:  # pragma: no cover - only without the C extension
+        return luma @ jarosz_matrix(n_full, scale, luma.shape[1]).T
+    h, w = luma.shape
+    starts, weights, width = _jarosz_band(n_full, scale, w)
+    x = np.ascontiguousarray(luma, dtype=np.float32)
+    out = _mih.band_rows(x, h, w, starts, weights, width)
+    return np.frombuffer(out, dtype=np.float64).reshape(h, starts.size)
+
+
 def _pillow_resize(
     luma: np.ndarray, full_size: tuple[int, int], out: tuple[int, int], scale: int
 ) -> np.ndarray:
@@ -202,8 +236,7 @@ def pdq_dct_and_quality_from_luma(
     if full_w == PDQ_SIDE and full_h == PDQ_SIDE and scale == 1:
         buffer64 = luma.astype(np.float32)
     else:
-        mx = jarosz_matrix(full_w, scale, w)
-        my = jarosz_matrix(full_h, scale, h)
-        buffer64 = my @ (luma @ mx.T)
+        my = _jarosz_matrix64(full_h, scale, h)
+        buffer64 = (my @ _rows_downscale(luma, full_w, scale)).astype(np.float32)
     d = _pdq_dct_matrix()
     return d @ buffer64 @ d.T, pdq_quality(buffer64)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.decode import (
     DEFAULT_DECODE_CONFIG,
     DecodeConfig,
@@ -135,6 +136,7 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
     A hash type that raises (a bug, or a failing plug-in) leaves its value None and sets
     ``decode_status="hash_error"`` with the type's name and the exception class in ``error_message``.
     """
+    limit_blas_threads()
     config = config or DEFAULT_HASH_CONFIG
     data = bytes(data) if not isinstance(data, bytes) else data
     types = config.selected_types()
@@ -162,9 +164,12 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
                 acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, decoded)
             else:
                 acc.run(ht, data, decoded)
-        if acc.errors:
-            status = DecodeStatus.HASH_ERROR
-            error_message = "; ".join(acc.errors)
+    if acc.errors:  # a failing type, byte-only or not: the record says which
+        failures = "; ".join(acc.errors)
+        if status == DecodeStatus.OK:
+            status, error_message = DecodeStatus.HASH_ERROR, failures
+        else:
+            error_message = f"{error_message}; {failures}" if error_message else failures
 
     return ImageHashes(
         bytes_length=len(data),

@@ -103,16 +103,24 @@ class Match:
 @dataclass(frozen=True)
 class MatchOptions:
     """How to match: per-type thresholds (default: each type's ``default_threshold``), dihedral PDQ variants,
-    and which hash types to use (default: every type the index holds)."""
+    and which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
+    all but dhash; docs/evaluation.md says why)."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
     hash_types: tuple[str, ...] | None = None
 
-    def threshold(self, name: str) -> int:
+    def threshold(self, name: str, fallback: int | None = None) -> int:
+        """The threshold for ``name``: the override, else the registered type's default, else ``fallback``
+        (the default recorded in the index when the type, e.g. a plug-in, is not registered here)."""
         if name in self.thresholds:
             return int(self.thresholds[name])
-        return get_hash_type(name).default_threshold
+        try:
+            return get_hash_type(name).default_threshold
+        except KeyError:
+            if fallback is None:
+                raise
+            return fallback
 
 
 DEFAULT_MATCH_OPTIONS = MatchOptions()
@@ -554,6 +562,10 @@ def _write_container(path: str, header: dict[str, Any], arrays: Mapping[str, np.
             for offset, arr in blobs:
                 fh.write(b"\x00" * (data_start + offset - fh.tell()))
                 fh.write(memoryview(arr).cast("B"))
+        # mkstemp creates 0600; an index is read by worker processes that may run as another user.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -654,6 +666,13 @@ class KnownHashIndex:
             return t.size if t else 0
         return sum(t.size for t in self._types.values())
 
+    def _default_threshold(self, name: str) -> int:
+        spec = self.header["types"].get(name, {})
+        try:
+            return get_hash_type(name).default_threshold
+        except KeyError:
+            return int(spec.get("default_threshold", 0))
+
     def describe(self) -> dict[str, Any]:
         """Header metadata without the array table (for ``hashwatch index info``)."""
         out = {k: v for k, v in self.header.items() if k not in ("arrays", "labels", "label_sets")}
@@ -689,6 +708,7 @@ class KnownHashIndex:
                 layout[name] = {"kind": ht.index_kind, "bits": ht.bits, "count": t.size}
             else:
                 continue
+            layout[name]["default_threshold"] = ht.default_threshold
             types[name] = t
         from hashwatch import __version__
 
@@ -755,8 +775,7 @@ class KnownHashIndex:
         t = self._types.get(hash_type)
         if t is None or not values:
             return [[] for _ in values]
-        ht = get_hash_type(hash_type)
-        r = ht.default_threshold if radius is None else radius
+        r = radius if radius is not None else self._default_threshold(hash_type)
         out: list[list[tuple[str, int, int]]] = [[] for _ in values]
         if t.hamming is not None:
             qi, pos, dist = t.hamming.search(hex_to_codes(values, t.bits), r)
@@ -772,6 +791,7 @@ class KnownHashIndex:
                     out[k].append((v, 0, int(t.label_set[i])))
         else:
             assert t.linear_values is not None
+            ht = get_hash_type(hash_type)  # a linear type needs its plug-in's distance to be registered
             for k, v in enumerate(values):
                 for p, lv in enumerate(t.linear_values):
                     d = ht.distance(v, lv)
@@ -818,7 +838,11 @@ class KnownHashIndex:
         """:meth:`match` for a batch: one search call per hash type for the whole batch (faster)."""
         options = options or DEFAULT_MATCH_OPTIONS
         results: list[list[Match]] = [[] for _ in many]
-        names = options.hash_types if options.hash_types is not None else tuple(self._types)
+        names = (
+            options.hash_types
+            if options.hash_types is not None
+            else tuple(n for n in self._types if _match_by_default(n))
+        )
         for name in names:
             if name not in self._types:
                 continue
@@ -836,7 +860,7 @@ class KnownHashIndex:
                         values.append(vv)
             if not values:
                 continue
-            threshold = options.threshold(name)
+            threshold = options.threshold(name, self._default_threshold(name))
             kind = "exact" if self._types[name].kind == IndexKind.EXACT else "near"
             found = self.lookup(name, values, threshold)
             # One match per (image, list hash, label): the plain hash wins over variants, then lower distance.
@@ -865,6 +889,13 @@ class KnownHashIndex:
                     )
                 )
         return results
+
+
+def _match_by_default(name: str) -> bool:
+    try:
+        return get_hash_type(name).match_by_default
+    except KeyError:  # a plug-in's values in the index, the plug-in not registered here
+        return True
 
 
 def _match_order(item: tuple[tuple[int, str, int], tuple[int, int, str | None, str]]) -> tuple:

@@ -77,8 +77,8 @@ def test_builtin_types_and_their_properties():
         "sha1": (160, IndexKind.EXACT, 0),
         "sha256": (256, IndexKind.EXACT, 0),
         "crc32c": (32, IndexKind.NONE, 0),
-        "phash": (64, IndexKind.HAMMING, 10),
-        "dhash": (64, IndexKind.HAMMING, 10),
+        "phash": (64, IndexKind.HAMMING, 4),  # docs/evaluation.md
+        "dhash": (64, IndexKind.HAMMING, 0),
         "pdq": (256, IndexKind.HAMMING, 31),
     }
     for name, (bits, kind, threshold) in expect.items():
@@ -87,6 +87,7 @@ def test_builtin_types_and_their_properties():
         assert t.hex_length == bits // 4
     assert get_hash_type("crc32c").matchable is False
     assert get_hash_type("pdq").min_quality == 50
+    assert [t.name for t in hash_types() if not t.match_by_default] == ["dhash"]
 
 
 @pytest.mark.parametrize(
@@ -177,6 +178,27 @@ def test_failing_plugin_gives_hash_error_not_an_exception():
     assert h.decode_status == "hash_error"
     assert h.error_message == "exploding failed (RuntimeError)"
     assert h.pdq is not None  # the other hashes still computed
+
+
+def test_failing_byte_only_plugin_is_reported_even_without_an_image():
+    class ExplodingDigest(HashType):
+        name = "explodingdigest"
+        bits = 64
+        index_kind = IndexKind.EXACT
+
+        def compute(self, data, decoded):
+            raise ValueError("nope")
+
+    register_hash_type(ExplodingDigest)
+    try:
+        not_an_image = compute_image_hashes(b"plain text")
+        image = compute_image_hashes(encode(synthetic_array(200, 150), "PNG"))
+    finally:
+        unregister_hash_type("explodingdigest")
+    assert not_an_image.decode_status == "decode_error"
+    assert not_an_image.error_message == "not a recognised image format; explodingdigest failed (ValueError)"
+    assert image.decode_status == "hash_error"
+    assert image.error_message == "explodingdigest failed (ValueError)"
 
 
 def test_entry_point_plugins_are_loaded(monkeypatch):

@@ -193,6 +193,14 @@ def test_pdq_regression_haystack_and_needles(refvectors):
 # ---------------------------------------------------------------- lists -> index file -> matches
 
 
+def _umask() -> int:
+    import os
+
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_csv(path, rows):
     lines = ["hash_type,hash_value,category,source,list_version,deleted"]
     lines += [",".join(str(x) for x in row) for row in rows]
@@ -223,6 +231,7 @@ def test_build_load_match_with_labels(tmp_path, photo_hashes):
     )
     report = build_index([lst], str(tmp_path / "k.hwidx"))
     assert report.entries == {"md5": 2, "pdq": 1, "phash": 1}
+    assert (tmp_path / "k.hwidx").stat().st_mode & 0o444 == 0o444 & ~_umask()  # readable by workers
     index = KnownHashIndex.load(str(tmp_path / "k.hwidx"), verify=True)
     assert index.checksum == report.checksum
     assert index.list_versions == {"iwf": "v1", "ncmec": "v9"}
@@ -349,3 +358,44 @@ def test_large_index_equals_brute_force_on_sampled_queries(tmp_path):
         bq, bc, bd = kidx.brute_force_search(codes, queries, radius)
         assert got == set(zip(bq.tolist(), bc.tolist(), bd.tolist(), strict=True))
         assert len(got) >= 30
+
+
+def test_dhash_is_matched_only_when_asked(tmp_path, photo_hashes):
+    """docs/evaluation.md: no dHash threshold is free of false matches, so dHash is off unless named."""
+    a, _ = photo_hashes
+    lst = write_csv(
+        tmp_path / "d.csv", [("dhash", a.dhash, "A", "s", "1", ""), ("md5", a.md5, "A", "s", "1", "")]
+    )
+    build_index([lst], str(tmp_path / "d.hwidx"))
+    index = KnownHashIndex.load(str(tmp_path / "d.hwidx"))
+    assert [m.hash_type for m in index.match(a)] == ["md5"]
+    asked = index.match(a, MatchOptions(hash_types=("dhash",)))
+    assert [(m.hash_type, m.distance) for m in asked] == [("dhash", 0)]
+
+
+class ToyHamming(HashType):
+    name = "toyhamming"
+    bits = 64
+    index_kind = IndexKind.HAMMING
+    default_threshold = 3
+
+    def compute(self, data, decoded):
+        return HashResult(f"{len(data):016x}")
+
+
+def test_index_matches_a_plugin_type_that_is_not_registered_at_match_time(tmp_path):
+    """A rescan may read plug-in values from the images table in a process without the plug-in: the index
+    falls back to the default threshold it recorded at build time."""
+    register_hash_type(ToyHamming)
+    try:
+        lst = write_csv(tmp_path / "l.csv", [("toyhamming", f"{0b111:016x}", "A", "s", "1", "")])
+        build_index([lst], str(tmp_path / "i.hwidx"))
+    finally:
+        unregister_hash_type("toyhamming")
+    index = KnownHashIndex.load(str(tmp_path / "i.hwidx"))
+    base = compute_image_hashes(b"\x00" * 10).to_dict()
+    near = ImageHashes.from_dict({**base, "extra": {"toyhamming": f"{0:016x}"}})  # 3 bits away
+    far = ImageHashes.from_dict({**base, "extra": {"toyhamming": f"{0b1111 << 8:016x}"}})
+    assert [(m.hash_type, m.distance) for m in index.match(near)] == [("toyhamming", 3)]
+    assert index.match(far) == []
+    assert index.match(near, MatchOptions(thresholds={"toyhamming": 2})) == []

@@ -167,3 +167,22 @@ def test_missing_and_empty_inputs(tmp_path):
         load_lists([])
     m = load_lists([write(tmp_path / "empty.csv", HEADER + "\n")])
     assert m.types == {} and m.rows_read == 0
+
+
+def test_parquet_with_typed_columns(tmp_path):
+    """Parquet writers use real types: a boolean deleted column, an integer list_version, nulls."""
+    table = pa.table(
+        {
+            "hash_type": ["md5", "md5", "pdq"],
+            "hash_value": [MD5, MD5, PDQ],
+            "source": ["a", "a", None],
+            "list_version": [1, 2, None],
+            "deleted": pa.array([False, True, None], pa.bool_()),
+        }
+    )
+    pq.write_table(table, tmp_path / "typed.parquet")
+    m = load_lists([str(tmp_path / "typed.parquet")])
+    assert "md5" not in m.types  # added in version 1, tombstoned in version 2
+    assert values(m, "pdq") == [PDQ]
+    assert labels_of(m, "pdq", PDQ) == {(None, None, None)}
+    assert m.list_versions == {"a": "2"}

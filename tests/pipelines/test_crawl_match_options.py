@@ -1,0 +1,78 @@
+"""Bad configuration fails at start-up with a message that says what to change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hashwatch.errors import UserError
+from pipelines.crawl_match import run
+from pipelines.index_setup import prepare_index
+from pipelines.options import reject_unknown_flags
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://127.0.0.1:9/\n")
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'a' * 32},A,s,v1,false\n"
+    )
+    return seeds, listing, tmp_path / "out"
+
+
+def test_unknown_flag_is_an_error_not_a_warning():
+    with pytest.raises(UserError, match="unknown option.*--max-dept"):
+        reject_unknown_flags(["--max-dept=3", "--runner=FlinkRunner"])
+    reject_unknown_flags(["--max-depth=3", "--runner=FlinkRunner", "--parallelism=2", "--output-dir=x"])
+
+
+@pytest.mark.parametrize(
+    ("drop", "extra", "message"),
+    [
+        ("--output-dir", [], "--output-dir is required"),
+        ("--hash-list", [], "--hash-list FILE .* or --index FILE"),
+        (None, ["--index=x.hwidx"], "exclude each other"),
+        ("--seeds", [], "no seeds given"),
+    ],
+)
+def test_missing_or_conflicting_options(inputs, drop, extra, message):
+    seeds, listing, out = inputs
+    argv = [f"--seeds={seeds}", f"--hash-list={listing}", f"--output-dir={out}", *extra]
+    argv = [arg for arg in argv if drop is None or not arg.startswith(drop)]
+    with pytest.raises(UserError, match=message):
+        run(argv)
+
+
+def test_a_bad_list_row_names_file_and_line(inputs):
+    seeds, listing, out = inputs
+    listing.write_text(listing.read_text() + "md5,not-hex,A,s,v1,false\n")
+    with pytest.raises(UserError, match=r"list\.csv:3: md5 needs 32 hex digits"):
+        run([f"--seeds={seeds}", f"--hash-list={listing}", f"--output-dir={out}"])
+    ref, info = prepare_index(str(out), [str(listing)], None, skip_invalid=True)
+    assert info["build"]["rows_skipped"] == 1
+    assert info["index"] == ref.path and ref.path.startswith(str(out / "_indexes"))
+
+
+def test_prebuilt_index_is_used_as_is(inputs):
+    _, listing, out = inputs
+    ref, info = prepare_index(str(out), [str(listing)], None, skip_invalid=False)
+    again, info2 = prepare_index(str(out), [], ref.path, skip_invalid=False)
+    assert again == ref and info2["checksum"] == info["checksum"]
+    with pytest.raises(UserError, match="no such index file"):
+        prepare_index(str(out), [], str(out / "missing.hwidx"), skip_invalid=False)
+
+
+def test_cli_prints_one_line_and_exits_2(inputs):
+    seeds, _, out = inputs
+    proc = subprocess.run(
+        [sys.executable, "-m", "hashwatch.cli", "crawl", f"--seeds={seeds}", f"--output-dir={out}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("hashwatch crawl: error: give the known hashes")
