@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import secrets
 import sys
 import time
 
@@ -24,9 +23,17 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
-from pipelines.index_setup import prepare_index
-from pipelines.options import reject_unknown_flags
-from pipelines.run_report import RunReport, summarize_run, write_run_files
+from hashwatch.hashing.allowlist import Allowlist
+from pipelines.index_setup import load_allowlist, prepare_index
+from pipelines.options import (
+    EMBEDDED_RUNNER,
+    KnownHashOptions,
+    OutputOptions,
+    configure_runner,
+    match_options_from,
+    reject_unknown_flags,
+)
+from pipelines.run_report import LogCapture, RunReport, new_run_id, summarize_run, write_run_files
 from pipelines.streaming import (
     StreamingOptions,
     build_streaming_pipeline,
@@ -44,15 +51,16 @@ from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.seeds import ReadSeeds, validate_seed_patterns
 
-__all__ = ["CrawlMatchOptions", "build_pipeline", "run"]
+__all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run"]
 
 _LOGGER = logging.getLogger("hashwatch.crawl_match")
-EMBEDDED_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 
 
-class CrawlMatchOptions(PipelineOptions):
-    """hashwatch's own flags. The crawl flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner,
-    parallelism, Flink) are parsed by Beam's classes."""
+class CrawlMatchOptions(OutputOptions, KnownHashOptions, PipelineOptions):
+    """hashwatch's own flags: the crawl's seeds here; the output and known-hash flags (``--output-dir``,
+    ``--hash-list``, ``--allowlist``, ...) from :mod:`pipelines.options`, shared with the rescan; the crawl
+    flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner, parallelism, Flink) are parsed by
+    Beam's classes."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -64,50 +72,16 @@ class CrawlMatchOptions(PipelineOptions):
             "Beam file system; repeat the flag for several",
         )
         parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
-        parser.add_argument(
-            "--output-dir",
-            dest="output_dir",
-            help="output folder (local, or a Beam file system URL); not --output, which argparse would read as "
-            "a prefix of Beam's --output_executable_path",
-        )
-        parser.add_argument(
-            "--hash-list",
-            dest="hash_list",
-            action="append",
-            default=[],
-            help="known-hash list file(s) (CSV/TSV, Parquet, or pytx '<type> <hash>' lines): compiled to an "
-            "index under OUTPUT/_indexes/ before the run; repeat for several",
-        )
-        parser.add_argument(
-            "--index", help="a prebuilt index (hashwatch index build), instead of --hash-list"
-        )
-        parser.add_argument(
-            "--skip-invalid",
-            dest="skip_invalid",
-            action="store_true",
-            help="count and skip malformed list rows instead of failing",
-        )
-        parser.add_argument("--run-id", dest="run_id", help="default: UTC time + random suffix")
-        parser.add_argument(
-            "--parquet-codec",
-            dest="parquet_codec",
-            default="zstd",
-            choices=["zstd", "snappy", "gzip", "none"],
-        )
-        parser.add_argument(
-            "--progress-interval",
-            dest="progress_interval",
-            type=float,
-            default=10.0,
-            help="seconds between progress lines from each worker (0 turns them off)",
-        )
 
 
-def new_run_id(now: dt.datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str, day: str, ref: IndexRef):
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    app: CrawlMatchOptions,
+    run_id: str,
+    day: str,
+    ref: IndexRef,
+    allowlist: Allowlist | None = None,
+):
     """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
     hasher = HashImageBody(run_id)
@@ -122,7 +96,9 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
-    matches = images | "MatchKnownHashes" >> MatchKnownHashes(index_ref, run_id)
+    matches = images | "MatchKnownHashes" >> MatchKnownHashes(
+        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist
+    )
     fetch_log = (crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
     written = {}
@@ -140,13 +116,6 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
     return written
 
 
-def _configure_runner(options: PipelineOptions) -> None:
-    standard = options.view_as(StandardOptions)
-    if not standard.runner or standard.runner in ("FnApiRunner", "DirectRunner"):
-        # The plain DirectRunner may try to download Prism first; the embedded runner is named explicitly.
-        standard.runner = EMBEDDED_RUNNER
-
-
 def _validate(app: CrawlMatchOptions) -> None:
     if not app.output_dir:
         raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
@@ -160,27 +129,12 @@ def _validate(app: CrawlMatchOptions) -> None:
     validate_seed_patterns(app.seeds, app.seed_url_column)
 
 
-class _LogCapture(logging.Handler):
-    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log."""
-
-    def __init__(self, limit: int = 20_000):
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-        self._limit = limit
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
-        if relevant and len(self.lines) < self._limit:
-            self.lines.append(self.format(record))
-
-
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunReport:
     """Run one crawl-and-match job and return its report (also written as the run manifest).
 
     ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
     """
-    capture = _LogCapture()
+    capture = LogCapture()
     logging.getLogger().addHandler(capture)
     try:
         return _run(argv, test_pipeline, capture)
@@ -188,32 +142,34 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         logging.getLogger().removeHandler(capture)
 
 
-def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _LogCapture) -> RunReport:
+def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RunReport:
     argv = list(sys.argv[1:] if argv is None else argv)
     reject_unknown_flags(argv)
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
+    match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails before any work
     streaming = options.view_as(StandardOptions).streaming
     if streaming:
         configure_streaming_runner(options)
     else:
-        _configure_runner(options)
+        configure_runner(options)
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
     day = f"{started:%Y-%m-%d}"
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
+    allowlist = load_allowlist(app.allowlist) if app.allowlist else None
 
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     if streaming:
         # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-        build_streaming_pipeline(pipeline, app, run_id, app.index or ref.path)
+        build_streaming_pipeline(pipeline, app, run_id, app.index or ref.path, allowlist)
         result, state, elapsed = run_streaming(pipeline, options, options.view_as(StreamingOptions).run_for)
     else:
         clock = time.monotonic()
-        build_pipeline(pipeline, app, run_id, day, ref)
+        build_pipeline(pipeline, app, run_id, day, ref, allowlist)
         result = pipeline.run()
         state = result.wait_until_finish()
         elapsed = time.monotonic() - clock
@@ -228,6 +184,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
         options=options,
         index_info=index_info,
         metrics_result=result,
+        allowlist_info=allowlist.describe() if allowlist is not None else {},
     )
     _LOGGER.info("run %s finished: %s", run_id, report.state)
     write_run_files(app.output_dir, report, capture.lines)

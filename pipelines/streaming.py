@@ -26,6 +26,7 @@ from apache_beam.pvalue import PCollection
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
+from pipelines.options import KnownHashOptions, match_options_from
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from transforms.crawl import CrawlOptions, FetchImages, ImageTasksFromRefs
 from transforms.hash_images import HashImageBody
@@ -113,6 +114,8 @@ def build_streaming_graph(
     run_id: str,
     windowing: StreamWindowing,
     dedupe_ttl: float,
+    match_options=None,
+    allowlist=None,
 ) -> StreamingTables:
     """Seeds (unwindowed, timestamped) and index versions in; the three tables' records, windowed, out."""
     hasher = HashImageBody(run_id)
@@ -125,7 +128,9 @@ def build_streaming_graph(
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
-    matches = images | "MatchKnownHashes" >> MatchKnownHashes(index_versions, run_id, versions=True)
+    matches = images | "MatchKnownHashes" >> MatchKnownHashes(
+        index_versions, run_id, match_options, allowlist, versions=True
+    )
     dead_letters = seed_stream.fetch_log | "WindowDeadLetters" >> windowing.into()
     fetch_log = (crawl.fetch_log, fetched.fetch_log, dead_letters) | "AllFetches" >> beam.Flatten()
     return StreamingTables(fetch_log=fetch_log, images=images, matches=matches)
@@ -144,7 +149,7 @@ def write_tables(tables: StreamingTables, output: str, run_id: str, codec: str) 
     return written
 
 
-def build_streaming_pipeline(pipeline: beam.Pipeline, app, run_id: str, index_spec: str):
+def build_streaming_pipeline(pipeline: beam.Pipeline, app, run_id: str, index_spec: str, allowlist=None):
     """Add the whole streaming job to ``pipeline``: the seed source of ``--seed-source``, the index watch,
     the graph and the writers. Returns the written-files PCollections by table."""
     stream = app.view_as(StreamingOptions)
@@ -168,6 +173,8 @@ def build_streaming_pipeline(pipeline: beam.Pipeline, app, run_id: str, index_sp
         run_id=run_id,
         windowing=StreamWindowing(stream.window_length, stream.allowed_lateness),
         dedupe_ttl=stream.dedupe_ttl,
+        match_options=match_options_from(app.view_as(KnownHashOptions)),
+        allowlist=allowlist,
     )
     return write_tables(tables, app.output_dir, run_id, app.parquet_codec)
 

@@ -4,6 +4,9 @@ The side input is a small :class:`~schemas.known_hashes.IndexRef` (path and chec
 worker process loads the compiled index once through :class:`apache_beam.utils.shared.Shared` and every DoFn
 instance in that process uses the same object. A new checksum (a refreshed index in a streaming job) loads
 the new file.
+
+An :class:`~hashwatch.hashing.allowlist.Allowlist` (known-collision list entries, known-innocent images)
+removes matches before they are written; each removed match is counted (``allowlisted_matches``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 
-__all__ = ["MatchKnownHashes", "image_hashes_of", "load_index"]
+__all__ = ["MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
 
 _NAMESPACE = "MatchKnownHashes"
 
@@ -107,30 +111,43 @@ def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksu
             )
 
 
-class _MatchDoFn(beam.DoFn):
-    def __init__(self, run_id: str, match_options, shared: Shared):
-        self._run_id = run_id
-        self._match_options = match_options
+class SharedIndex:
+    """Call with an IndexRef: the index, loaded once per worker process through ``shared``; holds it (Shared
+    keeps only a weak reference), reloads when the checksum changes."""
+
+    def __init__(self, shared: Shared, namespace: str):
         self._shared = shared
-        self._index: KnownHashIndex | None = None  # the DoFn holds it: Shared keeps only a weak reference
+        self._namespace = namespace
+        self._index: KnownHashIndex | None = None
         self._checksum: str | None = None
 
-    def setup(self):
-        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
-        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
-        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
-        self._loads = Metrics.counter(_NAMESPACE, "index_loads")
-
-    def _index_for(self, ref: IndexRef) -> KnownHashIndex:
+    def __call__(self, ref: IndexRef) -> KnownHashIndex:
         if self._index is None or self._checksum != ref.checksum:
+            loads = Metrics.counter(self._namespace, "index_loads")
 
             def load():
-                self._loads.inc()
+                loads.inc()
                 return load_index(ref)
 
             self._index = self._shared.acquire(load, tag=ref.checksum)
             self._checksum = ref.checksum
         return self._index
+
+
+class _MatchDoFn(beam.DoFn):
+    def __init__(self, run_id: str, match_options, shared: Shared, allowlist: Allowlist | None = None):
+        self._run_id = run_id
+        self._match_options = match_options
+        self._shared = shared
+        self._allowlist = allowlist
+
+    def setup(self):
+        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
+        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
+        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
+        self._allowlisted = Metrics.counter(_NAMESPACE, "allowlisted_matches")
+        # The DoFn holds the index: Shared keeps only a weak reference.
+        self._index_for = SharedIndex(self._shared, _NAMESPACE)
 
     def process(self, image: ImageRecord, ref) -> Iterator[MatchRecord]:
         if not isinstance(ref, IndexRef):  # a list of IndexVersion (streaming): the newest wins
@@ -138,6 +155,10 @@ class _MatchDoFn(beam.DoFn):
         index = self._index_for(ref)
         self._images.inc()
         matches = index.match(image_hashes_of(image), self._match_options)
+        if matches and self._allowlist is not None:
+            matches, suppressed = self._allowlist.split(matches, image_hashes_mapping(image))
+            if suppressed:
+                self._allowlisted.inc(len(suppressed) * max(1, len(image.page_urls or ())))
         if not matches:
             return
         self._matched_images.inc()
@@ -154,7 +175,9 @@ class MatchKnownHashes(beam.PTransform):
     ``versions=True`` (streaming), a ``PCollection[IndexVersion]`` that grows while the job runs
     (:class:`transforms.index_refresh.WatchIndex`), read as a list side input of which the newest is used. Each image gives
     one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
-    Hamming threshold for pHash/dHash/PDQ).
+    Hamming threshold for pHash/dHash/PDQ). With an ``allowlist``, matches of allowlisted list entries and of
+    allowlisted images are left out and counted (``MatchKnownHashes.allowlisted_matches``, in rows that
+    would have been written).
 
     Example::
 
@@ -163,16 +186,23 @@ class MatchKnownHashes(beam.PTransform):
     """
 
     def __init__(
-        self, index_ref: beam.PCollection[IndexRef], run_id: str, match_options=None, versions: bool = False
+        self,
+        index_ref: beam.PCollection[IndexRef],
+        run_id: str,
+        match_options=None,
+        allowlist: Allowlist | None = None,
+        versions: bool = False,
     ):
         super().__init__()
         self._versions = versions
         self._index_ref = index_ref
         self._run_id = run_id
         self._match_options = match_options
+        self._allowlist = allowlist
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
         side = beam.pvalue.AsList if self._versions else beam.pvalue.AsSingleton
         return images | "Match" >> beam.ParDo(
-            _MatchDoFn(self._run_id, self._match_options, Shared()), side(self._index_ref)
+            _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist),
+            side(self._index_ref),
         ).with_output_types(MatchRecord)
