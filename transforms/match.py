@@ -150,8 +150,8 @@ class _MatchDoFn(beam.DoFn):
         self._index_for = SharedIndex(self._shared, _NAMESPACE)
 
     def process(self, image: ImageRecord, ref) -> Iterator[MatchRecord]:
-        if not isinstance(ref, IndexRef):  # a list of IndexVersion (streaming): the newest wins
-            ref = max(ref).ref
+        if not hasattr(ref, "checksum"):  # a list of IndexVersion (streaming): the newest wins
+            ref = max(ref, key=lambda version: version.published_us).ref
         index = self._index_for(ref)
         self._images.inc()
         matches = index.match(image_hashes_of(image), self._match_options)
