@@ -165,7 +165,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     if streaming:
         # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-        build_streaming_pipeline(pipeline, app, run_id, app.index or ref.path, allowlist)
+        build_streaming_pipeline(pipeline, app, run_id, ref, app.index or ref.path, allowlist)
         result, state, elapsed = run_streaming(pipeline, options, options.view_as(StreamingOptions).run_for)
     else:
         clock = time.monotonic()

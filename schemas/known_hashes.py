@@ -13,12 +13,4 @@ class IndexRef(NamedTuple):
     checksum: str  # of the lists it was compiled from; also the cache key on workers
 
 
-class IndexVersion(NamedTuple):
-    """One version of the index in a streaming run (transforms.index_refresh): the newest one is used."""
-
-    published_us: int  # when the job first saw it (epoch microseconds)
-    ref: IndexRef
-
-
 beam.coders.registry.register_coder(IndexRef, beam.coders.RowCoder)
-beam.coders.registry.register_coder(IndexVersion, beam.coders.RowCoder)

@@ -1,17 +1,23 @@
-"""The known-hash index of a streaming run, refreshed without a restart (the slowly-updating side input).
+"""The known-hash index of a streaming run, refreshed without a restart.
 
-:class:`WatchIndex` polls ``--index`` (a file, or a glob whose newest file wins) every ``interval_s`` seconds
-with ``PeriodicImpulse``. When the checksum in the index header changes, the new file is copied to
-``<output>/_indexes/<checksum>.hwidx`` (content-addressed, never rewritten, so a worker that loads it later
-reads exactly what was announced even if ``--index`` is replaced again meanwhile) and an
-:class:`IndexVersion` is emitted. The collection is in the global window with a trigger per element
-(discarding), and :class:`transforms.match.MatchKnownHashes` reads it as a list side input and uses the
-newest version: whether a runner keeps the last pane or all of them, the newest wins. Each worker process
-then loads the new file once (``Shared``, keyed by checksum) and every match row records ``index_checksum``
-and ``list_version`` of the index it was made against.
+:class:`IndexWatch` travels inside the match DoFn (it is picklable configuration: the ``--index`` spec, the
+output folder, the interval and the index the job started with). Each DoFn instance asks it for the current
+:class:`~schemas.known_hashes.IndexRef` per element; at most every ``interval_s`` seconds it lists ``--index``
+(a file, or a glob whose newest file wins), and when the file's size or time changed it reads the checksum in
+the index header. A new checksum is published: the file is copied to ``<output>/_indexes/<checksum>.hwidx``
+(content-addressed, never rewritten, so a worker that loads it reads exactly what was announced even if
+``--index`` is replaced again meanwhile). The DoFn then loads it once per worker process (``Shared``, keyed by
+checksum) and every match row records the ``index_checksum`` and ``list_version`` it was made against.
 
 An index that cannot be read (missing, half-copied, corrupt) is logged and counted
 (``IndexRefresh/unreadable_index``); the current one stays in use.
+
+Why not a side input fed by ``PeriodicImpulse`` (the "slowly updating side input" pattern): tried first, on
+Beam 2.62 with Flink 1.19 (portable runner, streaming, checkpointing on) it failed twice over: the main input
+was processed with an *empty* side input before the first impulse fired, and every checkpoint of the operator
+holding the side input was declined (``ClassCastException: [B cannot be cast to WindowedValue`` while
+copying its pushed-back elements state), which restarted the job again and again. Polling inside the DoFn
+needs no side input and no state.
 """
 
 from __future__ import annotations
@@ -21,20 +27,14 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
 
-import apache_beam as beam
-from apache_beam.coders import StrUtf8Coder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms import trigger, userstate, window
-from apache_beam.transforms.periodicsequence import PeriodicImpulse
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from hashwatch.hashing.known_hash_index import KnownHashIndex
-from schemas.known_hashes import IndexRef, IndexVersion
+from schemas.known_hashes import IndexRef
 
-__all__ = ["IndexVersion", "WatchIndex", "newest_index_file", "publish_index"]
+__all__ = ["IndexWatch", "newest_index_file", "publish_index"]
 
 _LOGGER = logging.getLogger("hashwatch.index_refresh")
 _NAMESPACE = "IndexRefresh"
@@ -83,73 +83,55 @@ def publish_index(source: str, output: str) -> IndexRef:
     return IndexRef(target, checksum)
 
 
-_LAST = userstate.ReadModifyWriteStateSpec("last_checksum", StrUtf8Coder())
-_LAST_PARAM = beam.DoFn.StateParam(_LAST)
+class IndexWatch:
+    """The current index of a streaming run (see the module docstring). Picklable; use one per DoFn::
 
+    watch = IndexWatch("/lists/*.hwidx", output, interval_s=300, initial=ref)
+    ref = watch.current()  # in process(): cheap, checks the files at most every interval_s
+    """
 
-class _PublishNewIndexFn(beam.DoFn):
-    """(key, tick) -> an IndexVersion when the index under ``spec`` has a new checksum (state: the last one)."""
-
-    def __init__(self, spec: str, output: str):
+    def __init__(self, spec: str, output: str, interval_s: float, initial: IndexRef):
         self._spec = spec
         self._output = output
+        self._interval_s = interval_s
+        self._initial = initial
+        self._ref: IndexRef | None = None
+        self._next_check = 0.0
+        self._seen_file: tuple | None = None
 
-    def setup(self):
-        self._checks = Metrics.counter(_NAMESPACE, "checks")
-        self._published = Metrics.counter(_NAMESPACE, "new_index_versions")
-        self._unreadable = Metrics.counter(_NAMESPACE, "unreadable_index")
+    def current(self) -> IndexRef:
+        now = time.monotonic()
+        if self._ref is None:
+            self._ref = self._initial
+            self._next_check = now + self._interval_s
+        elif now >= self._next_check:
+            self._next_check = now + self._interval_s
+            self.check_now()
+        return self._ref
 
-    def process(self, element, last=_LAST_PARAM):
-        self._checks.inc()
+    def check_now(self) -> IndexRef:
+        """Look for a new index now; returns the current ref (the new one if one was published)."""
+        if self._ref is None:
+            self._ref = self._initial
+        Metrics.counter(_NAMESPACE, "checks").inc()
         try:
             path = newest_index_file(self._spec)
             if path is None:
                 raise FileNotFoundError(f"nothing matches {self._spec}")
+            found = FileSystems.match([path])[0].metadata_list
+            if not found:
+                raise FileNotFoundError(path)
+            stamp = (path, found[0].size_in_bytes, found[0].last_updated_in_seconds)
+            if stamp == self._seen_file:
+                return self._ref
             with tempfile.TemporaryDirectory(prefix="hashwatch-index-") as scratch:
                 checksum = KnownHashIndex.load(_local_copy(path, scratch)).checksum
-            if checksum == last.read():
-                return
-            ref = publish_index(path, self._output)
+            if checksum != self._ref.checksum:
+                self._ref = publish_index(path, self._output)
+                Metrics.counter(_NAMESPACE, "new_index_versions").inc()
+                _LOGGER.info("new index version %s from %s", self._ref.checksum[:16], path)
+            self._seen_file = stamp
         except Exception as exc:  # noqa: BLE001 - a bad new index must never stop matching with the old one
-            self._unreadable.inc()
-            _LOGGER.warning("index %s not usable, keeping the current one: %s", self._spec, exc)
-            return
-        last.write(ref.checksum)
-        self._published.inc()
-        _LOGGER.info("index version %s published from %s", ref.checksum[:16], path)
-        yield IndexVersion(time.time_ns() // 1000, ref)
-
-
-class WatchIndex(beam.PTransform):
-    """``PBegin -> PCollection[IndexVersion]``: the current index at start, then each new one.
-
-    Example::
-
-        versions = pipeline | "WatchIndex" >> WatchIndex("/lists/current.hwidx", output, interval_s=300)
-        matches = images | "Match" >> MatchKnownHashes(versions, run_id, versions=True)
-    """
-
-    def __init__(self, spec: str, output: str, interval_s: float, stop_after_s: float | None = None):
-        super().__init__()
-        self._spec = spec
-        self._output = output
-        self._interval_s = interval_s
-        self._stop_after_s = stop_after_s
-
-    def expand(self, pbegin) -> beam.PCollection[IndexVersion]:
-        start = Timestamp.of(time.time())
-        stop = start + self._stop_after_s if self._stop_after_s else MAX_TIMESTAMP
-        return (
-            pbegin
-            | "Tick"
-            >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop, fire_interval=self._interval_s)
-            | "OneKey" >> beam.Map(lambda tick: ("index", tick))
-            | "PublishNewIndex"
-            >> beam.ParDo(_PublishNewIndexFn(self._spec, self._output)).with_input_types(tuple[str, Any])
-            | "EveryVersion"
-            >> beam.WindowInto(
-                window.GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-                accumulation_mode=trigger.AccumulationMode.DISCARDING,
-            )
-        )
+            Metrics.counter(_NAMESPACE, "unreadable_index").inc()
+            _LOGGER.warning("index %s not usable, keeping %s: %s", self._spec, self._ref.checksum[:16], exc)
+        return self._ref

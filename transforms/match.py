@@ -135,7 +135,10 @@ class SharedIndex:
 
 
 class _MatchDoFn(beam.DoFn):
-    def __init__(self, run_id: str, match_options, shared: Shared, allowlist: Allowlist | None = None):
+    def __init__(
+        self, run_id: str, match_options, shared: Shared, allowlist: Allowlist | None = None, watch=None
+    ):
+        self._watch = watch  # transforms.index_refresh.IndexWatch (streaming): no side input then
         self._run_id = run_id
         self._match_options = match_options
         self._shared = shared
@@ -149,9 +152,9 @@ class _MatchDoFn(beam.DoFn):
         # The DoFn holds the index: Shared keeps only a weak reference.
         self._index_for = SharedIndex(self._shared, _NAMESPACE)
 
-    def process(self, image: ImageRecord, ref) -> Iterator[MatchRecord]:
-        if not hasattr(ref, "checksum"):  # a list of IndexVersion (streaming): the newest wins
-            ref = max(ref, key=lambda version: version.published_us).ref
+    def process(self, image: ImageRecord, ref: IndexRef | None = None) -> Iterator[MatchRecord]:
+        if self._watch is not None:
+            ref = self._watch.current()
         index = self._index_for(ref)
         self._images.inc()
         matches = index.match(image_hashes_of(image), self._match_options)
@@ -171,9 +174,9 @@ class _MatchDoFn(beam.DoFn):
 class MatchKnownHashes(beam.PTransform):
     """Match images against the known-hash index: ``PCollection[ImageRecord] -> PCollection[MatchRecord]``.
 
-    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input; or, with
-    ``versions=True`` (streaming), a ``PCollection[IndexVersion]`` that grows while the job runs
-    (:class:`transforms.index_refresh.WatchIndex`), read as a list side input of which the newest is used. Each image gives
+    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input; or (streaming)
+    a :class:`transforms.index_refresh.IndexWatch`, which each DoFn instance asks for the current index, so a
+    new compiled index is used without a restart. Each image gives
     one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
     Hamming threshold for pHash/dHash/PDQ). With an ``allowlist``, matches of allowlisted list entries and of
     allowlisted images are left out and counted (``MatchKnownHashes.allowlisted_matches``, in rows that
@@ -191,18 +194,18 @@ class MatchKnownHashes(beam.PTransform):
         run_id: str,
         match_options=None,
         allowlist: Allowlist | None = None,
-        versions: bool = False,
     ):
         super().__init__()
-        self._versions = versions
         self._index_ref = index_ref
         self._run_id = run_id
         self._match_options = match_options
         self._allowlist = allowlist
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
-        side = beam.pvalue.AsList if self._versions else beam.pvalue.AsSingleton
+        if hasattr(self._index_ref, "current"):  # an IndexWatch: no side input
+            fn = _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist, self._index_ref)
+            return images | "Match" >> beam.ParDo(fn).with_output_types(MatchRecord)
         return images | "Match" >> beam.ParDo(
             _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist),
-            side(self._index_ref),
+            beam.pvalue.AsSingleton(self._index_ref),
         ).with_output_types(MatchRecord)

@@ -22,7 +22,7 @@ from hashwatch.crawling.config import CrawlConfig
 from pipelines.index_setup import prepare_index
 from pipelines.streaming import build_streaming_graph, write_tables
 from schemas import FetchLogRecord
-from schemas.known_hashes import IndexVersion
+from transforms.index_refresh import IndexWatch
 from transforms.seed_sources import SeedStream
 from transforms.streaming_crawl import StreamWindowing
 
@@ -73,10 +73,9 @@ def streamed(served_demo_site, tmp_path_factory):
     with streaming_pipeline() as p:
         seeds = p | "Seeds" >> events
         dead = p | "NoDeadLetters" >> beam.Create([]).with_output_types(FetchLogRecord)
-        versions = p | "Index" >> beam.Create([IndexVersion(1, ref)])
         tables = build_streaming_graph(
             SeedStream(seeds, dead),
-            versions,
+            IndexWatch(ref.path, str(output), 3600, ref),
             crawl_config=config,
             run_id=RUN_ID,
             windowing=StreamWindowing(60, allowed_lateness_s=600),
