@@ -249,6 +249,10 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
         _LOGGER.info("interrupted: cancelling the job")
         result.cancel()
         raise
+    except RuntimeError as exc:  # the portable runner raises when the job ends CANCELLED, as we asked
+        if "CANCELLED" not in str(exc):
+            raise
+        state = "CANCELLED"
     return result, state or result.state, time.monotonic() - clock
 
 
