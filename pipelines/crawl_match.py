@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hashwatch crawl: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary_text())
-    return 0 if report.state == "DONE" else 1
+    # A streaming run stopped by --run-for ends CANCELLED, as asked.
+    stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
+    return 0 if report.state == "DONE" or stopped_as_asked else 1
 
 
 if __name__ == "__main__":
