@@ -241,19 +241,67 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
             state = result.wait_until_finish(duration=int(run_for * 1000))
             if not _terminal(state):
                 _LOGGER.info("--run-for %.0f s reached: cancelling the job", run_for)
-                result.cancel()
-                state = result.wait_until_finish(duration=60_000) or result.state
+                state = _cancel(result, options)
         else:
             state = result.wait_until_finish()
     except KeyboardInterrupt:
         _LOGGER.info("interrupted: cancelling the job")
-        result.cancel()
+        _cancel(result, options)
         raise
     except RuntimeError as exc:  # the portable runner raises when the job ends CANCELLED, as we asked
         if "CANCELLED" not in str(exc):
             raise
         state = "CANCELLED"
     return result, state or result.state, time.monotonic() - clock
+
+
+def _cancel(result, options: PipelineOptions):
+    """Cancel through the job server, and on a Flink cluster also through Flink's REST API: with Beam 2.62 the
+    job server reports CANCELLED for a streaming job on a remote cluster while the Flink job keeps running
+    (and keeps its task slots)."""
+    state = "CANCELLED"
+    try:
+        result.cancel()
+        state = result.wait_until_finish(duration=60_000) or result.state
+    except Exception as exc:  # noqa: BLE001 - the portable runner raises on CANCELLED, or a gRPC error after it
+        if "CANCELLED" not in str(exc):
+            _LOGGER.info("after cancelling: %s", str(exc).splitlines()[0][:200])
+    master = options.get_all_options().get("flink_master") or ""
+    job_id = getattr(result, "_job_id", "") or ""
+    if master and not master.startswith("[") and job_id:
+        cancel_flink_job(master, job_id.split("_", 1)[0])
+    return state
+
+
+def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
+    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
+    they are CANCELED. Returns their ids."""
+    import json
+    import urllib.request
+
+    base = flink_master if "://" in flink_master else f"http://{flink_master}"
+
+    def jobs():
+        with urllib.request.urlopen(f"{base}/jobs/overview", timeout=10) as response:  # noqa: S310
+            return [j for j in json.load(response)["jobs"] if j["name"] == job_name]
+
+    ids = []
+    try:
+        for job in jobs():
+            if job["state"] not in ("CANCELED", "FINISHED", "FAILED"):
+                request = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
+                urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+                ids.append(job["jid"])
+        deadline = time.monotonic() + timeout
+        while ids and time.monotonic() < deadline:
+            if all(j["state"] in ("CANCELED", "FINISHED", "FAILED") for j in jobs()):
+                break
+            time.sleep(0.5)
+    except OSError as exc:
+        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, base, exc)
+    if ids:
+        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), base)
+    return ids
 
 
 def _terminal(state) -> bool:
