@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-rescan photos eval clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-rescan bench-streaming photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-pipeline: venv
 ## DuckDB joining the same files (exact part). BENCH_ARGS="--rows 200000 --list-entries 100000" for a quick look.
 bench-rescan: venv
 	$(BIN)/python -m benchmarks.bench_rescan $(BENCH_ARGS)
+
+## Streaming on Flink (issue 8): seed file -> match row latency and throughput on a standalone cluster the
+## script starts and stops itself (needs Java 17 and the job server: make flink-job-server). About 4 minutes.
+bench-streaming: venv flink-job-server
+	$(BIN)/python -m benchmarks.bench_streaming $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -8,15 +8,17 @@
       -> MatchKnownHashes (side input: WatchIndex, the index re-read every --refresh-index-interval)
       -> matches/, images/, fetch_log/: one Parquet file per window and pane (WriteWindowedParquet)
 
-:func:`pipelines.crawl_match.run` calls :func:`run_streaming` when ``--streaming`` is given. Without
-``--runner`` it runs on Beam's bundle-based DirectRunner (the FnApiRunner has no streaming mode); on Flink
-pass the Flink flags as for batch, plus ``--checkpointing_interval``.
+:func:`pipelines.crawl_match.run` calls :func:`run_streaming` when ``--streaming`` is given. It runs on
+Flink, embedded (``--flink_master=[local]``) or on a cluster, with the Flink flags as for batch plus
+``--checkpointing_interval``; see :func:`configure_streaming_runner` for why not on an embedded Beam runner.
+The graph itself (:func:`build_streaming_graph`) is tested with TestStream on the bundle-based DirectRunner.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from typing import NamedTuple
 
@@ -47,7 +49,10 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger("hashwatch.streaming")
-STREAMING_RUNNER = "pipelines.embedded_streaming_runner.EmbeddedStreamingRunner"
+STREAMING_RUNNER = "apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"  # TestStream tests
+# Java 17 closes java.util to reflection; Flink's Kryo needs it open for Beam's state (the cluster's own
+# config opens it; embedded Flink inherits the job server's JVM options).
+_JAVA17_OPENS = "--add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED"
 
 
 class StreamingOptions(PipelineOptions):
@@ -224,10 +229,20 @@ def validate_streaming(app) -> None:
 
 
 def configure_streaming_runner(options: PipelineOptions) -> None:
+    """A streaming run needs a runner that runs splittable DoFns unboundedly (the watched folder polls with
+    ``PeriodicImpulse``): Flink, embedded (``--flink_master=[local]``) or a cluster. Beam 2.62's embedded
+    runners cannot: the FnApiRunner is batch-only, and the bundle-based DirectRunner fails on
+    ``PeriodicImpulse`` (``OffsetRestrictionTracker is not done``; it runs TestStream, which the tests use)."""
     standard = options.view_as(StandardOptions)
-    if not standard.runner or standard.runner in ("DirectRunner", "BundleBasedDirectRunner"):
-        # The plain DirectRunner may try to download Prism first; the FnApiRunner cannot stream.
-        standard.runner = STREAMING_RUNNER
+    if not standard.runner or standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner"):
+        raise UserError(
+            "--streaming runs on Flink: add --runner=FlinkRunner --flink_master=[local] "
+            '--flink_job_server_jar="$(deploy/flink/fetch-job-server.sh)" for embedded Flink, or the options '
+            "of a cluster (deploy/flink/cluster.sh options); see README, Streaming"
+        )
+    master = options.get_all_options().get("flink_master") or ""
+    if master.startswith("[") and "add-opens" not in os.environ.get("JDK_JAVA_OPTIONS", ""):
+        os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {_JAVA17_OPENS}".strip()
 
 
 def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float):
@@ -235,7 +250,7 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
     ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). Returns (result, state, seconds)."""
     clock = time.monotonic()
     result = pipeline.run()
-    embedded = options.view_as(StandardOptions).runner == STREAMING_RUNNER
+    embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
     try:
         if run_for and not embedded:
             state = result.wait_until_finish(duration=int(run_for * 1000))

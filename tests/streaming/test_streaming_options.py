@@ -1,0 +1,44 @@
+"""Start-up checks of ``--streaming`` runs: what to change is said before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+from hashwatch.errors import UserError
+from pipelines.crawl_match import run
+
+
+def _argv(tmp_path, *extra):
+    index = tmp_path / "known.hwidx"
+    index.write_bytes(b"")
+    return [
+        "--streaming",
+        f"--seeds={tmp_path}/in/*.txt",
+        f"--output-dir={tmp_path}/out",
+        f"--index={index}",
+        *extra,
+    ]
+
+
+def test_streaming_needs_flink_and_says_how(tmp_path):
+    with pytest.raises(UserError, match=r"--runner=FlinkRunner --flink_master=\[local\]"):
+        run(_argv(tmp_path))
+
+
+def test_one_watched_glob(tmp_path):
+    with pytest.raises(UserError, match="watches one glob"):
+        run(_argv(tmp_path, f"--seeds={tmp_path}/other/*.txt"))
+
+
+@pytest.mark.parametrize(
+    "flag", ["--window-length=0", "--seed-poll-interval=-1", "--dedupe-ttl=0", "--refresh-index-interval=0"]
+)
+def test_positive_intervals(tmp_path, flag):
+    with pytest.raises(UserError, match="must be a positive number of seconds"):
+        run(_argv(tmp_path, flag))
+
+
+def test_flink_checkpointing_flag_is_known(tmp_path):
+    # Not rejected as an unknown flag: the run gets as far as the runner check.
+    with pytest.raises(UserError, match="runs on Flink"):
+        run(_argv(tmp_path, "--checkpointing_interval=5000"))
