@@ -86,8 +86,14 @@ class _ReadSeedFileFn(beam.DoFn):
     def _read(self, path: str) -> Iterator[str]:
         from apache_beam.io.filesystems import FileSystems
 
-        raw = FileSystems.open(path, compression_type=CompressionTypes.AUTO)
-        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as stream:
+        # Whole files (seed files are small). Beam's decompressing reader needs a size (read(None) fails)
+        # and is no io.RawIOBase for TextIOWrapper.
+        chunks = []
+        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as raw:
+            while chunk := raw.read(1 << 20):
+                chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8", errors="replace")
+        with io.StringIO(text, newline="") as stream:
             if seed_format(path) == "csv":
                 yield from iter_csv_urls(stream, path, self._url_column)
                 return
