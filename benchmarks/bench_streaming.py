@@ -20,7 +20,6 @@ import csv
 import hashlib
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.bench_pipeline import build_bench_site
 from benchmarks.machine import describe_machine
+from pipelines.streaming import cancel_flink_job
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "deploy" / "flink" / "cluster.sh"
@@ -64,6 +64,27 @@ def _write_list(site: Path, pages: int, per_page: int, target: Path) -> None:
         for p in range(pages):
             body = (site / "img" / f"{p * per_page:05d}.jpg").read_bytes()
             writer.writerow(["md5", hashlib.md5(body).hexdigest(), "A", "bench", "bench-1", "false"])  # noqa: S324
+
+
+def _report(landed, seen, burst_images, burst_landed, burst_done, window, work) -> int:
+    latencies = sorted(seen[p] - landed[p] for p in seen)
+    missing = len(landed) - len(seen)
+    print()
+    print(
+        "| seed files | matched | latency median s | p90 s | max s | burst images | burst s | images/s | window s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    if latencies:
+        p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
+        burst_s = (burst_done - burst_landed) if burst_done else float("nan")
+        print(
+            f"| {len(landed)} | {len(seen)} | {statistics.median(latencies):.1f} | {p90:.1f} | "
+            f"{latencies[-1]:.1f} | {len(burst_images)} | {burst_s:.1f} | {len(burst_images) / burst_s:.1f} | "
+            f"{window:.0f} |"
+        )
+    if missing:
+        print(f"{missing} seed file(s) had no match row in time; launcher log: {work / 'launcher.log'}")
+    return 0 if latencies and not missing and burst_done else 1
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
@@ -106,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         print("cluster did not start", file=sys.stderr)
         return 1
     launcher = None
+    code = 1
     try:
         options = subprocess.run(
             [str(CLUSTER), "options"], env=env, capture_output=True, text=True, check=True
@@ -171,32 +193,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                     burst_done = time.time()
                     break
                 time.sleep(0.5)
-            launcher.send_signal(signal.SIGINT)  # like Ctrl-C: the launcher cancels the job
-            launcher.wait(timeout=120)
+            code = _report(landed, seen, burst_images, burst_landed, burst_done, args.window, work)
+            # Stop the job through Flink's REST API (the launcher's --run-for would do it later), then the
+            # launcher.
+            for job in _jobs(rest):
+                if job["state"] == "RUNNING":
+                    cancel_flink_job(rest, job["name"])
+            launcher.terminate()
+            launcher.wait(timeout=60)
     finally:
         if launcher is not None and launcher.poll() is None:
             launcher.terminate()
             launcher.wait(timeout=60)
         subprocess.run([str(CLUSTER), "stop"], env=env, check=False)
 
-    latencies = sorted(seen[p] - landed[p] for p in seen)
-    missing = len(landed) - len(seen)
-    print()
-    print(
-        "| seed files | matched | latency median s | p90 s | max s | burst images | burst s | images/s | window s |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    if latencies:
-        p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
-        burst_s = (burst_done - burst_landed) if burst_done else float("nan")
-        print(
-            f"| {len(landed)} | {len(seen)} | {statistics.median(latencies):.1f} | {p90:.1f} | "
-            f"{latencies[-1]:.1f} | {len(burst_images)} | {burst_s:.1f} | {len(burst_images) / burst_s:.1f} | "
-            f"{args.window:.0f} |"
-        )
-    if missing:
-        print(f"{missing} seed file(s) had no match row in time; launcher log: {work / 'launcher.log'}")
-    return 0 if latencies and not missing and burst_done else 1
+    return code
 
 
 if __name__ == "__main__":
