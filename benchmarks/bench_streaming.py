@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     parser.add_argument("--window", type=float, default=10.0, help="--window-length (default 10 s)")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between two seed files (default 3)")
     parser.add_argument("--poll", type=float, default=2.0, help="--seed-poll-interval (default 2 s)")
+    parser.add_argument("--allowed-lateness", type=float, default=0.0, help="--allowed-lateness (default 0)")
     parser.add_argument("--burst", type=int, default=30, help="pages in the throughput burst (default 30)")
     parser.add_argument("--cache", default=str(REPO / ".cache" / "bench-streaming"))
     args = parser.parse_args(argv)
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                 "--per-host-delay=0",
                 "--max-depth=0",
                 f"--window-length={args.window}",
+                f"--allowed-lateness={args.allowed_lateness}",
                 f"--seed-poll-interval={args.poll}",
                 f"--run-for={run_for}",
                 "--progress-interval=0",
