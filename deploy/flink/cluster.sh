@@ -2,7 +2,8 @@
 # A standalone Flink 1.19 cluster on this machine, bound to 127.0.0.1, with the Beam worker pool that runs
 # our Python code. See docs/flink.md.
 #
-#   deploy/flink/cluster.sh start [--with-job-server]   # JobManager, TaskManager, worker pool (+ job server)
+#   deploy/flink/cluster.sh start [--with-job-server]   # JobManager, TaskManager, worker pool (+ job server:
+#                                                       # Beam binds it on all interfaces, see docs/flink.md)
 #   deploy/flink/cluster.sh status                      # what runs, where the logs are, pipeline options
 #   deploy/flink/cluster.sh options                     # the pipeline options, one per line
 #   deploy/flink/cluster.sh logs [NAME] [-f]            # NAME: jobmanager|taskmanager|worker-pool|job-server
@@ -344,6 +345,10 @@ cmd_start() {
     echo $! >"$pool_pid_file"
 
     if ((with_job_server)); then
+        # Beam 2.62 binds the job server's gRPC ports on every interface whatever --job-host says, and they
+        # have no authentication (docs/flink.md, "What listens where").
+        log "note: Beam's job server listens on all interfaces (ports $job_port, $artifact_port), not only" \
+            "$bind_host: run --with-job-server only where no one else can reach this machine"
         local url_host="$bind_host"
         [[ "$bind_host" == *:* ]] && url_host="[$bind_host]"
         "${launcher[@]}" java -jar "$jar" --flink-master="$url_host:$rest_port" --job-host="$bind_host" \
