@@ -22,6 +22,8 @@ from transforms.parquet_output import partition_dir
 
 __all__ = ["RunReport", "read_run_table", "run_files_dir", "summarize_run", "write_run_files"]
 
+_BEAM_SYSTEM_NAMESPACE = "beam"  # portable runners' system metrics: beam:metric:<name>:v1
+
 
 def run_files_dir(output: str, day: str, run_id: str) -> str:
     return partition_dir(output, "_runs", day, run_id)
@@ -50,12 +52,20 @@ def _count(table: pa.Table, *columns: str) -> dict[str, int]:
 
 
 def _beam_counters(metrics_result) -> dict[str, int]:
+    """The pipeline's own counters, summed over steps: ``namespace.name -> value``.
+
+    Portable runners (Flink) also report Beam's system metrics as counters in namespace ``beam``
+    (``beam:metric:element_count:v1``, ``...execution_time...msecs``); summed over every step they mean
+    nothing, so they are left out. The embedded runner reports only user counters here.
+    """
     try:
         counters = metrics_result.metrics().query(beam.metrics.MetricsFilter())["counters"]
     except Exception:  # some runners report no metrics; the Parquet counts stand alone
         return {}
     totals: Counter[str] = Counter()
     for counter in counters:
+        if counter.key.metric.namespace == _BEAM_SYSTEM_NAMESPACE:
+            continue
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += value or 0
     return dict(sorted(totals.items()))
