@@ -74,3 +74,19 @@ def _non_loopback_address() -> str | None:
             return None
         address = probe.getsockname()[0]
     return None if address.startswith("127.") else address
+
+
+def test_sdk_workers_log_hashwatch_info_and_warnings_to_the_pool_output():
+    """Beam's pool drops a worker's INFO lines (the progress reporter's); ours keeps hashwatch's."""
+    code = (
+        "import logging; from hashwatch.flink_worker_pool import configure_worker_logging; "
+        "configure_worker_logging('w-7'); "
+        "logging.getLogger('hashwatch.progress').info('progress: fetches=3'); "
+        "logging.getLogger('apache_beam.runners.worker.sdk_worker').info('beam chatter'); "
+        "logging.getLogger('apache_beam.io').warning('a beam warning')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    lines = out.stderr.splitlines()
+    assert any("sdk-worker w-7" in line and "progress: fetches=3" in line for line in lines), lines
+    assert any("WARNING" in line and "a beam warning" in line for line in lines), lines
+    assert not any("beam chatter" in line for line in lines), lines
