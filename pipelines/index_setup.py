@@ -9,9 +9,9 @@ import tempfile
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
 
 from hashwatch.errors import UserError
+from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
 from schemas.known_hashes import IndexRef
 
 __all__ = ["prepare_index"]
