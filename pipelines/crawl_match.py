@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from pipelines.index_setup import prepare_index
-from pipelines.options import reject_unknown_flags
+from pipelines.options import apply_portable_runner_defaults, reject_unknown_flags
 from pipelines.run_report import RunReport, summarize_run, write_run_files
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
@@ -133,11 +133,13 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
     return written
 
 
-def _configure_runner(options: PipelineOptions) -> None:
+def _configure_runner(options: PipelineOptions, argv: list[str]) -> None:
     standard = options.view_as(StandardOptions)
     if not standard.runner or standard.runner in ("FnApiRunner", "DirectRunner"):
         # The plain DirectRunner may try to download Prism first; the embedded runner is named explicitly.
         standard.runner = EMBEDDED_RUNNER
+    for name, value in apply_portable_runner_defaults(options, argv).items():
+        _LOGGER.info("%s: --%s=%s (hashwatch's default on this runner)", standard.runner, name, value)
 
 
 def _validate(app: CrawlMatchOptions) -> None:
@@ -184,7 +186,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
-    _configure_runner(options)
+    _configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
