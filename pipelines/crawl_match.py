@@ -22,6 +22,15 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+if __name__ == "__main__":  # pragma: no cover
+    # `python -m pipelines.crawl_match`: run the copy of this module imported under its package name, before
+    # this __main__ copy defines anything. What __main__ defines is pickled by value, and the names it uses do
+    # not exist on a remote SDK worker (NameError there); a second CrawlMatchOptions would clash in argparse.
+    from pipelines.crawl_match import main
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
+
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from pipelines.index_setup import prepare_index
@@ -226,8 +235,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(report.summary_text())
     return 0 if report.state == "DONE" else 1
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
