@@ -25,6 +25,7 @@
 #   FLINK_TASK_SLOTS    task slots of the one TaskManager     [2]
 #   FLINK_JM_MEMORY     JobManager process size               [1600m]
 #   FLINK_TM_MEMORY     TaskManager process size              [4096m]
+#   FLINK_SORT_SHUFFLE_BUFFERS network buffers per blocking result partition [64]
 #   WORKER_POOL_PYTHON  a Python with hashwatch installed     [<repo>/.venv/bin/python]
 #   PYTHON              creates Flink's virtualenv            [python3]
 #   FLINK_START_TIMEOUT seconds to wait for readiness         [120]
@@ -46,6 +47,7 @@ artifact_port="${JOB_SERVER_ARTIFACT_PORT:-$((job_port - 1))}"
 task_slots="${FLINK_TASK_SLOTS:-2}"
 jm_memory="${FLINK_JM_MEMORY:-1600m}"
 tm_memory="${FLINK_TM_MEMORY:-4096m}"
+sort_shuffle_buffers="${FLINK_SORT_SHUFFLE_BUFFERS:-64}"
 pool_python="${WORKER_POOL_PYTHON:-$repo/.venv/bin/python}"
 start_timeout="${FLINK_START_TIMEOUT:-120}"
 
@@ -211,6 +213,14 @@ taskmanager:
   memory:
     process:
       size: $tm_memory
+  network:
+    sort-shuffle:
+      # Beam's batch translation deploys many blocking result partitions at once (the crawl pipeline: one
+      # per stage output and side input), and each sort-merge partition takes this many 32 KiB buffers
+      # from the TaskManager's network memory. Flink's default, 512 (16 MiB each), exhausts a 4 GiB
+      # TaskManager's ~340 MiB of network memory ("Insufficient number of network buffers"); the data of
+      # one job here is small. Raise it (and taskmanager.memory.network.*) for large shuffles.
+      min-buffers: $sort_shuffle_buffers
 parallelism:
   default: 1
 rest:
