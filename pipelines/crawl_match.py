@@ -151,6 +151,22 @@ def _configure_runner(options: PipelineOptions, argv: list[str]) -> None:
         _LOGGER.info("%s: --%s=%s (hashwatch's default on this runner)", standard.runner, name, value)
 
 
+def _absolute(path: str) -> str:
+    """A local path made absolute (``~`` expanded); a URL (``gs://...``) as it is."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
+def _absolute_paths(app: CrawlMatchOptions) -> None:
+    """Make the local paths that workers open absolute. On Flink the SDK workers read the seeds, open the
+    index and write the tables in their own processes, whose working folder is the worker pool's, not the
+    launcher's: ``--output-dir out/`` would scatter the tables there and the run report (read by the
+    launcher) would find none. The embedded runner reads and writes the same files either way."""
+    app.output_dir = _absolute(app.output_dir)
+    app.seeds = [_absolute(pattern) for pattern in app.seeds]
+    if app.index:
+        app.index = _absolute(app.index)
+
+
 def _validate(app: CrawlMatchOptions) -> None:
     if not app.output_dir:
         raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
@@ -195,6 +211,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
+    _absolute_paths(app)
     _configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
