@@ -99,6 +99,7 @@ class _ProcessWorkerPoolServicer(worker_pool_main.BeamFnExternalWorkerPoolServic
             state_cache_size=state_cache_size,
             data_buffer_time_limit_ms=data_buffer_time_limit_ms,
         )
+        self.workers_started = 0
 
     def StartWorker(self, start_worker_request, unused_context):  # noqa: N802 (gRPC method name)
         command = [
@@ -117,6 +118,7 @@ class _ProcessWorkerPoolServicer(worker_pool_main.BeamFnExternalWorkerPoolServic
             _LOGGER.error("Could not start SDK worker %s: %s", start_worker_request.worker_id, exc)
             return beam_fn_api_pb2.StartWorkerResponse(error=f"could not start SDK worker: {exc}")
         self._worker_processes[start_worker_request.worker_id] = process
+        self.workers_started += 1
         _LOGGER.info(
             "Started SDK worker %s (pid %d) for control endpoint %s",
             start_worker_request.worker_id,
@@ -153,6 +155,11 @@ class WorkerPool:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def workers_started(self) -> int:
+        """How many SDK worker processes this pool has started so far."""
+        return self._servicer.workers_started
 
     def start(self) -> WorkerPool:
         # The same gRPC options as Beam's pool: TaskManagers keep idle connections open for a long time.

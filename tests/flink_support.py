@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +86,8 @@ class FlinkTarget:
     service_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
     ports: dict[str, int] = field(default_factory=dict)  # what the fixture chose: job_server, worker_pool...
     listeners_at_start: tuple[Listener, ...] = ()  # the services' listeners once started, before any job
+    # How many SDK worker processes the target's worker pool has started so far.
+    workers_started: Callable[[], int] = lambda: 0
 
     def argv(self, *extra: str, parallelism: int = 2) -> list[str]:
         """Pipeline options for this target; ``extra`` (the pipeline's own flags) come last and win.
@@ -519,6 +521,7 @@ def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[Flin
             },
             listeners_at_start=tuple(listeners_of([job_server.pid]))
             + tuple(listener for listener in listeners_of([os.getpid()]) if listener.port == pool.port),
+            workers_started=lambda: pool.workers_started,
         )
     finally:
         job_server.stop()
@@ -608,6 +611,9 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
                 "artifacts": int(env["JOB_SERVER_ARTIFACT_PORT"]),
             },
             listeners_at_start=tuple(listeners_of(service_pids)),
+            workers_started=lambda: _count_lines(
+                cluster_dir / "log" / "worker-pool.log", "Started SDK worker"
+            ),
         )
     finally:
         try:
@@ -615,6 +621,13 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
         finally:
             restore_sigterm()
             atexit.unregister(stop)
+
+
+def _count_lines(path: Path, text: str) -> int:
+    try:
+        return sum(text in line for line in path.read_text(errors="replace").splitlines())
+    except OSError:
+        return 0
 
 
 def _sigterm_as_keyboard_interrupt():

@@ -28,8 +28,10 @@ def test_pool_binds_loopback_and_runs_workers_with_this_interpreter():
     pool = WorkerPool(port=0).start()
     try:
         assert pool.address.startswith("127.0.0.1:")
+        assert pool.workers_started == 0
         response = _start_worker(pool.address, "w-1")
         assert response.error == ""
+        assert pool.workers_started == 1
         # The pool's bookkeeping is private; this test is the one place that looks at it.
         process = pool._servicer._worker_processes["w-1"]
         assert process.args[0] == sys.executable

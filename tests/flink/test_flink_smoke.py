@@ -1,7 +1,7 @@
 """pipelines.flink_smoke on embedded Flink and on the standalone cluster writes what the FnApiRunner writes.
 
 Also checks where the DoFn ran: in SDK worker processes of the project's interpreter (so the worker pool
-really imported our modules), and, at parallelism 2, in two of them; and that every server the run
+really imported our modules), that parallelism 2 started two SDK workers; and that every server the run
 started (job server, Flink, Beam's Fn API servers, worker pool) listened on loopback, except the known
 exception: Beam 2.62's Java gRPC servers bind the wildcard address (flink_support.classify_listener).
 """
@@ -52,7 +52,7 @@ def reference_rows(tmp_path_factory):
     return rows
 
 
-def _check_flink_run(target, output: Path, reference_rows) -> None:
+def _check_flink_run(target, output: Path, reference_rows, workers_started: int) -> None:
     rows = parquet_rows(output / "buckets")
     assert rows == reference_rows, f"{target.name} wrote other rows; logs:\n{target.log_tail()}"
     workers = _workers(output)
@@ -60,29 +60,35 @@ def _check_flink_run(target, output: Path, reference_rows) -> None:
     # SDK worker processes of this very interpreter ran the DoFn: the worker pool imported our modules.
     assert {w.executable for w in workers} == {sys.executable}
     assert os.getpid() not in {w.pid for w in workers}
-    # Parallelism 2 with --sdk_worker_parallelism=2: two Python processes shared the hashing stage.
-    assert len({w.pid for w in workers}) == 2, workers
+    # --sdk_worker_parallelism=2 reached the TaskManager: it started two Python processes, not one for both
+    # slots. Which of them runs a stage's subtask is Beam's choice: a TaskManager hands its SDK workers out in
+    # turn to every stage subtask it opens, so both subtasks of the hashing stage can land in one (seen in
+    # about one run in four). Hence "at most two ran it", not "two".
+    assert workers_started >= 2, workers_started
+    assert len({w.pid for w in workers}) <= 2, workers
 
 
 def test_embedded_flink_writes_the_reference_rows(flink_local_options, reference_rows, tmp_path):
     target = flink_local_options
+    before = target.workers_started()
     with (
         flink_timed(f"flink_smoke, {ITEMS} items, [local] parallelism 2"),
         ListenerAudit(target.service_pids) as audit,
     ):
         run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(target, tmp_path, reference_rows)
+    _check_flink_run(target, tmp_path, reference_rows, target.workers_started() - before)
     assert not audit.unexpected
 
 
 def test_cluster_writes_the_reference_rows(flink_cluster, reference_rows, tmp_path):
     target = flink_cluster
+    before = target.workers_started()
     with (
         flink_timed(f"flink_smoke, {ITEMS} items, cluster parallelism 2"),
         ListenerAudit(target.service_pids) as audit,
     ):
         run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(target, tmp_path, reference_rows)
+    _check_flink_run(target, tmp_path, reference_rows, target.workers_started() - before)
     assert audit.samples > 5
     assert not audit.unexpected
     # The TaskManager opened Beam's Fn API servers for the job, on the wildcard address: the known exception
