@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-flink photos clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-flink bench-rescan photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench-hashing: venv photos
 photos: venv
 	$(BIN)/python -m benchmarks.photo_corpus --summary
 
+## Detection-quality evaluation (issue 6, docs/evaluation.md): fetches its corpus from Debian packages (apt-get,
+## cached in .cache/photos), hashes every edited copy once on 2 processes (hashes only, cached in .cache/eval),
+## writes docs/eval/ (results.md, recall_vs_false_matches.png, summary.json). 5-8 minutes with an empty cache
+## here, about 10 s from the cache. EVAL_ARGS="--limit 40 --out /tmp/eval" for a quick look.
+EVAL_ARGS ?=
+eval: venv
+	$(BIN)/hashwatch eval $(EVAL_ARGS)
+
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
 ## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
 bench-crawl: venv
@@ -57,6 +65,11 @@ bench-pipeline: venv
 ## cluster at parallelism 1 and 2 (docs/flink.md). About 10 minutes; BENCH_ARGS=--quick for one short round.
 bench-flink: venv flink-job-server
 	$(BIN)/python -m benchmarks.bench_flink $(BENCH_ARGS)
+
+## Rescan: 10 million generated history rows against a 1-million-entry list on the embedded runner, and
+## DuckDB joining the same files (exact part). BENCH_ARGS="--rows 200000 --list-entries 100000" for a quick look.
+bench-rescan: venv
+	$(BIN)/python -m benchmarks.bench_rescan $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -43,8 +43,12 @@ EXTRAS = {
         "scrapy==2.19.0",
         "duckdb==2.0.1",
     ],
+    # The detection-quality evaluation's plot (`hashwatch eval`, docs/evaluation.md).
+    "eval": [
+        "matplotlib==3.10.9",
+    ],
 }
-EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]))
+EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["eval"]))
 
 # The known-hash index's hot loops (multi-index Hamming search), plain C against the CPython API: gcc builds
 # it at install. Without it hashwatch still works, on a slower numpy path (known_hash_index.py says which).

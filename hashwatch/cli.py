@@ -16,7 +16,12 @@ from hashwatch import __version__
 from hashwatch.errors import UserError
 
 # Modules that add sub-commands. Imported lazily so `hashwatch --help` stays fast.
-_SUBCOMMAND_MODULES: list[str] = ["hashwatch.hashing.cli", "hashwatch.audit", "hashwatch.pipeline_commands"]
+_SUBCOMMAND_MODULES: list[str] = [
+    "hashwatch.hashing.cli",
+    "hashwatch.audit",
+    "hashwatch.pipeline_commands",
+    "hashwatch.evaluation.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

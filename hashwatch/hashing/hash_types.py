@@ -106,13 +106,17 @@ class HashType:
 
     ``bits`` is the value's length (hex length = bits / 4). ``needs_image`` says whether :meth:`compute`
     wants the decoded working image (``image_mode`` "L" or "RGB"); byte digests only need the bytes.
-    ``matchable=False`` types are computed and recorded but may not appear in known-hash lists.
+    ``matchable=False`` types are computed and recorded but may not appear in known-hash lists;
+    ``match_by_default=False`` types may be listed and indexed but are matched only when
+    ``MatchOptions.hash_types`` names them.
     """
 
     name: ClassVar[str]
     bits: ClassVar[int]
     index_kind: ClassVar[str]
     default_threshold: ClassVar[int] = 0
+    # Matched when MatchOptions names no hash types. False: recorded and indexed, matched only when asked.
+    match_by_default: ClassVar[bool] = True
     needs_image: ClassVar[bool] = False
     image_mode: ClassVar[str] = "L"
     matchable: ClassVar[bool] = True
@@ -206,7 +210,10 @@ class PHashType(HashType):
     name = "phash"
     bits = 64
     index_kind = IndexKind.HAMMING
-    default_threshold = 10
+    # The detection-quality evaluation (docs/evaluation.md): at 10, 5 false matches in 8.3 million
+    # comparisons (clip art against wallpapers); the nearest non-matching pair is at 6. At 4: none, and 96.5 %
+    # recall on the edits hashes are made for (99.5 % at 10).
+    default_threshold = 4
     needs_image = True
     description = "pHash (imagehash 4.3.2 phash, hash_size=8): DCT of a 32x32 luma thumbnail"
 
@@ -227,7 +234,12 @@ class DHashType(HashType):
     name = "dhash"
     bits = 64
     index_kind = IndexKind.HAMMING
-    default_threshold = 10
+    # Not matched unless asked: the detection-quality evaluation (docs/evaluation.md) found no threshold
+    # without false matches. Flat gradients, glows and stripes share the dHash 0000000000000000 (9 pairs of
+    # different images at distance 0); at 10, 7,407 false matches in 8.3 million comparisons. When asked for,
+    # exact equality.
+    default_threshold = 0
+    match_by_default = False
     needs_image = True
     description = "dHash (imagehash 4.3.2 dhash, hash_size=8): horizontal gradient signs of a 9x8 thumbnail"
 

@@ -103,7 +103,8 @@ class Match:
 @dataclass(frozen=True)
 class MatchOptions:
     """How to match: per-type thresholds (default: each type's ``default_threshold``), dihedral PDQ variants,
-    and which hash types to use (default: every type the index holds)."""
+    and which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
+    all but dhash; docs/evaluation.md says why)."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
@@ -798,6 +799,35 @@ class KnownHashIndex:
                         out[k].append((lv, d, int(t.label_set[p])))
         return out
 
+    def query_hits(self, hash_type: str, raw: np.ndarray, radius: int | None = None) -> np.ndarray:
+        """Which queries have at least one list entry within ``radius``: a bulk pre-filter.
+
+        ``raw`` is an (n, bits / 8) uint8 array of query values (already validated); returns the sorted
+        indices of the rows with a hit. No Python object per query, so a rescan can screen millions of
+        history rows and call :meth:`match_many` for the few that hit. ``radius`` defaults to the type's
+        default threshold; exact types ignore it. Linear (plug-in) types fall back to :meth:`lookup`.
+        """
+        t = self._types.get(hash_type)
+        n = int(raw.shape[0])
+        if t is None or n == 0:
+            return np.zeros(0, dtype=np.int64)
+        r = get_hash_type(hash_type).default_threshold if radius is None else radius
+        if t.hamming is not None:
+            qi, _pos, _dist = t.hamming.search(bytes_to_codes(np.ascontiguousarray(raw), t.bits), r)
+            return np.unique(qi).astype(np.int64)
+        if t.exact_keys is not None:
+            nbytes = t.exact_keys.dtype.itemsize
+            q = np.ascontiguousarray(raw[:, :nbytes]).view(f"S{nbytes}").reshape(-1)
+            idx = np.searchsorted(t.exact_keys, q)
+            found = np.zeros(n, dtype=bool)
+            inside = idx < t.size
+            found[inside] = t.exact_keys[idx[inside]] == q[inside]
+            return np.nonzero(found)[0].astype(np.int64)
+        values = [bytes(row).hex() for row in raw]
+        return np.array(
+            [k for k, hits in enumerate(self.lookup(hash_type, values, r)) if hits], dtype=np.int64
+        )
+
     def match(self, hashes: ImageHashes, options: MatchOptions | None = None) -> list[Match]:
         """Every list entry one of the image's hashes matches (dihedral PDQ variants included by default)."""
         return self.match_many([hashes], options)[0]
@@ -808,7 +838,11 @@ class KnownHashIndex:
         """:meth:`match` for a batch: one search call per hash type for the whole batch (faster)."""
         options = options or DEFAULT_MATCH_OPTIONS
         results: list[list[Match]] = [[] for _ in many]
-        names = options.hash_types if options.hash_types is not None else tuple(self._types)
+        names = (
+            options.hash_types
+            if options.hash_types is not None
+            else tuple(n for n in self._types if _match_by_default(n))
+        )
         for name in names:
             if name not in self._types:
                 continue
@@ -855,6 +889,13 @@ class KnownHashIndex:
                     )
                 )
         return results
+
+
+def _match_by_default(name: str) -> bool:
+    try:
+        return get_hash_type(name).match_by_default
+    except KeyError:  # a plug-in's values in the index, the plug-in not registered here
+        return True
 
 
 def _match_order(item: tuple[tuple[int, str, int], tuple[int, int, str | None, str]]) -> tuple:

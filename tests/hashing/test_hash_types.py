@@ -77,8 +77,8 @@ def test_builtin_types_and_their_properties():
         "sha1": (160, IndexKind.EXACT, 0),
         "sha256": (256, IndexKind.EXACT, 0),
         "crc32c": (32, IndexKind.NONE, 0),
-        "phash": (64, IndexKind.HAMMING, 10),
-        "dhash": (64, IndexKind.HAMMING, 10),
+        "phash": (64, IndexKind.HAMMING, 4),  # docs/evaluation.md
+        "dhash": (64, IndexKind.HAMMING, 0),
         "pdq": (256, IndexKind.HAMMING, 31),
     }
     for name, (bits, kind, threshold) in expect.items():
@@ -87,6 +87,7 @@ def test_builtin_types_and_their_properties():
         assert t.hex_length == bits // 4
     assert get_hash_type("crc32c").matchable is False
     assert get_hash_type("pdq").min_quality == 50
+    assert [t.name for t in hash_types() if not t.match_by_default] == ["dhash"]
 
 
 @pytest.mark.parametrize(

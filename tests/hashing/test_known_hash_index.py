@@ -360,6 +360,19 @@ def test_large_index_equals_brute_force_on_sampled_queries(tmp_path):
         assert len(got) >= 30
 
 
+def test_dhash_is_matched_only_when_asked(tmp_path, photo_hashes):
+    """docs/evaluation.md: no dHash threshold is free of false matches, so dHash is off unless named."""
+    a, _ = photo_hashes
+    lst = write_csv(
+        tmp_path / "d.csv", [("dhash", a.dhash, "A", "s", "1", ""), ("md5", a.md5, "A", "s", "1", "")]
+    )
+    build_index([lst], str(tmp_path / "d.hwidx"))
+    index = KnownHashIndex.load(str(tmp_path / "d.hwidx"))
+    assert [m.hash_type for m in index.match(a)] == ["md5"]
+    asked = index.match(a, MatchOptions(hash_types=("dhash",)))
+    assert [(m.hash_type, m.distance) for m in asked] == [("dhash", 0)]
+
+
 class ToyHamming(HashType):
     name = "toyhamming"
     bits = 64

@@ -1,0 +1,200 @@
+"""What the evaluation compares: a :class:`Matcher` per hash type and matching mode.
+
+A hash list holds only hashes of the originals, so a matcher has two sides:
+
+- :meth:`Matcher.known_code`: what the list holds for a known original (one code, from the original's
+  :class:`~hashwatch.hashing.image_hashes.ImageHashes`);
+- :meth:`Matcher.query_codes`: the candidate codes of a query image (the crawled copy): one row for a plain
+  hash, eight for PDQ with its dihedral variants, more for a query-side matcher that also tries trimmed or
+  deskewed candidates (issue 9). It gets the image's hashes and its bytes, so it may decode and hash
+  candidates of its own.
+
+The distance between a query and a known original is the smallest distance over the query's candidates
+(:meth:`Matcher.distances`, Hamming on packed ``uint64`` codes by default); a query with no candidate (no
+hash, e.g. PDQ quality under 50) is at ``max_distance + 1`` from everything and never matches. Codes are
+``uint64`` arrays of ``words`` columns: the harness stacks, caches (as hex) and compares them without
+knowing what they mean, so a new matcher plugs in by subclassing :class:`Matcher` (or
+:class:`HammingMatcher`) and passing it to the runner; a matcher whose distance is not a Hamming distance
+(e.g. a fusion of several hash types into one score) overrides :meth:`Matcher.distances`.
+
+Built-ins (:func:`default_matchers`): ``pdq``, ``pdq-dihedral`` (the plain list hash against the query's
+eight dihedral variants, as ``MatchOptions(dihedral=True)`` does), ``phash``, ``dhash``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hashwatch.hashing.hash_types import get_hash_type
+from hashwatch.hashing.image_hashes import ImageHashes
+from hashwatch.hashing.known_hash_index import hex_to_codes
+
+__all__ = [
+    "HammingMatcher",
+    "Matcher",
+    "codes_from_hex",
+    "codes_to_hex_rows",
+    "default_matchers",
+    "min_hamming_distances",
+]
+
+
+class Matcher:
+    """One way of matching a query image against known originals; subclass to plug in a new one.
+
+    Class contract: ``name`` (unique, used in tables and cache keys), ``version`` (bump when the codes
+    change, so cached codes are recomputed), ``hash_types`` (the hashwatch types the runner must compute),
+    ``words`` (uint64 columns per code), ``max_distance``, ``thresholds`` (the grid the metrics sweep) and
+    ``current_threshold`` (what hashwatch matches with today).
+    """
+
+    name: str = ""
+    version: str = "1"
+    description: str = ""
+    hash_types: tuple[str, ...] = ()
+    words: int = 1
+    max_distance: int = 64
+    thresholds: tuple[int, ...] = ()
+    current_threshold: int = 0
+    matched_by_default: bool = True  # False: hashwatch matches this only when asked (dHash)
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-v{self.version}"
+
+    @property
+    def missing(self) -> int:
+        """The distance of a query that has no candidate code (never within any threshold)."""
+        return self.max_distance + 1
+
+    def known_code(self, hashes: ImageHashes) -> np.ndarray | None:
+        """The list's code for a known original, shape ``(words,)``; None if it has none."""
+        raise NotImplementedError
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        """The query image's candidate codes, shape ``(k, words)``, ``k >= 0``."""
+        raise NotImplementedError
+
+    def distances(
+        self, rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray
+    ) -> np.ndarray:
+        """Distance of each of ``n_queries`` queries to each known code: ``(n_queries, n_known)`` int32.
+
+        ``rows`` stacks every query's candidate codes, ``owners[i]`` is the query row ``i`` belongs to (sorted
+        ascending); ``known`` is ``(n_known, words)``.
+        """
+        return min_hamming_distances(rows, owners, n_queries, known, self.missing)
+
+    def __repr__(self) -> str:
+        return f"<Matcher {self.name}>"
+
+
+class HammingMatcher(Matcher):
+    """A hashwatch Hamming hash type (pdq, phash, dhash, or a plug-in), optionally with PDQ's dihedral
+    variants on the query side."""
+
+    def __init__(self, hash_type: str, *, dihedral: bool = False, name: str | None = None) -> None:
+        ht = get_hash_type(hash_type)
+        self.hash_type = hash_type
+        self.dihedral = dihedral
+        self.name = name or (f"{hash_type}-dihedral" if dihedral else hash_type)
+        self.hash_types = (hash_type,)
+        self.words = (ht.bits + 63) // 64
+        self.bits = ht.bits
+        self.max_distance = ht.bits
+        self.thresholds = tuple(range(ht.bits // 2 + 1))
+        self.current_threshold = ht.default_threshold
+        self.matched_by_default = ht.match_by_default
+        self.description = (
+            f"{hash_type}, the list hash against the query's 8 dihedral variants"
+            if dihedral
+            else f"{hash_type}, plain hash"
+        )
+
+    def known_code(self, hashes: ImageHashes) -> np.ndarray | None:
+        value = hashes.hash_value(self.hash_type)
+        return None if value is None else codes_from_hex([value], self.bits)[0]
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        value = hashes.hash_value(self.hash_type)
+        if value is None:
+            return np.zeros((0, self.words), np.uint64)
+        values = [value]
+        if self.dihedral:
+            values += list(hashes.variants(self.hash_type).values())
+        return codes_from_hex(values, self.bits)
+
+
+def default_matchers() -> list[Matcher]:
+    """pdq, pdq-dihedral, phash, dhash (thresholds read from the registered hash types)."""
+    return [
+        HammingMatcher("pdq"),
+        HammingMatcher("pdq", dihedral=True),
+        HammingMatcher("phash"),
+        HammingMatcher("dhash"),
+    ]
+
+
+# ---------------------------------------------------------------- codes
+
+
+def codes_from_hex(values: Sequence[str], bits: int) -> np.ndarray:
+    """Hex strings of ``bits`` bits to an ``(n, words)`` uint64 array (Hamming distances are preserved)."""
+    if not values:
+        return np.zeros((0, (bits + 63) // 64), np.uint64)
+    return hex_to_codes(list(values), bits)
+
+
+def codes_to_hex_rows(codes: np.ndarray) -> list[str]:
+    """An ``(n, words)`` uint64 array as one hex string per row (the cache's form); inverse of
+    :func:`codes_from_hex_rows`."""
+    arr = np.ascontiguousarray(codes, dtype="<u8")
+    return [arr[i].tobytes().hex() for i in range(arr.shape[0])]
+
+
+def codes_from_hex_rows(rows: Sequence[str], words: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, words), np.uint64)
+    raw = bytes.fromhex("".join(rows))
+    return np.frombuffer(raw, dtype="<u8").reshape(len(rows), words).astype(np.uint64)
+
+
+# Rows x known codes x words compared per numpy call: 2^21 uint64 words, about 16 MB of temporaries.
+_BLOCK_BITS = 21
+
+
+def min_hamming_distances(
+    rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray, missing: int
+) -> np.ndarray:
+    """For each query, the smallest Hamming distance over its rows to each known code (numpy popcount).
+
+    ``(n_queries, n_known)`` int32; queries without rows get ``missing``. Works in blocks of rows so memory
+    stays around 16 MB whatever the sizes.
+    """
+    n_known = known.shape[0]
+    out = np.full((n_queries, n_known), missing, np.int32)
+    if rows.shape[0] == 0 or n_known == 0:
+        return out
+    owners = np.asarray(owners, dtype=np.int64)
+    if np.any(np.diff(owners) < 0):
+        raise ValueError("owners must be sorted ascending")
+    words = known.shape[1]
+    block = max(1, (1 << _BLOCK_BITS) // max(1, n_known * words))
+    start = 0
+    total = rows.shape[0]
+    while start < total:
+        stop = min(total, start + block)
+        # Extend the block to the end of its last owner's rows, so each owner is reduced in one place.
+        if stop < total:
+            stop = int(np.searchsorted(owners, owners[stop - 1], side="right"))
+        part = rows[start:stop]
+        d = np.bitwise_count(part[:, None, :] ^ known[None, :, :]).sum(axis=2, dtype=np.int32)
+        own = owners[start:stop]
+        seg = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
+        reduced = np.minimum.reduceat(d, seg, axis=0)
+        ids = own[seg]
+        out[ids] = np.minimum(out[ids], reduced)
+        start = stop
+    return out

@@ -1,0 +1,259 @@
+"""The evaluation in small: synthetic photos through one or two strengths of every edit family.
+
+Pins minimum recall per edit family and zero false matches at hashwatch's default thresholds, so a regression
+in decoding or hashing fails CI; cross-checks the harness's brute-force distances against the real compiled
+index (KnownHashIndex.match_many); checks the hash cache holds hashes only and is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from hashwatch.evaluation.edits import QUICK_EDIT_IDS, KnownSettings, make_known_original, select_edits
+from hashwatch.evaluation.matchers import HammingMatcher, default_matchers
+from hashwatch.evaluation.metrics import choose_threshold, false_matches, recall_at
+from hashwatch.evaluation.report import family_edits, write_report
+from hashwatch.evaluation.runner import (
+    ImageSource,
+    hash_known_set,
+    hash_plain,
+    summarise,
+)
+from hashwatch.sites.synthetic_images import encode, synthetic_photo
+
+KNOWN_SEEDS = range(8)
+EDITS = select_edits(QUICK_EDIT_IDS)
+
+# Minimum recall per edit family (measured on these images; 1.0 = every copy found), at hashwatch's default
+# thresholds, except dHash: it is not matched by default (docs/evaluation.md), so it is pinned at 10 bits as a
+# reference. Families the reference hashes are not built for (border, overlay, small rotations) are measured
+# by the full evaluation (docs/evaluation.md), not pinned here; issue 9 works on them.
+MIN_RECALL = {
+    "pdq": {
+        "original": 1.0,
+        "resize": 1.0,
+        "re-encode": 1.0,
+        "crop": 1.0,  # 2 % only
+        "colour": 1.0,
+        "blur/sharpen": 1.0,
+        "noise": 1.0,
+        "stretch": 1.0,
+        "screenshot": 1.0,
+        "flip": 0.0,
+        "rotate 90": 0.0,
+    },
+    "pdq-dihedral": {"resize": 1.0, "re-encode": 1.0, "colour": 1.0, "flip": 1.0, "rotate 90": 1.0},
+    "phash": {
+        "resize": 1.0,
+        "re-encode": 1.0,
+        "colour": 0.85,
+        "blur/sharpen": 1.0,
+        "noise": 1.0,
+        "screenshot": 1.0,
+    },
+    "dhash": {
+        "resize": 1.0,
+        "re-encode": 1.0,
+        "colour": 1.0,
+        "blur/sharpen": 1.0,
+        "noise": 1.0,
+        "screenshot": 1.0,
+    },
+}
+THRESHOLD = {"dhash": 10}  # the others: hashwatch's default
+
+
+def _threshold(summary) -> int:
+    return THRESHOLD.get(summary.matcher, summary.current_threshold)
+
+
+def _source(data: bytes, label: str) -> ImageSource:
+    return ImageSource(hashlib.sha256(data).hexdigest(), label, "synthetic", data=data)
+
+
+def _graphic(seed: int) -> bytes:
+    """A non-photo distractor: flat colours, shapes and text on a plain background."""
+    image = Image.new("RGB", (400, 300), (255, 255, 255) if seed % 2 else (30, 60, 120))
+    draw = ImageDraw.Draw(image)
+    for k in range(4):
+        x = 30 + 80 * k + 7 * seed
+        draw.rectangle((x, 40 + 10 * k, x + 50, 120 + 15 * seed % 90), fill=(200, 40 * k, 20 * seed % 255))
+    draw.text((20, 250), f"distractor {seed}", fill=(0, 0, 0))
+    return encode(image, "PNG")
+
+
+@pytest.fixture(scope="module")
+def known_sources():
+    return [_source(encode(synthetic_photo(s), quality=92), f"synthetic/{s}.jpg") for s in KNOWN_SEEDS]
+
+
+@pytest.fixture(scope="module")
+def distractor_sources():
+    photos = [_source(encode(synthetic_photo(100 + s, (500, 400))), f"other/{s}.jpg") for s in range(12)]
+    graphics = [_source(_graphic(s), f"graphic/{s}.png") for s in range(6)]
+    return photos + graphics
+
+
+@pytest.fixture(scope="module")
+def run(known_sources, distractor_sources):
+    matchers = default_matchers()
+    known = hash_known_set(known_sources, EDITS, matchers, workers=1)
+    distractors = hash_plain(distractor_sources, matchers, workers=1)
+    return known, summarise(known, matchers, distractors)
+
+
+def test_every_synthetic_photo_is_a_known_original(run):
+    known, summaries = run
+    assert len(known.sources) == len(KNOWN_SEEDS) and not known.dropped
+    assert all(s.n_known == len(KNOWN_SEEDS) for s in summaries)
+
+
+@pytest.mark.parametrize("matcher", list(MIN_RECALL))
+def test_minimum_recall_per_edit_family(run, matcher):
+    _, summaries = run
+    s = next(x for x in summaries if x.matcher == matcher)
+    measured = {}
+    for family, minimum in MIN_RECALL[matcher].items():
+        ids = family_edits(family, s.edit_ids)
+        assert ids, family
+        measured[family] = recall_at(s, _threshold(s), ids)
+        if minimum == 0.0:  # plain PDQ cannot see flips and quarter turns: the dihedral variants can
+            assert measured[family] == 0.0, (family, measured)
+        else:
+            assert measured[family] >= minimum, (family, measured)
+
+
+def test_no_false_match_at_the_defaults(run):
+    _, summaries = run
+    for s in summaries:
+        assert s.comparisons() > 1000  # 8 x 7 copies x 17 edits, 18 distractors x 8
+        assert false_matches(s, _threshold(s)) == 0, (s.matcher, s.closest[:3])
+        assert choose_threshold(s) >= _threshold(s), s.matcher
+
+
+def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
+    """At the same thresholds, the brute-force harness finds exactly the copies KnownHashIndex finds."""
+    from hashwatch.hashing.image_hashes import compute_image_hashes
+    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+
+    known, summaries = run
+    settings = KnownSettings()
+    originals = [make_known_original(s.read(), settings) for s in known_sources]
+    hashes = [compute_image_hashes(o) for o in originals]
+    list_path = tmp_path / "known.csv"
+    with list_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["hash_type", "hash_value", "category", "source"])
+        for k, h in enumerate(hashes):
+            for t in ("pdq", "phash", "dhash"):
+                writer.writerow([t, getattr(h, t), f"photo{k}", "test"])
+    build_index([str(list_path)], str(tmp_path / "known.hwidx"))
+    index = KnownHashIndex.load(str(tmp_path / "known.hwidx"))
+
+    copies = []
+    owners = []
+    for k, original in enumerate(originals):
+        pixels = Image.open(io.BytesIO(original)).convert("RGB")
+        for edit in EDITS:
+            copies.append(compute_image_hashes(edit.apply(pixels, original)))
+            owners.append(k)
+    by_name = {s.matcher: s for s in summaries}
+    for dihedral, pdq_matcher in ((True, "pdq-dihedral"), (False, "pdq")):
+        options = MatchOptions(thresholds=THRESHOLD, dihedral=dihedral, hash_types=("pdq", "phash", "dhash"))
+        found = index.match_many(copies, options)
+        for hash_type, matcher in (("pdq", pdq_matcher), ("phash", "phash"), ("dhash", "dhash")):
+            s = by_name[matcher]
+            hits = sum(
+                any(m.hash_type == hash_type and m.category == f"photo{k}" for m in matches)
+                for k, matches in zip(owners, found, strict=True)
+            )
+            wrong = sum(
+                any(m.hash_type == hash_type and m.category != f"photo{k}" for m in matches)
+                for k, matches in zip(owners, found, strict=True)
+            )
+            assert hits == round(recall_at(s, _threshold(s)) * len(copies)), (matcher, dihedral)
+            assert wrong == 0
+
+
+def test_cache_holds_hashes_only_and_is_used(known_sources, tmp_path, monkeypatch):
+    from hashwatch.hashing import image_hashes
+
+    matchers = default_matchers()
+    edits = select_edits(["original", "resize@0.5", "flip_horizontal"])
+    first = hash_known_set(known_sources[:2], edits, matchers, workers=1, cache_root=tmp_path)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == 2 and all(p.suffix == ".json" for p in files)
+    for path in files:
+        raw = path.read_bytes()
+        assert len(raw) < 20_000
+        for magic in (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF"):
+            assert magic not in raw
+        entry = json.loads(raw)
+        assert set(entry) == {"known", "edits", "size", "status"}
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("hashed although every code was cached")
+
+    monkeypatch.setattr(image_hashes, "compute_image_hashes", no_hashing)
+    again = hash_known_set(known_sources[:2], edits, matchers, workers=1, cache_root=tmp_path)
+    for m in matchers:
+        assert (again.known[m.name] == first.known[m.name]).all()
+
+
+def test_two_worker_processes_give_the_same_codes(known_sources):
+    matchers = default_matchers()[:1]
+    edits = select_edits(["resize@0.5", "grayscale"])
+    serial = hash_known_set(known_sources[:3], edits, matchers, workers=1)
+    parallel = hash_known_set(known_sources[:3], edits, matchers, workers=2)
+    assert (serial.known["pdq"] == parallel.known["pdq"]).all()
+    for edit_id in serial.edit_ids:
+        for a, b in zip(serial.edits["pdq"][edit_id], parallel.edits["pdq"][edit_id], strict=True):
+            assert (a == b).all()
+
+
+def test_report_is_written(run, tmp_path):
+    _, summaries = run
+    paths = write_report(summaries, tmp_path, {"known photos": 8, "seconds": {"total": 1.0}})
+    text = paths["results"].read_text()
+    assert "| pdq @ 31 |" in text or "pdq @" in text
+    assert "## Goals" in text and "## Recall per edit" in text
+    assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(paths["summary"].read_text())
+    assert [m["matcher"] for m in data["matchers"]] == ["pdq", "pdq-dihedral", "phash", "dhash"]
+
+
+class PdqWithMirroredCandidate(HammingMatcher):
+    """A toy query-side matcher (the issue-9 plug-in point): besides the copy's own PDQ, it decodes the copy's
+    bytes, mirrors the pixels and hashes that too; the list still holds only the original's plain PDQ."""
+
+    def __init__(self) -> None:
+        super().__init__("pdq", name="pdq-mirrored")
+
+    def query_codes(self, hashes, data):
+        from hashwatch.hashing.image_hashes import compute_image_hashes
+
+        own = super().query_codes(hashes, data)
+        mirrored = Image.open(io.BytesIO(data)).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        extra = super().query_codes(compute_image_hashes(encode(mirrored, "PNG")), b"")
+        return np.concatenate([own, extra])
+
+
+def test_a_query_side_matcher_plugs_in(known_sources, distractor_sources):
+    edits = select_edits(["original", "flip_horizontal", "flip_vertical", "resize@0.5"])
+    matchers = [HammingMatcher("pdq"), PdqWithMirroredCandidate()]
+    known = hash_known_set(known_sources[:4], edits, matchers, workers=1)
+    distractors = hash_plain(distractor_sources[:6], matchers, workers=1)
+    plain, mirrored = summarise(known, matchers, distractors)
+    assert mirrored.matcher == "pdq-mirrored"
+    assert recall_at(plain, 31, ["flip_horizontal"]) == 0.0
+    assert recall_at(mirrored, 31, ["flip_horizontal"]) == 1.0  # the candidate undoes the flip
+    assert recall_at(mirrored, 31, ["flip_vertical"]) == 0.0  # and only that one
+    assert recall_at(mirrored, 31, ["resize@0.5"]) == recall_at(plain, 31, ["resize@0.5"]) == 1.0
+    assert false_matches(mirrored, 31) == 0
