@@ -145,12 +145,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
     ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
     """
-    capture = LogCapture()
-    logging.getLogger().addHandler(capture)
-    try:
+    with LogCapture() as capture:
         return _run(argv, test_pipeline, capture)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RunReport:

@@ -41,7 +41,9 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 class LogCapture(logging.Handler):
-    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log."""
+    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log.
+
+    ``with LogCapture() as capture:`` attaches it to the root logger for the block."""
 
     def __init__(self, limit: int = 20_000):
         super().__init__(logging.INFO)
@@ -53,6 +55,13 @@ class LogCapture(logging.Handler):
         relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
         if relevant and len(self.lines) < self._limit:
             self.lines.append(self.format(record))
+
+    def __enter__(self) -> LogCapture:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        logging.getLogger().removeHandler(self)
 
 
 _BEAM_SYSTEM_NAMESPACE = "beam"  # portable runners' system metrics: beam:metric:<name>:v1
