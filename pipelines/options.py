@@ -128,7 +128,7 @@ class KnownHashOptions(PipelineOptions):
             action="append",
             default=[],
             help="TYPE=N: report perceptual matches of TYPE within N bits (default: the type's own, "
-            "e.g. pdq=31, phash=10); repeat for several types",
+            "e.g. pdq=31, phash=4); repeat for several types",
         )
         parser.add_argument(
             "--no-dihedral",
