@@ -21,6 +21,16 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+if __name__ == "__main__":  # pragma: no cover
+    # `python -m pipelines.crawl_match`: run the copy of this module imported under its package name, before
+    # this __main__ copy defines anything. What __main__ defines is pickled by value, and the names it uses do
+    # not exist on a remote SDK worker (NameError there); a second CrawlMatchOptions would clash in argparse.
+    from hashwatch.cli import exit_process
+    from pipelines.crawl_match import main
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    exit_process(main())
+
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
@@ -29,6 +39,7 @@ from pipelines.options import (
     EMBEDDED_RUNNER,
     KnownHashOptions,
     OutputOptions,
+    absolute_path,
     configure_runner,
     match_options_from,
     reject_unknown_flags,
@@ -116,6 +127,17 @@ def build_pipeline(
     return written
 
 
+def _absolute_paths(app: CrawlMatchOptions) -> None:
+    """Make the local paths that workers open absolute. On Flink the SDK workers read the seeds, open the
+    index and write the tables in their own processes, whose working folder is the worker pool's, not the
+    launcher's: ``--output-dir out/`` would scatter the tables there and the run report (read by the
+    launcher) would find none. The embedded runner reads and writes the same files either way."""
+    app.output_dir = absolute_path(app.output_dir)
+    app.seeds = [absolute_path(pattern) for pattern in app.seeds]
+    if app.index:
+        app.index = absolute_path(app.index)
+
+
 def _validate(app: CrawlMatchOptions) -> None:
     if not app.output_dir:
         raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
@@ -134,12 +156,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
     ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
     """
-    capture = LogCapture()
-    logging.getLogger().addHandler(capture)
-    try:
+    with LogCapture() as capture:
         return _run(argv, test_pipeline, capture)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RunReport:
@@ -149,11 +167,11 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
     match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails before any work
+    _absolute_paths(app)
     streaming = options.view_as(StandardOptions).streaming
     if streaming:
-        configure_streaming_runner(options)
-    else:
-        configure_runner(options)
+        configure_streaming_runner(options)  # Flink only: says how, before any work
+    configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
@@ -202,8 +220,3 @@ def main(argv: list[str] | None = None) -> int:
     # A streaming run stopped by --run-for ends CANCELLED, as asked.
     stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
     return 0 if report.state == "DONE" or stopped_as_asked else 1
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())

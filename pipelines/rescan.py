@@ -34,10 +34,11 @@ from hashwatch.errors import UserError
 if __name__ == "__main__":  # pragma: no cover
     # `python -m pipelines.rescan`: run the copy of this module imported under its package name. A second
     # RescanOptions defined here in __main__ would clash with it in Beam's option parser.
+    from hashwatch.cli import exit_process
     from pipelines.rescan import main
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    exit_process(main())
 
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
@@ -46,6 +47,7 @@ from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     KnownHashOptions,
     OutputOptions,
+    absolute_path,
     configure_runner,
     match_options_from,
     reject_unknown_flags,
@@ -302,12 +304,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
     ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
     """
-    capture = LogCapture()
-    logging.getLogger().addHandler(capture)
-    try:
+    with LogCapture() as capture:
         return _run(argv, test_pipeline, capture)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
 def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RescanReport:
@@ -317,7 +315,12 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     app = options.view_as(RescanOptions)
     _validate(app)
     match_options = match_options_from(app.view_as(KnownHashOptions))
-    configure_runner(options)
+    configure_runner(options, argv)
+    app.history_dir = absolute_path(app.history_dir)
+    if app.output_dir:
+        app.output_dir = absolute_path(app.output_dir)
+    if app.index:
+        app.index = absolute_path(app.index)
     output = app.output_dir or app.history_dir
 
     started = dt.datetime.now(dt.timezone.utc)

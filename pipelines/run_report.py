@@ -41,7 +41,9 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 class LogCapture(logging.Handler):
-    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log."""
+    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log.
+
+    ``with LogCapture() as capture:`` attaches it to the root logger for the block."""
 
     def __init__(self, limit: int = 20_000):
         super().__init__(logging.INFO)
@@ -53,6 +55,16 @@ class LogCapture(logging.Handler):
         relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
         if relevant and len(self.lines) < self._limit:
             self.lines.append(self.format(record))
+
+    def __enter__(self) -> LogCapture:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        logging.getLogger().removeHandler(self)
+
+
+_BEAM_SYSTEM_NAMESPACE = "beam"  # portable runners' system metrics: beam:metric:<name>:v1
 
 
 def run_files_dir(output: str, day: str, run_id: str) -> str:
@@ -82,12 +94,20 @@ def _count(table: pa.Table, *columns: str) -> dict[str, int]:
 
 
 def _beam_counters(metrics_result) -> dict[str, int]:
+    """The pipeline's own counters, summed over steps: ``namespace.name -> value``.
+
+    Portable runners (Flink) also report Beam's system metrics as counters in namespace ``beam``
+    (``beam:metric:element_count:v1``, ``...execution_time...msecs``); summed over every step they mean
+    nothing, so they are left out. The embedded runner reports only user counters here.
+    """
     try:
         counters = metrics_result.metrics().query(beam.metrics.MetricsFilter())["counters"]
     except Exception:  # some runners report no metrics; the Parquet counts stand alone
         return {}
     totals: Counter[str] = Counter()
     for counter in counters:
+        if counter.key.metric.namespace == _BEAM_SYSTEM_NAMESPACE:
+            continue
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += value or 0
     return dict(sorted(totals.items()))
