@@ -7,11 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-<<<<<<< HEAD
-.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-rescan bench-streaming photos eval clean
-=======
-.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-flink bench-rescan photos eval clean
->>>>>>> main
+.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
