@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     parser.add_argument("--every", type=float, default=3.0, help="seconds between two seed files (default 3)")
     parser.add_argument("--poll", type=float, default=2.0, help="--seed-poll-interval (default 2 s)")
     parser.add_argument("--allowed-lateness", type=float, default=0.0, help="--allowed-lateness (default 0)")
+    parser.add_argument(
+        "--flink-flag",
+        action="append",
+        default=[],
+        help="extra Flink option, e.g. --flink-flag=--finish_bundle_before_checkpointing (repeatable)",
+    )
     parser.add_argument("--burst", type=int, default=30, help="pages in the throughput burst (default 30)")
     parser.add_argument("--cache", default=str(REPO / ".cache" / "bench-streaming"))
     args = parser.parse_args(argv)
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                 *options,
                 "--streaming",
                 "--checkpointing_interval=10000",
+                *args.flink_flag,
                 f"--seeds={incoming}/*.txt",
                 f"--hash-list={work / 'list.csv'}",
                 f"--output-dir={output}",

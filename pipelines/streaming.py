@@ -125,6 +125,12 @@ class FlinkStreamingOptions(PipelineOptions):
             help="Flink: milliseconds between checkpoints (streaming; off by default)",
         )
         parser.add_argument(
+            "--finish_bundle_before_checkpointing",
+            action="store_true",
+            default=None,
+            help="Flink: finish the bundle in flight before a checkpoint (no outputs buffered in it)",
+        )
+        parser.add_argument(
             "--shutdown_sources_after_idle_ms",
             type=int,
             default=None,
