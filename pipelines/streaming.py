@@ -246,6 +246,11 @@ def configure_streaming_runner(options: PipelineOptions) -> None:
             '--flink_job_server_jar="$(deploy/flink/fetch-job-server.sh)" for embedded Flink, or the options '
             "of a cluster (deploy/flink/cluster.sh options); see README, Streaming"
         )
+    flink = options.view_as(FlinkStreamingOptions)
+    if flink.finish_bundle_before_checkpointing is None:
+        # Two windows of seeds vanished without an error in one cluster run without it; none with it (README).
+        flink.finish_bundle_before_checkpointing = True
+        _LOGGER.info("--finish_bundle_before_checkpointing (hashwatch's default for --streaming on Flink)")
     master = options.get_all_options().get("flink_master") or ""
     if master.startswith("[") and "add-opens" not in os.environ.get("JDK_JAVA_OPTIONS", ""):
         os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {_JAVA17_OPENS}".strip()

@@ -42,3 +42,14 @@ def test_flink_checkpointing_flag_is_known(tmp_path):
     # Not rejected as an unknown flag: the run gets as far as the runner check.
     with pytest.raises(UserError, match="runs on Flink"):
         run(_argv(tmp_path, "--checkpointing_interval=5000"))
+
+
+def test_flink_streaming_finishes_bundles_before_checkpoints_by_default():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.streaming import FlinkStreamingOptions, configure_streaming_runner
+
+    options = PipelineOptions(["--runner=FlinkRunner", "--flink_master=127.0.0.1:1", "--streaming"])
+    configure_streaming_runner(options)
+    assert options.view_as(FlinkStreamingOptions).finish_bundle_before_checkpointing is True
+    assert options.get_all_options()["finish_bundle_before_checkpointing"] is True
