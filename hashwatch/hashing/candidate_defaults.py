@@ -1,0 +1,20 @@
+"""Which query-side candidate families (:mod:`hashwatch.hashing.candidates`) hashwatch computes and matches by
+default: those the detection-quality evaluation showed to add no false match (docs/evaluation.md, "Beyond the
+reference hashes").
+
+Kept out of :mod:`hashwatch.hashing.candidates` on purpose: the evaluation's hash cache is keyed by that
+module's source, and the defaults do not change any code it computes (the evaluation names its families
+explicitly), so changing them must not throw the cache away.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_CANDIDATE_FAMILIES"]
+
+DEFAULT_CANDIDATE_FAMILIES: tuple[str, ...] = (
+    "trimmed",
+    "uncaptioned",
+    "dihedral_real",
+    "deskew",
+    "extended",
+)
