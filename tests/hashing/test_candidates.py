@@ -237,3 +237,81 @@ def test_no_candidates_without_a_plain_hash():
     h = compute_image_hashes(encode(flat))
     assert h.pdq is None
     assert not [k for k in h.candidate_hashes if k.startswith("pdq:")]
+
+
+# ---------------------------------------------------------------- matching through the index
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    """A list of 6 synthetic originals' PDQ and pHash (categories photo0..photo5)."""
+    from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+
+    folder = tmp_path_factory.mktemp("list")
+    rows = ["hash_type,hash_value,category,source"]
+    for k in range(6):
+        h = compute_image_hashes(encode(synthetic_photo(200 + k), quality=92))
+        rows += [f"pdq,{h.pdq},photo{k},test", f"phash,{h.phash},photo{k},test"]
+    (folder / "list.csv").write_text("\n".join(rows) + "\n")
+    build_index([str(folder / "list.csv")], str(folder / "k.hwidx"))
+    return KnownHashIndex.load(str(folder / "k.hwidx"))
+
+
+def _edited(k: int, edit: str) -> bytes:
+    image = synthetic_photo(200 + k)
+    if edit == "bordered":
+        image = ImageOps.expand(image, border=(0, 50, 0, 50), fill=(0, 0, 0))
+    elif edit == "captioned":
+        image = _caption(image, 0.15, top=False)
+    elif edit == "rotated":
+        image = image.rotate(3, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(255, 255, 255))
+    elif edit == "flipped":
+        image = ImageOps.mirror(image)
+    elif edit == "turned":
+        image = image.transpose(Image.Transpose.ROTATE_270)
+    return encode(image)
+
+
+@pytest.mark.parametrize(
+    ("edit", "family"),
+    [
+        ("bordered", "trimmed"),
+        ("captioned", "uncaptioned"),
+        ("rotated", "deskew"),
+        ("flipped", None),  # the DCT variant (flipy) or the real flip
+        ("turned", None),
+    ],
+)
+@pytest.mark.parametrize("k", [0, 3])
+def test_edited_copies_are_found_through_their_candidate(index, edit, family, k):
+    from hashwatch.hashing.known_hash_index import MatchOptions
+
+    h = compute_image_hashes(_edited(k, edit))
+    found = index.match(h)
+    assert found and {m.category for m in found} == {f"photo{k}"}, found
+    best = min((m for m in found if m.hash_type == "pdq"), key=lambda m: m.distance, default=None)
+    if family is not None:
+        assert best is not None and C.candidate_family(best.variant) == family, found
+        # Switched off, the candidate is not matched (neither the hashes nor the matching try it).
+        assert not [m for m in index.match(h, MatchOptions(candidates=())) if m.variant == best.variant]
+        off = compute_image_hashes(_edited(k, edit), HashConfig(candidates=()))
+        assert not index.match(off), "the plain hashes alone should not find this edit"
+    else:
+        assert all(m.variant is not None for m in found)
+
+
+def test_distractors_match_nothing_with_every_candidate(index):
+    from hashwatch.hashing.known_hash_index import MatchOptions
+
+    every = MatchOptions(candidates=C.CANDIDATE_FAMILIES)
+    for seed in range(300, 316):
+        image = synthetic_photo(seed)
+        if seed % 4 == 1:
+            image = ImageOps.expand(image, border=40, fill=(255, 255, 255))
+        elif seed % 4 == 2:
+            image = _caption(image, 0.12, top=True)
+        elif seed % 4 == 3:
+            image = image.rotate(4, expand=True)
+        h = compute_image_hashes(encode(image), HashConfig(candidates=C.CANDIDATE_FAMILIES))
+        assert h.candidate_hashes
+        assert index.match(h, every) == [], seed
