@@ -24,6 +24,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
+from hashwatch.hashing.image_hashes import HashConfig
+from hashwatch.hashing.known_hash_index import MatchOptions
 from pipelines.index_setup import prepare_index
 from pipelines.options import reject_unknown_flags
 from pipelines.run_report import RunReport, summarize_run, write_run_files
@@ -88,6 +90,14 @@ class CrawlMatchOptions(PipelineOptions):
             choices=["zstd", "snappy", "gzip", "none"],
         )
         parser.add_argument(
+            "--candidates",
+            dest="candidates",
+            default="default",
+            help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
+            "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
+            "switch them off (docs/evaluation.md)",
+        )
+        parser.add_argument(
             "--progress-interval",
             dest="progress_interval",
             type=float,
@@ -100,10 +110,26 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def candidate_families(value: str | None) -> tuple[str, ...]:
+    """``--candidates``: 'default', 'none' or a comma-separated list of families (UserError if unknown)."""
+    from hashwatch.hashing.candidates import DEFAULT_CANDIDATE_FAMILIES, check_families
+
+    text = (value or "default").strip()
+    if text == "default":
+        return DEFAULT_CANDIDATE_FAMILIES
+    if text in ("none", ""):
+        return ()
+    try:
+        return check_families(f.strip() for f in text.split(",") if f.strip())
+    except ValueError as exc:
+        raise UserError(f"--candidates: {exc}") from None
+
+
 def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str, day: str, ref: IndexRef):
     """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
-    hasher = HashImageBody(run_id)
+    families = candidate_families(app.candidates)
+    hasher = HashImageBody(run_id, hash_config=HashConfig(candidates=families))
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column)
@@ -115,7 +141,9 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
-    matches = images | "MatchKnownHashes" >> MatchKnownHashes(index_ref, run_id)
+    matches = images | "MatchKnownHashes" >> MatchKnownHashes(
+        index_ref, run_id, match_options=MatchOptions(candidates=families)
+    )
     fetch_log = (crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
     written = {}
@@ -148,6 +176,7 @@ def _validate(app: CrawlMatchOptions) -> None:
     if app.hash_list and app.index:
         raise UserError("--hash-list and --index exclude each other: give one")
     validate_seed_patterns(app.seeds, app.seed_url_column)
+    candidate_families(app.candidates)
 
 
 class _LogCapture(logging.Handler):

@@ -76,3 +76,22 @@ def test_cli_prints_one_line_and_exits_2(inputs):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("hashwatch crawl: error: give the known hashes")
+
+
+def test_candidates_flag_picks_switches_off_or_rejects_families(inputs):
+    from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
+    from pipelines.crawl_match import candidate_families
+
+    assert candidate_families("default") == candidate_families(None) == DEFAULT_CANDIDATE_FAMILIES
+    assert candidate_families("none") == ()
+    assert candidate_families("trimmed, deskew") == ("trimmed", "deskew")
+    seeds, listing, out = inputs
+    with pytest.raises(UserError, match="--candidates: unknown candidate families: wobble"):
+        run(
+            [
+                f"--seeds={seeds}",
+                f"--hash-list={listing}",
+                f"--output-dir={out}",
+                "--candidates=trimmed,wobble",
+            ]
+        )
