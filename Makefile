@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-crawl bench-pipeline photos eval clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-crawl bench-pipeline bench-flink bench-rescan photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,16 @@ bench-crawl: venv
 ## Pipeline overhead: crawl_match on the embedded runner vs the hashing library alone (2,000 1 MP JPEGs).
 bench-pipeline: venv
 	$(BIN)/python -m benchmarks.bench_pipeline $(BENCH_ARGS)
+
+## Flink: the same crawl (2,000 1 MP JPEGs on loopback) on the embedded runner, embedded Flink and the bundled
+## cluster at parallelism 1 and 2 (docs/flink.md). About 10 minutes; BENCH_ARGS=--quick for one short round.
+bench-flink: venv flink-job-server
+	$(BIN)/python -m benchmarks.bench_flink $(BENCH_ARGS)
+
+## Rescan: 10 million generated history rows against a 1-million-entry list on the embedded runner, and
+## DuckDB joining the same files (exact part). BENCH_ARGS="--rows 200000 --list-entries 100000" for a quick look.
+bench-rescan: venv
+	$(BIN)/python -m benchmarks.bench_rescan $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

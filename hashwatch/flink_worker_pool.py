@@ -18,7 +18,9 @@ It is Beam's own pool (``apache_beam.runners.worker.worker_pool_main``) with thr
   worker started that way outside the virtualenv dies with ``No module named 'apache_beam'`` and the Flink job
   hangs in RUNNING);
 - the workers' stdout goes to the pool's stdout, where Beam's sends it into a pipe nobody reads (a DoFn that
-  prints more than the pipe buffer would block its worker).
+  prints more than the pipe buffer would block its worker);
+- the workers log: hashwatch's INFO lines (progress) and every warning go to the pool's output, where Beam's
+  workers set up no logging and drop everything below WARNING.
 
 SIGTERM and SIGINT stop the pool and its workers.
 """
@@ -37,19 +39,55 @@ from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 from apache_beam.runners.worker import worker_pool_main
 from apache_beam.utils import thread_pool_executor
 
-__all__ = ["WorkerPool", "main"]
+__all__ = ["WorkerPool", "main", "run_sdk_worker"]
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50000
 
-# The SDK harness entry point Beam's pool uses (apache_beam 2.62); only the interpreter differs.
+# What each SDK worker process runs: run_sdk_worker() below, i.e. the SDK harness entry point Beam's pool uses
+# (apache_beam 2.62) plus logging. Only the interpreter and the logging differ from Beam's pool.
 _HARNESS_CODE = (
-    "from apache_beam.runners.worker.sdk_worker import SdkHarness; "
-    "SdkHarness({control!r}, worker_id={worker_id!r}, state_cache_size={state_cache_size:d}, "
-    "data_buffer_time_limit_ms={data_buffer_time_limit_ms:d}).run()"
+    "from hashwatch.flink_worker_pool import run_sdk_worker; "
+    "run_sdk_worker({control!r}, worker_id={worker_id!r}, state_cache_size={state_cache_size:d}, "
+    "data_buffer_time_limit_ms={data_buffer_time_limit_ms:d})"
 )
+
+
+def configure_worker_logging(worker_id: str) -> None:
+    """In an SDK worker process: hashwatch's INFO lines and everyone's warnings to stderr, naming the worker."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s %(levelname)s sdk-worker {worker_id} pid %(process)d %(name)s: %(message)s"
+        )
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("hashwatch").setLevel(logging.INFO)
+
+
+def run_sdk_worker(
+    control_address: str, *, worker_id: str, state_cache_size: int, data_buffer_time_limit_ms: int
+) -> None:
+    """Run one SDK worker (Beam's ``SdkHarness``) in this process until its runner lets it go.
+
+    Beam's pool starts the harness with no logging set up, so a DoFn's log lines go nowhere below WARNING
+    (hashwatch's progress reporter logs at INFO). Here hashwatch's loggers log at INFO and every logger's
+    warnings too, to stderr, which is the pool's stdout/stderr (``worker-pool.log`` on the bundled cluster),
+    each line naming the worker. Beam's own INFO chatter stays out.
+    """
+    configure_worker_logging(worker_id)
+    from apache_beam.runners.worker.sdk_worker import SdkHarness
+
+    SdkHarness(
+        control_address,
+        worker_id=worker_id,
+        state_cache_size=state_cache_size,
+        data_buffer_time_limit_ms=data_buffer_time_limit_ms,
+    ).run()
 
 
 class _ProcessWorkerPoolServicer(worker_pool_main.BeamFnExternalWorkerPoolServicer):
@@ -61,6 +99,7 @@ class _ProcessWorkerPoolServicer(worker_pool_main.BeamFnExternalWorkerPoolServic
             state_cache_size=state_cache_size,
             data_buffer_time_limit_ms=data_buffer_time_limit_ms,
         )
+        self.workers_started = 0
 
     def StartWorker(self, start_worker_request, unused_context):  # noqa: N802 (gRPC method name)
         command = [
@@ -79,6 +118,7 @@ class _ProcessWorkerPoolServicer(worker_pool_main.BeamFnExternalWorkerPoolServic
             _LOGGER.error("Could not start SDK worker %s: %s", start_worker_request.worker_id, exc)
             return beam_fn_api_pb2.StartWorkerResponse(error=f"could not start SDK worker: {exc}")
         self._worker_processes[start_worker_request.worker_id] = process
+        self.workers_started += 1
         _LOGGER.info(
             "Started SDK worker %s (pid %d) for control endpoint %s",
             start_worker_request.worker_id,
@@ -115,6 +155,11 @@ class WorkerPool:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def workers_started(self) -> int:
+        """How many SDK worker processes this pool has started so far."""
+        return self._servicer.workers_started
 
     def start(self) -> WorkerPool:
         # The same gRPC options as Beam's pool: TaskManagers keep idle connections open for a long time.

@@ -1,4 +1,5 @@
-"""``hashwatch crawl ...``: the pipelines as sub-commands. Beam is imported only when one runs."""
+"""``hashwatch crawl ...``, ``hashwatch rescan ...``: the pipelines as sub-commands. Beam is imported only
+when one runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import argparse
 
 def _crawl(args: argparse.Namespace) -> int:
     from pipelines.crawl_match import main
+
+    return main(args.pipeline_args)
+
+
+def _rescan(args: argparse.Namespace) -> int:
+    from pipelines.rescan import main
 
     return main(args.pipeline_args)
 
@@ -20,3 +27,11 @@ def register(subparsers) -> None:
         add_help=False,
     )
     parser.set_defaults(func=_crawl, pass_through=True)
+    parser = subparsers.add_parser(
+        "rescan",
+        help="match the images/ history against today's lists: new matches and retractions, no fetching",
+        description="Runs pipelines/rescan.py; every flag (Beam's included) passes through. "
+        "See `python -m pipelines.rescan --help` for the full list.",
+        add_help=False,
+    )
+    parser.set_defaults(func=_rescan, pass_through=True)

@@ -15,20 +15,37 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import secrets
 import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
+
+if __name__ == "__main__":  # pragma: no cover
+    # `python -m pipelines.crawl_match`: run the copy of this module imported under its package name, before
+    # this __main__ copy defines anything. What __main__ defines is pickled by value, and the names it uses do
+    # not exist on a remote SDK worker (NameError there); a second CrawlMatchOptions would clash in argparse.
+    from pipelines.crawl_match import main
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
+from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.image_hashes import HashConfig
-from hashwatch.hashing.known_hash_index import MatchOptions
-from pipelines.index_setup import prepare_index
-from pipelines.options import reject_unknown_flags
-from pipelines.run_report import RunReport, summarize_run, write_run_files
+from pipelines.index_setup import load_allowlist, prepare_index
+from pipelines.options import (
+    EMBEDDED_RUNNER,
+    KnownHashOptions,
+    OutputOptions,
+    absolute_path,
+    candidate_families,
+    configure_runner,
+    match_options_from,
+    reject_unknown_flags,
+)
+from pipelines.run_report import LogCapture, RunReport, new_run_id, summarize_run, write_run_files
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
@@ -39,15 +56,16 @@ from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.seeds import ReadSeeds, validate_seed_patterns
 
-__all__ = ["CrawlMatchOptions", "build_pipeline", "run"]
+__all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run"]
 
 _LOGGER = logging.getLogger("hashwatch.crawl_match")
-EMBEDDED_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 
 
-class CrawlMatchOptions(PipelineOptions):
-    """hashwatch's own flags. The crawl flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner,
-    parallelism, Flink) are parsed by Beam's classes."""
+class CrawlMatchOptions(OutputOptions, KnownHashOptions, PipelineOptions):
+    """hashwatch's own flags: the crawl's seeds here; the output and known-hash flags (``--output-dir``,
+    ``--hash-list``, ``--allowlist``, ...) from :mod:`pipelines.options`, shared with the rescan; the crawl
+    flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner, parallelism, Flink) are parsed by
+    Beam's classes."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
@@ -59,76 +77,20 @@ class CrawlMatchOptions(PipelineOptions):
             "Beam file system; repeat the flag for several",
         )
         parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
-        parser.add_argument(
-            "--output-dir",
-            dest="output_dir",
-            help="output folder (local, or a Beam file system URL); not --output, which argparse would read as "
-            "a prefix of Beam's --output_executable_path",
-        )
-        parser.add_argument(
-            "--hash-list",
-            dest="hash_list",
-            action="append",
-            default=[],
-            help="known-hash list file(s) (CSV/TSV, Parquet, or pytx '<type> <hash>' lines): compiled to an "
-            "index under OUTPUT/_indexes/ before the run; repeat for several",
-        )
-        parser.add_argument(
-            "--index", help="a prebuilt index (hashwatch index build), instead of --hash-list"
-        )
-        parser.add_argument(
-            "--skip-invalid",
-            dest="skip_invalid",
-            action="store_true",
-            help="count and skip malformed list rows instead of failing",
-        )
-        parser.add_argument("--run-id", dest="run_id", help="default: UTC time + random suffix")
-        parser.add_argument(
-            "--parquet-codec",
-            dest="parquet_codec",
-            default="zstd",
-            choices=["zstd", "snappy", "gzip", "none"],
-        )
-        parser.add_argument(
-            "--candidates",
-            dest="candidates",
-            default="default",
-            help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
-            "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
-            "switch them off (docs/evaluation.md)",
-        )
-        parser.add_argument(
-            "--progress-interval",
-            dest="progress_interval",
-            type=float,
-            default=10.0,
-            help="seconds between progress lines from each worker (0 turns them off)",
-        )
 
 
-def new_run_id(now: dt.datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def candidate_families(value: str | None) -> tuple[str, ...]:
-    """``--candidates``: 'default', 'none' or a comma-separated list of families (UserError if unknown)."""
-    from hashwatch.hashing.candidates import DEFAULT_CANDIDATE_FAMILIES, check_families
-
-    text = (value or "default").strip()
-    if text == "default":
-        return DEFAULT_CANDIDATE_FAMILIES
-    if text in ("none", ""):
-        return ()
-    try:
-        return check_families(f.strip() for f in text.split(",") if f.strip())
-    except ValueError as exc:
-        raise UserError(f"--candidates: {exc}") from None
-
-
-def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str, day: str, ref: IndexRef):
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    app: CrawlMatchOptions,
+    run_id: str,
+    day: str,
+    ref: IndexRef,
+    allowlist: Allowlist | None = None,
+):
     """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
-    families = candidate_families(app.candidates)
+    # The candidates --candidates names are computed (and kept in images/) and matched.
+    families = candidate_families(app.view_as(KnownHashOptions).candidates)
     hasher = HashImageBody(run_id, hash_config=HashConfig(candidates=families))
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
@@ -142,7 +104,7 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
         | "MergeImageRecords" >> MergeImageRecords()
     )
     matches = images | "MatchKnownHashes" >> MatchKnownHashes(
-        index_ref, run_id, match_options=MatchOptions(candidates=families)
+        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist
     )
     fetch_log = (crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
@@ -161,11 +123,15 @@ def build_pipeline(pipeline: beam.Pipeline, app: CrawlMatchOptions, run_id: str,
     return written
 
 
-def _configure_runner(options: PipelineOptions) -> None:
-    standard = options.view_as(StandardOptions)
-    if not standard.runner or standard.runner in ("FnApiRunner", "DirectRunner"):
-        # The plain DirectRunner may try to download Prism first; the embedded runner is named explicitly.
-        standard.runner = EMBEDDED_RUNNER
+def _absolute_paths(app: CrawlMatchOptions) -> None:
+    """Make the local paths that workers open absolute. On Flink the SDK workers read the seeds, open the
+    index and write the tables in their own processes, whose working folder is the worker pool's, not the
+    launcher's: ``--output-dir out/`` would scatter the tables there and the run report (read by the
+    launcher) would find none. The embedded runner reads and writes the same files either way."""
+    app.output_dir = absolute_path(app.output_dir)
+    app.seeds = [absolute_path(pattern) for pattern in app.seeds]
+    if app.index:
+        app.index = absolute_path(app.index)
 
 
 def _validate(app: CrawlMatchOptions) -> None:
@@ -176,22 +142,6 @@ def _validate(app: CrawlMatchOptions) -> None:
     if app.hash_list and app.index:
         raise UserError("--hash-list and --index exclude each other: give one")
     validate_seed_patterns(app.seeds, app.seed_url_column)
-    candidate_families(app.candidates)
-
-
-class _LogCapture(logging.Handler):
-    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log."""
-
-    def __init__(self, limit: int = 20_000):
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-        self._limit = limit
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
-        if relevant and len(self.lines) < self._limit:
-            self.lines.append(self.format(record))
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunReport:
@@ -199,31 +149,30 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
     ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
     """
-    capture = _LogCapture()
-    logging.getLogger().addHandler(capture)
-    try:
+    with LogCapture() as capture:
         return _run(argv, test_pipeline, capture)
-    finally:
-        logging.getLogger().removeHandler(capture)
 
 
-def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _LogCapture) -> RunReport:
+def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RunReport:
     argv = list(sys.argv[1:] if argv is None else argv)
     reject_unknown_flags(argv)
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
-    _configure_runner(options)
+    match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails before any work
+    _absolute_paths(app)
+    configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
     day = f"{started:%Y-%m-%d}"
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
+    allowlist = load_allowlist(app.allowlist) if app.allowlist else None
 
     clock = time.monotonic()
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    build_pipeline(pipeline, app, run_id, day, ref)
+    build_pipeline(pipeline, app, run_id, day, ref, allowlist)
     result = pipeline.run()
     state = result.wait_until_finish()
     elapsed = time.monotonic() - clock
@@ -238,6 +187,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: _
         options=options,
         index_info=index_info,
         metrics_result=result,
+        allowlist_info=allowlist.describe() if allowlist is not None else {},
     )
     _LOGGER.info("run %s finished: %s", run_id, report.state)
     write_run_files(app.output_dir, report, capture.lines)
@@ -253,8 +203,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(report.summary_text())
     return 0 if report.state == "DONE" else 1
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())

@@ -35,6 +35,7 @@ from apache_beam.runners.runner import PipelineResult
 
 import hashwatch
 from hashwatch.errors import UserError
+from pipelines.options import apply_portable_runner_defaults
 
 if __name__ == "__main__":  # pragma: no cover
     # `python -m pipelines.flink_smoke`: run the copy of this module imported under its package name, before
@@ -156,6 +157,7 @@ def build(pipeline: beam.Pipeline, output: str, items: int) -> None:
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> PipelineResult:
     """Run the smoke pipeline to completion and return its result; raises if the job fails."""
     options = test_pipeline.options if test_pipeline is not None else PipelineOptions(argv)
+    apply_portable_runner_defaults(options, list(argv or []))
     smoke = options.view_as(FlinkSmokeOptions)
     if not smoke.output_dir:
         raise UserError("--output_dir is required: a folder every worker can write")

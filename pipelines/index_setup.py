@@ -11,10 +11,11 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from hashwatch.errors import UserError
+from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
 from schemas.known_hashes import IndexRef
 
-__all__ = ["prepare_index"]
+__all__ = ["load_allowlist", "prepare_index"]
 
 INDEX_SUFFIX = ".hwidx"
 
@@ -61,3 +62,16 @@ def prepare_index(
     if dataclasses.is_dataclass(report):
         info["build"] = dataclasses.asdict(report)
     return IndexRef(target, index.checksum), info
+
+
+def load_allowlist(path: str) -> Allowlist:
+    """Read and validate the allowlist (any Beam file system) on the launching machine: a bad row fails the
+    run before any work, and the parsed allowlist travels to the workers inside the DoFns."""
+    if "://" not in path and not os.path.exists(path):
+        raise UserError(f"no such allowlist file: {path}")
+    try:
+        with FileSystems.open(path) as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise UserError(f"cannot read allowlist {path}: {exc}") from None
+    return Allowlist.parse(data, path)

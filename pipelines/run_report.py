@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import secrets
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,7 +22,49 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.parquet_output import partition_dir
 
-__all__ = ["RunReport", "read_run_table", "run_files_dir", "summarize_run", "write_run_files"]
+__all__ = [
+    "LogCapture",
+    "RescanReport",
+    "RunReport",
+    "new_run_id",
+    "read_run_table",
+    "run_files_dir",
+    "summarize_rescan",
+    "summarize_run",
+    "write_run_files",
+]
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """``20261125T021500Z-a1b2c3``: UTC start time and a random suffix."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class LogCapture(logging.Handler):
+    """Keeps the run's log lines (hashwatch's, and Beam's warnings) for OUTPUT/_runs/.../run.log.
+
+    ``with LogCapture() as capture:`` attaches it to the root logger for the block."""
+
+    def __init__(self, limit: int = 20_000):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._limit = limit
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        relevant = record.name.startswith("hashwatch") or record.levelno >= logging.WARNING
+        if relevant and len(self.lines) < self._limit:
+            self.lines.append(self.format(record))
+
+    def __enter__(self) -> LogCapture:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        logging.getLogger().removeHandler(self)
+
+
+_BEAM_SYSTEM_NAMESPACE = "beam"  # portable runners' system metrics: beam:metric:<name>:v1
 
 
 def run_files_dir(output: str, day: str, run_id: str) -> str:
@@ -50,12 +94,20 @@ def _count(table: pa.Table, *columns: str) -> dict[str, int]:
 
 
 def _beam_counters(metrics_result) -> dict[str, int]:
+    """The pipeline's own counters, summed over steps: ``namespace.name -> value``.
+
+    Portable runners (Flink) also report Beam's system metrics as counters in namespace ``beam``
+    (``beam:metric:element_count:v1``, ``...execution_time...msecs``); summed over every step they mean
+    nothing, so they are left out. The embedded runner reports only user counters here.
+    """
     try:
         counters = metrics_result.metrics().query(beam.metrics.MetricsFilter())["counters"]
     except Exception:  # some runners report no metrics; the Parquet counts stand alone
         return {}
     totals: Counter[str] = Counter()
     for counter in counters:
+        if counter.key.metric.namespace == _BEAM_SYSTEM_NAMESPACE:
+            continue
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += value or 0
     return dict(sorted(totals.items()))
@@ -81,6 +133,8 @@ class RunReport:
     matches_by_category: dict[str, int] = field(default_factory=dict)
     matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
     index: dict[str, Any] = field(default_factory=dict)
+    allowlist: dict[str, Any] = field(default_factory=dict)
+    allowlisted_matches: int = 0  # match rows the allowlist kept out (Beam counter; 0 where none reported)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
 
@@ -99,7 +153,8 @@ class RunReport:
             f"{self.bytes_fetched / 1e6:.1f} MB fetched",
             f"  fetch outcomes  {fmt(self.fetches)}",
             f"  errors by kind  {fmt(self.errors)}",
-            f"  matches         {self.matches} rows, {self.images_matched} distinct images",
+            f"  matches         {self.matches} rows, {self.images_matched} distinct images"
+            + (f" ({self.allowlisted_matches} allowlisted rows left out)" if self.allowlist else ""),
             f"    by category   {fmt(self.matches_by_category)}",
             f"    by hash type  {fmt(self.matches_by_hash_type)}",
             f"  index           {self.index.get('checksum', '?')[:16]} "
@@ -120,6 +175,7 @@ def summarize_run(
     options,
     index_info: dict[str, Any],
     metrics_result=None,
+    allowlist_info: dict[str, Any] | None = None,
 ) -> RunReport:
     tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log")}
     tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
@@ -132,9 +188,11 @@ def summarize_run(
         output=output,
         tables=tables,
         index=index_info,
+        allowlist=allowlist_info or {},
         options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
         beam_counters=_beam_counters(metrics_result) if metrics_result is not None else {},
     )
+    report.allowlisted_matches = report.beam_counters.get("MatchKnownHashes.allowlisted_matches", 0)
     fetch_log = read_run_table(
         output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length"]
     )
@@ -163,8 +221,129 @@ def summarize_run(
     return report
 
 
-def write_run_files(output: str, report: RunReport, log_lines: list[str] | None = None) -> None:
-    """Write the manifest (and the run's log lines, if captured) next to the run's partitions."""
+@dataclass
+class RescanReport:
+    """A rescan's manifest: what it read, what it wrote, and the counts by reason."""
+
+    run_id: str
+    state: str
+    started: str
+    finished: str
+    elapsed_s: float
+    output: str
+    tables: dict[str, str]
+    kind: str = "rescan"
+    history: dict[str, Any] = field(
+        default_factory=dict
+    )  # history_dir, since, until, files, partitions, rows
+    earlier_files: dict[str, int] = field(default_factory=dict)  # matches/retractions files read
+    new_matches: int = 0  # match rows written by this run
+    new_matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
+    new_matches_by_category: dict[str, int] = field(default_factory=dict)
+    retractions: int = 0
+    retractions_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_rows: int = 0
+    rejected_by_error: dict[str, int] = field(default_factory=dict)  # column/error_kind
+    allowlisted_matches: int = 0  # candidate rows the allowlist kept out (Beam counter)
+    decisions: dict[str, int] = field(default_factory=dict)  # ReconcileMatches counters
+    index: dict[str, Any] = field(default_factory=dict)
+    allowlist: dict[str, Any] = field(default_factory=dict)
+    match_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    beam_counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.history.get("rows", 0) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary_text(self) -> str:
+        def fmt(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+        h = self.history
+        span = (
+            f" dt {h.get('since') or '...'}..{h.get('until') or '...'}"
+            if h.get("since") or h.get("until")
+            else ""
+        )
+        lines = [
+            f"rescan {self.run_id}: {self.state} in {self.elapsed_s:.1f} s",
+            f"  history         {h.get('rows', 0)} rows in {h.get('files', 0)} files{span} "
+            f"({self.rows_per_s:,.0f} rows/s)",
+            f"  earlier         {fmt(self.earlier_files)} files",
+            f"  new matches     {self.new_matches} ({fmt(self.new_matches_by_hash_type)})",
+            f"  retractions     {self.retractions} ({fmt(self.retractions_by_reason)})",
+            f"  allowlisted     {self.allowlisted_matches} candidate rows left out",
+            f"  rejected rows   {self.rejected_rows} ({fmt(self.rejected_by_error)})",
+            f"  decisions       {fmt(self.decisions)}",
+            f"  index           {self.index.get('checksum', '?')[:16]} "
+            f"(list versions: {fmt(self.index.get('list_versions', {}))}; tombstones: "
+            f"{self.index.get('tombstones', '?')})",
+        ]
+        lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
+        return "\n".join(lines)
+
+
+def summarize_rescan(
+    *,
+    output: str,
+    run_id: str,
+    day: str,
+    started: dt.datetime,
+    elapsed_s: float,
+    state: str,
+    options,
+    index_info: dict[str, Any],
+    allowlist_info: dict[str, Any],
+    history: dict[str, Any],
+    earlier_files: dict[str, int],
+    match_options: dict[str, Any],
+    metrics_result=None,
+) -> RescanReport:
+    """Counts of what the rescan wrote come from its Parquet (exact on every runner); the decisions and the
+    allowlisted count from Beam's counters where the runner reports them."""
+    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "retractions", "rejected_rows")}
+    tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
+    counters = _beam_counters(metrics_result) if metrics_result is not None else {}
+    report = RescanReport(
+        run_id=run_id,
+        state=state.rsplit(".", maxsplit=1)[-1],
+        started=started.isoformat(),
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+        elapsed_s=round(elapsed_s, 3),
+        output=output,
+        tables=tables,
+        history=history,
+        earlier_files=earlier_files,
+        index=index_info,
+        allowlist=allowlist_info,
+        match_options=match_options,
+        options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
+        beam_counters=counters,
+        allowlisted_matches=counters.get("MatchHistory.allowlisted_matches", 0),
+        decisions={
+            k.split(".", 1)[1]: v
+            for k, v in counters.items()
+            if k.startswith("ReconcileMatches.") and not k.startswith("ReconcileMatches.index_loads")
+        },
+    )
+    matches = read_run_table(output, "matches", day, run_id, ["category", "hash_type", "match_kind"])
+    report.new_matches = matches.num_rows
+    report.new_matches_by_hash_type = _count(matches, "hash_type", "match_kind")
+    report.new_matches_by_category = _count(matches, "category")
+    retractions = read_run_table(output, "retractions", day, run_id, ["reason"])
+    report.retractions = retractions.num_rows
+    report.retractions_by_reason = _count(retractions, "reason")
+    rejected = read_run_table(output, "rejected_rows", day, run_id, ["column", "error_kind"])
+    report.rejected_rows = rejected.num_rows
+    report.rejected_by_error = _count(rejected, "column", "error_kind")
+    return report
+
+
+def write_run_files(output: str, report: Any, log_lines: list[str] | None = None) -> None:
+    """Write the manifest (and the run's log lines, if captured) next to the run's partitions.
+
+    ``report`` is a dataclass with ``run_id`` and ``started`` (ISO text): a crawl's or a rescan's report."""
     folder = run_files_dir(output, report.started[:10], report.run_id)
     manifest = json.dumps(asdict(report), indent=2, sort_keys=True, default=str).encode()
     with FileSystems.create(FileSystems.join(folder, "manifest.json")) as handle:

@@ -1,4 +1,13 @@
-"""``matches/``: one row per (page, image, list entry) that matched. The analyst-facing output."""
+"""``matches/``: one row per (page, image, list entry) that matched. The analyst-facing output.
+
+**A match's identity** is :data:`MATCH_IDENTITY`: (image_url, page_url, hash_type, list_hash, source), i.e. a
+sighting (this image URL on this page; page_url is None when the image URL was itself a seed) of a list entry
+(the lists key entries by hash type, hash value and source). ``category``, ``list_version``, ``distance``,
+``variant`` and the image's own hash are attributes of a report, not of the identity: a re-categorised entry
+or a new list version is not a new match; the same hash added by a second source is. Crawls report every match
+they see (the same match again on every crawl); a rescan reports a match only if it is not currently active
+(never reported, or retracted since: see :mod:`schemas.retractions`).
+"""
 
 from typing import NamedTuple, Optional
 
@@ -61,6 +70,14 @@ MATCHES_SCHEMA = pa.schema(
         ("pdq_quality", pa.int32()),
     ]
 )
+
+MATCH_IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
+
+
+def match_key(image_url: str, page_url, hash_type: str, list_hash: str, source) -> str:
+    """The identity as one string (a deterministic Beam key): None and "" are the same for page and source."""
+    return "\x1f".join((image_url, page_url or "", hash_type, list_hash, source or ""))
+
 
 check_record_matches_schema(MatchRecord, MATCHES_SCHEMA)
 beam.coders.registry.register_coder(MatchRecord, beam.coders.RowCoder)

@@ -24,8 +24,8 @@ An end-to-end test is a few lines::
         run(argv=flink.argv(f"--output_dir={tmp_path}/flink", parallelism=2))
         assert parquet_rows(tmp_path / "flink/matches", drop={"run_id"}) == parquet_rows(...)
 
-Skipped, with the reason, only when ``java`` is missing, or ``mvn`` or ``javac`` is missing and the jar
-is not cached yet.
+Skipped, with the reason, only when ``java`` is missing, or ``mvn`` is missing and the jar is not cached
+yet.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -62,12 +62,16 @@ __all__ = [
     "FNAPI_RUNNER",
     "LOCAL_FLINK_CONF_DIR",
     "FlinkTarget",
+    "Listener",
     "ListenerAudit",
+    "classify_listener",
     "flink_timed",
     "flink_cluster",
     "flink_job_server_jar",
     "flink_local_options",
+    "listeners_of",
     "parquet_rows",
+    "speaks_grpc",
 ]
 
 
@@ -80,6 +84,10 @@ class FlinkTarget:
     log_dir: Path
     rest_url: str | None = None
     service_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
+    ports: dict[str, int] = field(default_factory=dict)  # what the fixture chose: job_server, worker_pool...
+    listeners_at_start: tuple[Listener, ...] = ()  # the services' listeners once started, before any job
+    # How many SDK worker processes the target's worker pool has started so far.
+    workers_started: Callable[[], int] = lambda: 0
 
     def argv(self, *extra: str, parallelism: int = 2) -> list[str]:
         """Pipeline options for this target; ``extra`` (the pipeline's own flags) come last and win.
@@ -153,44 +161,178 @@ def pytest_terminal_summary(terminalreporter):
 
 # --- which addresses the services listen on -----------------------------------------------------------------
 
+# Beam 2.62's Java gRPC servers bind the wildcard address: ServerFactory builds them with
+# NettyServerBuilder.forPort(port), whatever host their URL names, and no option or system property changes
+# that. They are the job server's job and artifact services, and the Fn API servers (control, data, state,
+# logging, artifact retrieval, provisioning) a TaskManager opens for each stage it runs Python in, which the
+# job-server JVM does itself for [local]. The tests start and stop them and only ever contact them on
+# loopback; docs/flink.md says what that means for a deployment.
+BEAM_WILDCARD_EXCEPTION = "Beam's Java gRPC server on the wildcard address (ServerFactory.forPort, Beam 2.62)"
+# Beam Python's LOOPBACK worker service (embedded Flink without a worker pool) binds [::] too.
+BEAM_PYTHON_LOOPBACK_EXCEPTION = (
+    "Beam Python's LOOPBACK worker service on [::] (its own code, not configurable)"
+)
+
+# An HTTP/2 client connection preface and an empty SETTINGS frame: a gRPC server answers with a SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_HTTP2_SETTINGS = 4
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening TCP socket of one process."""
+
+    pid: int
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+    inode: int
+    command: str
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.address.is_loopback
+
+    @property
+    def beam_role(self) -> str | None:
+        """``job server`` or ``TaskManager`` when this is a JVM that runs Beam's Java gRPC servers."""
+        executable = self.command.split(" ", 1)[0]
+        if not (executable == "java" or executable.endswith("/java")):
+            return None
+        if "TaskManagerRunner" in self.command:
+            return "TaskManager"
+        if "--job-port" in self.command:  # Beam's job server: ours, or one Beam started from the jar
+            return "job server"
+        return None
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} [{self.address}]:{self.port} {self.command[:160]}"
+
+
+def classify_listener(
+    listener: Listener, grpc: bool | None, python_loopback_pids: frozenset[int] = frozenset()
+) -> str | None:
+    """Why a listener is acceptable, or None when it is not.
+
+    Loopback is always fine. Off loopback, only the known Beam exceptions are: the wildcard address (never a
+    routable address of this host) in a Beam JVM (job server, TaskManager) on a port that answers as a gRPC
+    server, or in a process given as Beam Python's LOOPBACK launcher. ``grpc`` is the probe's answer:
+    True, False, or None when the socket closed before it could be probed (a Fn API server of a stage that
+    just finished: only trusted in a Beam JVM).
+    """
+    if listener.on_loopback:
+        return "loopback"
+    if not listener.address.is_unspecified:
+        return None
+    if listener.pid in python_loopback_pids and grpc is not False:
+        return BEAM_PYTHON_LOOPBACK_EXCEPTION
+    if listener.beam_role is not None and grpc is not False:
+        closed = " (closed before the probe)" if grpc is None else ""
+        return f"{BEAM_WILDCARD_EXCEPTION}, {listener.beam_role}{closed}"
+    return None
+
+
+def speaks_grpc(port: int, host: str = LOOPBACK, timeout: float = 5.0) -> bool | None:
+    """True if the server on ``host:port`` answers an HTTP/2 preface with SETTINGS (gRPC does), False if it
+    answers otherwise or not at all, None if nothing listens there any more."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(_HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                chunk = conn.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+    except ConnectionRefusedError:
+        return None
+    except OSError:  # reset or timed out: not a gRPC server
+        return False
+    return len(header) == 9 and header[3] == _HTTP2_SETTINGS and header[5:9] == b"\0\0\0\0"
+
+
+def listeners_of(pids) -> list[Listener]:
+    """Every TCP listener of ``pids`` and their descendants, now (Linux /proc)."""
+    owners = _socket_owners(_descendants(set(pids)))
+    return [
+        Listener(owners[inode], address, port, inode, _command_line(owners[inode]))
+        for address, port, inode in _tcp_listeners()
+        if inode in owners
+    ]
+
 
 class ListenerAudit:
     """Samples, while active, the TCP listeners of some processes and their descendants (Linux /proc).
 
-    ``with ListenerAudit(target.service_pids) as audit: run(...)``, then ``audit.not_loopback`` lists
-    every ``pid address:port`` seen listening on anything but 127.0.0.1 or ::1.
+    ``with ListenerAudit(target.service_pids) as audit: run(...)``, then:
+
+    - ``unexpected``: every listener seen off loopback that is not a known Beam exception (tests assert it
+      is empty): Flink's own servers, our worker pool and SDK workers, anything on a routable address;
+    - ``beam_internal``: the known exceptions (:func:`classify_listener`), with the reason;
+    - ``not_loopback``: both together.
+
+    Every new wildcard listener is probed as soon as it is seen, with an HTTP/2 preface (``_probe``).
+    ``python_loopback_pids``: launching processes whose Beam Python LOOPBACK service may bind [::].
     """
 
-    def __init__(self, pids, interval: float = 0.2):
+    def __init__(self, pids, interval: float = 0.2, python_loopback_pids=()):
         self._roots = set(pids)
         self._interval = interval
+        self._python_loopback_pids = frozenset(python_loopback_pids)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
-        self.not_loopback: set[str] = set()
+        self._seen: set[int] = set()  # socket inodes already judged
+        self.beam_internal: dict[str, str] = {}
+        self.unexpected: set[str] = set()
         self.samples = 0
+
+    @property
+    def not_loopback(self) -> set[str]:
+        return set(self.beam_internal) | self.unexpected
 
     def __enter__(self) -> ListenerAudit:
         if not Path("/proc/net/tcp").exists():
             pytest.skip("listener audit needs Linux /proc")
+        self._sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
         self._thread.join()
-        self._sample()  # at least one sample, however short the block
+        self._sample()  # at least one sample at the end, however short the block
 
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self._interval):
             self._sample()
 
+    @staticmethod
+    def _probe(listener: Listener, attempts: int = 3) -> bool | None:
+        """Probe a wildcard listener over loopback (Java's [::] is dual-stack). A server that is shutting
+        down (a Fn API server at the end of its stage) may accept and then close without a word: when the
+        socket is gone afterwards, that is "closed before the probe" (None); while it still listens, try
+        again (a loaded JVM may be slow), and a server that never answers as gRPC is not one (False)."""
+        for attempt in range(attempts):
+            answer = speaks_grpc(listener.port)
+            if answer is True:
+                return True
+            if answer is None or listener.inode not in {inode for _, _, inode in _tcp_listeners()}:
+                return None
+            if attempt + 1 < attempts:
+                time.sleep(0.5)
+        return False
+
     def _sample(self) -> None:
         self.samples += 1
-        owners = _socket_owners(_descendants(self._roots))
-        for address, port, inode in _tcp_listeners():
-            if inode in owners and not address.is_loopback:
-                pid = owners[inode]
-                self.not_loopback.add(f"pid {pid} [{address}]:{port} {_command_line(pid)[:160]}")
+        for listener in listeners_of(self._roots):
+            if listener.on_loopback or listener.inode in self._seen:
+                continue
+            self._seen.add(listener.inode)
+            grpc = self._probe(listener) if listener.address.is_unspecified else False
+            reason = classify_listener(listener, grpc, self._python_loopback_pids)
+            if reason is None:
+                self.unexpected.add(str(listener))
+            else:
+                self.beam_internal[str(listener)] = reason
 
 
 def _command_line(pid: int) -> str:
@@ -269,13 +411,8 @@ def flink_job_server_jar() -> Path:
     cached = subprocess.run(
         [str(FETCH_SCRIPT), "--print-path"], capture_output=True, text=True, check=False, timeout=60
     )
-    if cached.returncode != 0:
-        missing = [tool for tool in ("mvn", "javac") if shutil.which(tool) is None]
-        if missing:
-            pytest.skip(
-                f"{' and '.join(missing)} not found and the Flink job server is not cached: "
-                "apt-get install maven openjdk-17-jdk-headless"
-            )
+    if cached.returncode != 0 and shutil.which("mvn") is None:
+        pytest.skip("mvn not found and the Flink job server is not cached: apt-get install maven")
     with flink_timed("fetch job server (cached after the first time)"):
         fetched = subprocess.run(
             [str(FETCH_SCRIPT)], capture_output=True, text=True, check=False, timeout=1800
@@ -377,6 +514,14 @@ def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[Flin
             ),
             log_dir=workdir,
             service_pids=(job_server.pid, os.getpid()),  # the worker pool runs in this process
+            ports={
+                "job_server": job_server.port,
+                "artifacts": job_server.artifact_port,
+                "worker_pool": pool.port,
+            },
+            listeners_at_start=tuple(listeners_of([job_server.pid]))
+            + tuple(listener for listener in listeners_of([os.getpid()]) if listener.port == pool.port),
+            workers_started=lambda: pool.workers_started,
         )
     finally:
         job_server.stop()
@@ -447,15 +592,27 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
             for line in options.stdout.splitlines()
             if line and not line.startswith(("--parallelism=", "--sdk_worker_parallelism="))
         )
+        service_pids = tuple(
+            int(text)
+            for pid_file in sorted((cluster_dir / "pid").glob("*.pid"))
+            for text in pid_file.read_text().split()
+        )
         yield FlinkTarget(
             name="flink-cluster",
             args=args,
             log_dir=cluster_dir / "log",
             rest_url=f"http://{LOOPBACK}:{env['FLINK_REST_PORT']}",
-            service_pids=tuple(
-                int(text)
-                for pid_file in sorted((cluster_dir / "pid").glob("*.pid"))
-                for text in pid_file.read_text().split()
+            service_pids=service_pids,
+            ports={
+                "rest": int(env["FLINK_REST_PORT"]),
+                "rpc": int(env["FLINK_RPC_PORT"]),
+                "worker_pool": int(env["WORKER_POOL_PORT"]),
+                "job_server": int(env["JOB_SERVER_PORT"]),
+                "artifacts": int(env["JOB_SERVER_ARTIFACT_PORT"]),
+            },
+            listeners_at_start=tuple(listeners_of(service_pids)),
+            workers_started=lambda: _count_lines(
+                cluster_dir / "log" / "worker-pool.log", "Started SDK worker"
             ),
         )
     finally:
@@ -464,6 +621,13 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
         finally:
             restore_sigterm()
             atexit.unregister(stop)
+
+
+def _count_lines(path: Path, text: str) -> int:
+    try:
+        return sum(text in line for line in path.read_text(errors="replace").splitlines())
+    except OSError:
+        return 0
 
 
 def _sigterm_as_keyboard_interrupt():

@@ -28,8 +28,10 @@ def test_pool_binds_loopback_and_runs_workers_with_this_interpreter():
     pool = WorkerPool(port=0).start()
     try:
         assert pool.address.startswith("127.0.0.1:")
+        assert pool.workers_started == 0
         response = _start_worker(pool.address, "w-1")
         assert response.error == ""
+        assert pool.workers_started == 1
         # The pool's bookkeeping is private; this test is the one place that looks at it.
         process = pool._servicer._worker_processes["w-1"]
         assert process.args[0] == sys.executable
@@ -74,3 +76,19 @@ def _non_loopback_address() -> str | None:
             return None
         address = probe.getsockname()[0]
     return None if address.startswith("127.") else address
+
+
+def test_sdk_workers_log_hashwatch_info_and_warnings_to_the_pool_output():
+    """Beam's pool drops a worker's INFO lines (the progress reporter's); ours keeps hashwatch's."""
+    code = (
+        "import logging; from hashwatch.flink_worker_pool import configure_worker_logging; "
+        "configure_worker_logging('w-7'); "
+        "logging.getLogger('hashwatch.progress').info('progress: fetches=3'); "
+        "logging.getLogger('apache_beam.runners.worker.sdk_worker').info('beam chatter'); "
+        "logging.getLogger('apache_beam.io').warning('a beam warning')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    lines = out.stderr.splitlines()
+    assert any("sdk-worker w-7" in line and "progress: fetches=3" in line for line in lines), lines
+    assert any("WARNING" in line and "a beam warning" in line for line in lines), lines
+    assert not any("beam chatter" in line for line in lines), lines

@@ -9,7 +9,12 @@ Thin adapters over :mod:`hashwatch.crawling`. Public transforms:
 
 How the work is split: every fetch stage groups its tasks by host (``scheme://host:port``), so one host's
 tasks of a stage are handled by one DoFn call on one worker, where politeness (per-host concurrency and
-delay) is enforced; a process-wide host table carries it across stages in the same process. Inside a DoFn
+delay) is enforced; a process-wide host table carries it across stages in the same process. One exception:
+when no delay can apply to any request (``--per-host-delay 0`` and robots.txt ``Crawl-delay`` off:
+``--max-crawl-delay 0`` or ``--ignore-robots``), the only limit is ``--per-host-concurrency`` N requests in
+flight, so ``FetchImages`` spreads a host's images over N keys (``host#k/N``, by a stable hash of the image
+URL), each fetched one request at a time: at most N in flight wherever Beam runs them, and up to N workers
+share one host's fetching and hashing (:func:`image_shards`). Inside a DoFn
 instance a pool of ``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered,
 fetched concurrently and drained by ``finish_bundle``. Image bytes never leave the DoFn that fetched them:
 the handler turns them into an ``ImageRecord`` there.
@@ -30,6 +35,7 @@ images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -69,6 +75,7 @@ __all__ = [
     "HandledImage",
     "ImageBodyHandler",
     "ImageTasksFromRefs",
+    "image_shards",
 ]
 
 _METRICS_PAGES = "hashwatch.CrawlRounds"
@@ -116,10 +123,18 @@ class _PoliteFetchFn(beam.DoFn):
 
     metrics_namespace = "hashwatch"
 
-    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        image_handler: ImageBodyHandler,
+        key_concurrency: int | None = None,
+    ) -> None:
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
+        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
+        self._key_concurrency = key_concurrency or config.host_concurrency
         self._worker: CrawlWorker | None = None
         self._scheduler: HostScheduler | None = None
 
@@ -132,7 +147,7 @@ class _PoliteFetchFn(beam.DoFn):
             self._work,
             threads=config.fetch_threads,
             default_delay=config.per_host_delay,
-            concurrency=config.host_concurrency,
+            concurrency=self._key_concurrency,
             slots=self._worker.slots,
             on_result=self._collect,
         )
@@ -270,7 +285,11 @@ class _FetchPagesFn(_PoliteFetchFn):
 
 
 class _FetchImagesFn(_PoliteFetchFn):
-    """(host, [ImageTask]) -> fetch_log rows (main) and image records (tagged ``images``)."""
+    """(host or host shard, [ImageTask]) -> fetch_log rows (main) and image records (tagged ``images``).
+
+    The key is what the politeness table counts requests in flight under: the host, or one of its shards
+    (``host#k/N``, then with a concurrency of 1). With shards no delay applies (see :func:`image_shards`), so
+    the requests to the host itself need no pacing beyond that."""
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         host, tasks = element
@@ -322,6 +341,25 @@ def _with_type(pcoll: PCollection, element_type) -> PCollection:
     """Declare a tagged output's element type (Beam leaves them Any), so its records use RowCoder."""
     pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
     return pcoll
+
+
+def image_shards(config: CrawlConfig) -> int:
+    """How many keys ``FetchImages`` spreads one host's images over: 1, unless no delay can apply to any
+    request to any host (``per_host_delay`` 0, and robots.txt ``Crawl-delay`` capped at 0 or robots ignored),
+    in which case ``host_concurrency``: each key then has at most one request in flight, so the host never
+    has more than its concurrency in flight, however many workers share its keys."""
+    no_crawl_delay = config.max_crawl_delay == 0 or config.ignore_robots
+    if config.per_host_delay > 0 or not no_crawl_delay:
+        return 1
+    return config.host_concurrency
+
+
+def _image_key(url: str, shards: int) -> str:
+    """The grouping key of an image task: its host, or ``host#k/N`` (a stable hash: the same on every worker)."""
+    host = host_key(url)
+    if shards == 1:
+        return host
+    return f"{host}#{zlib.crc32(url.encode('utf-8')) % shards}/{shards}"
 
 
 # --- public transforms
@@ -404,7 +442,9 @@ class FetchImages(beam.PTransform):
     """Fetch each distinct image once and hand its bytes to ``image_handler`` in the same DoFn.
 
     In: ``PCollection[ImageTask]``, already one per distinct URL (see :class:`ImageTasksFromRefs`).
-    Out: :class:`FetchImagesResult` (one fetch_log row per task; the handler's records). Example::
+    Out: :class:`FetchImagesResult` (one fetch_log row per task; the handler's records). Tasks are grouped by
+    host, or, when no politeness delay can apply, by ``per_host_concurrency`` shards of each host
+    (:func:`image_shards`), so that several workers can share one host's images. Example::
 
         result = tasks | "FetchImages" >> FetchImages(config, run_id, handler)
         result.images | "WriteImages" >> ...
@@ -417,14 +457,16 @@ class FetchImages(beam.PTransform):
         self._handler = image_handler
 
     def expand(self, tasks: PCollection) -> FetchImagesResult:
+        shards = image_shards(self._config)
+        fetch_fn = _FetchImagesFn(
+            self._config, self._run_id, self._handler, key_concurrency=1 if shards > 1 else None
+        )
         fetched = (
             tasks
-            | "KeyByHost" >> beam.Map(lambda t: (host_key(t.image_url), t))
+            | "KeyByHost" >> beam.Map(lambda t: (_image_key(t.image_url, shards), t))
             | "GroupByHost" >> beam.GroupByKey()
             | "Fetch"
-            >> beam.ParDo(_FetchImagesFn(self._config, self._run_id, self._handler))
-            .with_output_types(FetchLogRecord)
-            .with_outputs("images", main="fetch_log")
+            >> beam.ParDo(fetch_fn).with_output_types(FetchLogRecord).with_outputs("images", main="fetch_log")
         )
         return FetchImagesResult(
             fetch_log=_with_type(fetched.fetch_log, FetchLogRecord),

@@ -4,6 +4,9 @@ The side input is a small :class:`~schemas.known_hashes.IndexRef` (path and chec
 worker process loads the compiled index once through :class:`apache_beam.utils.shared.Shared` and every DoFn
 instance in that process uses the same object. A new checksum (a refreshed index in a streaming job) loads
 the new file.
+
+An :class:`~hashwatch.hashing.allowlist.Allowlist` (known-collision list entries, known-innocent images)
+removes matches before they are written; each removed match is counted (``allowlisted_matches``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
+from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 
-__all__ = ["MatchKnownHashes", "image_hashes_of", "load_index"]
+__all__ = ["MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
 
 _NAMESPACE = "MatchKnownHashes"
 
@@ -108,35 +112,52 @@ def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksu
             )
 
 
-class _MatchDoFn(beam.DoFn):
-    def __init__(self, run_id: str, match_options, shared: Shared):
-        self._run_id = run_id
-        self._match_options = match_options
+class SharedIndex:
+    """Call with an IndexRef: the index, loaded once per worker process through ``shared``; holds it (Shared
+    keeps only a weak reference), reloads when the checksum changes."""
+
+    def __init__(self, shared: Shared, namespace: str):
         self._shared = shared
-        self._index: KnownHashIndex | None = None  # the DoFn holds it: Shared keeps only a weak reference
+        self._namespace = namespace
+        self._index: KnownHashIndex | None = None
         self._checksum: str | None = None
 
-    def setup(self):
-        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
-        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
-        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
-        self._loads = Metrics.counter(_NAMESPACE, "index_loads")
-
-    def _index_for(self, ref: IndexRef) -> KnownHashIndex:
+    def __call__(self, ref: IndexRef) -> KnownHashIndex:
         if self._index is None or self._checksum != ref.checksum:
+            loads = Metrics.counter(self._namespace, "index_loads")
 
             def load():
-                self._loads.inc()
+                loads.inc()
                 return load_index(ref)
 
             self._index = self._shared.acquire(load, tag=ref.checksum)
             self._checksum = ref.checksum
         return self._index
 
+
+class _MatchDoFn(beam.DoFn):
+    def __init__(self, run_id: str, match_options, shared: Shared, allowlist: Allowlist | None = None):
+        self._run_id = run_id
+        self._match_options = match_options
+        self._shared = shared
+        self._allowlist = allowlist
+
+    def setup(self):
+        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
+        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
+        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
+        self._allowlisted = Metrics.counter(_NAMESPACE, "allowlisted_matches")
+        # The DoFn holds the index: Shared keeps only a weak reference.
+        self._index_for = SharedIndex(self._shared, _NAMESPACE)
+
     def process(self, image: ImageRecord, ref: IndexRef) -> Iterator[MatchRecord]:
         index = self._index_for(ref)
         self._images.inc()
         matches = index.match(image_hashes_of(image), self._match_options)
+        if matches and self._allowlist is not None:
+            matches, suppressed = self._allowlist.split(matches, image_hashes_mapping(image))
+            if suppressed:
+                self._allowlisted.inc(len(suppressed) * max(1, len(image.page_urls or ())))
         if not matches:
             return
         self._matched_images.inc()
@@ -151,7 +172,9 @@ class MatchKnownHashes(beam.PTransform):
 
     ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input. Each image gives
     one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
-    Hamming threshold for pHash/dHash/PDQ).
+    Hamming threshold for pHash/dHash/PDQ). With an ``allowlist``, matches of allowlisted list entries and of
+    allowlisted images are left out and counted (``MatchKnownHashes.allowlisted_matches``, in rows that
+    would have been written).
 
     Example::
 
@@ -159,13 +182,21 @@ class MatchKnownHashes(beam.PTransform):
         matches = images | "MatchKnownHashes" >> MatchKnownHashes(ref, run_id)
     """
 
-    def __init__(self, index_ref: beam.PCollection[IndexRef], run_id: str, match_options=None):
+    def __init__(
+        self,
+        index_ref: beam.PCollection[IndexRef],
+        run_id: str,
+        match_options=None,
+        allowlist: Allowlist | None = None,
+    ):
         super().__init__()
         self._index_ref = index_ref
         self._run_id = run_id
         self._match_options = match_options
+        self._allowlist = allowlist
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
         return images | "Match" >> beam.ParDo(
-            _MatchDoFn(self._run_id, self._match_options, Shared()), beam.pvalue.AsSingleton(self._index_ref)
+            _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist),
+            beam.pvalue.AsSingleton(self._index_ref),
         ).with_output_types(MatchRecord)

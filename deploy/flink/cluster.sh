@@ -2,7 +2,8 @@
 # A standalone Flink 1.19 cluster on this machine, bound to 127.0.0.1, with the Beam worker pool that runs
 # our Python code. See docs/flink.md.
 #
-#   deploy/flink/cluster.sh start [--with-job-server]   # JobManager, TaskManager, worker pool (+ job server)
+#   deploy/flink/cluster.sh start [--with-job-server]   # JobManager, TaskManager, worker pool (+ job server:
+#                                                       # Beam binds it on all interfaces, see docs/flink.md)
 #   deploy/flink/cluster.sh status                      # what runs, where the logs are, pipeline options
 #   deploy/flink/cluster.sh options                     # the pipeline options, one per line
 #   deploy/flink/cluster.sh logs [NAME] [-f]            # NAME: jobmanager|taskmanager|worker-pool|job-server
@@ -24,6 +25,7 @@
 #   FLINK_TASK_SLOTS    task slots of the one TaskManager     [2]
 #   FLINK_JM_MEMORY     JobManager process size               [1600m]
 #   FLINK_TM_MEMORY     TaskManager process size              [4096m]
+#   FLINK_SORT_SHUFFLE_BUFFERS network buffers per blocking result partition [64]
 #   WORKER_POOL_PYTHON  a Python with hashwatch installed     [<repo>/.venv/bin/python]
 #   PYTHON              creates Flink's virtualenv            [python3]
 #   FLINK_START_TIMEOUT seconds to wait for readiness         [120]
@@ -45,6 +47,7 @@ artifact_port="${JOB_SERVER_ARTIFACT_PORT:-$((job_port - 1))}"
 task_slots="${FLINK_TASK_SLOTS:-2}"
 jm_memory="${FLINK_JM_MEMORY:-1600m}"
 tm_memory="${FLINK_TM_MEMORY:-4096m}"
+sort_shuffle_buffers="${FLINK_SORT_SHUFFLE_BUFFERS:-64}"
 pool_python="${WORKER_POOL_PYTHON:-$repo/.venv/bin/python}"
 start_timeout="${FLINK_START_TIMEOUT:-120}"
 
@@ -210,6 +213,14 @@ taskmanager:
   memory:
     process:
       size: $tm_memory
+  network:
+    sort-shuffle:
+      # Beam's batch translation deploys many blocking result partitions at once (the crawl pipeline: one
+      # per stage output and side input), and each sort-merge partition takes this many 32 KiB buffers
+      # from the TaskManager's network memory. Flink's default, 512 (16 MiB each), exhausts a 4 GiB
+      # TaskManager's ~340 MiB of network memory ("Insufficient number of network buffers"); the data of
+      # one job here is small. Raise it (and taskmanager.memory.network.*) for large shuffles.
+      min-buffers: $sort_shuffle_buffers
 parallelism:
   default: 1
 rest:
@@ -344,6 +355,10 @@ cmd_start() {
     echo $! >"$pool_pid_file"
 
     if ((with_job_server)); then
+        # Beam 2.62 binds the job server's gRPC ports on every interface whatever --job-host says, and they
+        # have no authentication (docs/flink.md, "What listens where").
+        log "note: Beam's job server listens on all interfaces (ports $job_port, $artifact_port), not only" \
+            "$bind_host: run --with-job-server only where no one else can reach this machine"
         local url_host="$bind_host"
         [[ "$bind_host" == *:* ]] && url_host="[$bind_host]"
         "${launcher[@]}" java -jar "$jar" --flink-master="$url_host:$rest_port" --job-host="$bind_host" \

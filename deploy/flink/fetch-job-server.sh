@@ -58,6 +58,12 @@ fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 entries = fields.get("Class-Path", "").split()
 if fields.get("Main-Class") != "org.apache.beam.runners.flink.FlinkJobServerDriver" or not entries:
     sys.exit(f"{jar}: manifest lacks Main-Class FlinkJobServerDriver or Class-Path")
+# The launcher is a manifest only: every class comes from the published jars in lib/ (an older build
+# carried a patched Beam class; such a cache is rebuilt).
+with zipfile.ZipFile(jar) as zf:
+    classes = [name for name in zf.namelist() if name.endswith(".class")]
+if classes:
+    sys.exit(f"{jar}: carries classes of its own ({classes[0]}, ...): rebuild")
 missing = [e for e in entries if not (jar.parent / e).is_file()]
 if missing:
     sys.exit(f"{jar}: {len(missing)} Class-Path entries missing, e.g. {missing[0]}")
@@ -78,8 +84,6 @@ fi
 
 command -v java >/dev/null 2>&1 || die "java not found: Java 17 is needed to run the Flink job server"
 command -v "$mvn_cmd" >/dev/null 2>&1 || die "Maven ('$mvn_cmd') not found: it fetches the job server (apt-get install maven)"
-command -v javac >/dev/null 2>&1 ||
-    die "javac not found: the build compiles one patched Beam class (jobserver/src), so it needs a JDK, not a JRE"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
 
 mkdir -p "$(dirname "$dest")"

@@ -819,6 +819,35 @@ class KnownHashIndex:
                         out[k].append((lv, d, int(t.label_set[p])))
         return out
 
+    def query_hits(self, hash_type: str, raw: np.ndarray, radius: int | None = None) -> np.ndarray:
+        """Which queries have at least one list entry within ``radius``: a bulk pre-filter.
+
+        ``raw`` is an (n, bits / 8) uint8 array of query values (already validated); returns the sorted
+        indices of the rows with a hit. No Python object per query, so a rescan can screen millions of
+        history rows and call :meth:`match_many` for the few that hit. ``radius`` defaults to the type's
+        default threshold; exact types ignore it. Linear (plug-in) types fall back to :meth:`lookup`.
+        """
+        t = self._types.get(hash_type)
+        n = int(raw.shape[0])
+        if t is None or n == 0:
+            return np.zeros(0, dtype=np.int64)
+        r = get_hash_type(hash_type).default_threshold if radius is None else radius
+        if t.hamming is not None:
+            qi, _pos, _dist = t.hamming.search(bytes_to_codes(np.ascontiguousarray(raw), t.bits), r)
+            return np.unique(qi).astype(np.int64)
+        if t.exact_keys is not None:
+            nbytes = t.exact_keys.dtype.itemsize
+            q = np.ascontiguousarray(raw[:, :nbytes]).view(f"S{nbytes}").reshape(-1)
+            idx = np.searchsorted(t.exact_keys, q)
+            found = np.zeros(n, dtype=bool)
+            inside = idx < t.size
+            found[inside] = t.exact_keys[idx[inside]] == q[inside]
+            return np.nonzero(found)[0].astype(np.int64)
+        values = [bytes(row).hex() for row in raw]
+        return np.array(
+            [k for k, hits in enumerate(self.lookup(hash_type, values, r)) if hits], dtype=np.int64
+        )
+
     def match(self, hashes: ImageHashes, options: MatchOptions | None = None) -> list[Match]:
         """Every list entry one of the image's hashes matches (dihedral PDQ variants and query-side candidates
         included by default)."""

@@ -1,8 +1,9 @@
 """pipelines.flink_smoke on embedded Flink and on the standalone cluster writes what the FnApiRunner writes.
 
 Also checks where the DoFn ran: in SDK worker processes of the project's interpreter (so the worker pool
-really imported our modules), and, at parallelism 2, in two of them; and that every server the run
-started (job server, Flink, Beam's Fn API servers, worker pool) listened on loopback only.
+really imported our modules), that parallelism 2 started two SDK workers; and that every server the run
+started (job server, Flink, Beam's Fn API servers, worker pool) listened on loopback, except the known
+exception: Beam 2.62's Java gRPC servers bind the wildcard address (flink_support.classify_listener).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def reference_rows(tmp_path_factory):
     return rows
 
 
-def _check_flink_run(target, output: Path, reference_rows) -> None:
+def _check_flink_run(target, output: Path, reference_rows, workers_started: int) -> None:
     rows = parquet_rows(output / "buckets")
     assert rows == reference_rows, f"{target.name} wrote other rows; logs:\n{target.log_tail()}"
     workers = _workers(output)
@@ -59,32 +60,40 @@ def _check_flink_run(target, output: Path, reference_rows) -> None:
     # SDK worker processes of this very interpreter ran the DoFn: the worker pool imported our modules.
     assert {w.executable for w in workers} == {sys.executable}
     assert os.getpid() not in {w.pid for w in workers}
-    # Parallelism 2 with --sdk_worker_parallelism=2: two Python processes shared the hashing stage.
-    assert len({w.pid for w in workers}) == 2, workers
+    # --sdk_worker_parallelism=2 reached the TaskManager: it started two Python processes, not one for both
+    # slots. Which of them runs a stage's subtask is Beam's choice: a TaskManager hands its SDK workers out in
+    # turn to every stage subtask it opens, so both subtasks of the hashing stage can land in one (seen in
+    # about one run in four). Hence "at most two ran it", not "two".
+    assert workers_started >= 2, workers_started
+    assert len({w.pid for w in workers}) <= 2, workers
 
 
 def test_embedded_flink_writes_the_reference_rows(flink_local_options, reference_rows, tmp_path):
     target = flink_local_options
+    before = target.workers_started()
     with (
         flink_timed(f"flink_smoke, {ITEMS} items, [local] parallelism 2"),
         ListenerAudit(target.service_pids) as audit,
     ):
         run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(target, tmp_path, reference_rows)
-    assert not audit.not_loopback
+    _check_flink_run(target, tmp_path, reference_rows, target.workers_started() - before)
+    assert not audit.unexpected
 
 
 def test_cluster_writes_the_reference_rows(flink_cluster, reference_rows, tmp_path):
     target = flink_cluster
+    before = target.workers_started()
     with (
         flink_timed(f"flink_smoke, {ITEMS} items, cluster parallelism 2"),
         ListenerAudit(target.service_pids) as audit,
     ):
         run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(target, tmp_path, reference_rows)
-    # The TaskManager opens Beam's Fn API servers per job: loopback thanks to the patched ServerFactory.
+    _check_flink_run(target, tmp_path, reference_rows, target.workers_started() - before)
     assert audit.samples > 5
-    assert not audit.not_loopback
+    assert not audit.unexpected
+    # The TaskManager opened Beam's Fn API servers for the job, on the wildcard address: the known exception
+    # was seen (and recognised as gRPC). If Beam ever binds them to loopback, docs/flink.md needs updating.
+    assert any("TaskManager" in reason for reason in audit.beam_internal.values()), audit.beam_internal
 
 
 def _run_module(args: list[str], audit_pids: tuple[int, ...] = (), env=None, timeout: float = 600):
@@ -96,7 +105,8 @@ def _run_module(args: list[str], audit_pids: tuple[int, ...] = (), env=None, tim
         text=True,
         env=env,
     )
-    with ListenerAudit((process.pid, *audit_pids)) as audit:
+    # Without a worker pool ([local], LOOPBACK) Beam Python's worker service in the launcher binds [::].
+    with ListenerAudit((process.pid, *audit_pids), python_loopback_pids=(process.pid,)) as audit:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -126,9 +136,11 @@ def test_command_line_with_only_the_job_server_jar(flink_job_server_jar, referen
         )
     assert out.returncode == 0, out.stderr[-5000:]
     assert parquet_rows(tmp_path / "buckets") == reference_rows
-    # Known exception, from Beam's Python code: the LOOPBACK worker pool in the launching process binds
-    # [::]. Nothing else may: the job server and embedded Flink run in the (patched) job-server JVM.
-    assert all(entry.startswith(f"pid {launcher_pid} ") for entry in audit.not_loopback), audit.not_loopback
+    # Known exceptions only: Beam Python's LOOPBACK service in the launcher, and the Java gRPC servers of the
+    # job-server JVM Beam started (job, artifacts, and embedded Flink's Fn API servers). Embedded Flink's
+    # own servers (RPC, blob, REST) stay on loopback with local-conf.
+    assert not audit.unexpected
+    assert any(entry.startswith(f"pid {launcher_pid} ") for entry in audit.beam_internal), audit.beam_internal
 
 
 def test_command_line_on_the_cluster_with_the_job_server_jar(
@@ -146,4 +158,4 @@ def test_command_line_on_the_cluster_with_the_job_server_jar(
     assert out.returncode == 0, out.stderr[-5000:]
     assert parquet_rows(tmp_path / "buckets") == reference_rows
     assert {w.executable for w in _workers(tmp_path)} == {sys.executable}
-    assert not audit.not_loopback
+    assert not audit.unexpected

@@ -78,9 +78,23 @@ def test_cli_prints_one_line_and_exits_2(inputs):
     assert proc.stderr.strip().splitlines()[-1].startswith("hashwatch crawl: error: give the known hashes")
 
 
+def test_relative_paths_reach_the_workers_as_absolute_paths(inputs, monkeypatch):
+    """On Flink the SDK workers resolve paths in the worker pool's working folder, not the launcher's."""
+    seeds, listing, out = inputs
+    monkeypatch.chdir(out.parent)
+    report = run(
+        [f"--seeds={seeds.name}", f"--hash-list={listing.name}", "--output-dir=out", "--progress-interval=0"]
+    )
+    assert report.state == "DONE"
+    assert report.output == str(out)
+    assert report.options["output_dir"] == str(out) and report.options["seeds"] == [str(seeds)]
+    assert report.index["index"].startswith(str(out / "_indexes") + "/")
+    assert report.fetches  # the launcher read back what the workers wrote
+
+
 def test_candidates_flag_picks_switches_off_or_rejects_families(inputs):
     from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
-    from pipelines.crawl_match import candidate_families
+    from pipelines.options import candidate_families
 
     assert candidate_families("default") == candidate_families(None) == DEFAULT_CANDIDATE_FAMILIES
     assert candidate_families("none") == ()

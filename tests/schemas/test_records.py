@@ -8,13 +8,18 @@ from schemas import (
     FETCH_LOG_SCHEMA,
     IMAGES_SCHEMA,
     MATCHES_SCHEMA,
+    REJECTED_ROWS_SCHEMA,
+    RETRACTIONS_SCHEMA,
     CrawlTask,
     DiscoveredLink,
     FetchLogRecord,
     ImageRecord,
     ImageRef,
     ImageTask,
+    MatchEvent,
     MatchRecord,
+    RejectedRowRecord,
+    RetractionRecord,
 )
 from schemas.arrow_util import check_record_matches_schema, records_to_table
 
@@ -95,12 +100,68 @@ MATCH = MatchRecord(
 )
 
 
+RETRACTION = RetractionRecord(
+    run_id="rescan-1",
+    retracted_at=1_764_100_000_000_000,
+    image_url="http://a.example/i.jpg",
+    page_url=None,
+    hash_type="pdq",
+    list_hash="b" * 64,
+    source="demo",
+    reason="allowlisted",
+    match_run_id="r1",
+    matched_at=1_764_000_000_000_000,
+    category="A",
+    list_version="v1",
+    cause_list_version=None,
+    allowlist_sha256="d" * 64,
+    allowlist_scope="list",
+    allowlist_hash_type="pdq",
+    allowlist_hash_value="b" * 64,
+    allowlist_reason="collides with a logo",
+    index_checksum="c" * 64,
+)
+
+REJECTED = RejectedRowRecord(
+    run_id="rescan-1",
+    table="images",
+    file="/data/images/dt=2026-11-01/run_id=r1/part-00000-of-00001.parquet",
+    image_url=None,
+    column="image_url",
+    error_kind="missing_image_url",
+    error_message="no image_url",
+    rejected_at=1_764_100_000_000_000,
+)
+
+EVENT = MatchEvent(
+    "match",
+    "r1",
+    1,
+    "http://a/i",
+    None,
+    "md5",
+    "0" * 32,
+    None,
+    None,
+    None,
+    "0" * 32,
+    None,
+    None,
+    None,
+    None,
+    None,
+)
+
+
 @pytest.mark.parametrize(
     "record",
     [
         FETCH,
         IMAGE,
         MATCH,
+        RETRACTION,
+        REJECTED,
+        EVENT,
         CrawlTask("http://a/", 0, None, "http://a/"),
         DiscoveredLink("http://a/b", 1, "http://a/", "http://a/", None),
         ImageTask("http://a/i", 1, ["p"], "s"),
@@ -113,7 +174,14 @@ def test_rowcoder_round_trip(record):
 
 
 @pytest.mark.parametrize(
-    ("record", "schema"), [(FETCH, FETCH_LOG_SCHEMA), (IMAGE, IMAGES_SCHEMA), (MATCH, MATCHES_SCHEMA)]
+    ("record", "schema"),
+    [
+        (FETCH, FETCH_LOG_SCHEMA),
+        (IMAGE, IMAGES_SCHEMA),
+        (MATCH, MATCHES_SCHEMA),
+        (RETRACTION, RETRACTIONS_SCHEMA),
+        (REJECTED, REJECTED_ROWS_SCHEMA),
+    ],
 )
 def test_records_become_tables_of_their_schema(record, schema):
     table = records_to_table([record, record], schema)
@@ -130,7 +198,19 @@ def test_drift_between_record_and_schema_is_caught():
 
 
 @pytest.mark.parametrize(
-    "record_type", [FetchLogRecord, ImageRecord, MatchRecord, CrawlTask, DiscoveredLink, ImageTask, ImageRef]
+    "record_type",
+    [
+        FetchLogRecord,
+        ImageRecord,
+        MatchRecord,
+        RetractionRecord,
+        RejectedRowRecord,
+        MatchEvent,
+        CrawlTask,
+        DiscoveredLink,
+        ImageTask,
+        ImageRef,
+    ],
 )
 def test_every_field_has_a_portable_schema_type(record_type):
     """A field Beam cannot map (e.g. ``str | None`` on Beam 2.62) silently becomes a pickled Python object,

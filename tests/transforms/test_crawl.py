@@ -1,8 +1,10 @@
 """The crawl transforms on the embedded FnApiRunner against the small loopback site."""
 
 import collections
+import functools
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from hashwatch.crawling.robots import RobotsCache
 from schemas.crawl import ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.images import ImageRecord
-from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
+from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs, _image_key, image_shards
 
 pytestmark = pytest.mark.network
 
@@ -221,3 +223,82 @@ def test_politeness_holds_however_the_runner_splits_the_work(servers, mode, monk
         trace = [(r.path, round(t, 3)) for r, t in zip(server.requests, gaps)]
         assert len(times) == 7 + robots_fetches and min(gaps) >= 0.15 - 0.01, trace
     assert elapsed < 120
+
+
+# --- FetchImages spreads one host's images over shards when no delay can apply ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "shards"),
+    [
+        ({}, 1),  # the default: a 1 s delay, one place per host
+        ({"per_host_delay": 0}, 1),  # robots.txt Crawl-delay may still apply (up to --max-crawl-delay)
+        ({"per_host_delay": 0, "max_crawl_delay": 0}, 8),  # no delay at all: 8 in flight by default
+        ({"per_host_delay": 0, "ignore_robots": True}, 8),
+        ({"per_host_delay": 0, "max_crawl_delay": 0, "per_host_concurrency": 3}, 3),
+        ({"per_host_delay": 0.5, "max_crawl_delay": 0, "per_host_concurrency": 3}, 1),
+    ],
+)
+def test_image_shards_only_when_no_delay_can_apply(overrides, shards):
+    assert image_shards(_config(**overrides)) == shards
+
+
+def test_image_keys_are_stable_and_spread():
+    urls = [f"http://127.0.0.1:8000/img/{i}.jpg" for i in range(400)]
+    keys = [_image_key(url, 4) for url in urls]
+    assert keys == [_image_key(url, 4) for url in urls]  # crc32, not the per-process salted hash()
+    assert collections.Counter(keys).keys() == {f"http://127.0.0.1:8000#{k}/4" for k in range(4)}
+    assert min(collections.Counter(keys).values()) > 60
+    assert _image_key(urls[0], 1) == "http://127.0.0.1:8000"
+
+
+class _PidHandler(DigestImageHandler):
+    """Records which process fetched each image (in ``format``)."""
+
+    def __call__(self, task, fetched):
+        handled = super().__call__(task, fetched)
+        return handled._replace(record=handled.record._replace(format=f"pid-{os.getpid()}"))
+
+
+@pytest.mark.slow
+def test_sharded_image_fetching_keeps_the_hosts_concurrency_across_workers(servers, monkeypatch):
+    """Delay 0, Crawl-delay off, 2 requests in flight per host, two SDK worker processes: the host's images
+    are split over 2 keys, and the server never sees more than 2 image requests at once."""
+    here = Path(__file__).resolve().parent
+    paths = [str(here), str(here.parent / "crawling"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    from local_http import png_bytes
+
+    server = servers()
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow_image(handler, body):
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        try:
+            time.sleep(0.1)
+            handler.send_body(200, body, "image/png")
+        finally:
+            with lock:
+                active["now"] -= 1
+
+    images = 24
+    server.html("/", "".join(f'<img src="/i{i}.png">' for i in range(images)))
+    for i in range(images):
+        server.routes[f"/i{i}.png"] = functools.partial(slow_image, body=png_bytes(shade=i))
+    config = _config(per_host_delay=0, max_crawl_delay=0, per_host_concurrency=2, max_depth=0)
+    assert image_shards(config) == 2
+    options = PipelineOptions(["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+        _, fetched = _crawl_pipeline(p, [server.url("/")], config, _PidHandler())
+        assert_that(
+            fetched.fetch_log | beam.Map(lambda r: (r.url.rsplit("/", 1)[1], r.outcome)),
+            equal_to([(f"i{i}.png", "ok") for i in range(images)]),
+        )
+        pids = (
+            fetched.images | beam.Map(lambda r: r.format) | beam.Distinct() | beam.combiners.Count.Globally()
+        )
+        assert_that(pids, equal_to([2]), label="TwoWorkerProcesses")
+    assert active["max"] == 2, active  # both shards fetched at once, and never more than the concurrency

@@ -1,0 +1,433 @@
+"""The nightly rescan: every image ever crawled against today's lists, without fetching anything.
+
+::
+
+    images/ history (all partitions, or --since/--until)        matches/ + retractions/ (every earlier run)
+      -> ReadHistory -> MatchHistory (batched index lookups)      -> ReadMatchEvents
+                              \\-- candidates --> ReconcileMatches <-- events --/
+      -> matches/ (only matches not currently reported), retractions/ (deleted or allowlisted entries),
+         rejected_rows/ (history rows that cannot be matched), and a JSON run manifest
+
+Run it with ``hashwatch rescan`` or ``python -m pipelines.rescan``; every Beam flag passes through
+(``--runner=FlinkRunner --flink_master=...``). With no ``--runner`` it runs on the embedded ``FnApiRunner``.
+What the outputs mean, and why a crash and rerun leave no duplicates: docs/rescan.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import sys
+import time
+from typing import NamedTuple
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from hashwatch.errors import UserError
+
+if __name__ == "__main__":  # pragma: no cover
+    # `python -m pipelines.rescan`: run the copy of this module imported under its package name. A second
+    # RescanOptions defined here in __main__ would clash with it in Beam's option parser.
+    from pipelines.rescan import main
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
+
+from hashwatch.hashing.allowlist import Allowlist
+from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+from hashwatch.hashing.list_tombstones import read_tombstones
+from pipelines.index_setup import load_allowlist, prepare_index
+from pipelines.options import (
+    KnownHashOptions,
+    OutputOptions,
+    absolute_path,
+    configure_runner,
+    match_options_from,
+    reject_unknown_flags,
+)
+from pipelines.run_report import LogCapture, RescanReport, new_run_id, summarize_rescan, write_run_files
+from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, REJECTED_ROWS_SCHEMA, RETRACTIONS_SCHEMA
+from schemas.known_hashes import IndexRef
+from transforms.parquet_output import WriteParquetTable
+from transforms.progress import CountProgress
+from transforms.rescan import (
+    EVENT_COLUMNS,
+    HISTORY_COLUMNS,
+    MatchHistory,
+    ReadMatchEvents,
+    ReadParquetBatches,
+    ReconcileMatches,
+    TombstonesRef,
+)
+
+__all__ = ["RescanOptions", "build_pipeline", "list_table_files", "run"]
+
+_LOGGER = logging.getLogger("hashwatch.rescan")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DT_PART = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/run_id=([^/]+)/[^/]+\.parquet$")
+OUTPUT_TABLES = ("matches", "retractions", "rejected_rows")
+
+
+class RescanOptions(OutputOptions, KnownHashOptions, PipelineOptions):
+    """The rescan's own flags; ``--output-dir``, ``--hash-list``/``--index``, ``--allowlist``, ``--threshold``
+    and the rest are the crawl's (:mod:`pipelines.options`)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--history-dir",
+            dest="history_dir",
+            help="the folder holding the images/ table to rescan (a crawl's --output-dir; local or a Beam "
+            "file system URL); also the default --output-dir",
+        )
+        parser.add_argument(
+            "--since", help="first dt partition of images/ to read, YYYY-MM-DD (default: all)"
+        )
+        parser.add_argument("--until", help="last dt partition of images/ to read, YYYY-MM-DD (default: all)")
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def list_table_files(
+    folder: str, table: str, since: str | None = None, until: str | None = None
+) -> list[tuple[str, str, str]]:
+    """``(path, dt, run_id)`` of every finished Parquet file of ``folder/table`` (``dt=*/run_id=*/*.parquet``),
+    sorted. Files of a run still writing (Beam's ``beam-temp-*`` folders) are one level deeper: never listed."""
+    pattern = FileSystems.join(folder, table, "dt=*", "run_id=*", "*.parquet")
+    found = []
+    for metadata in FileSystems.match([pattern])[0].metadata_list:
+        path = metadata.path.replace("\\", "/")
+        part = _DT_PART.search(path)
+        if part is None:
+            continue
+        day, run_id = part.groups()
+        if (since and day < since) or (until and day > until):
+            continue
+        found.append((metadata.path, day, run_id))
+    return sorted(found)
+
+
+_STRING = (pa.string(), pa.large_string())
+
+
+def _type_ok(actual: pa.DataType, expected: pa.DataType) -> bool:
+    if expected in _STRING:
+        return actual in _STRING
+    if pa.types.is_list(expected):
+        return (pa.types.is_list(actual) or pa.types.is_large_list(actual)) and _type_ok(
+            actual.value_type, expected.value_type
+        )
+    if pa.types.is_map(expected):
+        return pa.types.is_map(actual) and _type_ok(actual.item_type, expected.item_type)
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual)
+    if pa.types.is_timestamp(expected):
+        return pa.types.is_timestamp(actual)
+    return actual == expected
+
+
+def check_files(paths: list[str], schema: pa.Schema, columns, what: str) -> int:
+    """Check every file has ``columns`` with the types of ``schema``; return the total row count.
+
+    Reads only the Parquet footers. A file that is not Parquet, lacks a column or has a column of another type
+    is a :class:`UserError` naming the file and the column."""
+    rows = 0
+    for path in paths:
+        try:
+            with FileSystems.open(path) as handle:
+                parquet = pq.ParquetFile(handle)
+                actual = parquet.schema_arrow
+                rows += parquet.metadata.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc})") from None
+        for name in columns:
+            if name not in actual.names:
+                raise UserError(
+                    f"{path}: not a {what} file: it has no column {name!r} (has: {', '.join(actual.names)})"
+                )
+            expected = schema.field(name).type
+            got = actual.field(name).type
+            if not _type_ok(got, expected):
+                raise UserError(f"{path}: column {name!r} is {got}, a {what} file has {expected}")
+    return rows
+
+
+def _check_run_id_unused(output: str, run_id: str) -> None:
+    """A run id names its partitions; Beam's sink deletes files of the same names when it finalises, so an
+    earlier run's output under this id would be replaced. Refuse instead."""
+    for table in (*OUTPUT_TABLES, "_runs"):
+        pattern = FileSystems.join(output, table, "dt=*", f"run_id={run_id}", "*")
+        if FileSystems.match([pattern])[0].metadata_list:
+            raise UserError(
+                f"run id {run_id} already has output under {output}/{table}/: choose another --run-id"
+            )
+
+
+def _validate(app: RescanOptions) -> None:
+    if not app.history_dir:
+        raise UserError("--history-dir is required: the folder whose images/ table is rescanned")
+    if not app.hash_list and not app.index:
+        raise UserError("give the known hashes: --hash-list FILE (compiled on the fly) or --index FILE")
+    if app.hash_list and app.index:
+        raise UserError("--hash-list and --index exclude each other: give one")
+    for flag, value in (("--since", app.since), ("--until", app.until)):
+        if value is not None:
+            if not _DAY.match(value):
+                raise UserError(f"{flag} {value!r}: expected a day, YYYY-MM-DD")
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise UserError(f"{flag} {value!r}: not a valid date") from None
+    if app.since and app.until and app.since > app.until:
+        raise UserError(f"--since {app.since} is after --until {app.until}: nothing to read")
+
+
+def _prepare_tombstones(output: str, app: RescanOptions) -> tuple[TombstonesRef, dict]:
+    """The tombstones in force, written where every worker can read them (beside the compiled index)."""
+    if not app.hash_list:
+        _LOGGER.warning(
+            "--index gives no tombstones: no match is retracted as deleted (pass the lists with --hash-list)"
+        )
+        return TombstonesRef(None, "none"), {"tombstones": "unknown: a prebuilt --index carries none"}
+    tombstones = read_tombstones(app.hash_list, skip_invalid=app.skip_invalid)
+    path = FileSystems.join(output, "_indexes", f"tombstones-{tombstones.checksum[:32]}.parquet")
+    if not FileSystems.exists(path):
+        sink = pa.BufferOutputStream()
+        pq.write_table(tombstones.to_table(), sink)
+        if "://" not in output:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = path + ".part"
+        with FileSystems.create(partial) as handle:
+            handle.write(sink.getvalue().to_pybytes())
+        FileSystems.rename([partial], [path])
+    return TombstonesRef(path, tombstones.checksum), {"tombstones": len(tombstones), "path": path}
+
+
+def _check_index(ref: IndexRef, tombstones: int, index_info: dict) -> None:
+    from transforms.match import load_index
+
+    index: KnownHashIndex = load_index(ref)
+    if index.size() == 0 and not tombstones:
+        raise UserError(
+            f"the known-hash index {ref.path} holds no entries: an empty list would report nothing "
+            "(check the --hash-list / --index files)"
+        )
+    index_info["entries"] = {name: index.size(name) for name in index.hash_types}
+
+
+# --------------------------------------------------------------------------------------------- the graph
+
+
+class RescanInputs(NamedTuple):
+    ref: IndexRef
+    history_files: list[str]
+    event_files: list[str]  # matches/ and retractions/
+
+
+def _index_ref(inputs: RescanInputs) -> IndexRef:
+    return inputs.ref
+
+
+def _history_files(inputs: RescanInputs) -> list[str]:
+    return inputs.history_files
+
+
+def _event_files(inputs: RescanInputs) -> list[str]:
+    return inputs.event_files
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    output: str,
+    run_id: str,
+    day: str,
+    ref: IndexRef,
+    tombstones: TombstonesRef,
+    history_files: list[str],
+    match_files: list[str],
+    retraction_files: list[str],
+    match_options: MatchOptions,
+    allowlist: Allowlist | None,
+    codec: str = "zstd",
+    progress_interval: float = 10.0,
+) -> dict[str, beam.PCollection]:
+    """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
+
+    Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
+    source and shuffle needs its own network buffers)."""
+    launch = pipeline | "Launch" >> beam.Create(
+        [RescanInputs(ref, history_files, match_files + retraction_files)]
+    )
+    index_ref = launch | "IndexRef" >> beam.Map(_index_ref).with_output_types(IndexRef)
+    batches = (
+        launch
+        | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
+        | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
+    )
+    found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
+    events = (
+        launch
+        | "EventFiles" >> beam.FlatMap(_event_files).with_output_types(str)
+        | "ReadMatchEvents" >> ReadMatchEvents(retraction_files)
+    )
+    decided = (found.candidates, events) | "ReconcileMatches" >> ReconcileMatches(
+        index_ref, run_id, tombstones, allowlist
+    )
+    written = {}
+    for table, records, schema in (
+        ("matches", decided.matches, MATCHES_SCHEMA),
+        ("retractions", decided.retractions, RETRACTIONS_SCHEMA),
+        ("rejected_rows", found.rejected, REJECTED_ROWS_SCHEMA),
+    ):
+        written[table] = (
+            records
+            | f"Progress {table}" >> CountProgress(table, progress_interval)
+            | f"Write {table}" >> WriteParquetTable(output, table, schema, run_id, day, codec=codec)
+        )
+    return written
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RescanReport:
+    """Run one rescan and return its report (also written as the run manifest).
+
+    ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
+    """
+    with LogCapture() as capture:
+        return _run(argv, test_pipeline, capture)
+
+
+def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: LogCapture) -> RescanReport:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    reject_unknown_flags(argv)
+    options = PipelineOptions(argv)
+    app = options.view_as(RescanOptions)
+    _validate(app)
+    match_options = match_options_from(app.view_as(KnownHashOptions))
+    configure_runner(options, argv)
+    app.history_dir = absolute_path(app.history_dir)
+    if app.output_dir:
+        app.output_dir = absolute_path(app.output_dir)
+    if app.index:
+        app.index = absolute_path(app.index)
+    output = app.output_dir or app.history_dir
+
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = app.run_id or new_run_id(started)
+    day = f"{started:%Y-%m-%d}"
+    _check_run_id_unused(output, run_id)
+
+    history = list_table_files(app.history_dir, "images", app.since, app.until)
+    if not history:
+        where = FileSystems.join(app.history_dir, "images", "dt=*", "run_id=*", "*.parquet")
+        span = f" with dt in [{app.since or '...'}, {app.until or '...'}]" if app.since or app.until else ""
+        raise UserError(f"no images/ history to rescan: no file matches {where}{span}")
+    history_files = [path for path, _, _ in history]
+    history_rows = check_files(history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/")
+    earlier = {table: [p for p, _, _ in list_table_files(output, table)] for table in EVENT_COLUMNS}
+    for table, paths in earlier.items():
+        schema = MATCHES_SCHEMA if table == "matches" else RETRACTIONS_SCHEMA
+        check_files(paths, schema, EVENT_COLUMNS[table], f"{table}/")
+
+    ref, index_info = prepare_index(output, app.hash_list, app.index, app.skip_invalid)
+    tombstones, tombstones_info = _prepare_tombstones(output, app)
+    count = tombstones_info.get("tombstones")
+    _check_index(ref, count if isinstance(count, int) else 0, index_info)
+    allowlist = load_allowlist(app.allowlist) if app.allowlist else None
+    _LOGGER.info(
+        "rescan %s: %d history files (%d rows), %d earlier match files, %d retraction files, index %s",
+        run_id,
+        len(history_files),
+        history_rows,
+        len(earlier["matches"]),
+        len(earlier["retractions"]),
+        ref.checksum[:16],
+    )
+
+    clock = time.monotonic()
+    pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    build_pipeline(
+        pipeline,
+        output=output,
+        run_id=run_id,
+        day=day,
+        ref=ref,
+        tombstones=tombstones,
+        history_files=history_files,
+        match_files=earlier["matches"],
+        retraction_files=earlier["retractions"],
+        match_options=match_options,
+        allowlist=allowlist,
+        codec=app.parquet_codec,
+        progress_interval=app.progress_interval,
+    )
+    result = pipeline.run()
+    state = result.wait_until_finish()
+    elapsed = time.monotonic() - clock
+
+    report = summarize_rescan(
+        output=output,
+        run_id=run_id,
+        day=day,
+        started=started,
+        elapsed_s=elapsed,
+        state=str(state),
+        options=options,
+        index_info={**index_info, **tombstones_info},
+        allowlist_info=allowlist.describe() if allowlist is not None else {},
+        history={
+            "history_dir": app.history_dir,
+            "since": app.since,
+            "until": app.until,
+            "files": len(history_files),
+            "partitions": len({(d, r) for _, d, r in history}),
+            "rows": history_rows,
+        },
+        earlier_files={table: len(paths) for table, paths in earlier.items()},
+        match_options={
+            "thresholds": dict(match_options.thresholds),
+            "dihedral": match_options.dihedral,
+            "hash_types": list(match_options.hash_types) if match_options.hash_types else None,
+        },
+        metrics_result=result,
+    )
+    _LOGGER.info("rescan %s finished: %s", run_id, report.state)
+    write_run_files(output, report, capture.lines)
+    return report
+
+
+def _print_help() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="hashwatch rescan",
+        description="Match the images/ history against today's lists; write new matches and retractions. "
+        "Every Beam flag passes through too (--runner, --flink_master, --direct_num_workers, ...).",
+    )
+    for cls in (RescanOptions, OutputOptions, KnownHashOptions):
+        cls.__dict__["_add_argparse_args"].__func__(cls, parser)
+    parser.print_help()
+
+
+def main(argv: list[str] | None = None) -> int:
+    if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
+        _print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        report = run(argv)
+    except UserError as exc:
+        print(f"hashwatch rescan: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary_text())
+    return 0 if report.state == "DONE" else 1
