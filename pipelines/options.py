@@ -150,6 +150,13 @@ class KnownHashOptions(PipelineOptions):
             "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
             "switch them off (docs/evaluation.md)",
         )
+        parser.add_argument(
+            "--candidate-hash-types",
+            dest="candidate_hash_types",
+            default="pdq",
+            help="comma-separated hash types whose candidates are matched (default pdq; phash candidates are "
+            "computed and kept in images/ but add false matches, docs/evaluation.md)",
+        )
 
 
 def match_options_from(known: KnownHashOptions) -> MatchOptions:
@@ -180,7 +187,18 @@ def match_options_from(known: KnownHashOptions) -> MatchOptions:
         dihedral=not known.no_dihedral,
         hash_types=hash_types,
         candidates=candidate_families(known.candidates),
+        candidate_hash_types=_candidate_hash_types(known.candidate_hash_types),
     )
+
+
+def _candidate_hash_types(value: str | None) -> tuple[str, ...]:
+    names = tuple(t.strip().lower() for t in (value or "pdq").split(",") if t.strip())
+    unknown = [t for t in names if t not in ("pdq", "phash")]
+    if unknown:
+        raise UserError(
+            f"--candidate-hash-types: {', '.join(unknown)}: candidates exist for pdq and phash only"
+        )
+    return names
 
 
 def candidate_families(value: str | None) -> tuple[str, ...]:

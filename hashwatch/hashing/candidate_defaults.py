@@ -9,7 +9,7 @@ explicitly), so changing them must not throw the cache away.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_CANDIDATE_FAMILIES"]
+__all__ = ["DEFAULT_CANDIDATE_FAMILIES", "DEFAULT_CANDIDATE_HASH_TYPES"]
 
 DEFAULT_CANDIDATE_FAMILIES: tuple[str, ...] = (
     "trimmed",
@@ -18,3 +18,8 @@ DEFAULT_CANDIDATE_FAMILIES: tuple[str, ...] = (
     "deskew",
     "extended",
 )
+
+# The hash types whose candidates are matched by default. PDQ only: with every family, PDQ at 31 added no
+# false match over 44.5 million comparisons, while pHash's candidates at 4 added 20 (its plain hash had 3);
+# pHash candidates are still computed and kept in images/ for whoever asks.
+DEFAULT_CANDIDATE_HASH_TYPES: tuple[str, ...] = ("pdq",)

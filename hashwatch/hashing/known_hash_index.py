@@ -106,14 +106,24 @@ class Match:
 class MatchOptions:
     """How to match: per-type thresholds (default: each type's ``default_threshold``), dihedral PDQ variants,
     which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
-    all but dhash; docs/evaluation.md says why), and which query-side candidate families to try (default:
-    :data:`~hashwatch.hashing.candidates.DEFAULT_CANDIDATE_FAMILIES`; ``()`` tries none). ``dihedral=False``
-    also leaves out the ``dihedral_real`` candidates: no flipped or turned copy is matched."""
+    all but dhash; docs/evaluation.md says why), which query-side candidate families to try (default:
+    :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_FAMILIES`; ``()`` tries none) and for which
+    hash types (default: :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_HASH_TYPES`, PDQ
+    only: pHash candidates add false matches). ``dihedral=False`` also leaves out the ``dihedral_real``
+    candidates: no flipped or turned copy is matched."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
     hash_types: tuple[str, ...] | None = None
     candidates: tuple[str, ...] | None = None
+    candidate_hash_types: tuple[str, ...] | None = None
+
+    def candidate_types(self) -> frozenset[str]:
+        """The hash types whose candidates are matched."""
+        from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_HASH_TYPES
+
+        chosen = self.candidate_hash_types
+        return frozenset(DEFAULT_CANDIDATE_HASH_TYPES if chosen is None else chosen)
 
     def __post_init__(self) -> None:
         if self.candidates is not None:
@@ -861,6 +871,7 @@ class KnownHashIndex:
 
         options = options or DEFAULT_MATCH_OPTIONS
         families = options.candidate_families()
+        candidate_types = options.candidate_types()
         results: list[list[Match]] = [[] for _ in many]
         names = (
             options.hash_types
@@ -882,7 +893,7 @@ class KnownHashIndex:
                     for variant, vv in h.variants(name).items():
                         owners.append((k, variant))
                         values.append(vv)
-                if families:
+                if families and name in candidate_types:
                     for variant, vv in h.candidates(name).items():
                         if candidate_family(variant) in families:
                             owners.append((k, variant))

@@ -201,7 +201,11 @@ def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
     )
     for dihedral, families, pairs in configs:
         options = MatchOptions(
-            thresholds=THRESHOLD, dihedral=dihedral, hash_types=("pdq", "phash", "dhash"), candidates=families
+            thresholds=THRESHOLD,
+            dihedral=dihedral,
+            hash_types=("pdq", "phash", "dhash"),
+            candidates=families,
+            candidate_hash_types=("pdq", "phash"),
         )
         found = index.match_many(copies, options)
         for hash_type, matcher in pairs:

@@ -109,3 +109,14 @@ def test_candidates_flag_picks_switches_off_or_rejects_families(inputs):
                 "--candidates=trimmed,wobble",
             ]
         )
+
+
+def test_candidate_hash_types_flag():
+    from pipelines.options import KnownHashOptions, match_options_from
+
+    default = match_options_from(KnownHashOptions([]))
+    assert default.candidate_types() == {"pdq"}
+    both = match_options_from(KnownHashOptions(["--candidate-hash-types=pdq,phash", "--candidates=trimmed"]))
+    assert both.candidate_types() == {"pdq", "phash"} and both.candidate_families() == {"trimmed"}
+    with pytest.raises(UserError, match="--candidate-hash-types: dhash"):
+        match_options_from(KnownHashOptions(["--candidate-hash-types=dhash"]))
