@@ -57,6 +57,7 @@ def image(rnd: random.Random, url: str, pages=("http://site.test/page.html",), *
         decode_status="ok",
         decode_error=None,
         extra_hashes={},
+        candidate_hashes={},
         hashed_at=1_764_000_000_000_000,
         **values,
     )
