@@ -84,5 +84,5 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     ext_modules=EXT_MODULES,
-    entry_points={"console_scripts": ["hashwatch=hashwatch.cli:main"]},
+    entry_points={"console_scripts": ["hashwatch=hashwatch.cli:console_main"]},
 )

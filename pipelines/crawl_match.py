@@ -25,10 +25,11 @@ if __name__ == "__main__":  # pragma: no cover
     # `python -m pipelines.crawl_match`: run the copy of this module imported under its package name, before
     # this __main__ copy defines anything. What __main__ defines is pickled by value, and the names it uses do
     # not exist on a remote SDK worker (NameError there); a second CrawlMatchOptions would clash in argparse.
+    from hashwatch.cli import exit_process
     from pipelines.crawl_match import main
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    exit_process(main())
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError

@@ -34,10 +34,11 @@ from hashwatch.errors import UserError
 if __name__ == "__main__":  # pragma: no cover
     # `python -m pipelines.rescan`: run the copy of this module imported under its package name. A second
     # RescanOptions defined here in __main__ would clash with it in Beam's option parser.
+    from hashwatch.cli import exit_process
     from pipelines.rescan import main
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    exit_process(main())
 
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions

@@ -71,6 +71,7 @@ if __name__ == "__main__":
     spec, separator, *flags = sys.argv[1:]
     assert separator == "--"
     _arm(spec)
+    from hashwatch.cli import exit_process
     from pipelines.rescan import main
 
-    sys.exit(main(flags))
+    exit_process(main(flags))  # as the hashwatch command ends
