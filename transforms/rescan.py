@@ -83,6 +83,8 @@ HISTORY_COLUMNS = (
     "pdq_dihedral",
     "extra_hashes",
 )
+# Read when a file has it (images/ written since query-side candidates were kept; older files lack it).
+CANDIDATE_COLUMNS = ("candidate_hashes",)
 _IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
 EVENT_COLUMNS = {
     "matches": (
@@ -171,6 +173,7 @@ class _HistoryRows:
         bad_rows |= (counts != 0) & (counts != 7)
         self._flag(bad_rows, "pdq_dihedral", ERROR_INVALID_HASH, "pdq_dihedral needs 7 PDQ values of 64 hex")
         self.dihedral = flat
+        self._read_candidates(table)
         self.extra: list[dict[str, str]] | None = None
         if extra_types:
             self.extra = [dict(m or ()) for m in table.column("extra_hashes").to_pylist()]
@@ -180,6 +183,40 @@ class _HistoryRows:
                         mask = np.zeros(n, dtype=bool)
                         mask[row] = True
                         self._flag(mask, "extra_hashes", ERROR_INVALID_HASH, f"{name} value is not valid")
+
+    def _read_candidates(self, table: pa.Table) -> None:
+        """``candidate_hashes`` as flat arrays (row, key, value); a row with a malformed value is rejected."""
+        n = table.num_rows
+        self.candidate_parent = np.zeros(0, dtype=np.int64)
+        self.candidate_keys: list[str] = []
+        self.candidate_values = pa.array([], pa.string())
+        if "candidate_hashes" not in table.column_names:
+            return
+        column = table.column("candidate_hashes").combine_chunks()
+        offsets = column.offsets.to_numpy(zero_copy_only=False)
+        counts = np.diff(offsets)
+        if column.null_count:
+            counts = np.where(column.is_valid().to_numpy(zero_copy_only=False), counts, 0)
+        self.candidate_parent = np.repeat(np.arange(n, dtype=np.int64), counts)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        keys = column.keys.slice(start, stop - start)
+        values = column.items.slice(start, stop - start)
+        if column.null_count:  # a null map's slots (if any) are not its values
+            keep = pa.array(np.repeat(column.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets)))
+            keys, values = keys.filter(keep), values.filter(keep)
+        self.candidate_keys = keys.to_pylist()
+        self.candidate_values = values
+        bad = np.zeros(n, dtype=bool)
+        lengths = {name: get_hash_type(name).bits // 4 for name in ("pdq", "phash", "dhash")}
+        raw = values.to_pylist()
+        for i, (key, value) in enumerate(zip(self.candidate_keys, raw, strict=True)):
+            name = (key or "").partition(":")[0]
+            want = lengths.get(name)
+            if want is not None and (value is None or len(value) != want or not _is_hex(value)):
+                bad[self.candidate_parent[i]] = True
+        self._flag(
+            bad, "candidate_hashes", ERROR_INVALID_HASH, "a candidate hash is not valid hex of its type"
+        )
 
     def _flag(self, mask: np.ndarray, column: str, kind: str, message: str) -> None:
         new = mask & self.ok
@@ -199,11 +236,37 @@ class _HistoryRows:
         raw = bytes.fromhex("".join(self.extra[r][name] for r in rows))
         return np.asarray(rows, dtype=np.int64), np.frombuffer(raw, np.uint8).reshape(len(rows), nbytes)
 
+    def raw_candidates(self, name: str, families: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each value, values as (n, bytes) uint8) for the query-side candidates of hash type
+        ``name`` in ``families``, of usable rows."""
+        from hashwatch.hashing.candidates import candidate_family
+
+        nbytes = get_hash_type(name).bits // 8
+        prefix, families = f"{name}:", set(families)
+        positions = [
+            i
+            for i, key in enumerate(self.candidate_keys)
+            if key.startswith(prefix)
+            and candidate_family(key[len(prefix) :]) in families
+            and self.ok[self.candidate_parent[i]]
+        ]
+        if not positions:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, nbytes), dtype=np.uint8)
+        take = pa.array(positions, pa.int64())
+        return self.candidate_parent[positions], _hex_bytes(self.candidate_values.take(take), nbytes)
+
     def raw_dihedral(self) -> tuple[np.ndarray, np.ndarray]:
         """(row of each value, values as (n, 32) uint8) for the dihedral PDQ variants of usable rows."""
         keep = self.ok[self.dihedral_parent] if len(self.dihedral_parent) else np.zeros(0, dtype=bool)
         positions = np.nonzero(keep)[0]
         return self.dihedral_parent[positions], _hex_bytes(self.dihedral.take(pa.array(positions)), 32)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def _is_hex(value: str) -> bool:
+    return _HEX_DIGITS.issuperset(value)
 
 
 _HEX_LUT = np.full(256, 0, dtype=np.uint8)
@@ -236,9 +299,11 @@ def _hex_bytes(values: pa.Array | pa.ChunkedArray, nbytes: int) -> np.ndarray:
 
 def _hit_rows(index: KnownHashIndex, rows: _HistoryRows, options: MatchOptions, counters) -> np.ndarray:
     """Rows with at least one list entry within reach, by one batched search per hash type and query kind
-    (plain values, dihedral PDQ variants): a superset of the rows ``match_many`` finds matches for, since it
-    searches the same values and variants at the same thresholds."""
+    (plain values, dihedral PDQ variants, query-side candidates): a superset of the rows ``match_many`` finds
+    matches for, since it searches the same values, variants and candidates at the same thresholds."""
     names = options.hash_types if options.hash_types is not None else tuple(index.hash_types)
+    families = options.candidate_families()
+    candidate_types = options.candidate_types() if families else frozenset()
     hits: list[np.ndarray] = []
     for name in names:
         if name not in index.hash_types:
@@ -247,6 +312,8 @@ def _hit_rows(index: KnownHashIndex, rows: _HistoryRows, options: MatchOptions, 
         queries = [rows.raw_values(name)]
         if name == "pdq" and options.dihedral:
             queries.append(rows.raw_dihedral())
+        if name in candidate_types:
+            queries.append(rows.raw_candidates(name, families))
         for owners, raw in queries:
             if raw.shape[0] == 0:
                 continue
@@ -273,6 +340,7 @@ def _image_hashes(row: dict) -> ImageHashes:
         pdq_quality=row["pdq_quality"],
         pdq_dihedral=tuple(row["pdq_dihedral"]) if row["pdq_dihedral"] else None,
         extra=dict(row["extra_hashes"] or ()),
+        candidate_hashes=dict(row.get("candidate_hashes") or ()),
     )
 
 

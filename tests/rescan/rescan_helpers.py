@@ -37,6 +37,7 @@ def image(rnd: random.Random, url: str, pages=("http://site.test/page.html",), *
         "dhash": hexes(rnd, 16),
         "pdq": hexes(rnd, 64),
         "pdq_dihedral": [hexes(rnd, 64) for _ in range(7)],
+        "candidate_hashes": {},
     }
     values.update(hashes)
     return ImageRecord(
@@ -57,7 +58,6 @@ def image(rnd: random.Random, url: str, pages=("http://site.test/page.html",), *
         decode_status="ok",
         decode_error=None,
         extra_hashes={},
-        candidate_hashes={},
         hashed_at=1_764_000_000_000_000,
         **values,
     )

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from rescan_helpers import identity, read_all, run_rows, write_allowlist
 
-from hashwatch.hashing.candidates import candidate_family
 from pipelines.crawl_match import run as crawl
 from pipelines.rescan import run as rescan
 
@@ -75,14 +74,7 @@ def test_rescan_with_the_whole_list_completes_what_the_half_list_crawl_missed(se
     found = Counter(identity(r) for r in run_rows(history, "matches", report.run_id))
     assert found, "the rescan found the matches of photos 2 and 3"
     assert not set(found) & set(crawled), "nothing the crawl reported is reported again"
-    # Exactly what a crawl with the whole list reports, except matches only a query-side candidate found
-    # (issue 9): the rescan does not read images/ candidate_hashes yet.
-    by_candidate = {
-        identity(r) for r in read_all(full, "matches") if r["variant"] and candidate_family(r["variant"])
-    }
-    assert not (crawled + found) - expected
-    missing = expected - (crawled + found)
-    assert set(missing) <= by_candidate, set(missing) - by_candidate
+    assert crawled + found == expected  # exactly what a crawl with the whole list reports
     assert report.history["rows"] == first.images_hashed
 
     # The rescan's rows carry what the crawl's would (URL, hashes, list labels), for the same identities.
@@ -99,8 +91,6 @@ def test_rescan_with_the_whole_list_completes_what_the_half_list_crawl_missed(se
     )
     by_key = {identity(r): r for r in read_all(full, "matches")}
     for row in run_rows(history, "matches", report.run_id):
-        if identity(row) in by_candidate:  # the crawl's best was a candidate, the rescan's the next best
-            continue
         assert {c: row[c] for c in columns} == {c: by_key[identity(row)][c] for c in columns}
 
     # Nothing left: a second rescan writes nothing.
@@ -120,9 +110,7 @@ def test_rescan_with_the_whole_list_completes_what_the_half_list_crawl_missed(se
     photo2 = {r["hash_value"] for r in withdrawn}
     assert retracted and {r["list_hash"] for r in retracted} <= photo2
     assert Counter(identity(r) for r in retracted) == Counter(
-        k
-        for k in crawled + found
-        if k.split("\x1f")[3] in photo2  # what was reported
+        k for k in expected if k.split("\x1f")[3] in photo2
     )
     assert {(r["reason"], r["cause_list_version"]) for r in retracted} == {("deleted", "demo-2")}
 
