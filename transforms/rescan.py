@@ -85,6 +85,7 @@ HISTORY_COLUMNS = (
 )
 # Read when a file has it (images/ written since query-side candidates were kept; older files lack it).
 CANDIDATE_COLUMNS = ("candidate_hashes",)
+_CANDIDATE_DIGITS = {"pdq": 64, "phash": 16, "dhash": 16}  # hex digits of the candidate types checked
 _IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
 EVENT_COLUMNS = {
     "matches": (
@@ -185,35 +186,38 @@ class _HistoryRows:
                         self._flag(mask, "extra_hashes", ERROR_INVALID_HASH, f"{name} value is not valid")
 
     def _read_candidates(self, table: pa.Table) -> None:
-        """``candidate_hashes`` as flat arrays (row, key, value); a row with a malformed value is rejected."""
+        """``candidate_hashes`` as flat arrays (row of each entry, its key's code in ``candidate_names``, its
+        value); a row with a malformed value is rejected. Vectorised: a real history has ~30 entries a row."""
         n = table.num_rows
         self.candidate_parent = np.zeros(0, dtype=np.int64)
-        self.candidate_keys: list[str] = []
+        self.candidate_codes = np.zeros(0, dtype=np.int64)
+        self.candidate_names: list[str] = []
         self.candidate_values = pa.array([], pa.string())
         if "candidate_hashes" not in table.column_names:
             return
         column = table.column("candidate_hashes").combine_chunks()
-        offsets = column.offsets.to_numpy(zero_copy_only=False)
-        counts = np.diff(offsets)
-        if column.null_count:
-            counts = np.where(column.is_valid().to_numpy(zero_copy_only=False), counts, 0)
-        self.candidate_parent = np.repeat(np.arange(n, dtype=np.int64), counts)
+        offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        sizes = np.diff(offsets)
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
         start, stop = int(offsets[0]), int(offsets[-1])
-        keys = column.keys.slice(start, stop - start)
-        values = column.items.slice(start, stop - start)
-        if column.null_count:  # a null map's slots (if any) are not its values
-            keep = pa.array(np.repeat(column.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets)))
-            keys, values = keys.filter(keep), values.filter(keep)
-        self.candidate_keys = keys.to_pylist()
+        keep = np.repeat(valid, sizes)  # a null map's slots (if any) are not its entries
+        self.candidate_parent = np.repeat(np.arange(n, dtype=np.int64), sizes)[keep]
+        keys = column.keys.slice(start, stop - start).filter(pa.array(keep))
+        values = column.items.slice(start, stop - start).filter(pa.array(keep))
+        encoded = pc.fill_null(keys, "").dictionary_encode()
+        self.candidate_names = encoded.dictionary.to_pylist()
+        self.candidate_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self.candidate_values = values
+        # The digits each key's hash type needs (0: a type not matched here, not checked).
+        digits = np.array(
+            [_CANDIDATE_DIGITS.get(name.partition(":")[0], 0) for name in self.candidate_names] or [0],
+            dtype=np.int64,
+        )[self.candidate_codes]
+        length = pc.fill_null(pc.utf8_length(values), -1).to_numpy(zero_copy_only=False)
+        hexed = pc.fill_null(pc.match_substring_regex(values, "^[0-9a-f]*$"), False)
+        bad_entry = (digits > 0) & ((length != digits) | ~hexed.to_numpy(zero_copy_only=False))
         bad = np.zeros(n, dtype=bool)
-        lengths = {name: get_hash_type(name).bits // 4 for name in ("pdq", "phash", "dhash")}
-        raw = values.to_pylist()
-        for i, (key, value) in enumerate(zip(self.candidate_keys, raw, strict=True)):
-            name = (key or "").partition(":")[0]
-            want = lengths.get(name)
-            if want is not None and (value is None or len(value) != want or not _is_hex(value)):
-                bad[self.candidate_parent[i]] = True
+        bad[self.candidate_parent[bad_entry]] = True
         self._flag(
             bad, "candidate_hashes", ERROR_INVALID_HASH, "a candidate hash is not valid hex of its type"
         )
@@ -243,30 +247,26 @@ class _HistoryRows:
 
         nbytes = get_hash_type(name).bits // 8
         prefix, families = f"{name}:", set(families)
-        positions = [
-            i
-            for i, key in enumerate(self.candidate_keys)
-            if key.startswith(prefix)
-            and candidate_family(key[len(prefix) :]) in families
-            and self.ok[self.candidate_parent[i]]
-        ]
-        if not positions:
+        wanted = np.array(
+            [
+                key.startswith(prefix) and candidate_family(key[len(prefix) :]) in families
+                for key in self.candidate_names
+            ]
+            or [False],
+            dtype=bool,
+        )
+        chosen = wanted[self.candidate_codes] & self.ok[self.candidate_parent]
+        positions = np.nonzero(chosen)[0]
+        if positions.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, nbytes), dtype=np.uint8)
-        take = pa.array(positions, pa.int64())
-        return self.candidate_parent[positions], _hex_bytes(self.candidate_values.take(take), nbytes)
+        values = self.candidate_values.take(pa.array(positions, pa.int64()))
+        return self.candidate_parent[positions], _hex_bytes(values, nbytes)
 
     def raw_dihedral(self) -> tuple[np.ndarray, np.ndarray]:
         """(row of each value, values as (n, 32) uint8) for the dihedral PDQ variants of usable rows."""
         keep = self.ok[self.dihedral_parent] if len(self.dihedral_parent) else np.zeros(0, dtype=bool)
         positions = np.nonzero(keep)[0]
         return self.dihedral_parent[positions], _hex_bytes(self.dihedral.take(pa.array(positions)), 32)
-
-
-_HEX_DIGITS = frozenset("0123456789abcdef")
-
-
-def _is_hex(value: str) -> bool:
-    return _HEX_DIGITS.issuperset(value)
 
 
 _HEX_LUT = np.full(256, 0, dtype=np.uint8)
