@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ BENCH_ARGS ?=
 bench-hashing: venv photos
 	$(BIN)/python -m benchmarks.bench_hashing $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.bench_index $(BENCH_ARGS)
+
+## Query-side candidates (issue 9): the whole candidate set against the plain hash set, same run, medians and
+## ratios (the limit is 2x). BENCH_ARGS=--quick for a few seconds. Uses the photo corpus (make photos).
+bench-candidates: venv photos
+	$(BIN)/python -m benchmarks.bench_candidates $(BENCH_ARGS)
 
 ## Real photos for the hashing measurements, from Debian packages (cached, never committed).
 photos: venv

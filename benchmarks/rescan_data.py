@@ -167,6 +167,7 @@ def generate(
             "decode_status": pa.array(["ok"] * n),
             "decode_error": pa.nulls(n, pa.string()),
             "extra_hashes": pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string())),
+            "candidate_hashes": pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string())),
             "hashed_at": pa.array(np.full(n, 1_764_000_000_000_000, dtype=np.int64) + ids).cast(
                 pa.timestamp("us", tz="UTC")
             ),

@@ -42,6 +42,7 @@ __all__ = [
     "PORTABLE_ENVIRONMENT_CACHE_MILLIS",
     "absolute_path",
     "apply_portable_runner_defaults",
+    "candidate_families",
     "KnownHashOptions",
     "OutputOptions",
     "configure_runner",
@@ -141,6 +142,21 @@ class KnownHashOptions(PipelineOptions):
             dest="match_types",
             help="comma-separated hash types to match (default: every type the index holds)",
         )
+        parser.add_argument(
+            "--candidates",
+            dest="candidates",
+            default="default",
+            help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
+            "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
+            "switch them off (docs/evaluation.md)",
+        )
+        parser.add_argument(
+            "--candidate-hash-types",
+            dest="candidate_hash_types",
+            default="pdq",
+            help="comma-separated hash types whose candidates are matched (default pdq; phash candidates are "
+            "computed and kept in images/ but add false matches, docs/evaluation.md)",
+        )
 
 
 def match_options_from(known: KnownHashOptions) -> MatchOptions:
@@ -166,7 +182,38 @@ def match_options_from(known: KnownHashOptions) -> MatchOptions:
                 get_hash_type(name)
             except (KeyError, ValueError):
                 raise UserError(f"--match-types: unknown hash type {name!r}") from None
-    return MatchOptions(thresholds=thresholds, dihedral=not known.no_dihedral, hash_types=hash_types)
+    return MatchOptions(
+        thresholds=thresholds,
+        dihedral=not known.no_dihedral,
+        hash_types=hash_types,
+        candidates=candidate_families(known.candidates),
+        candidate_hash_types=_candidate_hash_types(known.candidate_hash_types),
+    )
+
+
+def _candidate_hash_types(value: str | None) -> tuple[str, ...]:
+    names = tuple(t.strip().lower() for t in (value or "pdq").split(",") if t.strip())
+    unknown = [t for t in names if t not in ("pdq", "phash")]
+    if unknown:
+        raise UserError(
+            f"--candidate-hash-types: {', '.join(unknown)}: candidates exist for pdq and phash only"
+        )
+    return names
+
+
+def candidate_families(value: str | None) -> tuple[str, ...]:
+    """``--candidates``: 'default', 'none' or a comma-separated list of families (UserError if unknown)."""
+    from hashwatch.hashing.candidates import DEFAULT_CANDIDATE_FAMILIES, check_families
+
+    text = (value or "default").strip()
+    if text == "default":
+        return DEFAULT_CANDIDATE_FAMILIES
+    if text in ("none", ""):
+        return ()
+    try:
+        return check_families(f.strip() for f in text.split(",") if f.strip())
+    except ValueError as exc:
+        raise UserError(f"--candidates: {exc}") from None
 
 
 def _all_option_classes(base=PipelineOptions):

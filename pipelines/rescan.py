@@ -58,6 +58,7 @@ from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.rescan import (
+    CANDIDATE_COLUMNS,
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
     MatchHistory,
@@ -134,11 +135,15 @@ def _type_ok(actual: pa.DataType, expected: pa.DataType) -> bool:
     return actual == expected
 
 
-def check_files(paths: list[str], schema: pa.Schema, columns, what: str) -> int:
+def check_files(
+    paths: list[str], schema: pa.Schema, columns, what: str, optional=(), with_optional: list | None = None
+) -> int:
     """Check every file has ``columns`` with the types of ``schema``; return the total row count.
 
     Reads only the Parquet footers. A file that is not Parquet, lacks a column or has a column of another type
-    is a :class:`UserError` naming the file and the column."""
+    is a :class:`UserError` naming the file and the column. ``optional`` columns may be missing (files
+    written before they existed) but must have the right type when present; the paths of the files that
+    have all of them are appended to ``with_optional``."""
     rows = 0
     for path in paths:
         try:
@@ -157,6 +162,13 @@ def check_files(paths: list[str], schema: pa.Schema, columns, what: str) -> int:
             got = actual.field(name).type
             if not _type_ok(got, expected):
                 raise UserError(f"{path}: column {name!r} is {got}, a {what} file has {expected}")
+        present = [name for name in optional if name in actual.names]
+        for name in present:
+            expected, got = schema.field(name).type, actual.field(name).type
+            if not _type_ok(got, expected):
+                raise UserError(f"{path}: column {name!r} is {got}, a {what} file has {expected}")
+        if optional and len(present) == len(optional) and with_optional is not None:
+            with_optional.append(path)
     return rows
 
 
@@ -228,7 +240,8 @@ def _check_index(ref: IndexRef, tombstones: int, index_info: dict) -> None:
 
 class RescanInputs(NamedTuple):
     ref: IndexRef
-    history_files: list[str]
+    history_files: list[str]  # without candidate_hashes (written before candidates were kept)
+    candidate_files: list[str]  # with it
     event_files: list[str]  # matches/ and retractions/
 
 
@@ -238,6 +251,10 @@ def _index_ref(inputs: RescanInputs) -> IndexRef:
 
 def _history_files(inputs: RescanInputs) -> list[str]:
     return inputs.history_files
+
+
+def _candidate_files(inputs: RescanInputs) -> list[str]:
+    return inputs.candidate_files
 
 
 def _event_files(inputs: RescanInputs) -> list[str]:
@@ -259,20 +276,34 @@ def build_pipeline(
     allowlist: Allowlist | None,
     codec: str = "zstd",
     progress_interval: float = 10.0,
+    candidate_files: list[str] | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
 
     Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
     source and shuffle needs its own network buffers)."""
+    with_candidates = set(candidate_files or ())
+    plain = [path for path in history_files if path not in with_candidates]
     launch = pipeline | "Launch" >> beam.Create(
-        [RescanInputs(ref, history_files, match_files + retraction_files)]
+        [RescanInputs(ref, plain, sorted(with_candidates), match_files + retraction_files)]
     )
     index_ref = launch | "IndexRef" >> beam.Map(_index_ref).with_output_types(IndexRef)
-    batches = (
-        launch
-        | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
-        | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
-    )
+    # Files written since query-side candidates were kept are read with their candidate_hashes; older ones
+    # without (Parquet readers fail on a missing column). One read when the history is all of one kind.
+    reads = []
+    if plain or not with_candidates:
+        reads.append(
+            launch
+            | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
+            | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
+        )
+    if with_candidates:
+        reads.append(
+            launch
+            | "CandidateHistoryFiles" >> beam.FlatMap(_candidate_files).with_output_types(str)
+            | "ReadCandidateHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS))
+        )
+    batches = reads[0] if len(reads) == 1 else tuple(reads) | "History" >> beam.Flatten()
     found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
     events = (
         launch
@@ -334,7 +365,10 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         span = f" with dt in [{app.since or '...'}, {app.until or '...'}]" if app.since or app.until else ""
         raise UserError(f"no images/ history to rescan: no file matches {where}{span}")
     history_files = [path for path, _, _ in history]
-    history_rows = check_files(history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/")
+    candidate_files: list[str] = []  # images/ files written since query-side candidates were kept
+    history_rows = check_files(
+        history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/", CANDIDATE_COLUMNS, candidate_files
+    )
     earlier = {table: [p for p, _, _ in list_table_files(output, table)] for table in EVENT_COLUMNS}
     for table, paths in earlier.items():
         schema = MATCHES_SCHEMA if table == "matches" else RETRACTIONS_SCHEMA
@@ -365,6 +399,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         ref=ref,
         tombstones=tombstones,
         history_files=history_files,
+        candidate_files=candidate_files,
         match_files=earlier["matches"],
         retraction_files=earlier["retractions"],
         match_options=match_options,

@@ -38,6 +38,8 @@ class ImageRecord(NamedTuple):
     decode_status: str  # ok | too_small | decode_error | too_many_pixels | unsupported_format
     decode_error: Optional[str]  # one line; never content
     extra_hashes: Mapping[str, str]  # plug-in hash types: name -> hex
+    # Query-side candidates (hashwatch.hashing.candidates): "<type>:<candidate>" -> hex, e.g. "pdq:trimmed"
+    candidate_hashes: Mapping[str, str]
     hashed_at: int  # epoch microseconds (UTC)
 
 
@@ -67,6 +69,7 @@ IMAGES_SCHEMA = pa.schema(
         ("decode_status", pa.string()),
         ("decode_error", pa.string()),
         ("extra_hashes", pa.map_(pa.string(), pa.string())),
+        ("candidate_hashes", pa.map_(pa.string(), pa.string())),
         ("hashed_at", pa.timestamp("us", tz="UTC")),
     ]
 )

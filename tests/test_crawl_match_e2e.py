@@ -20,6 +20,8 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 NEAR_EDITS = {"resized", "reencoded", "png", "grayscale", "brighter"}
 DIHEDRAL_EDITS = {"flipped", "rotated90"}
+# Found only through a query-side candidate (issue 9): edit -> the candidate that must have matched.
+CANDIDATE_EDITS = {"bordered": "trimmed", "captioned": "uncaptioned"}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,25 @@ def test_edited_copies_match_near(served_demo_site, crawl_run):
             assert {r["variant"] for r in pdq} - {None}, (
                 "a flipped/rotated copy matches through a dihedral variant"
             )
+
+
+def test_bordered_and_captioned_copies_match_through_their_candidate(served_demo_site, crawl_run):
+    _, _, table = crawl_run
+    by_image = _matches_by_image(table("matches"))
+    images = {row["image_url"]: row for row in table("images")}
+    seen = set()
+    for image in served_demo_site.site.images:
+        if image.role != "edited" or image.edit not in CANDIDATE_EDITS:
+            continue
+        seen.add(image.edit)
+        pdq = [r for r in by_image.get(image.url, []) if r["hash_type"] == "pdq"]
+        assert pdq, f"{image.edit} copy {image.url} was not found"
+        assert {r["variant"] for r in pdq} == {CANDIDATE_EDITS[image.edit]}, pdq
+        assert all(r["distance"] <= 31 for r in pdq)
+        # The images/ table keeps the candidate's hash, so a rescan finds it again without fetching.
+        row = images[image.url]
+        assert dict(row["candidate_hashes"])[f"pdq:{CANDIDATE_EDITS[image.edit]}"] == pdq[0]["hash_value"]
+    assert seen == set(CANDIDATE_EDITS)
 
 
 def test_distractors_and_broken_files_do_not_match(served_demo_site, crawl_run):

@@ -63,6 +63,7 @@ def image_record(
         decode_status=hashes.decode_status,
         decode_error=hashes.error_message,
         extra_hashes=dict(hashes.extra),
+        candidate_hashes=dict(hashes.candidate_hashes),
         hashed_at=hashed_at,
     )
 

@@ -53,6 +53,7 @@ def image_hashes_of(record: ImageRecord) -> ImageHashes:
         decode_status=record.decode_status,
         error_message=record.decode_error,
         extra=dict(record.extra_hashes or {}),
+        candidate_hashes=dict(record.candidate_hashes or {}),
     )
 
 

@@ -83,6 +83,9 @@ HISTORY_COLUMNS = (
     "pdq_dihedral",
     "extra_hashes",
 )
+# Read when a file has it (images/ written since query-side candidates were kept; older files lack it).
+CANDIDATE_COLUMNS = ("candidate_hashes",)
+_CANDIDATE_DIGITS = {"pdq": 64, "phash": 16, "dhash": 16}  # hex digits of the candidate types checked
 _IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
 EVENT_COLUMNS = {
     "matches": (
@@ -171,6 +174,7 @@ class _HistoryRows:
         bad_rows |= (counts != 0) & (counts != 7)
         self._flag(bad_rows, "pdq_dihedral", ERROR_INVALID_HASH, "pdq_dihedral needs 7 PDQ values of 64 hex")
         self.dihedral = flat
+        self._read_candidates(table)
         self.extra: list[dict[str, str]] | None = None
         if extra_types:
             self.extra = [dict(m or ()) for m in table.column("extra_hashes").to_pylist()]
@@ -180,6 +184,43 @@ class _HistoryRows:
                         mask = np.zeros(n, dtype=bool)
                         mask[row] = True
                         self._flag(mask, "extra_hashes", ERROR_INVALID_HASH, f"{name} value is not valid")
+
+    def _read_candidates(self, table: pa.Table) -> None:
+        """``candidate_hashes`` as flat arrays (row of each entry, its key's code in ``candidate_names``, its
+        value); a row with a malformed value is rejected. Vectorised: a real history has ~30 entries a row."""
+        n = table.num_rows
+        self.candidate_parent = np.zeros(0, dtype=np.int64)
+        self.candidate_codes = np.zeros(0, dtype=np.int64)
+        self.candidate_names: list[str] = []
+        self.candidate_values = pa.array([], pa.string())
+        if "candidate_hashes" not in table.column_names:
+            return
+        column = table.column("candidate_hashes").combine_chunks()
+        offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        sizes = np.diff(offsets)
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        keep = np.repeat(valid, sizes)  # a null map's slots (if any) are not its entries
+        self.candidate_parent = np.repeat(np.arange(n, dtype=np.int64), sizes)[keep]
+        keys = column.keys.slice(start, stop - start).filter(pa.array(keep))
+        values = column.items.slice(start, stop - start).filter(pa.array(keep))
+        encoded = pc.fill_null(keys, "").dictionary_encode()
+        self.candidate_names = encoded.dictionary.to_pylist()
+        self.candidate_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.candidate_values = values
+        # The digits each key's hash type needs (0: a type not matched here, not checked).
+        digits = np.array(
+            [_CANDIDATE_DIGITS.get(name.partition(":")[0], 0) for name in self.candidate_names] or [0],
+            dtype=np.int64,
+        )[self.candidate_codes]
+        length = pc.fill_null(pc.utf8_length(values), -1).to_numpy(zero_copy_only=False)
+        hexed = pc.fill_null(pc.match_substring_regex(values, "^[0-9a-f]*$"), False)
+        bad_entry = (digits > 0) & ((length != digits) | ~hexed.to_numpy(zero_copy_only=False))
+        bad = np.zeros(n, dtype=bool)
+        bad[self.candidate_parent[bad_entry]] = True
+        self._flag(
+            bad, "candidate_hashes", ERROR_INVALID_HASH, "a candidate hash is not valid hex of its type"
+        )
 
     def _flag(self, mask: np.ndarray, column: str, kind: str, message: str) -> None:
         new = mask & self.ok
@@ -198,6 +239,28 @@ class _HistoryRows:
         rows = [r for r in np.nonzero(self.ok)[0].tolist() if name in self.extra[r]]
         raw = bytes.fromhex("".join(self.extra[r][name] for r in rows))
         return np.asarray(rows, dtype=np.int64), np.frombuffer(raw, np.uint8).reshape(len(rows), nbytes)
+
+    def raw_candidates(self, name: str, families: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each value, values as (n, bytes) uint8) for the query-side candidates of hash type
+        ``name`` in ``families``, of usable rows."""
+        from hashwatch.hashing.candidates import candidate_family
+
+        nbytes = get_hash_type(name).bits // 8
+        prefix, families = f"{name}:", set(families)
+        wanted = np.array(
+            [
+                key.startswith(prefix) and candidate_family(key[len(prefix) :]) in families
+                for key in self.candidate_names
+            ]
+            or [False],
+            dtype=bool,
+        )
+        chosen = wanted[self.candidate_codes] & self.ok[self.candidate_parent]
+        positions = np.nonzero(chosen)[0]
+        if positions.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, nbytes), dtype=np.uint8)
+        values = self.candidate_values.take(pa.array(positions, pa.int64()))
+        return self.candidate_parent[positions], _hex_bytes(values, nbytes)
 
     def raw_dihedral(self) -> tuple[np.ndarray, np.ndarray]:
         """(row of each value, values as (n, 32) uint8) for the dihedral PDQ variants of usable rows."""
@@ -236,9 +299,11 @@ def _hex_bytes(values: pa.Array | pa.ChunkedArray, nbytes: int) -> np.ndarray:
 
 def _hit_rows(index: KnownHashIndex, rows: _HistoryRows, options: MatchOptions, counters) -> np.ndarray:
     """Rows with at least one list entry within reach, by one batched search per hash type and query kind
-    (plain values, dihedral PDQ variants): a superset of the rows ``match_many`` finds matches for, since it
-    searches the same values and variants at the same thresholds."""
+    (plain values, dihedral PDQ variants, query-side candidates): a superset of the rows ``match_many`` finds
+    matches for, since it searches the same values, variants and candidates at the same thresholds."""
     names = options.hash_types if options.hash_types is not None else tuple(index.hash_types)
+    families = options.candidate_families()
+    candidate_types = options.candidate_types() if families else frozenset()
     hits: list[np.ndarray] = []
     for name in names:
         if name not in index.hash_types:
@@ -247,6 +312,8 @@ def _hit_rows(index: KnownHashIndex, rows: _HistoryRows, options: MatchOptions, 
         queries = [rows.raw_values(name)]
         if name == "pdq" and options.dihedral:
             queries.append(rows.raw_dihedral())
+        if name in candidate_types:
+            queries.append(rows.raw_candidates(name, families))
         for owners, raw in queries:
             if raw.shape[0] == 0:
                 continue
@@ -273,6 +340,7 @@ def _image_hashes(row: dict) -> ImageHashes:
         pdq_quality=row["pdq_quality"],
         pdq_dihedral=tuple(row["pdq_dihedral"]) if row["pdq_dihedral"] else None,
         extra=dict(row["extra_hashes"] or ()),
+        candidate_hashes=dict(row.get("candidate_hashes") or ()),
     )
 
 

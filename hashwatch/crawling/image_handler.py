@@ -97,6 +97,7 @@ class DigestImageHandler:
             decode_status="ok",
             decode_error=None,
             extra_hashes={},
+            candidate_hashes={},
             hashed_at=int(time.time() * 1_000_000),
         )
         return HandledImage(record, None, None)

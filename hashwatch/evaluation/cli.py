@@ -47,6 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--families", default=None, metavar="F,F", help="only these edit families")
     p.add_argument("--limit", type=int, default=None, help="use only the first N known photos (quick runs)")
     p.add_argument("--max-distractors", type=int, default=None, help="use at most N distractors")
+    p.add_argument(
+        "--no-list-only",
+        action="store_true",
+        help="leave out the list-only entries (hashwatch.evaluation.corpus.LIST_ONLY_PACKAGES)",
+    )
+    p.add_argument(
+        "--no-query-candidates",
+        action="store_true",
+        help="only the plain matchers: leave out the query-side candidate matchers (issue 9; faster)",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the hash cache")
     p.add_argument("--cache-dir", type=Path, default=None, help="hash cache folder (default .cache/eval)")
     p.add_argument(
@@ -97,8 +107,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         cache_dir=None if args.no_cache else (args.cache_dir or "default"),
         thresholds=_parse_thresholds(args.threshold),
         candidates_only=args.candidates,
+        list_only_packages=() if args.no_list_only else None,
+        matchers=_matchers(not args.no_query_candidates),
     )
     return 0
+
+
+def _matchers(query_candidates: bool):
+    """The plain matchers, and with ``query_candidates`` the candidate matchers and their fusion."""
+    from hashwatch.evaluation.matchers import candidate_matchers, default_matchers
+
+    return default_matchers() + (candidate_matchers() if query_candidates else [])
 
 
 def _pool(packages):
@@ -135,9 +154,11 @@ def run_evaluation(
     thresholds=None,
     candidates_only: bool = False,
     matchers=None,
+    list_only_packages=None,
 ) -> dict:
     """Fetch, select, hash, summarise, report (see the module docstring); returns the run's facts."""
-    from hashwatch.evaluation.corpus import EVAL_PACKAGES, select_corpus
+    from hashwatch.evaluation.corpus import EVAL_PACKAGES, LIST_ONLY_PACKAGES, select_corpus
+    from hashwatch.evaluation.edits import select_edits
     from hashwatch.evaluation.hash_cache import default_cache_dir
     from hashwatch.evaluation.matchers import default_matchers
     from hashwatch.evaluation.report import write_report
@@ -191,6 +212,27 @@ def run_evaluation(
         progress=stderr_progress("known photos and their edits"),
     )
     timings["hash edits"] = time.monotonic() - t
+    t = time.monotonic()
+    list_only = None
+    list_only_packages = LIST_ONLY_PACKAGES if list_only_packages is None else list_only_packages
+    if list_only_packages:
+        pool_keys = {c.source.key for c in pool}
+        extra_pool = [
+            c
+            for c in _pool(list_only_packages)
+            if min(c.width, c.height) >= 256 and c.source.key not in pool_keys
+        ]
+        unique = list({c.source.key: c.source for c in extra_pool}.values())
+        list_only = hash_known_set(
+            unique,
+            select_edits(["original"]),
+            matchers,
+            settings=KnownSettings(max_side=max_side),
+            workers=workers,
+            cache_root=cache_root,
+            progress=stderr_progress("list-only entries"),
+        )
+    timings["hash list-only entries"] = time.monotonic() - t
     sub = [index[s.key] for s in distractor_sources]
     distractors = HashedPlain(
         [plain.sources[i] for i in sub],
@@ -199,7 +241,7 @@ def run_evaluation(
         [plain.status[i] for i in sub],
     )
     t = time.monotonic()
-    summaries = summarise(known, matchers, distractors)
+    summaries = summarise(known, matchers, distractors, list_only=list_only)
     timings["compare"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
     removed_by_reason: dict[str, int] = {}
@@ -210,6 +252,10 @@ def run_evaluation(
         "known photos": len(known.sources),
         "known photos dropped (no hash after normalising)": len(known.dropped),
         "distractor images": len(distractors.sources),
+        "list-only entries (no edited copies; compared with every query)": (
+            len(list_only.sources) if list_only else 0
+        ),
+        "list entries in all": len(known.sources) + (len(list_only.sources) if list_only else 0),
         "images in the pool": len(pool),
         "edits": len(edits),
         "edited copies": len(known.sources) * len(edits),
@@ -220,6 +266,7 @@ def run_evaluation(
         },
         "known per package": _count(known.sources),
         "distractors per package": _count(distractors.sources),
+        "list-only entries per package": _count(list_only.sources) if list_only else {},
         "removed": removed_by_reason,
     }
     paths = write_report(summaries, Path(out_dir), facts, thresholds)

@@ -22,6 +22,7 @@ __all__ = ["HashCache", "code_fingerprint", "default_cache_dir"]
 
 # Modules whose source decides the codes (relative to the hashwatch package).
 _FINGERPRINTED = (
+    "hashing/candidates.py",
     "hashing/decode.py",
     "hashing/draft_resample.py",
     "hashing/hash_types.py",

@@ -32,6 +32,8 @@ from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import hex_to_codes
 
 __all__ = [
+    "AnyOfMatcher",
+    "CandidateMatcher",
     "HammingMatcher",
     "Matcher",
     "codes_from_hex",
@@ -197,4 +199,169 @@ def min_hamming_distances(
         ids = own[seg]
         out[ids] = np.minimum(out[ids], reduced)
         start = stop
+    return out
+
+
+# ---------------------------------------------------------------- query-side candidates (issue 9)
+
+
+class CandidateMatcher(HammingMatcher):
+    """A Hamming type with query-side candidates (:mod:`hashwatch.hashing.candidates`): the list hash
+    against the copy's plain hash, its DCT dihedral variants (PDQ, if ``dihedral``) and its candidates of
+    the given families, as ``KnownHashIndex.match`` with ``MatchOptions(candidates=families)`` does."""
+
+    def __init__(
+        self,
+        hash_type: str,
+        families: Sequence[str],
+        *,
+        dihedral: bool = True,
+        name: str | None = None,
+        threshold: int | None = None,
+    ) -> None:
+        from hashwatch.hashing.candidates import check_families
+
+        super().__init__(hash_type, dihedral=dihedral and hash_type == "pdq")
+        self.candidate_families = check_families(families)
+        self.name = name or f"{hash_type}+{'+'.join(self.candidate_families) or 'none'}"
+        self.description = f"{hash_type} with candidates: {', '.join(self.candidate_families)}"
+        if threshold is not None:
+            self.current_threshold = threshold
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        from hashwatch.hashing.candidates import candidate_family
+
+        value = hashes.hash_value(self.hash_type)
+        if value is None:
+            return np.zeros((0, self.words), np.uint64)
+        values = [value]
+        if self.dihedral:
+            values += list(hashes.variants(self.hash_type).values())
+        values += [
+            v
+            for k, v in hashes.candidates(self.hash_type).items()
+            if candidate_family(k) in self.candidate_families
+        ]
+        return codes_from_hex(values, self.bits)
+
+
+class AnyOfMatcher(Matcher):
+    """Fusion by any-of with per-type thresholds, as ``KnownHashIndex.match`` does across hash types: a copy
+    is found if any part (e.g. PDQ with its candidates, pHash with its) is within that part's threshold.
+
+    The distance is a score: ``min over parts of ceil(100 * d_part / threshold_part)``, so 100 means "within
+    some part's threshold" and the threshold grid scales all parts' thresholds together. A code holds every
+    part's code in its own slot plus one word naming the part (a query row fills one slot, a known code all).
+
+    ``fallback=True``: the parts after the first count only for a query that has no code of the first part
+    (e.g. pHash only where the copy has no PDQ hash, under PDQ's quality gate).
+
+    Its codes are *derived* from its parts' codes (:meth:`known_from_parts`, :meth:`query_from_parts`): the
+    runner hashes the parts only, so a new fusion rule is evaluated from the hash cache without hashing.
+    """
+
+    derived = True
+
+    def __init__(
+        self, parts: Sequence[Matcher], thresholds: Sequence[int], name: str, *, fallback: bool = False
+    ) -> None:
+        self.parts = list(parts)
+        self.part_thresholds = [max(1, int(t)) for t in thresholds]
+        self.fallback = fallback
+        self.name = name
+        self.version = "2-" + "-".join(f"{p.cache_key}" for p in self.parts)
+        self.hash_types = tuple(sorted({t for p in self.parts for t in p.hash_types}))
+        self.candidate_families = tuple(
+            dict.fromkeys(f for p in self.parts for f in getattr(p, "candidate_families", ()))
+        )
+        self.offsets = np.cumsum([0, *(p.words for p in self.parts)])
+        self.words = int(self.offsets[-1]) + 1
+        self.max_distance = 400
+        self.thresholds = tuple(range(0, 301))
+        self.current_threshold = 100
+        rule = "first, else (no code of the first) " if fallback else "any of "
+        self.description = rule + ", ".join(
+            f"{p.name} @ {t}" for p, t in zip(self.parts, self.part_thresholds, strict=True)
+        )
+
+    def known_from_parts(self, codes: Sequence[np.ndarray | None]) -> np.ndarray | None:
+        """The list code from each part's list code (None if a part has none)."""
+        if any(c is None for c in codes):
+            return None
+        out = np.zeros(self.words, np.uint64)
+        for i, c in enumerate(codes):
+            out[self.offsets[i] : self.offsets[i + 1]] = c
+        return out
+
+    def query_from_parts(self, codes: Sequence[np.ndarray]) -> np.ndarray:
+        """The query rows from each part's query rows."""
+        rows = []
+        for i, c in enumerate(codes):
+            packed = np.zeros((c.shape[0], self.words), np.uint64)
+            packed[:, self.offsets[i] : self.offsets[i + 1]] = c
+            packed[:, -1] = i
+            rows.append(packed)
+        return np.concatenate(rows) if rows else np.zeros((0, self.words), np.uint64)
+
+    def known_code(self, hashes: ImageHashes) -> np.ndarray | None:
+        return self.known_from_parts([p.known_code(hashes) for p in self.parts])
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        return self.query_from_parts([p.query_codes(hashes, data) for p in self.parts])
+
+    def part_distances(
+        self, rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray
+    ) -> list[np.ndarray]:
+        """Each part's own distances, ``(n_queries, n_known)`` (``p.missing`` where a query has no code)."""
+        out = []
+        for i, p in enumerate(self.parts):
+            mine = rows[:, -1] == i
+            lo, hi = self.offsets[i], self.offsets[i + 1]
+            out.append(
+                min_hamming_distances(
+                    np.ascontiguousarray(rows[mine, lo:hi]),
+                    np.asarray(owners)[mine],
+                    n_queries,
+                    np.ascontiguousarray(known[:, lo:hi]),
+                    p.missing,
+                )
+            )
+        return out
+
+    def distances(
+        self, rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray
+    ) -> np.ndarray:
+        out = np.full((n_queries, known.shape[0]), self.missing, np.int64)
+        parts = self.part_distances(rows, owners, n_queries, known)
+        has_first = np.zeros(n_queries, bool)
+        if self.fallback and rows.shape[0]:
+            has_first[np.asarray(owners)[rows[:, -1] == 0]] = True
+        for i, (p, t, part) in enumerate(zip(self.parts, self.part_thresholds, parts, strict=True)):
+            d = part.astype(np.int64)
+            score = np.where(d >= p.missing, self.missing, -((-100 * d) // t))
+            if self.fallback and i > 0:
+                score[has_first] = self.missing
+            out = np.minimum(out, score)
+        return np.minimum(out, self.missing).astype(np.int32)
+
+
+def candidate_matchers() -> list[Matcher]:
+    """The issue-9 matchers: PDQ and pHash with each candidate family alone and with all of them, and
+    fusions across hash types (derived from those codes, so trying a rule costs no hashing): any of PDQ and
+    pHash each with every candidate; PDQ with every candidate or plain pHash; PDQ with every candidate, pHash
+    only for copies without a PDQ hash (with and without pHash candidates)."""
+    from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
+
+    out: list[Matcher] = []
+    for hash_type in ("pdq", "phash"):
+        out += [CandidateMatcher(hash_type, (f,)) for f in CANDIDATE_FAMILIES]
+        out.append(CandidateMatcher(hash_type, CANDIDATE_FAMILIES, name=f"{hash_type}+all"))
+    pdq_all, phash_all = out[len(CANDIDATE_FAMILIES)], out[-1]
+    phash = HammingMatcher("phash")
+    out += [
+        AnyOfMatcher([pdq_all, phash_all], [31, 4], "any(pdq+all,phash+all)"),
+        AnyOfMatcher([pdq_all, phash], [31, 4], "any(pdq+all,phash)"),
+        AnyOfMatcher([pdq_all, phash], [31, 4], "pdq+all,else phash", fallback=True),
+        AnyOfMatcher([pdq_all, phash_all], [31, 4], "pdq+all,else phash+all", fallback=True),
+    ]
     return out

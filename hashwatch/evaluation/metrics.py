@@ -70,6 +70,7 @@ class MatcherSummary:
     n_distractors: int
     closest: list[ClosePair] = field(default_factory=list)
     same_scene_pairs: int = 0  # edited copy x original pairs of one photo series, not counted
+    n_list_only: int = 0  # list entries beyond the known originals (no edited copies; false matches only)
     matched_by_default: bool = True
 
     # ------------------------------------------------------------ derived counts
@@ -127,6 +128,7 @@ class MatcherSummary:
             "distractor_nearest_hist": lst(self.distractor_nearest_hist),
             "closest": [vars(p) for p in self.closest],
             "same_scene_pairs": self.same_scene_pairs,
+            "n_list_only": self.n_list_only,
             "matched_by_default": self.matched_by_default,
         }
 
@@ -154,6 +156,7 @@ class MatcherSummary:
             n_distractors=int(d["n_distractors"]),
             closest=[ClosePair(**p) for p in d.get("closest", [])],
             same_scene_pairs=int(d.get("same_scene_pairs", 0)),
+            n_list_only=int(d.get("n_list_only", 0)),
             matched_by_default=bool(d.get("matched_by_default", True)),
         )
 

@@ -100,10 +100,30 @@ class HashedPlain:
 
 
 def _hash_config(matchers: Sequence[Matcher]):
+    from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
     from hashwatch.hashing.image_hashes import HashConfig
 
     types = sorted({t for m in matchers for t in m.hash_types})
-    return HashConfig(hash_types=tuple(types), pdq_dihedral=True)
+    families = {f for m in matchers for f in getattr(m, "candidate_families", ())}
+    return HashConfig(
+        hash_types=tuple(types),
+        pdq_dihedral=True,
+        candidates=tuple(f for f in CANDIDATE_FAMILIES if f in families),
+    )
+
+
+def _hashed_matchers(matchers: Sequence[Matcher]) -> list[Matcher]:
+    """The matchers whose codes are hashed (and cached): every matcher that is not derived, and the parts of
+    those that are (``derived``: codes built from their parts' codes, e.g. a fusion rule), once by name."""
+    out: dict[str, Matcher] = {}
+    for m in matchers:
+        for part in getattr(m, "parts", ()) if getattr(m, "derived", False) else (m,):
+            out.setdefault(part.name, part)
+    return list(out.values())
+
+
+def _derived(matchers: Sequence[Matcher]) -> list[Matcher]:
+    return [m for m in matchers if getattr(m, "derived", False)]
 
 
 def _known_task(args) -> tuple[str, dict]:
@@ -231,6 +251,7 @@ def hash_known_set(
 ) -> HashedKnown:
     """Known codes and every edited copy's query codes, for every matcher (see the module docstring)."""
     settings = settings or KnownSettings()
+    derived, matchers = _derived(matchers), _hashed_matchers(matchers)
     tasks = [(s, tuple(edits), tuple(matchers), settings, cache_root) for s in sources]
     entries = dict(_parallel(_known_task, tasks, workers, progress))
     kept: list[ImageSource] = []
@@ -253,6 +274,16 @@ def hash_known_set(
         }
         for m in matchers
     }
+    for d in derived:
+        known[d.name] = np.array(
+            [d.known_from_parts([known[p.name][i] for p in d.parts]) for i in range(len(kept))], np.uint64
+        ).reshape(len(kept), d.words)
+        edit_codes[d.name] = {
+            e.id: [
+                d.query_from_parts([edit_codes[p.name][e.id][i] for p in d.parts]) for i in range(len(kept))
+            ]
+            for e in edits
+        }
     return HashedKnown(kept, [e.id for e in edits], known, edit_codes, dropped)
 
 
@@ -265,6 +296,7 @@ def hash_plain(
     progress: Callable[[int, int], None] | None = None,
 ) -> HashedPlain:
     """Every source hashed as the file is: its query codes and its list code per matcher."""
+    derived, matchers = _derived(matchers), _hashed_matchers(matchers)
     tasks = [(s, tuple(matchers), cache_root) for s in sources]
     entries = dict(_parallel(_plain_task, tasks, workers, progress))
     query = {
@@ -280,6 +312,9 @@ def hash_plain(
         ]
         for m in matchers
     }
+    for d in derived:
+        query[d.name] = [d.query_from_parts([query[p.name][i] for p in d.parts]) for i in range(len(sources))]
+        known[d.name] = [d.known_from_parts([known[p.name][i] for p in d.parts]) for i in range(len(sources))]
     return HashedPlain(list(sources), query, known, [entries[s.key].get("status", "") for s in sources])
 
 
@@ -323,6 +358,7 @@ def summarise(
     matchers: Sequence[Matcher],
     distractors: HashedPlain | None = None,
     *,
+    list_only: HashedKnown | None = None,
     closest: int = 12,
     batch: int = 4096,
 ) -> list[MatcherSummary]:
@@ -330,17 +366,23 @@ def summarise(
 
     Pairs of known originals of the same ``scene`` (other shots of one scene: a calibration series, a
     stereo pair) are neither recall nor false matches: they are left out and counted in
-    ``same_scene_pairs``.
+    ``same_scene_pairs``. ``list_only``: more list entries (their ``known`` codes; their edits are not
+    used), against which every edited copy and every distractor is compared too: a longer list for the
+    false-match count.
     """
     out = []
     n = len(known.sources)
     known_labels = [s.label for s in known.sources]
+    extra_labels = [s.label for s in list_only.sources] if list_only is not None else []
     scenes = np.array([s.scene or "" for s in known.sources], dtype=object)
     same_scene = (scenes[:, None] == scenes[None, :]) & (scenes[:, None] != "")
     np.fill_diagonal(same_scene, False)
     for m in matchers:
         length = m.max_distance + 2
         codes = known.known[m.name]
+        extra = list_only.known[m.name] if list_only is not None else codes[:0]
+        all_codes = np.concatenate([codes, extra])
+        all_labels = known_labels + extra_labels
         close = _Closest(closest)
         own_hist: dict[str, np.ndarray] = {}
         other_hist: dict[str, np.ndarray] = {}
@@ -355,9 +397,16 @@ def summarise(
             off = d.copy()
             off[not_counted] = m.missing  # neither a hit nor a false match: never compared
             excluded += int(same_scene.sum())
-            other_hist[edit_id] = _hist(off[~np.eye(n, dtype=bool)], length)
-            other_nearest[edit_id] = _hist(off.min(axis=1) if n > 1 else np.zeros(0, np.int32), length)
-            close.offer(off, lambda qi, e=edit_id: (known_labels[qi], e), known_labels)
+            if extra.shape[0]:
+                d_extra = m.distances(rows, owners, n, extra)
+                other_hist[edit_id] = _hist(off[~np.eye(n, dtype=bool)], length) + _hist(d_extra, length)
+                off = np.concatenate([off, d_extra], axis=1)
+            else:
+                other_hist[edit_id] = _hist(off[~np.eye(n, dtype=bool)], length)
+            other_nearest[edit_id] = _hist(
+                off.min(axis=1) if off.shape[1] > 1 else np.zeros(0, np.int32), length
+            )
+            close.offer(off, lambda qi, e=edit_id: (known_labels[qi], e), all_labels)
         d_hist = np.zeros(length, np.int64)
         d_nearest = np.zeros(length, np.int64)
         d_pairs = 0
@@ -368,12 +417,12 @@ def summarise(
             for start in range(0, len(query), batch):
                 part = query[start : start + batch]
                 rows, owners = _stack(part, m.words)
-                d = m.distances(rows, owners, len(part), codes)
+                d = m.distances(rows, owners, len(part), all_codes)
                 d_hist += _hist(d, length)
-                d_nearest += _hist(d.min(axis=1) if n else np.zeros(0, np.int32), length)
+                d_nearest += _hist(d.min(axis=1) if all_codes.shape[0] else np.zeros(0, np.int32), length)
                 d_pairs += d.size
                 d_queries += len(part)
-                close.offer(d, lambda qi, s=start, ls=labels: (ls[s + qi], "distractor"), known_labels)
+                close.offer(d, lambda qi, s=start, ls=labels: (ls[s + qi], "distractor"), all_labels)
         out.append(
             MatcherSummary(
                 matcher=m.name,
@@ -390,6 +439,7 @@ def summarise(
                 n_distractors=d_queries,
                 closest=close.items,
                 same_scene_pairs=excluded,
+                n_list_only=int(extra.shape[0]),
                 matched_by_default=m.matched_by_default,
             )
         )

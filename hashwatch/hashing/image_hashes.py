@@ -18,6 +18,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hashwatch.hashing.blas_threads import limit_blas_threads
+from hashwatch.hashing.candidates import (
+    DEFAULT_CANDIDATE_FAMILIES,
+    candidates_for_type,
+    check_families,
+    compute_candidates,
+)
 from hashwatch.hashing.decode import (
     DEFAULT_DECODE_CONFIG,
     DecodeConfig,
@@ -43,6 +49,12 @@ class HashConfig:
     hash_types: tuple[str, ...] | None = None
     # Compute PDQ's 7 dihedral variants (nearly free: same DCT) so rotated/flipped copies can match.
     pdq_dihedral: bool = True
+    # Query-side candidate families to compute (hashwatch.hashing.candidates): trimmed, uncaptioned,
+    # dihedral_real, deskew, extended. () computes none.
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATE_FAMILIES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", check_families(self.candidates))
 
     def selected_types(self) -> list[HashType]:
         registered = hash_types()
@@ -67,7 +79,8 @@ class ImageHashes:
     are None unless ``decode_status == "ok"``; ``pdq`` is also None when ``pdq_quality < 50`` (the quality is
     still recorded). ``pdq_dihedral`` holds the 7 variants named in :data:`DIHEDRAL_VARIANTS`, in that order.
     ``width``/``height`` are the stored image's size from its header. ``extra`` maps plug-in type names to
-    hex.
+    hex. ``candidate_hashes`` maps ``"<type>:<candidate>"`` (e.g. ``"pdq:trimmed"``) to the hash of a
+    query-side candidate (:mod:`hashwatch.hashing.candidates`).
     """
 
     bytes_length: int
@@ -87,6 +100,7 @@ class ImageHashes:
     extra: Mapping[str, str] = field(default_factory=dict, hash=False)
     pdq_dihedral: tuple[str, ...] | None = None
     exif_orientation: int | None = None
+    candidate_hashes: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def hash_value(self, name: str) -> str | None:
         """The value of hash type ``name`` (a field or a plug-in's entry in ``extra``), or None."""
@@ -100,10 +114,15 @@ class ImageHashes:
             return dict(zip(DIHEDRAL_VARIANTS, self.pdq_dihedral, strict=True))
         return {}
 
+    def candidates(self, name: str) -> dict[str, str]:
+        """Query-side candidates for type ``name``: ``{"trimmed": hex, "rot90-real": hex, ...}``."""
+        return candidates_for_type(self.candidate_hashes, name)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, ``extra`` a plain dict)."""
         out = asdict(self)
         out["extra"] = dict(self.extra)
+        out["candidate_hashes"] = dict(self.candidate_hashes)
         if self.pdq_dihedral is not None:
             out["pdq_dihedral"] = list(self.pdq_dihedral)
         return out
@@ -116,6 +135,7 @@ class ImageHashes:
         if kwargs.get("pdq_dihedral") is not None:
             kwargs["pdq_dihedral"] = tuple(kwargs["pdq_dihedral"])
         kwargs["extra"] = dict(kwargs.get("extra") or {})
+        kwargs["candidate_hashes"] = dict(kwargs.get("candidate_hashes") or {})
         return cls(**kwargs)
 
 
@@ -158,12 +178,20 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
 
     status = decoded.status if decoded else DecodeStatus.OK
     error_message = decoded.error_message if decoded else None
+    candidate_hashes: dict[str, str] = {}
     if decoded is not None and decoded.image is not None:
         for ht in image_types:
             if isinstance(ht, PdqHashType) and ht.dihedral != config.pdq_dihedral:
                 acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, decoded)
             else:
                 acc.run(ht, data, decoded)
+        # Candidates of the types that have a plain hash (PDQ under its quality gate has none).
+        types_with_value = [t for t in ("pdq", "phash") if acc.values.get(t) is not None]
+        if config.candidates and types_with_value:
+            try:
+                candidate_hashes = compute_candidates(decoded, config.candidates, types_with_value)
+            except Exception as exc:  # a bug here must not lose the plain hashes; the record says so
+                acc.errors.append(f"candidates failed ({type(exc).__name__})")
     if acc.errors:  # a failing type, byte-only or not: the record says which
         failures = "; ".join(acc.errors)
         if status == DecodeStatus.OK:
@@ -189,6 +217,7 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
         extra=acc.extra,
         pdq_dihedral=acc.values.get("pdq_dihedral"),
         exif_orientation=decoded.exif_orientation if decoded else None,
+        candidate_hashes=candidate_hashes,
     )
 
 

@@ -94,7 +94,9 @@ class Match:
     category: str | None
     source: str | None
     list_version: str | None
-    variant: str | None = None  # which query variant matched ("rot90", "flipx", ...); None for the plain hash
+    # Which query variant matched: a DCT dihedral variant ("rot90", "flipx", ...) or a query-side candidate
+    # ("trimmed", "uncaptioned", "rot90-real", "deskew+3.0", "extend-c4", ...); None for the plain hash.
+    variant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -103,12 +105,40 @@ class Match:
 @dataclass(frozen=True)
 class MatchOptions:
     """How to match: per-type thresholds (default: each type's ``default_threshold``), dihedral PDQ variants,
-    and which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
-    all but dhash; docs/evaluation.md says why)."""
+    which hash types to use (default: every type the index holds whose ``match_by_default`` is true, i.e.
+    all but dhash; docs/evaluation.md says why), which query-side candidate families to try (default:
+    :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_FAMILIES`; ``()`` tries none) and for which
+    hash types (default: :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_HASH_TYPES`, PDQ
+    only: pHash candidates add false matches). ``dihedral=False`` also leaves out the ``dihedral_real``
+    candidates: no flipped or turned copy is matched."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
     hash_types: tuple[str, ...] | None = None
+    candidates: tuple[str, ...] | None = None
+    candidate_hash_types: tuple[str, ...] | None = None
+
+    def candidate_types(self) -> frozenset[str]:
+        """The hash types whose candidates are matched."""
+        from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_HASH_TYPES
+
+        chosen = self.candidate_hash_types
+        return frozenset(DEFAULT_CANDIDATE_HASH_TYPES if chosen is None else chosen)
+
+    def __post_init__(self) -> None:
+        if self.candidates is not None:
+            from hashwatch.hashing.candidates import check_families
+
+            object.__setattr__(self, "candidates", check_families(self.candidates))
+
+    def candidate_families(self) -> frozenset[str]:
+        """The candidate families to try."""
+        from hashwatch.hashing.candidates import DEFAULT_CANDIDATE_FAMILIES
+
+        families = set(DEFAULT_CANDIDATE_FAMILIES if self.candidates is None else self.candidates)
+        if not self.dihedral:
+            families.discard("dihedral_real")
+        return frozenset(families)
 
     def threshold(self, name: str, fallback: int | None = None) -> int:
         """The threshold for ``name``: the override, else the registered type's default, else ``fallback``
@@ -829,14 +859,19 @@ class KnownHashIndex:
         )
 
     def match(self, hashes: ImageHashes, options: MatchOptions | None = None) -> list[Match]:
-        """Every list entry one of the image's hashes matches (dihedral PDQ variants included by default)."""
+        """Every list entry one of the image's hashes matches (dihedral PDQ variants and query-side candidates
+        included by default)."""
         return self.match_many([hashes], options)[0]
 
     def match_many(
         self, many: Sequence[ImageHashes], options: MatchOptions | None = None
     ) -> list[list[Match]]:
         """:meth:`match` for a batch: one search call per hash type for the whole batch (faster)."""
+        from hashwatch.hashing.candidates import candidate_family
+
         options = options or DEFAULT_MATCH_OPTIONS
+        families = options.candidate_families()
+        candidate_types = options.candidate_types()
         results: list[list[Match]] = [[] for _ in many]
         names = (
             options.hash_types
@@ -858,12 +893,18 @@ class KnownHashIndex:
                     for variant, vv in h.variants(name).items():
                         owners.append((k, variant))
                         values.append(vv)
+                if families and name in candidate_types:
+                    for variant, vv in h.candidates(name).items():
+                        if candidate_family(variant) in families:
+                            owners.append((k, variant))
+                            values.append(vv)
             if not values:
                 continue
             threshold = options.threshold(name, self._default_threshold(name))
             kind = "exact" if self._types[name].kind == IndexKind.EXACT else "near"
             found = self.lookup(name, values, threshold)
-            # One match per (image, list hash, label): the plain hash wins over variants, then lower distance.
+            # One match per (image, list hash, label): the plain hash wins over variants and candidates, then
+            # the lowest distance (the first tried among equals: DCT variants, then candidates in order).
             best: dict[tuple[int, str, int], tuple[int, int, str | None, str]] = {}
             for (k, variant), query, hits in zip(owners, values, found, strict=True):
                 for list_hash, dist, label_set in hits:

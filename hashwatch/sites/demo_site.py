@@ -107,14 +107,15 @@ def build_site(
         url = put(roots[0], a, f"img/original-{s}.jpg", original)
         add(url, "original", s, None, g1)
         body.append(f"<img src='../img/original-{s}.jpg' alt='photo {s}'>")
-        # Two edits per known photo, rotating through the edit list, each shown in a different way.
-        for j in range(2):
-            name = edit_names[(2 * i + j) % len(edit_names)]
+        # Enough edits per known photo that every edit appears, each shown in a different way.
+        per_photo = -(-len(edit_names) // len(known_seeds))
+        for j in range(per_photo):
+            name = edit_names[(per_photo * i + j) % len(edit_names)]
             edit, fmt, params = EDITS[name]
             ext = "png" if fmt == "PNG" else "jpg"
             url = put(roots[0], a, f"img/{name}-{s}.{ext}", encode(edit(photos[s]), fmt, **params))
             add(url, "edited", s, name, g1)
-            style = (i * 2 + j) % 4
+            style = (i * per_photo + j) % 4
             rel = f"../img/{name}-{s}.{ext}"
             if style == 0:
                 body.append(f"<img srcset='../img/nothing-small.jpg 320w, {rel} 640w' alt=''>")

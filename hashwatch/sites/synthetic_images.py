@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 __all__ = ["EDITS", "encode", "synthetic_photo"]
 
@@ -54,6 +54,28 @@ def _crop(fraction: float) -> Callable[[Image.Image], Image.Image]:
     return crop
 
 
+def _bordered(image: Image.Image) -> Image.Image:
+    """A white frame, 6 % of the width on every side."""
+    return ImageOps.expand(image, border=max(2, round(image.width * 0.06)), fill=(255, 255, 255))
+
+
+def _captioned(image: Image.Image) -> Image.Image:
+    """A black caption band below, 15 % of the height, with white text."""
+    band = max(12, round(image.height * 0.15))
+    canvas = Image.new("RGB", (image.width, image.height + band), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(8, int(band * 0.5)))
+    draw.text(
+        (image.width / 2, image.height + band / 2),
+        "look at this",
+        fill=(255, 255, 255),
+        font=font,
+        anchor="mm",
+    )
+    return canvas
+
+
 # name -> (edit, output format, encode params). Each is something a re-uploader does.
 EDITS: dict[str, tuple[Callable[[Image.Image], Image.Image], str, dict]] = {
     "resized": (lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), "JPEG", {}),
@@ -64,4 +86,6 @@ EDITS: dict[str, tuple[Callable[[Image.Image], Image.Image], str, dict]] = {
     "flipped": (ImageOps.mirror, "JPEG", {}),
     "rotated90": (lambda im: im.transpose(Image.Transpose.ROTATE_90), "JPEG", {}),
     "brighter": (lambda im: im.point(lambda v: min(255, int(v * 1.15))), "JPEG", {}),
+    "bordered": (_bordered, "JPEG", {}),
+    "captioned": (_captioned, "JPEG", {}),
 }

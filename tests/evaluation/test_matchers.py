@@ -94,3 +94,44 @@ def test_a_missing_hash_gives_no_candidates():
     m = HammingMatcher("pdq", dihedral=True)
     assert m.query_codes(flat, b"").shape == (0, 4)
     assert m.known_code(flat) is None
+
+
+def _fusion_case():
+    from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher
+
+    pdq = CandidateMatcher("pdq", ("trimmed",), name="pdq+trimmed")
+    phash = HammingMatcher("phash")
+    known = [compute_image_hashes(encode(synthetic_photo(s))) for s in range(3)]
+    return pdq, phash, known, AnyOfMatcher, (pdq, phash)
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_fusion_codes_derive_from_the_parts_and_score_by_the_part_thresholds(fallback):
+    pdq, phash, known, AnyOfMatcher, parts = _fusion_case()
+    fused = AnyOfMatcher(parts, [31, 4], "f", fallback=fallback)
+    assert fused.derived
+    query = compute_image_hashes(encode(synthetic_photo(1)))
+    direct = fused.query_codes(query, b"")
+    derived = fused.query_from_parts([p.query_codes(query, b"") for p in parts])
+    assert np.array_equal(direct, derived)
+    codes = np.stack([fused.known_from_parts([p.known_code(h) for p in parts]) for h in known])
+    d = fused.distances(direct, np.zeros(direct.shape[0], np.int64), 1, codes)
+    assert d[0, 1] == 0 and (d[0, [0, 2]] > 100).all()  # its own original at 0, the others beyond 100
+
+
+def test_fallback_fusion_uses_later_parts_only_without_a_first_part_code():
+    pdq, phash, known, AnyOfMatcher, parts = _fusion_case()
+    fused = AnyOfMatcher(parts, [31, 4], "f", fallback=True)
+    anyof = AnyOfMatcher(parts, [31, 4], "a")
+    codes = np.stack([fused.known_from_parts([p.known_code(h) for p in parts]) for h in known])
+    query = compute_image_hashes(encode(synthetic_photo(2)))
+    # Without a PDQ code (as under PDQ's quality gate), pHash decides: found at 0.
+    only_phash = fused.query_from_parts([np.zeros((0, pdq.words), np.uint64), phash.query_codes(query, b"")])
+    owners = np.zeros(only_phash.shape[0], np.int64)
+    assert fused.distances(only_phash, owners, 1, codes)[0, 2] == 0
+    # With a PDQ code far from every entry, pHash is not consulted under fallback, but is under any-of.
+    far = np.full((1, pdq.words), 0x5555555555555555, np.uint64)
+    rows = fused.query_from_parts([far, phash.query_codes(query, b"")])
+    owners = np.zeros(rows.shape[0], np.int64)
+    assert fused.distances(rows, owners, 1, codes)[0, 2] > 100
+    assert anyof.distances(rows, owners, 1, codes)[0, 2] == 0

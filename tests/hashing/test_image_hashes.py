@@ -207,7 +207,11 @@ def test_record_round_trips_through_json_and_holds_no_bytes(smooth_jpeg):
     assert ImageHashes.from_dict(row) == h
     for key, value in row.items():
         assert not isinstance(value, bytes | bytearray), key
+    candidates = row.pop("candidate_hashes")
     assert len(json.dumps(row)) < 2000  # hashes and metadata only
+    for name, value in candidates.items():  # "<type>:<candidate>" -> a hash of that type's length
+        assert len(value) == {"pdq": 64, "phash": 16}[name.split(":", 1)[0]], name
+        int(value, 16)
 
 
 def test_low_quality_pdq_is_no_hash_but_quality_is_kept():

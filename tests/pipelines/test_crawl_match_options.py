@@ -90,3 +90,33 @@ def test_relative_paths_reach_the_workers_as_absolute_paths(inputs, monkeypatch)
     assert report.options["output_dir"] == str(out) and report.options["seeds"] == [str(seeds)]
     assert report.index["index"].startswith(str(out / "_indexes") + "/")
     assert report.fetches  # the launcher read back what the workers wrote
+
+
+def test_candidates_flag_picks_switches_off_or_rejects_families(inputs):
+    from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
+    from pipelines.options import candidate_families
+
+    assert candidate_families("default") == candidate_families(None) == DEFAULT_CANDIDATE_FAMILIES
+    assert candidate_families("none") == ()
+    assert candidate_families("trimmed, deskew") == ("trimmed", "deskew")
+    seeds, listing, out = inputs
+    with pytest.raises(UserError, match="--candidates: unknown candidate families: wobble"):
+        run(
+            [
+                f"--seeds={seeds}",
+                f"--hash-list={listing}",
+                f"--output-dir={out}",
+                "--candidates=trimmed,wobble",
+            ]
+        )
+
+
+def test_candidate_hash_types_flag():
+    from pipelines.options import KnownHashOptions, match_options_from
+
+    default = match_options_from(KnownHashOptions([]))
+    assert default.candidate_types() == {"pdq"}
+    both = match_options_from(KnownHashOptions(["--candidate-hash-types=pdq,phash", "--candidates=trimmed"]))
+    assert both.candidate_types() == {"pdq", "phash"} and both.candidate_families() == {"trimmed"}
+    with pytest.raises(UserError, match="--candidate-hash-types: dhash"):
+        match_options_from(KnownHashOptions(["--candidate-hash-types=dhash"]))

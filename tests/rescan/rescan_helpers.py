@@ -37,6 +37,7 @@ def image(rnd: random.Random, url: str, pages=("http://site.test/page.html",), *
         "dhash": hexes(rnd, 16),
         "pdq": hexes(rnd, 64),
         "pdq_dihedral": [hexes(rnd, 64) for _ in range(7)],
+        "candidate_hashes": {},
     }
     values.update(hashes)
     return ImageRecord(

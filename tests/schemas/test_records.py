@@ -69,6 +69,7 @@ IMAGE = ImageRecord(
     decode_status="ok",
     decode_error=None,
     extra_hashes={"toy": "ab"},
+    candidate_hashes={"pdq:trimmed": "c" * 64, "phash:trimmed": "d" * 16},
     hashed_at=1_764_000_000_000_000,
 )
 
