@@ -16,13 +16,21 @@ def records_to_table(records: Iterable[NamedTuple], schema: pa.Schema) -> pa.Tab
     columns: dict[str, list] = {name: [] for name in schema.names}
     for record in records:
         for name, value in zip(schema.names, record, strict=True):
-            columns[name].append(value)
+            columns[name].append(_canonical(value))
     return pa.Table.from_pydict(columns, schema=schema)
 
 
 def record_to_dict(record: NamedTuple) -> dict:
-    """A record as the plain dict Beam's ``WriteToParquet`` takes."""
-    return record._asdict()
+    """A record as the plain dict Beam's ``WriteToParquet`` takes (map fields in key order)."""
+    return {name: _canonical(value) for name, value in record._asdict().items()}
+
+
+def _canonical(value):
+    """Map fields (``extra_hashes``, ``candidate_hashes``) sorted by key: the same row is the same bytes on
+    every runner (a map that passes through Flink's Java side comes back in another order)."""
+    if isinstance(value, dict):
+        return dict(sorted(value.items()))
+    return value
 
 
 def check_record_matches_schema(record_type: type, schema: pa.Schema) -> None:

@@ -9,6 +9,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.arrow_util import record_to_dict
+
 __all__ = ["WriteParquetTable", "partition_dir"]
 
 
@@ -50,7 +52,7 @@ class WriteParquetTable(beam.PTransform):
     def expand(self, records: beam.PCollection[NamedTuple]) -> beam.PCollection[str]:
         return (
             records
-            | "ToDict" >> beam.Map(lambda record: record._asdict())
+            | "ToDict" >> beam.Map(record_to_dict)
             | "WriteToParquet"
             >> beam.io.WriteToParquet(
                 self._prefix,

@@ -1,5 +1,7 @@
 """Records survive Beam's RowCoder and become Arrow tables of their declared schema."""
 
+from typing import NamedTuple
+
 import pyarrow as pa
 import pytest
 from apache_beam.coders import RowCoder
@@ -223,3 +225,23 @@ def test_every_field_has_a_portable_schema_type(record_type):
         and field.type.logical_type.urn == "beam:logical:pythonsdk_any:v1"
     ]
     assert fallback == []
+
+
+def test_map_fields_are_written_in_key_order_whatever_order_they_arrive_in():
+    """A map that passed through Flink's Java side comes back reordered; the row written must not differ."""
+    from schemas.arrow_util import record_to_dict, records_to_table
+
+    class Row(NamedTuple):
+        url: str
+        candidate_hashes: dict
+
+    schema = pa.schema([("url", pa.string()), ("candidate_hashes", pa.map_(pa.string(), pa.string()))])
+    one = Row("u", {"pdq:trimmed": "a", "phash:rot90-real": "b", "pdq:extend-c5": "c"})
+    other = Row("u", {"phash:rot90-real": "b", "pdq:extend-c5": "c", "pdq:trimmed": "a"})
+    assert record_to_dict(one) == record_to_dict(other)
+    assert list(record_to_dict(other)["candidate_hashes"]) == [
+        "pdq:extend-c5",
+        "pdq:trimmed",
+        "phash:rot90-real",
+    ]
+    assert records_to_table([one], schema).equals(records_to_table([other], schema))
