@@ -385,16 +385,12 @@ class CrawlRounds(beam.PTransform):
 
     def expand(self, seeds: PCollection) -> CrawlResult:
         config, run_id = self._config, self._run_id
-        decided = (
-            seeds
-            | "Seeds/Normalise" >> beam.Map(seed_key)
-            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
-            | "Seeds/GroupByUrl" >> beam.GroupByKey()
-            | "Seeds/Decide"
-            >> beam.ParDo(_DecideSeedsFn(run_id))
+        decide = (
+            beam.ParDo(_DecideSeedsFn(run_id))
             .with_output_types(CrawlTask)
             .with_outputs(_SKIPPED, main="tasks")
         )
+        decided = self._seeds_by_url(seeds) | "Seeds/Decide" >> decide
         carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
@@ -403,6 +399,8 @@ class CrawlRounds(beam.PTransform):
         # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
         for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
+            if depth > 0:
+                carry = self._round_input(name, carry, fetch_logs)
             fetched = (
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
@@ -421,6 +419,21 @@ class CrawlRounds(beam.PTransform):
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
         )
+
+    def _seeds_by_url(self, seeds: PCollection) -> PCollection:
+        """Seed lines -> ``(key, [seed_key decisions])`` per distinct URL (or junk line), for Seeds/Decide.
+        A streaming crawl overrides it to drop URLs seen within a TTL across windows."""
+        return (
+            seeds
+            | "Seeds/Normalise" >> beam.Map(seed_key)
+            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
+            | "Seeds/GroupByUrl" >> beam.GroupByKey()
+        )
+
+    def _round_input(self, name: str, carry: PCollection, fetch_logs: list[PCollection]) -> PCollection:
+        """What round ``name`` (after the first) groups by host: the previous round's carry (links and host
+        states). ``fetch_logs``: the rows decided so far. A streaming crawl drops links seen within a TTL."""
+        return carry
 
 
 class ImageTasksFromRefs(beam.PTransform):

@@ -26,22 +26,11 @@ from apache_beam.transforms import trigger, window
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.frontier import seed_key
-from hashwatch.crawling.url_rules import host_key
-from schemas.crawl import CrawlTask, ImageRef
-from schemas.fetch_log import FetchLogRecord
-from schemas.images import ImageRecord
 from transforms.crawl import (
-    _CARRY,
     _CARRY_LINK,
-    _CARRY_TASK,
-    _INLINE,
-    _REFS,
-    _SKIPPED,
-    CrawlResult,
+    CrawlRounds,
     ImageBodyHandler,
     _CarryType,
-    _DecideSeedsFn,
-    _FetchPagesFn,
     _with_type,
 )
 from transforms.url_dedupe import CHECK, MARK, DropRecentlySeen
@@ -70,8 +59,10 @@ def _seed_decision(raw: str):
     return key, (key, task, problem)
 
 
-class StreamingCrawlRounds(beam.PTransform):
-    """Windowed seed URLs -> :class:`transforms.crawl.CrawlResult`, deduplicating URLs across windows.
+class StreamingCrawlRounds(CrawlRounds):
+    """Windowed seed URLs -> :class:`transforms.crawl.CrawlResult`, deduplicating URLs across windows: the
+    batch :class:`~transforms.crawl.CrawlRounds` with the seeds and each round's links passed through
+    :class:`DropRecentlySeen`.
 
     In: ``PCollection[str]`` already windowed with ``windowing.into()`` (junk allowed: a bad seed becomes a
     failed row). Example::
@@ -88,57 +79,25 @@ class StreamingCrawlRounds(beam.PTransform):
         windowing: StreamWindowing,
         ttl_s: float,
     ) -> None:
-        super().__init__()
-        self._config = config
-        self._run_id = run_id
-        self._handler = image_handler
+        super().__init__(config, run_id, image_handler)
         self._windowing = windowing
         self._ttl_s = ttl_s
 
     def _dedupe(self, name: str) -> DropRecentlySeen:
         return DropRecentlySeen(self._ttl_s, self._windowing.into, namespace=f"hashwatch.{name}")
 
-    def expand(self, seeds: PCollection) -> CrawlResult:
-        config, run_id = self._config, self._run_id
-        decided = (
+    def _seeds_by_url(self, seeds: PCollection) -> PCollection:
+        return (
             seeds
             | "Seeds/Normalise" >> beam.Map(_seed_decision)
             # Bad seeds are keyed by their raw text and checked like good ones: a junk line repeated within
             # the TTL gives one failed row, not one per repeat.
             | "Seeds/Check" >> beam.MapTuple(lambda key, decision: (key, (CHECK, (key, [decision]))))
             | "Seeds/Dedupe" >> self._dedupe("Seeds")
-            | "Seeds/Decide"
-            >> beam.ParDo(_DecideSeedsFn(run_id))
-            .with_output_types(CrawlTask)
-            .with_outputs(_SKIPPED, main="tasks")
         )
-        carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
-            lambda task: (host_key(task.url), (_CARRY_TASK, task))
-        ).with_output_types(_CarryType)
-        fetch_logs = [_with_type(decided[_SKIPPED], FetchLogRecord)]
-        refs, inline = [], []
-        for depth in range(config.max_depth + 2):
-            name = f"Round{depth}"
-            if depth > 0:
-                carry = self._fresh_links(name, carry, fetch_logs)
-            fetched = (
-                carry
-                | f"{name}/GroupByHost" >> beam.GroupByKey()
-                | f"{name}/FetchPages"
-                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler))
-                .with_output_types(FetchLogRecord)
-                .with_outputs(_REFS, _INLINE, _CARRY, main="fetch_log")
-            )
-            fetch_logs.append(_with_type(fetched.fetch_log, FetchLogRecord))
-            refs.append(_with_type(fetched[_REFS], ImageRef))
-            inline.append(_with_type(fetched[_INLINE], ImageRecord))
-            carry = _with_type(fetched[_CARRY], _CarryType)
 
-        return CrawlResult(
-            fetch_log=tuple(fetch_logs) | "FetchLog" >> beam.Flatten(),
-            image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
-            inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
-        )
+    def _round_input(self, name: str, carry: PCollection, fetch_logs: list[PCollection]) -> PCollection:
+        return self._fresh_links(name, carry, fetch_logs)
 
     def _fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
         """The carry of round ``name`` with links decided within the TTL removed (host states kept)."""
