@@ -164,6 +164,10 @@ class _PoliteFetchFn(beam.DoFn):
         with self._lock:
             self._finished.append((item, result))
 
+    def _arrive(self, host: str) -> None:
+        """Called once per (host, tasks) element: the host's first request of this stage waits a delay."""
+        self._worker.slots.arrive(host, self._config.per_host_delay)
+
     def _submit(self, host: str, task, timestamp, window) -> None:
         self._scheduler.submit(host, (task, timestamp, window))
 
@@ -254,6 +258,8 @@ class _FetchPagesFn(_PoliteFetchFn):
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
         yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
+        if keep:
+            self._arrive(host)
         for task in keep:
             self._submit(host, task, timestamp, window)
         yield from self._drain()
@@ -293,6 +299,7 @@ class _FetchImagesFn(_PoliteFetchFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         host, tasks = element
+        self._arrive(host)
         for task in tasks:
             self._submit(host, task, timestamp, window)
         yield from self._drain()

@@ -12,8 +12,9 @@ Two pieces:
 A task that makes several requests (robots.txt then the page, redirect hops, retries) calls
 :meth:`HostSlots.pace` before each one after the first, which waits a full delay. Across processes (Beam
 workers) politeness holds because the Beam transforms group the work by host, so one host's tasks of a stage
-are handled by one worker, and because a process's first request to a host waits one delay, in case an
-earlier stage on another worker has just fetched from it.
+are handled by one worker, and because a stage's first request to a host waits one delay from the moment the
+host's work arrives (:meth:`HostSlots.arrive`), in case the stage before, on another worker, has just fetched
+from it. (A process's first request to a host ever waits one delay too.)
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ class HostSlots:
             self._last_start[host] = now
             self._next_start[host] = now + self._delay.get(host, default_delay)
             return 0.0
+
+    def arrive(self, host: str, default_delay: float) -> None:
+        """A stage's work for ``host`` has arrived: its first request waits a full delay from now. The stage
+        before ran to its end before this one started (a GroupByKey is between them), possibly on another
+        worker whose last request to the host this process cannot see."""
+        with self._lock:
+            now = time.monotonic()
+            if host not in self._next_start and len(self._next_start) >= self._max_hosts:
+                self._forget_idle(now)
+            delay = self._delay.get(host, default_delay)
+            self._next_start[host] = max(self._next_start.get(host, 0.0), now + delay)
 
     def _forget_idle(self, now: float) -> None:
         """Drop the timing of hosts with nothing in flight whose delay ran out (called with the lock held).

@@ -142,3 +142,21 @@ def test_the_host_table_forgets_idle_hosts_when_full():
         slots.finish(host, 0.0)
     assert slots.try_start("d", 0.0, 1, now + 1) == 0.0
     assert len(slots._next_start) <= 3  # a, b and c were idle and forgotten
+
+
+def test_a_stage_arriving_for_a_known_host_waits_a_delay_again():
+    """A process that fetched from a host a while ago (an earlier round) cannot see another worker's request
+    of the stage just finished: when the next stage's work for the host arrives, its first start waits."""
+    slots = HostSlots()
+    time.sleep(slots.try_start("h", 0.2, 1, time.monotonic()))  # first contact ever: one delay
+    assert slots.try_start("h", 0.2, 1, time.monotonic()) == 0.0
+    slots.finish("h", 0.2)
+    time.sleep(0.25)
+    assert slots.try_start("h", 0.2, 1, time.monotonic()) == 0.0  # rested: free for this process
+    slots.finish("h", 0.2)
+    time.sleep(0.25)
+    slots.arrive("h", 0.2)
+    assert 0.15 < slots.try_start("h", 0.2, 1, time.monotonic()) <= 0.2
+    slots.set_delay("slow", 1.5)  # a robots Crawl-delay known here wins over the default
+    slots.arrive("slow", 0.2)
+    assert slots.try_start("slow", 0.2, 1, time.monotonic()) > 1.4
