@@ -34,15 +34,14 @@ if __name__ == "__main__":  # pragma: no cover
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
-from hashwatch.hashing.image_hashes import HashConfig
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     EMBEDDED_RUNNER,
     KnownHashOptions,
     OutputOptions,
     absolute_path,
-    candidate_families,
     configure_runner,
+    hash_config_from,
     match_options_from,
     reject_unknown_flags,
 )
@@ -98,8 +97,7 @@ def build_pipeline(
     """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
     # The candidates --candidates names are computed (and kept in images/) and matched.
-    families = candidate_families(app.view_as(KnownHashOptions).candidates)
-    hasher = HashImageBody(run_id, hash_config=HashConfig(candidates=families))
+    hasher = HashImageBody(run_id, hash_config=hash_config_from(app.view_as(KnownHashOptions)))
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column)

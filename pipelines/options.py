@@ -201,6 +201,14 @@ def _candidate_hash_types(value: str | None) -> tuple[str, ...]:
     return names
 
 
+def hash_config_from(known: KnownHashOptions):
+    """The hashing library's config from the flags: which query-side candidate families ``--candidates``
+    asks to compute (and keep in images/). Batch and streaming crawls both hash with it."""
+    from hashwatch.hashing.image_hashes import HashConfig
+
+    return HashConfig(candidates=candidate_families(known.candidates))
+
+
 def candidate_families(value: str | None) -> tuple[str, ...]:
     """``--candidates``: 'default', 'none' or a comma-separated list of families (UserError if unknown)."""
     from hashwatch.hashing.candidates import DEFAULT_CANDIDATE_FAMILIES, check_families

@@ -28,7 +28,7 @@ from apache_beam.pvalue import PCollection
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
-from pipelines.options import KnownHashOptions, match_options_from
+from pipelines.options import KnownHashOptions, hash_config_from, match_options_from
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlOptions, FetchImages, ImageTasksFromRefs
@@ -154,9 +154,11 @@ def build_streaming_graph(
     dedupe_ttl: float,
     match_options=None,
     allowlist=None,
+    hash_config=None,
 ) -> StreamingTables:
-    """Seeds (unwindowed, timestamped) and the index watch in; the three tables' records, windowed, out."""
-    hasher = HashImageBody(run_id)
+    """Seeds (unwindowed, timestamped) and the index watch in; the three tables' records, windowed, out.
+    ``hash_config``: what to hash (:func:`pipelines.options.hash_config_from`; None: the defaults)."""
+    hasher = HashImageBody(run_id, hash_config=hash_config)
     seeds = seed_stream.seeds | "WindowSeeds" >> windowing.into()
     crawl = seeds | "CrawlRounds" >> StreamingCrawlRounds(crawl_config, run_id, hasher, windowing, dedupe_ttl)
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
@@ -211,6 +213,7 @@ def build_streaming_pipeline(
         dedupe_ttl=stream.dedupe_ttl,
         match_options=match_options_from(app.view_as(KnownHashOptions)),
         allowlist=allowlist,
+        hash_config=hash_config_from(app.view_as(KnownHashOptions)),
     )
     return write_tables(tables, app.output_dir, run_id, app.parquet_codec)
 

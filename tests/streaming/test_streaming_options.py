@@ -53,3 +53,31 @@ def test_flink_streaming_finishes_bundles_before_checkpoints_by_default():
     configure_streaming_runner(options)
     assert options.view_as(FlinkStreamingOptions).finish_bundle_before_checkpointing is True
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is True
+
+
+@pytest.mark.parametrize(
+    ("flag", "families"), [("--candidates=none", ()), ("--candidates=trimmed", ("trimmed",))]
+)
+def test_streaming_hashes_the_candidate_families_asked_for(tmp_path, monkeypatch, flag, families):
+    """--candidates reaches the streaming job's hashing, as it does the batch crawl's (the graph is built,
+    not run)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import streaming
+    from pipelines.crawl_match import CrawlMatchOptions
+    from schemas.known_hashes import IndexRef
+
+    seen = {}
+
+    def graph(seed_stream, index_watch, **kwargs):
+        seen.update(kwargs)
+        return "tables"
+
+    monkeypatch.setattr(streaming, "build_streaming_graph", graph)
+    monkeypatch.setattr(streaming, "write_tables", lambda tables, *args: {})
+    (tmp_path / "in").mkdir()
+    app = PipelineOptions(_argv(tmp_path, flag)).view_as(CrawlMatchOptions)
+    ref = IndexRef(str(tmp_path / "known.hwidx"), "0" * 64)
+    streaming.build_streaming_pipeline(beam.Pipeline(), app, "run-1", ref, ref.path)
+    assert seen["hash_config"].candidates == families
