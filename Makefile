@@ -47,7 +47,7 @@ bench-candidates: venv photos
 
 ## Real photos for the hashing measurements, from Debian packages (cached, never committed).
 photos: venv
-	$(BIN)/python -m benchmarks.photo_corpus --summary
+	$(BIN)/python -m hashwatch.evaluation.photo_corpus --summary
 
 ## Detection-quality evaluation (issue 6, docs/evaluation.md): fetches its corpus from Debian packages (apt-get,
 ## cached in .cache/photos), hashes every edited copy once on 2 processes (hashes only, cached in .cache/eval),

@@ -1,6 +1,6 @@
 """Benchmark: what the query-side candidates cost, against the plain hash set measured in the same run.
 
-For real photos (Debian wallpapers, see :mod:`benchmarks.photo_corpus`) encoded in memory as JPEG quality 85
+For real photos (Debian wallpapers, see :mod:`hashwatch.evaluation.photo_corpus`) encoded in memory as JPEG quality 85
 at three sizes (the evaluation's 1024 px known originals, 1 MP and 6 MP) and as PNG at 1024 px (no draft),
 it times per image the CPU time of the one thread that hashes (so waiting for a core while other jobs run on
 this shared machine does not count), round-robin image by image:
@@ -69,7 +69,7 @@ def encode(path: str, size: tuple[int, int], fmt: str = "JPEG") -> bytes:
 
 
 def run(n_photos: int, repeats: int) -> list[dict[str, object]]:
-    from benchmarks.photo_corpus import photos
+    from hashwatch.evaluation.photo_corpus import photos
     from hashwatch.hashing.candidates import CANDIDATE_FAMILIES, DEFAULT_CANDIDATE_FAMILIES
     from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
 
@@ -114,7 +114,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.photo_corpus import PhotoCorpusUnavailable
+    from hashwatch.evaluation.photo_corpus import PhotoCorpusUnavailable
 
     parser = argparse.ArgumentParser(description="query-side candidates: cost against the plain hash set")
     parser.add_argument("--quick", action="store_true", help="3 photos, 2 repeats")

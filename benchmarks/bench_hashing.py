@@ -1,6 +1,6 @@
 """Benchmark: the full hash set from JPEG bytes, ours against the naive way, measured in the same run.
 
-For real photos (Debian wallpapers, see :mod:`benchmarks.photo_corpus`) re-encoded in memory as baseline JPEG
+For real photos (Debian wallpapers, see :mod:`hashwatch.evaluation.photo_corpus`) re-encoded in memory as baseline JPEG
 (quality 85, ``--quality``) at 1 MP and 6 MP, it times per image, single-threaded:
 
 - **naive**: full decode to RGB, md5/sha1/sha256/crc32c, ``imagehash.phash`` + ``imagehash.dhash`` and
@@ -114,7 +114,7 @@ def interleaved_median_ms(
 def run(
     n_photos: int, repeats: int, naive_repeats: int, quality: int = JPEG_QUALITY, draft_min_side: int = 256
 ) -> list[dict[str, object]]:
-    from benchmarks.photo_corpus import photos
+    from hashwatch.evaluation.photo_corpus import photos
     from hashwatch.hashing.decode import DecodeConfig
     from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
 
@@ -172,7 +172,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.photo_corpus import PhotoCorpusUnavailable
+    from hashwatch.evaluation.photo_corpus import PhotoCorpusUnavailable
 
     parser = argparse.ArgumentParser(description="hashing speed: ours vs naive, same run")
     parser.add_argument("--quick", action="store_true", help="3 photos, few repeats (a few seconds)")

@@ -1,6 +1,6 @@
 """How far do our JPEG-draft hashes drift from the same hashes on a full-resolution decode?
 
-For each real photo (see :mod:`benchmarks.photo_corpus`) and each candidate ``draft_min_side``, compares
+For each real photo (see :mod:`hashwatch.evaluation.photo_corpus`) and each candidate ``draft_min_side``, compares
 pHash, dHash and PDQ computed by :func:`hashwatch.hashing.image_hashes.compute_image_hashes` with the naive
 reference: full decode to RGB, ``imagehash.phash``/``dhash`` and ``pdqhash.compute`` on the full image.
 The tolerance the issue asks for: pHash and dHash within 2 bits, PDQ within 10 bits.
@@ -107,7 +107,12 @@ def summarise(drifts: Sequence[Drift]) -> list[dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.photo_corpus import ALL_PACKAGES, DEFAULT_PACKAGES, PhotoCorpusUnavailable, photo_paths
+    from hashwatch.evaluation.photo_corpus import (
+        ALL_PACKAGES,
+        DEFAULT_PACKAGES,
+        PhotoCorpusUnavailable,
+        photo_paths,
+    )
 
     parser = argparse.ArgumentParser(description="JPEG draft hash drift against full-resolution decode")
     parser.add_argument("--package", action="append", help="photo package (repeatable; 'all')")

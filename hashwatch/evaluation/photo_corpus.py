@@ -13,7 +13,7 @@ Use from Python::
     from hashwatch.evaluation.photo_corpus import photo_paths
     paths = photo_paths(packages=["mate-backgrounds"], formats={"JPEG"}, min_side=256)
 
-or from the shell (``benchmarks.photo_corpus`` is the same module)::
+or from the shell (`make photos` runs it with --summary)::
 
     python -m hashwatch.evaluation.photo_corpus --package mate-backgrounds --format JPEG --min-side 256
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.photo_corpus import ensure_package, main, photo_paths, photos
+from hashwatch.evaluation.photo_corpus import ensure_package, main, photo_paths, photos
 
 from .conftest import encode, synthetic_array
 
@@ -20,7 +20,7 @@ def _fake_cache(tmp_path):
     }
     for rel, data in files.items():
         (pkg / rel).write_bytes(data)
-    from benchmarks.photo_corpus import _scan
+    from hashwatch.evaluation.photo_corpus import _scan
 
     found = _scan(pkg, "fakepkg")
     (pkg / "manifest.json").write_text(

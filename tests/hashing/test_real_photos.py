@@ -1,4 +1,4 @@
-"""Slow tests on real photos from Debian packages (fetched and cached by benchmarks/photo_corpus.py).
+"""Slow tests on real photos from Debian packages (fetched and cached by hashwatch/evaluation/photo_corpus.py).
 
 They skip, with the reason, where the photos cannot be fetched (no apt-get or no mirror). CI runs them.
 """
@@ -24,7 +24,7 @@ TRANSPOSE = {  # PDQ's dihedral variant names as Pillow transposes (checked in t
 
 
 def _corpus(**kwargs):
-    from benchmarks.photo_corpus import PhotoCorpusUnavailable, photos
+    from hashwatch.evaluation.photo_corpus import PhotoCorpusUnavailable, photos
 
     try:
         return photos(**kwargs)
