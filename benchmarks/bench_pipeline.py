@@ -29,7 +29,10 @@ ONE_MP = (1155, 866)
 
 
 def build_bench_site(root: Path, images: int, per_page: int, bases: int = 200) -> list[Path]:
-    """Write (or reuse) the site: distinct bytes for every image (a base photo with a small tint)."""
+    """Write (or reuse) the site: distinct bytes for every image (a base photo with a small tint).
+
+    The images are synthetic (:func:`synthetic_photo`), generated here to be served as the site under test,
+    under ``.cache/`` (never committed); nothing the pipeline fetches is ever written to disk."""
     marker = root / f".complete-{images}-{per_page}"
     files = [root / "img" / f"{i:05d}.jpg" for i in range(images)]
     if marker.exists():
