@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.bench_pipeline import build_bench_site
+from benchmarks.bench_pipeline import bench_site_and_list
 from benchmarks.machine import describe_machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -303,11 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     from hashwatch.sites.server import ServerProcess
 
     root = Path(args.cache) / f"site-{args.images}"
-    files = build_bench_site(root, args.images, args.per_page)
-    hash_list = root / "list.csv"
-    hash_list.write_text(
-        f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'ab' * 16},A,bench,1,false\n"
-    )
+    files, hash_list = bench_site_and_list(root, args.images, args.per_page)
     total_mb = sum(f.stat().st_size for f in files) / 1e6
     print(
         f"site: {len(files)} JPEGs at 1155x866, {total_mb:.0f} MB; machine: {describe_machine()}", flush=True

@@ -58,6 +58,17 @@ def build_bench_site(root: Path, images: int, per_page: int, bases: int = 200) -
     return files
 
 
+def bench_site_and_list(root: Path, images: int, per_page: int) -> tuple[list[Path], Path]:
+    """The site (:func:`build_bench_site`) and a one-entry MD5 list that none of its images match: the runs
+    measure crawling and hashing; matching is one exact lookup per image and writes no rows."""
+    files = build_bench_site(root, images, per_page)
+    hash_list = root / "list.csv"
+    hash_list.write_text(
+        f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'ab' * 16},A,bench,1,false\n"
+    )
+    return files, hash_list
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its reaped children (the embedded runner's worker processes are
     reaped when a run ends; the site's server process only at the very end, so it is not counted)."""
@@ -113,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from hashwatch.sites.server import ServerProcess
 
     root = Path(args.cache) / f"site-{args.images}"
-    files = build_bench_site(root, args.images, args.per_page)
-    hash_list = root / "list.csv"
-    hash_list.write_text(
-        f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'ab' * 16},A,bench,1,false\n"
-    )
+    files, hash_list = bench_site_and_list(root, args.images, args.per_page)
     total_mb = sum(f.stat().st_size for f in files) / 1e6
     print(
         f"site: {len(files)} JPEGs at {ONE_MP[0]}x{ONE_MP[1]}, {total_mb:.0f} MB; machine: {describe_machine()}"
