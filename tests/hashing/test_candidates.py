@@ -317,3 +317,18 @@ def test_distractors_match_nothing_with_every_candidate(index):
         h = compute_image_hashes(encode(image), HashConfig(candidates=C.CANDIDATE_FAMILIES))
         assert h.candidate_hashes
         assert index.match(h, every) == [], seed
+
+
+def test_a_failing_candidate_keeps_the_plain_hashes_and_says_so(photo, monkeypatch):
+    """A bug in the candidates must not lose the image's plain hashes: the record is a hash_error naming it."""
+    from hashwatch.hashing import image_hashes
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(image_hashes, "compute_candidates", broken)
+    hashes = compute_image_hashes(encode(photo, "JPEG", quality=90))
+    assert hashes.pdq and hashes.phash and hashes.md5
+    assert hashes.candidate_hashes == {}
+    assert hashes.decode_status == "hash_error"
+    assert hashes.error_message == "candidates failed (ValueError)"
