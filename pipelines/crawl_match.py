@@ -186,13 +186,16 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     if streaming:
         # --index is watched for new versions; an index compiled from --hash-list stays as it is.
         build_streaming_pipeline(pipeline, app, run_id, ref, app.index or ref.path, allowlist)
-        result, state, elapsed = run_streaming(pipeline, options, options.view_as(StreamingOptions).run_for)
+        result, state, elapsed, late_drops = run_streaming(
+            pipeline, options, options.view_as(StreamingOptions).run_for
+        )
     else:
         clock = time.monotonic()
         build_pipeline(pipeline, app, run_id, day, ref, allowlist)
         result = pipeline.run()
         state = result.wait_until_finish()
         elapsed = time.monotonic() - clock
+        late_drops = None
 
     report = summarize_run(
         output=app.output_dir,
@@ -206,6 +209,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         metrics_result=result,
         allowlist_info=allowlist.describe() if allowlist is not None else {},
     )
+    report.late_drops = late_drops
     _LOGGER.info("run %s finished: %s", run_id, report.state)
     write_run_files(app.output_dir, report, capture.lines)
     return report
@@ -221,4 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     print(report.summary_text())
     # A streaming run stopped by --run-for ends CANCELLED, as asked.
     stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
+    if report.late_drops:  # rows are missing: a run that lost data does not pass
+        return 1
     return 0 if report.state == "DONE" or stopped_as_asked else 1

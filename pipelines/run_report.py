@@ -137,6 +137,8 @@ class RunReport:
     allowlisted_matches: int = 0  # match rows the allowlist kept out (Beam counter; 0 where none reported)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
+    # Streaming on a Flink cluster: elements Flink dropped as late (their rows are missing); None: not read.
+    late_drops: int | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -160,6 +162,11 @@ class RunReport:
             f"  index           {self.index.get('checksum', '?')[:16]} "
             f"(list versions: {fmt(self.index.get('list_versions', {}))})",
         ]
+        if self.late_drops:
+            lines.append(
+                f"  LOST            {self.late_drops} element(s) dropped as late by Flink: their rows are missing "
+                "(README, Streaming, Limits)"
+            )
         lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
         return "\n".join(lines)
 

@@ -44,7 +44,9 @@ __all__ = [
     "STREAMING_RUNNER",
     "FlinkStreamingOptions",
     "StreamingOptions",
+    "StreamingOutcome",
     "build_streaming_pipeline",
+    "flink_late_drops",
     "run_streaming",
 ]
 
@@ -112,6 +114,13 @@ class StreamingOptions(PipelineOptions):
         )
 
 
+def _true_or_false(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"expected true or false, not {text!r}")
+    return value in ("true", "1", "yes")
+
+
 class FlinkStreamingOptions(PipelineOptions):
     """Options of Flink's Java runner that Beam's Python SDK does not declare: declared here so they pass
     the strict flag check and reach the job server (which reads them by name)."""
@@ -126,9 +135,12 @@ class FlinkStreamingOptions(PipelineOptions):
         )
         parser.add_argument(
             "--finish_bundle_before_checkpointing",
-            action="store_true",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
             default=None,
-            help="Flink: finish the bundle in flight before a checkpoint (no outputs buffered in it)",
+            help="Flink: finish the bundle in flight before a checkpoint (no outputs buffered in it); "
+            "on by default for --streaming, =false turns it off",
         )
         parser.add_argument(
             "--shutdown_sources_after_idle_ms",
@@ -259,35 +271,76 @@ def configure_streaming_runner(options: PipelineOptions) -> None:
         os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {_JAVA17_OPENS}".strip()
 
 
-def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float):
+class StreamingOutcome(NamedTuple):
+    result: object  # the PipelineResult
+    state: str
+    elapsed_s: float
+    late_drops: int | None  # elements Flink dropped as late (cluster runs); None: not read
+
+
+def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float) -> StreamingOutcome:
     """Run and wait: until the sources end (embedded runner with --run-for), the job is cancelled after
-    ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). Returns (result, state, seconds)."""
+    ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). On a Flink cluster, the elements
+    Flink dropped as late are read just before the cancel and logged as an error if there are any."""
     clock = time.monotonic()
     result = pipeline.run()
     embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
+    drops: list[int | None] = [None]
     try:
         if run_for and not embedded:
             state = result.wait_until_finish(duration=int(run_for * 1000))
             if not _terminal(state):
                 _LOGGER.info("--run-for %.0f s reached: cancelling the job", run_for)
-                state = _cancel(result, options)
+                state = _cancel(result, options, drops)
         else:
             state = result.wait_until_finish()
     except KeyboardInterrupt:
         _LOGGER.info("interrupted: cancelling the job")
-        _cancel(result, options)
+        _cancel(result, options, drops)
         raise
     except RuntimeError as exc:  # the portable runner raises when the job ends CANCELLED, as we asked
         if "CANCELLED" not in str(exc):
             raise
         state = "CANCELLED"
-    return result, state or result.state, time.monotonic() - clock
+    return StreamingOutcome(result, state or result.state, time.monotonic() - clock, drops[0])
 
 
-def _cancel(result, options: PipelineOptions):
+def _cluster_master(options: PipelineOptions) -> str:
+    master = options.get_all_options().get("flink_master") or ""
+    return "" if master.startswith("[") else master
+
+
+def _read_late_drops(master: str, job_name: str) -> int | None:
+    """Sum of Flink's ``droppedDueToLateness`` over the running jobs named ``job_name``; logs an error when
+    it is not zero. None when the REST API cannot be read."""
+    try:
+        drops: dict[str, int] = {}
+        for job_id in flink_job_ids(master, job_name):
+            drops.update(flink_late_drops(master, job_id))
+    except OSError as exc:
+        _LOGGER.warning("could not read Flink's late-drop counters through %s: %s", master, exc)
+        return None
+    total = sum(drops.values())
+    if total:
+        _LOGGER.error(
+            "Flink dropped %d element(s) as late: their rows are missing from the output (%s)",
+            total,
+            "; ".join(f"{name}: {count}" for name, count in sorted(drops.items())),
+        )
+    else:
+        _LOGGER.info("Flink dropped no element as late")
+    return total
+
+
+def _cancel(result, options: PipelineOptions, drops: list | None = None):
     """Cancel through the job server, and on a Flink cluster also through Flink's REST API: with Beam 2.62 the
     job server reports CANCELLED for a streaming job on a remote cluster while the Flink job keeps running
-    (and keeps its task slots)."""
+    (and keeps its task slots). On a cluster, first read the late-drop counters into ``drops[0]`` (Flink
+    forgets a job's metrics once it is cancelled)."""
+    master = _cluster_master(options)
+    job_name = (getattr(result, "_job_id", "") or "").split("_", 1)[0]
+    if master and job_name and drops is not None:
+        drops[0] = _read_late_drops(master, job_name)
     state = "CANCELLED"
     try:
         result.cancel()
@@ -295,10 +348,8 @@ def _cancel(result, options: PipelineOptions):
     except Exception as exc:  # noqa: BLE001 - the portable runner raises on CANCELLED, or a gRPC error after it
         if "CANCELLED" not in str(exc):
             _LOGGER.info("after cancelling: %s", str(exc).splitlines()[0][:200])
-    master = options.get_all_options().get("flink_master") or ""
-    job_id = getattr(result, "_job_id", "") or ""
-    if master and not master.startswith("[") and job_id:
-        cancel_flink_job(master, job_id.split("_", 1)[0])
+    if master and job_name:
+        cancel_flink_job(master, job_name)
     return state
 
 
@@ -331,6 +382,50 @@ def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) ->
     if ids:
         _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), base)
     return ids
+
+
+LATE_DROP_METRIC = "droppedDueToLateness"
+
+
+def flink_late_drops(flink_master: str, job_id: str, timeout: float = 10.0) -> dict[str, int]:
+    """Elements Flink dropped as late in a job (Beam's ``droppedDueToLateness`` counters, read through
+    Flink's REST API, summed over subtasks), by operator metric; empty when none were dropped.
+
+    A windowed GroupByKey drops an element that arrives after the watermark passed its window's end plus
+    ``--allowed-lateness``, and says so only in this counter. hashwatch reads it when a cluster job ends so
+    that such a loss is logged as an error instead of passing unseen.
+    """
+    import json
+    import urllib.parse
+    import urllib.request
+
+    base = flink_master if "://" in flink_master else f"http://{flink_master}"
+
+    def get(path: str):
+        with urllib.request.urlopen(f"{base}{path}", timeout=timeout) as response:  # noqa: S310
+            return json.load(response)
+
+    drops: dict[str, int] = {}
+    for vertex in get(f"/jobs/{job_id}").get("vertices", []):
+        path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+        names = [m["id"] for m in get(path) if m["id"].endswith(LATE_DROP_METRIC)]
+        for start in range(0, len(names), 20):  # keep the query string short
+            query = urllib.parse.urlencode({"get": ",".join(names[start : start + 20]), "agg": "sum"})
+            for metric in get(f"{path}?{query}"):
+                count = int(float(metric.get("sum", 0) or 0))
+                if count:
+                    drops[metric["id"]] = drops.get(metric["id"], 0) + count
+    return drops
+
+
+def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
+    """Ids of the Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
+    import json
+    import urllib.request
+
+    base = flink_master if "://" in flink_master else f"http://{flink_master}"
+    with urllib.request.urlopen(f"{base}/jobs/overview", timeout=timeout) as response:  # noqa: S310
+        return [j["jid"] for j in json.load(response)["jobs"] if j["name"] == job_name]
 
 
 def _terminal(state) -> bool:

@@ -96,6 +96,8 @@ def test_streaming_on_the_cluster_with_checkpointing(flink_cluster, served_demo_
         log.close()
     assert launcher.returncode == 0, _tail(tmp_path)  # --run-for reached: cancelled as asked
     assert "CANCELLED" in _tail(tmp_path)
+    # Read from Flink just before the cancel: an element dropped as late would be a row missing unseen.
+    assert "Flink dropped no element as late" in _tail(tmp_path, 400), _tail(tmp_path)
     # Flink takes a moment from CANCELLING to CANCELED. (The session's cluster also ran other tests' jobs.)
     done = {"CANCELED", "FINISHED", "FAILED"}
     assert wait_for(lambda: {j["state"] for j in flink_jobs(flink_cluster.rest_url)} <= done, 60)
