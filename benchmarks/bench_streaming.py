@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.bench_pipeline import build_bench_site
 from benchmarks.machine import describe_machine
-from pipelines.streaming import cancel_flink_job
+from pipelines.streaming import cancel_flink_job, flink_late_drops
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "deploy" / "flink" / "cluster.sh"
@@ -87,6 +87,26 @@ def _report(landed, seen, burst_images, burst_landed, burst_done, window, work) 
     return 0 if latencies and not missing and burst_done else 1
 
 
+def _report_losses(rest: str, landed: dict, seen: dict, output: Path) -> None:
+    """Which seed files had no match, whether their pages have any fetch_log row, and every element Flink
+    dropped as late (a loss no table shows)."""
+    logged = (
+        {r["url"] for r in _rows(output / "fetch_log", ["url"])} if (output / "fetch_log").exists() else set()
+    )
+    for page in sorted(set(landed) - set(seen)):
+        state = "has a fetch_log row" if page in logged else "no fetch_log row"
+        print(f"missing: {page} (landed {time.strftime('%H:%M:%S', time.gmtime(landed[page]))} UTC, {state})")
+    for job in _jobs(rest):
+        if job["state"] == "RUNNING":
+            drops = flink_late_drops(rest, job["jid"])
+            total = sum(drops.values())
+            print(
+                f"elements dropped as late (Flink droppedDueToLateness): {total} in {len(drops)} operator(s)"
+            )
+            for metric, count in sorted(drops.items()):
+                print(f"  {count:6d}  {metric}")
+
+
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=30, help="seed files, one page each (default 30)")
@@ -100,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         action="append",
         default=[],
         help="extra Flink option, e.g. --flink-flag=--finish_bundle_before_checkpointing (repeatable)",
+    )
+    parser.add_argument(
+        "--checkpoint-ms", type=int, default=10000, help="--checkpointing_interval (default 10000 ms)"
     )
     parser.add_argument("--burst", type=int, default=30, help="pages in the throughput burst (default 30)")
     parser.add_argument("--cache", default=str(REPO / ".cache" / "bench-streaming"))
@@ -146,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                 "crawl",
                 *options,
                 "--streaming",
-                "--checkpointing_interval=10000",
+                f"--checkpointing_interval={args.checkpoint_ms}",
                 *args.flink_flag,
                 f"--seeds={incoming}/*.txt",
                 f"--hash-list={work / 'list.csv'}",
@@ -203,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                     break
                 time.sleep(0.5)
             code = _report(landed, seen, burst_images, burst_landed, burst_done, args.window, work)
+            _report_losses(rest, landed, seen, output)
             # Stop the job through Flink's REST API (the launcher's --run-for would do it later), then the
             # launcher.
             for job in _jobs(rest):
