@@ -286,6 +286,7 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
     result = pipeline.run()
     embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
     drops: list[int | None] = [None]
+    restore = _sigterm_as_interrupt()  # a scheduler's SIGTERM cancels the job too, not only Ctrl-C
     try:
         if run_for and not embedded:
             state = result.wait_until_finish(duration=int(run_for * 1000))
@@ -302,7 +303,25 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
         if "CANCELLED" not in str(exc):
             raise
         state = "CANCELLED"
+    finally:
+        restore()
     return StreamingOutcome(result, state or result.state, time.monotonic() - clock, drops[0])
+
+
+def _sigterm_as_interrupt():
+    """Until the returned function is called, SIGTERM (Airflow, systemd, kill) raises KeyboardInterrupt in
+    the main thread, so the launcher cancels its job instead of leaving it running on the cluster."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _cluster_master(options: PipelineOptions) -> str:

@@ -122,3 +122,48 @@ def test_streaming_on_the_cluster_with_checkpointing(flink_cluster, served_demo_
 def _tail(tmp_path: Path, lines: int = 60) -> str:
     text = (tmp_path / "launcher.log").read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+def test_sigterm_to_the_launcher_cancels_the_cluster_job(flink_cluster, served_demo_site, tmp_path):
+    """A job started without --run-for is stopped by stopping its launcher (SIGTERM, as a scheduler
+    does): the launcher cancels the Flink job and exits 130; nothing keeps running on the cluster."""
+    import signal
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    argv = flink_cluster.argv(
+        "--streaming",
+        "--checkpointing_interval=5000",
+        f"--seeds={incoming}/*.txt",
+        f"--hash-list={served_demo_site.hash_list}",
+        f"--output-dir={tmp_path / 'out'}",
+        "--allow-private-networks",
+        "--window-length=10",
+        "--progress-interval=0",
+        parallelism=1,
+    )
+    hashwatch = Path(sys.executable).with_name("hashwatch")
+    earlier = {j["jid"] for j in flink_jobs(flink_cluster.rest_url)}  # other tests' jobs on this cluster
+    log = (tmp_path / "launcher.log").open("w")
+    launcher = subprocess.Popen([str(hashwatch), "crawl", *argv], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with flink_timed("streaming crawl on the cluster, stopped by SIGTERM"):
+            running = wait_for(lambda: _running_jobs(flink_cluster, earlier), 90)
+            assert running, f"job not running; launcher log:\n{_tail(tmp_path)}"
+            time.sleep(3)
+            launcher.send_signal(signal.SIGTERM)
+            launcher.wait(timeout=120)
+            stopped = wait_for(lambda: not _running_jobs(flink_cluster, earlier), 60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        log.close()
+    assert launcher.returncode == 130, _tail(tmp_path)
+    assert stopped, f"the Flink job still runs after the launcher was stopped:\n{_tail(tmp_path)}"
+    assert "cancelled Flink job" in _tail(tmp_path, 400)
+
+
+def _running_jobs(cluster, earlier: set[str]) -> list[dict]:
+    done = ("CANCELED", "FINISHED", "FAILED")
+    return [j for j in flink_jobs(cluster.rest_url) if j["jid"] not in earlier and j["state"] not in done]
