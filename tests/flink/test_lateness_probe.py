@@ -30,46 +30,42 @@ pytestmark = [pytest.mark.flink, pytest.mark.slow]
 PROBE_FLAGS = ("--checkpointing_interval=1000", "--windows=8", "--window-s=2", "--slow-s=0.3")
 
 
-def test_no_on_time_element_lost_and_late_ones_counted(flink_cluster, tmp_path):
-    argv = flink_cluster.argv(
-        f"--output_dir={tmp_path / 'counts'}",
-        *PROBE_FLAGS,
-        "--late-copies",
-        parallelism=2,
-    )
-    with flink_timed("lateness probe, hashwatch defaults (8 windows of 2 s, checkpoints every 1 s)"):
-        result, plan, options = start_probe(argv)
-        job_name = result._job_id.split("_", 1)[0]
-        try:
-            wrong = wait_for_windows(tmp_path / "counts", plan, grace_s=60)
-            # Flink's REST API refreshes metrics every few seconds: poll until the late copies show.
+def _probe(cluster, tmp_path, *flags: str, grace_s: float, read_drops: bool = False):
+    """Run the probe on ``cluster`` until its windows are in (or ``grace_s`` after the last one), read the
+    late-drop counters if asked (polling: Flink's REST API refreshes metrics every few seconds), cancel.
+    Returns (windows wrong, drops read or None, options)."""
+    argv = cluster.argv(f"--output_dir={tmp_path / 'counts'}", *PROBE_FLAGS, *flags, parallelism=2)
+    result, plan, options = start_probe(argv)
+    job_name = result._job_id.split("_", 1)[0]
+    drops = None
+    try:
+        wrong = wait_for_windows(tmp_path / "counts", plan, grace_s=grace_s)
+        if read_drops:
             drops = wait_for(
                 lambda: sum(
-                    sum(flink_late_drops(flink_cluster.rest_url, jid).values())
-                    for jid in flink_job_ids(flink_cluster.rest_url, job_name)
+                    sum(flink_late_drops(cluster.rest_url, jid).values())
+                    for jid in flink_job_ids(cluster.rest_url, job_name)
                 ),
                 40,
                 interval=2,
             )
-        finally:
-            _cancel(result, options)
+    finally:
+        _cancel(result, options)
+    return wrong, drops, options
+
+
+def test_no_on_time_element_lost_and_late_ones_counted(flink_cluster, tmp_path):
+    with flink_timed("lateness probe, hashwatch defaults (8 windows of 2 s, checkpoints every 1 s)"):
+        wrong, drops, options = _probe(flink_cluster, tmp_path, "--late-copies", grace_s=60, read_drops=True)
     assert not wrong, f"windows lost or short (start ms -> count): {wrong}\n{flink_cluster.log_tail()}"
     assert drops, "Flink's droppedDueToLateness was not read, though a certainly-late copy went in per window"
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is True  # hashwatch's default
 
 
 def test_control_beams_default_loses_windows(flink_cluster, tmp_path):
-    argv = flink_cluster.argv(
-        f"--output_dir={tmp_path / 'counts'}",
-        *PROBE_FLAGS,
-        "--finish_bundle_before_checkpointing=false",
-        parallelism=2,
-    )
     with flink_timed("lateness probe, control: --finish_bundle_before_checkpointing=false"):
-        result, plan, options = start_probe(argv)
-        try:
-            wrong = wait_for_windows(tmp_path / "counts", plan, grace_s=30)
-        finally:
-            _cancel(result, options)
+        wrong, _, options = _probe(
+            flink_cluster, tmp_path, "--finish_bundle_before_checkpointing=false", grace_s=30
+        )
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is False
     assert wrong, "no window lost with Beam's default: is hashwatch's workaround still needed?"
