@@ -13,13 +13,14 @@ crawl round, the image fetch and the writers group by window), so it turns the f
 (:func:`pipelines.streaming.configure_streaming_runner`); this probe shows the difference on a real
 cluster (``tests/flink/test_lateness_probe.py``).
 
-The job: ``PeriodicImpulse`` emits ``--per-window`` elements in each of ``--windows`` fixed windows of
-``--window-s`` seconds -> GroupByKey ``Collect`` -> a step that sleeps ``--slow-s`` per group and re-emits
-its elements -> GroupByKey ``Count`` -> one file per window, ``window-<start ms>.txt``, holding the count.
-Every window should end as one file with ``--per-window`` in it; :func:`check_counts` says which did not.
+The job: ``PeriodicImpulse`` emits ``--probe-per-window`` elements in each of ``--probe-windows`` fixed
+windows of ``--probe-window-s`` seconds -> GroupByKey ``Collect`` -> a step that sleeps ``--probe-slow-s``
+per group and re-emits its elements -> GroupByKey ``Count`` -> one file per window, ``window-<start ms>.txt``,
+holding the count. Every window should end as one file with ``--probe-per-window`` in it;
+:func:`check_counts` says which did not.
 
-    python -m pipelines.lateness_probe --output_dir=/tmp/probe $(deploy/flink/cluster.sh options) \\
-        --checkpointing_interval=500 [--finish_bundle_before_checkpointing=false]
+    python -m pipelines.lateness_probe --probe-dir=/tmp/probe $(deploy/flink/cluster.sh options) \\
+        --checkpointing_interval=1000 [--finish_bundle_before_checkpointing=false]
 
 The job runs until cancelled (its sources stay up, as in a real streaming job); ``main`` waits for every
 window, prints what is missing and what Flink counted as dropped, and cancels it.
@@ -39,6 +40,8 @@ from apache_beam.transforms import window
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
+from hashwatch.errors import UserError
+
 if __name__ == "__main__":  # pragma: no cover - see pipelines.flink_smoke: run the package's copy
     from pipelines.lateness_probe import main
 
@@ -50,24 +53,41 @@ __all__ = ["LatenessProbeOptions", "ProbePlan", "build", "check_counts", "main",
 class LatenessProbeOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--output_dir", required=True, help="where the per-window count files go")
-        parser.add_argument("--windows", type=int, default=24, help="windows to emit (default 24)")
-        parser.add_argument("--window-s", dest="window_s", type=float, default=1.0, help="window length")
         parser.add_argument(
-            "--per-window", dest="per_window", type=int, default=4, help="elements per window (default 4)"
+            "--probe-dir",
+            dest="probe_dir",
+            default=None,
+            help="where the per-window count files go (required)",
         )
         parser.add_argument(
-            "--slow-s", dest="slow_s", type=float, default=0.4, help="sleep per group between the two GBKs"
+            "--probe-windows", dest="windows", type=int, default=24, help="windows to emit (default 24)"
         )
         parser.add_argument(
-            "--late-copies",
+            "--probe-window-s", dest="window_s", type=float, default=1.0, help="window length"
+        )
+        parser.add_argument(
+            "--probe-per-window",
+            dest="per_window",
+            type=int,
+            default=4,
+            help="elements per window (default 4)",
+        )
+        parser.add_argument(
+            "--probe-slow-s",
+            dest="slow_s",
+            type=float,
+            default=0.4,
+            help="sleep per group between the two GBKs",
+        )
+        parser.add_argument(
+            "--probe-late-copies",
             dest="late_copies",
             action="store_true",
             help="also send a copy of every window's first element an hour in the past: certainly late, "
             "dropped by Collect and counted by Flink (checks that the drop counter is read)",
         )
         parser.add_argument(
-            "--lead-s",
+            "--probe-lead-s",
             dest="lead_s",
             type=float,
             default=10.0,
@@ -156,11 +176,13 @@ def start_probe(argv: list[str]) -> tuple[object, ProbePlan, PipelineOptions]:
     options.view_as(StandardOptions).streaming = True
     configure_streaming_runner(options)
     probe = options.view_as(LatenessProbeOptions)
-    Path(probe.output_dir).mkdir(parents=True, exist_ok=True)
+    if not probe.probe_dir:
+        raise UserError("--probe-dir is required: a folder the workers and this machine share")
+    Path(probe.probe_dir).mkdir(parents=True, exist_ok=True)
     first = math.ceil((time.time() + probe.lead_s) / probe.window_s) * probe.window_s
     plan = ProbePlan(first, probe.windows, probe.window_s, probe.per_window)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, plan, probe.output_dir, probe.slow_s, probe.late_copies)
+    build(pipeline, plan, probe.probe_dir, probe.slow_s, probe.late_copies)
     return pipeline.run(), plan, options
 
 
@@ -191,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.streaming import _cancel
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    result, plan, options = start_probe(argv)
-    wrong = wait_for_windows(options.view_as(LatenessProbeOptions).output_dir, plan)
+    try:
+        result, plan, options = start_probe(argv)
+    except UserError as exc:
+        print(f"lateness_probe: error: {exc}", file=sys.stderr)
+        return 2
+    wrong = wait_for_windows(options.view_as(LatenessProbeOptions).probe_dir, plan)
     drops: list[int | None] = [None]
     _cancel(result, options, drops)  # reads Flink's late-drop counters first (cluster runs)
     late = "not read (embedded Flink)" if drops[0] is None else drops[0]

@@ -27,14 +27,19 @@ from pipelines.streaming import _cancel, flink_job_ids, flink_late_drops
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
 
-PROBE_FLAGS = ("--checkpointing_interval=1000", "--windows=8", "--window-s=2", "--slow-s=0.3")
+PROBE_FLAGS = (
+    "--checkpointing_interval=1000",
+    "--probe-windows=8",
+    "--probe-window-s=2",
+    "--probe-slow-s=0.3",
+)
 
 
 def _probe(cluster, tmp_path, *flags: str, grace_s: float, read_drops: bool = False):
     """Run the probe on ``cluster`` until its windows are in (or ``grace_s`` after the last one), read the
     late-drop counters if asked (polling: Flink's REST API refreshes metrics every few seconds), cancel.
     Returns (windows wrong, drops read or None, options)."""
-    argv = cluster.argv(f"--output_dir={tmp_path / 'counts'}", *PROBE_FLAGS, *flags, parallelism=2)
+    argv = cluster.argv(f"--probe-dir={tmp_path / 'counts'}", *PROBE_FLAGS, *flags, parallelism=2)
     result, plan, options = start_probe(argv)
     job_name = result._job_id.split("_", 1)[0]
     drops = None
@@ -56,7 +61,9 @@ def _probe(cluster, tmp_path, *flags: str, grace_s: float, read_drops: bool = Fa
 
 def test_no_on_time_element_lost_and_late_ones_counted(flink_cluster, tmp_path):
     with flink_timed("lateness probe, hashwatch defaults (8 windows of 2 s, checkpoints every 1 s)"):
-        wrong, drops, options = _probe(flink_cluster, tmp_path, "--late-copies", grace_s=60, read_drops=True)
+        wrong, drops, options = _probe(
+            flink_cluster, tmp_path, "--probe-late-copies", grace_s=60, read_drops=True
+        )
     assert not wrong, f"windows lost or short (start ms -> count): {wrong}\n{flink_cluster.log_tail()}"
     assert drops, "Flink's droppedDueToLateness was not read, though a certainly-late copy went in per window"
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is True  # hashwatch's default
