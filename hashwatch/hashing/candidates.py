@@ -176,6 +176,30 @@ def axis_band(source: np.ndarray, scale: int, n_draft: int) -> Band:
     return first.astype(np.int32), band, width
 
 
+def _axis_source(spec: tuple) -> np.ndarray:
+    """The source pixels of a candidate axis named by ``spec``: ``("range", n)`` the axis as it is,
+    ``("reversed", n)`` mirrored, ``("extend", n, pct, where)`` re-extended (:func:`_extension_source`)."""
+    kind, n = spec[0], spec[1]
+    if kind == "range":
+        return np.arange(n)
+    if kind == "reversed":
+        return np.arange(n)[::-1].copy()
+    if kind == "extend":
+        return _extension_source(n, spec[2], spec[3])
+    raise ValueError(f"unknown axis source {spec!r}")
+
+
+@lru_cache(maxsize=1024)
+def sized_axis_band(spec: tuple, scale: int, n_draft: int) -> Band:
+    """:func:`axis_band` of a source that depends only on the image's size (``spec``, see
+    :func:`_axis_source`), cached: the dihedral and re-extension candidates of every image of one size share
+    them (16 bands, about 0.7 ms to build). The arrays are read-only."""
+    starts, weights, width = axis_band(_axis_source(spec), scale, n_draft)
+    starts.flags.writeable = False
+    weights.flags.writeable = False
+    return starts, weights, width
+
+
 def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
     """``x @ M.T`` for the banded ``M`` (x: h x w float32; result h x 64 float64)."""
     starts, weights, width = band
@@ -196,6 +220,12 @@ def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
 def _buffer(rows_done: np.ndarray, band_y: Band) -> np.ndarray:
     """The 64 x 64 buffer ``My @ R`` from the row pass ``R`` (h x 64) and the vertical band."""
     return _apply_rows(rows_done.T, band_y).T
+
+
+def _buffer_t(rows_t: np.ndarray, band_y: Band) -> np.ndarray:
+    """:func:`_buffer` from the row pass already transposed (``R.T``, 64 x h, as :meth:`_Hasher.rows_t`
+    returns it): the same numbers, without transposing ``R``."""
+    return _apply_rows(rows_t, band_y).T
 
 
 # ---------------------------------------------------------------- hashing a 64 x 64 buffer
@@ -245,10 +275,40 @@ def _pdq_hex(buffer64: np.ndarray) -> str:
     return _pdq_bits_hex(_pdq_dct_of(buffer64))
 
 
+@lru_cache(maxsize=1)
+def _phash_projection() -> tuple[np.ndarray, np.ndarray]:
+    """``_dct32() @ _phash_resize()`` (8 x 64) and its transpose, computed once (read-only)."""
+    dr = _dct32() @ _phash_resize()
+    dr_t = dr.T
+    dr.flags.writeable = False
+    dr_t.flags.writeable = False
+    return dr, dr_t
+
+
+def _hex_rows(bits: np.ndarray) -> list[str]:
+    """Each row of a 2-D bool array as hex, most significant bit first (as :func:`_bits_to_hex`)."""
+    packed = np.packbits(bits, axis=1)
+    return [row.tobytes().hex() for row in packed]
+
+
+def _pdq_hex_many(dcts: np.ndarray) -> list[str]:
+    """:func:`_pdq_bits_hex` of each of a stack of 16 x 16 DCTs (n x 16 x 16): the same bits, one partition."""
+    flat = dcts.reshape(dcts.shape[0], 256)
+    median = np.partition(flat, 127, axis=1)[:, 127:128]  # torben(): the lower median of 256 values
+    return _hex_rows((flat > median)[:, ::-1])
+
+
+def _phash_hex_many(buffers: np.ndarray) -> list[str]:
+    """:func:`_phash_hex` of each of a stack of 64 x 64 buffers (n x 64 x 64 float64)."""
+    dr, dr_t = _phash_projection()
+    flat = (dr @ buffers @ dr_t).reshape(buffers.shape[0], 64)
+    mid = np.partition(flat, (31, 32), axis=1)
+    return _hex_rows(flat > ((mid[:, 31] + mid[:, 32]) / 2)[:, None])
+
+
 def _phash_hex(buffer64: np.ndarray) -> str:
-    r = _phash_resize()
-    d = _dct32()
-    low = (d @ r) @ buffer64 @ (d @ r).T  # the 8 x 8 low frequencies of the 32 x 32 thumbnail
+    dr, dr_t = _phash_projection()
+    low = dr @ buffer64 @ dr_t  # the 8 x 8 low frequencies of the 32 x 32 thumbnail
     flat = low.ravel()
     mid = np.partition(flat, (31, 32))
     return np.packbits(flat > (mid[31] + mid[32]) / 2).tobytes().hex()
@@ -434,6 +494,24 @@ class _Hasher:
         self.scale = scale
         self.types = types
         self.out: dict[str, str] = {}
+        self._luma_t: np.ndarray | None = None
+
+    def rows_t(self, band_x: Band) -> np.ndarray:
+        """The row pass ``luma @ Mx.T`` transposed (64 x h float64), bit-identical to
+        ``_apply_rows(luma, band_x).T``. With the C extension it runs down the columns of the transposed
+        luma (made once per image and shared by every candidate), where the sums vectorise: about 2.5x
+        faster than a row pass."""
+        try:
+            from hashwatch.hashing import _mih
+        except ImportError:  # pragma: no cover - only without the C extension
+            return _apply_rows(self.luma, band_x).T
+        h, w = self.luma.shape
+        if self._luma_t is None:
+            x = np.ascontiguousarray(self.luma, dtype=np.float32)
+            self._luma_t = np.frombuffer(_mih.transpose_f32(x, h, w), dtype=np.float32).reshape(w, h)
+        starts, weights, width = band_x
+        out = _mih.band_cols(self._luma_t, w, h, starts, np.ascontiguousarray(weights), width)
+        return np.frombuffer(out, dtype=np.float64).reshape(starts.size, h)
 
     def add(
         self, name: str, buffer64: np.ndarray, *, gate: bool = True, dct: np.ndarray | None = None
@@ -445,9 +523,37 @@ class _Hasher:
         if "phash" in self.types:
             self.out[f"phash:{name}"] = _phash_hex(buffer64)
 
+    def add_many(self, items: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
+        """:meth:`add` with ``gate=False`` for several candidates at once: ``(name, buffer, dct or None)``.
+        The same hashes, computed on stacks (one matrix product and one partition per stack instead of
+        one per candidate)."""
+        if not items:
+            return
+        names = [name for name, _, _ in items]
+        buffers = np.stack([b for _, b, _ in items])
+        if "pdq" in self.types:
+            dcts = [dct for _, _, dct in items]
+            missing = [i for i, dct in enumerate(dcts) if dct is None]
+            if missing:
+                d = _pdq_dct()
+                computed = d @ buffers[missing].astype(np.float32) @ d.T
+                for i, dct in zip(missing, computed, strict=True):
+                    dcts[i] = dct
+            for name, hex_ in zip(names, _pdq_hex_many(np.stack(dcts)), strict=True):
+                self.out[f"pdq:{name}"] = hex_
+        if "phash" in self.types:
+            for name, hex_ in zip(names, _phash_hex_many(buffers), strict=True):
+                self.out[f"phash:{name}"] = hex_
+
     def axis(self, source: np.ndarray, vertical: bool) -> Band:
         n_draft = self.luma.shape[0] if vertical else self.luma.shape[1]
         return axis_band(source, self.scale, n_draft)
+
+    def sized_axis(self, kind: str, vertical: bool, *params) -> Band:
+        """A band whose source depends only on the image's size (cached per size, :func:`sized_axis_band`)."""
+        n_draft = self.luma.shape[0] if vertical else self.luma.shape[1]
+        n_full = self.full_h if vertical else self.full_w
+        return sized_axis_band((kind, n_full, *params), self.scale, n_draft)
 
     def full_axis(self, lo: int, hi: int, vertical: bool) -> np.ndarray:
         """Full-resolution pixels of draft pixels [lo, hi) along an axis."""
@@ -459,7 +565,7 @@ class _Hasher:
         x0, y0, x1, y1 = box
         mx = self.axis(self.full_axis(x0, x1, False), False)
         my = self.axis(self.full_axis(y0, y1, True), True)
-        self.add(name, _buffer(_apply_rows(self.luma, mx), my))
+        self.add(name, _buffer_t(self.rows_t(mx), my))
 
 
 def compute_candidates(
@@ -515,25 +621,32 @@ WORKING_MIN_SIDE = 256
 def reduce_working_image(luma: np.ndarray, scale: int) -> tuple[np.ndarray, int]:
     """Block means of ``k x k`` pixels, ``k`` as large as keeps the shorter side >= ``WORKING_MIN_SIDE``:
     a bigger "draft" of the full image (scale ``scale * k``), so a large PNG costs what a JPEG draft does.
-    Rows and columns past the last whole block are dropped."""
+    Rows and columns past the last whole block are dropped.
+
+    The block sums are ``k * k`` strided additions in float64 (about 10x faster than numpy's mean over
+    two axes of a 4-D view); for 8-bit luma, which the decoder always gives, every sum is exact, so the
+    result is bit-identical to ``reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)``."""
     h, w = luma.shape
     k = min(h, w) // WORKING_MIN_SIDE
     if k < 2:
         return luma, scale
     h2, w2 = h // k, w // k
-    reduced = luma[: h2 * k, : w2 * k].reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)
-    return reduced, scale * k
+    blocks = luma[: h2 * k, : w2 * k]
+    total = np.zeros((h2, w2), dtype=np.float64)
+    for i in range(k):
+        for j in range(k):
+            total += blocks[i::k, j::k]
+    return (total / (k * k)).astype(np.float32), scale * k
 
 
 def _real_dihedral(h: _Hasher) -> None:
-    fw, fh = h.full_w, h.full_h
-    mx_rev = h.axis(np.arange(fw)[::-1].copy(), False)
-    my = h.axis(np.arange(fh), True)
-    my_rev = h.axis(np.arange(fh)[::-1].copy(), True)
-    rows, rows_rev = _apply_rows(h.luma, h.axis(np.arange(fw), False)), _apply_rows(h.luma, mx_rev)
-    flip_lr = _buffer(rows_rev, my)  # mirrored left-right (Pillow FLIP_LEFT_RIGHT; PDQ's "flipy")
-    flip_tb = _buffer(rows, my_rev)  # upside down (FLIP_TOP_BOTTOM; PDQ's "flipx")
-    both = _buffer(rows_rev, my_rev)  # rot180
+    mx_rev = h.sized_axis("reversed", False)
+    my = h.sized_axis("range", True)
+    my_rev = h.sized_axis("reversed", True)
+    rows, rows_rev = h.rows_t(h.sized_axis("range", False)), h.rows_t(mx_rev)
+    flip_lr = _buffer_t(rows_rev, my)  # mirrored left-right (Pillow FLIP_LEFT_RIGHT; PDQ's "flipy")
+    flip_tb = _buffer_t(rows, my_rev)  # upside down (FLIP_TOP_BOTTOM; PDQ's "flipx")
+    both = _buffer_t(rows_rev, my_rev)  # rot180
     dcts = {"lr": _pdq_dct_of(flip_lr), "tb": _pdq_dct_of(flip_tb), "both": _pdq_dct_of(both)}
     # PDQ's downscale and DCT commute exactly with a transpose, so the quarter turns are transposes of the
     # flips (TRANSPOSE itself equals the DCT variant flip_plus1 and is not repeated).
@@ -545,9 +658,7 @@ def _real_dihedral(h: _Hasher) -> None:
         "flipy-real": (flip_lr, dcts["lr"]),
         "flip_minus1-real": (both.T, dcts["both"].T),
     }
-    for name in REAL_DIHEDRAL:
-        buffer, dct = variants[name]
-        h.add(name, buffer, gate=False, dct=dct)
+    h.add_many([(name, *variants[name]) for name in REAL_DIHEDRAL])
 
 
 def _deskew(h: _Hasher) -> None:
@@ -576,14 +687,16 @@ def _deskew(h: _Hasher) -> None:
 def _extended(h: _Hasher) -> None:
     rows_cache: dict[tuple[int, str], np.ndarray] = {}
     cols_cache: dict[tuple[int, str], Band] = {}
+    items: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     for anchor, pct in EXTENSIONS:
         where_x, where_y = _ANCHORS[anchor]
         key_x, key_y = (pct, where_x), (pct, where_y)
         if key_x not in rows_cache:
-            rows_cache[key_x] = _apply_rows(h.luma, h.axis(_extension_source(h.full_w, pct, where_x), False))
+            rows_cache[key_x] = h.rows_t(h.sized_axis("extend", False, pct, where_x))
         if key_y not in cols_cache:
-            cols_cache[key_y] = h.axis(_extension_source(h.full_h, pct, where_y), True)
-        h.add(f"extend-{anchor}{pct}", _buffer(rows_cache[key_x], cols_cache[key_y]), gate=False)
+            cols_cache[key_y] = h.sized_axis("extend", True, pct, where_y)
+        items.append((f"extend-{anchor}{pct}", _buffer_t(rows_cache[key_x], cols_cache[key_y]), None))
+    h.add_many(items)
 
 
 def candidates_for_type(candidate_hashes: Mapping[str, str], hash_type: str) -> dict[str, str]:

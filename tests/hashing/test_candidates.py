@@ -65,6 +65,43 @@ def test_a_large_png_is_worked_on_as_a_reduced_draft():
     assert same == 2 and small.shape == (300, 400)
 
 
+@pytest.mark.parametrize("k", [2, 3, 5, 7, 11])
+def test_block_means_are_bit_identical_to_numpy_mean_for_8_bit_luma(k):
+    luma = np.random.default_rng(k).integers(0, 256, (256 * k + k - 1, 300 * k + 1)).astype(np.float32)
+    reduced, _ = C.reduce_working_image(luma, 1)
+    h2, w2 = luma.shape[0] // k, luma.shape[1] // k
+    reference = luma[: h2 * k, : w2 * k].reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)
+    assert reduced.dtype == np.float32 and np.array_equal(reduced, reference)
+
+
+@pytest.mark.parametrize(("h", "w"), [(408, 612), (342, 513), (257, 259), (31, 17)])
+def test_column_pass_is_bit_identical_to_the_row_pass(h, w):
+    """Hasher.rows_t (C: transpose, then sums down the columns, vectorised) against _apply_rows (C: sums
+    along rows): the same bits, for every candidate axis kind, on non-integer data too."""
+    luma = (np.random.default_rng(h).random((h, w)) * 255).astype(np.float32)
+    hasher = C._Hasher(luma, (2 * w, 2 * h), 2, ("pdq",))
+    for spec in [("range",), ("reversed",), ("extend", 5, "centre"), ("extend", 10, "end")]:
+        band = hasher.sized_axis(spec[0], False, *spec[1:])
+        assert np.array_equal(hasher.rows_t(band), C._apply_rows(luma, band).T)
+    band = C.axis_band(np.arange(6, 2 * w - 8), 2, w)  # a box's axis, as trimmed uses
+    assert np.array_equal(hasher.rows_t(band), C._apply_rows(luma, band).T)
+
+
+def test_batched_hashes_equal_one_at_a_time(photo):
+    """_Hasher.add_many (stacked products and partitions) against add (one candidate at a time)."""
+    rng = np.random.default_rng(5)
+    buffers = [rng.random((64, 64)) * 255 for _ in range(5)]
+    dcts = [None, C._pdq_dct_of(buffers[1]).T, None, None, C._pdq_dct_of(buffers[4])]
+    one, many = (
+        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
+        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
+    )
+    for i, (b, d) in enumerate(zip(buffers, dcts, strict=True)):
+        one.add(f"c{i}", b, gate=False, dct=d)
+    many.add_many([(f"c{i}", b, d) for i, (b, d) in enumerate(zip(buffers, dcts, strict=True))])
+    assert many.out == one.out and len(one.out) == 10
+
+
 # ---------------------------------------------------------------- families
 
 
