@@ -11,23 +11,29 @@ Families (:data:`CANDIDATE_FAMILIES`; each can be switched off, see ``HashConfig
 
 - ``trimmed``: uniform borders and letterbox bars of any colour removed, each side on its own.
 - ``uncaptioned``: a caption or banner band (rows mostly of one colour, with text) removed at the top and/or
-  the bottom, after trimming.
+  the bottom, then the rest trimmed (``uncaptioned``); also without that trimming (``uncaptioned-bands``: a
+  picture with flat margins of its own keeps them) and, when bands were found on both sides, one side at
+  a time (``uncaptioned-top``, ``uncaptioned-bottom``).
 - ``dihedral_real``: the 7 flips and quarter turns computed on the pixels (``rot90-real``, ``flipx-real``,
   ...), not derived from the DCT like ``pdq_dihedral``: PDQ's box downscale does not commute with a flip
   (its windows and decimation are not mirror-symmetric), which cost the DCT variants 3-4 % of flipped and
   turned photos with fine texture.
 - ``deskew``: a copy rotated by a small angle on an expanded canvas (corner triangles of one colour) rotated
-  back by the angle measured from those triangles and cut to the original's extent (``deskew+3.0``).
+  back by the angle measured from the content's edges (three of the four must agree) and cut to the
+  original's extent (``deskew+3.0``).
 - ``extended``: a copy cropped by a few percent, re-extended to the original's presumed extent by repeating
-  its edge pixels (``extend-c4``: centred, 4 % per axis; ``extend-tl8``: the copy is the top-left part,
-  extended by 8 % to the right and bottom; ...).
+  its edge pixels, the added part then smoothed along the edge (``extend-c5``: centred, 5 % per axis;
+  ``extend-tl10``: the copy is the top-left part, extended by 10 % to the right and bottom; ...).
 
 Cost: everything works on the decoded working image that the plain hashes use (a JPEG draft), and every
 geometric guess that acts on rows and columns separately (trimming, band removal, flips, re-extension) is
-folded into the downscaling matrices PDQ applies anyway: a candidate is one banded row pass over the draft
-and two small matrix products, not a new image. Candidates that cannot apply are skipped (no border found:
-no ``trimmed``). pHash candidates come from the same 64 x 64 buffer as PDQ's (a 32 x 32 Lanczos resize of
-it), an approximation of pHash that costs nothing extra.
+folded into the downscaling matrices PDQ applies anyway: a candidate is one banded pass over the draft
+and two small matrix products, not a new image. The passes run down the columns of the draft transposed
+once per image (vectorised in C), the bands that depend only on the image's size are cached per size, and
+the dihedral and re-extension candidates are hashed as stacks (benchmarks/bench_candidates.py;
+benchmarks/check_candidate_hashes.py showed those speed-ups bit-identical). Candidates that cannot apply
+are skipped (no border found: no ``trimmed``). pHash candidates come from the same 64 x 64 buffer as PDQ's
+(a 32 x 32 Lanczos resize of it), an approximation of pHash that costs nothing extra.
 
 Nothing here keeps pixels: the result is a mapping ``"<hash type>:<candidate>" -> hex``.
 """
@@ -52,6 +58,7 @@ __all__ = [
     "DEFAULT_CANDIDATE_FAMILIES",
     "CandidateBoxes",
     "candidate_family",
+    "clear_size_caches",
     "compute_candidates",
     "find_caption_bands",
     "find_skew",
@@ -158,21 +165,33 @@ def jarosz_band(n: int, out: int = _PDQ_SIDE) -> tuple[np.ndarray, np.ndarray]:
 Band = tuple[np.ndarray, np.ndarray, int]  # (starts int32, weights float64 n_out x width, width)
 
 
+@lru_cache(maxsize=1024)
+def _band_taps(n_cand: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For :func:`axis_band`, what depends only on the candidate axis's length: each output's tap positions
+    (64 x L, clipped to the axis), which taps carry weight, the output of each such tap and its weight (in
+    row-major order)."""
+    starts, weights = jarosz_band(n_cand)
+    taps = np.minimum(starts[:, None] + np.arange(weights.shape[1])[None, :], n_cand - 1)
+    live = weights != 0.0
+    rows = np.nonzero(live)[0]
+    out = (taps, live, rows, weights[live])
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def axis_band(source: np.ndarray, scale: int, n_draft: int) -> Band:
     """PDQ's downscale of a candidate axis whose pixel ``t`` is full-resolution pixel ``source[t]`` of the
     decoded image, as a band on the draft (a draft pixel is the mean of ``scale`` full pixels, so weights are
     summed per draft pixel): output ``i`` is ``weights[i] @ draft[starts[i] : starts[i] + width]``."""
-    n_cand = source.size
-    starts, weights = jarosz_band(n_cand)
-    t = np.minimum(starts[:, None] + np.arange(weights.shape[1])[None, :], n_cand - 1)
-    cols = np.minimum(source[t] // scale, n_draft - 1)
-    live = weights != 0.0
+    taps, live, rows, live_weights = _band_taps(source.size)
+    cols = np.minimum(source[taps] // scale, n_draft - 1)
     first = np.where(live, cols, n_draft).min(axis=1)
     last = np.where(live, cols, -1).max(axis=1)
     first = np.minimum(first, last)
     width = int(max(1, (last - first).max() + 1))
-    flat = (np.arange(_PDQ_SIDE)[:, None] * width + cols - first[:, None])[live]
-    band = np.bincount(flat, weights=weights[live], minlength=_PDQ_SIDE * width).reshape(_PDQ_SIDE, width)
+    flat = rows * width + (cols[live] - first[rows])
+    band = np.bincount(flat, weights=live_weights, minlength=_PDQ_SIDE * width).reshape(_PDQ_SIDE, width)
     return first.astype(np.int32), band, width
 
 
@@ -198,6 +217,16 @@ def sized_axis_band(spec: tuple, scale: int, n_draft: int) -> Band:
     starts.flags.writeable = False
     weights.flags.writeable = False
     return starts, weights, width
+
+
+def clear_size_caches() -> None:
+    """Empty the per-size caches (PDQ's downscale bands, re-extension lines): the next image of any size pays
+    for building them, as the first image of a new size does (benchmarks/bench_candidates.py measures
+    that)."""
+    sized_axis_band.cache_clear()
+    _band_taps.cache_clear()
+    jarosz_band.cache_clear()
+    _pad_lines.cache_clear()
 
 
 def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
