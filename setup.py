@@ -52,11 +52,13 @@ EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["
 
 # The known-hash index's hot loops (multi-index Hamming search), plain C against the CPython API: gcc builds
 # it at install. Without it hashwatch still works, on a slower numpy path (known_hash_index.py says which).
+# -ffp-contract=off: no fused multiply-adds, so band_rows (PDQ's downscale) rounds every product and sum as
+# numpy would, whatever the target CPU; the hashes must not depend on the compiler's choice.
 EXT_MODULES = [
     Extension(
         "hashwatch.hashing._mih",
         sources=["hashwatch/hashing/_mih.c"],
-        extra_compile_args=["-O3", "-std=c99"],
+        extra_compile_args=["-O3", "-std=c99", "-ffp-contract=off"],
         optional=True,
     )
 ]

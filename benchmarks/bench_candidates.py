@@ -9,6 +9,10 @@ this shared machine does not count), round-robin image by image:
   before issue 9 (digests, pHash, dHash, PDQ with its 7 DCT dihedral variants);
 - **default**: with the default candidate families (what the pipeline runs);
 - **all**: with every candidate family;
+- **new size**: plain and default again, every per-size cache emptied before each image (the plain
+  hashes' resampling matrices in :mod:`hashwatch.hashing.draft_resample` and the candidates' bands,
+  :func:`~hashwatch.hashing.candidates.clear_size_caches`), as for the first image of a size not seen
+  before;
 - one column per family alone, for the breakdown.
 
 and prints medians and the ratios to plain (the issue's limit: the whole candidate set at most 2x plain).
@@ -68,6 +72,24 @@ def encode(path: str, size: tuple[int, int], fmt: str = "JPEG") -> bytes:
     return buf.getvalue()
 
 
+def clear_all_size_caches() -> None:
+    """Empty every per-size cache of the hashing: the plain hashes' resampling matrices and bands and the
+    candidates' bands (what the first image of a size not seen before has to build)."""
+    from hashwatch.hashing import draft_resample
+    from hashwatch.hashing.candidates import clear_size_caches
+
+    for name in (
+        "_lanczos_full",
+        "_jarosz_full",
+        "lanczos_matrix",
+        "jarosz_matrix",
+        "_jarosz_matrix64",
+        "_jarosz_band",
+    ):
+        getattr(draft_resample, name).cache_clear()
+    clear_size_caches()
+
+
 def run(n_photos: int, repeats: int) -> list[dict[str, object]]:
     from hashwatch.evaluation.photo_corpus import photos
     from hashwatch.hashing.candidates import CANDIDATE_FAMILIES, DEFAULT_CANDIDATE_FAMILIES
@@ -80,6 +102,16 @@ def run(n_photos: int, repeats: int) -> list[dict[str, object]]:
         **{f: HashConfig(candidates=(f,)) for f in CANDIDATE_FAMILIES},
     }
     fns = {name: (lambda d, c=c: compute_image_hashes(d, c)) for name, c in configs.items()}
+
+    def new_size(config):
+        def fn(data: bytes):
+            clear_all_size_caches()
+            return compute_image_hashes(data, config)
+
+        return fn
+
+    fns["plain, new size"] = new_size(configs["plain"])
+    fns["new size"] = new_size(configs["default"])
     corpus = photos(["mate-backgrounds", "plasma-workspace-wallpapers", "lxqt-themes"], min_side=1500)
     corpus = corpus[:: max(1, len(corpus) // n_photos)][:n_photos]
     cases = [(label, size, "JPEG") for label, size in SIZES.items()] + [("1024 px", SIZES["1024 px"], "PNG")]
@@ -95,6 +127,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
     from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
 
     head = ["image", "photos", "plain ms", "default ms", "default / plain", "all ms", "all / plain"]
+    head += ["new size: plain ms", "default ms", "default / plain"]
     head += [f"+{f} ms" for f in CANDIDATE_FAMILIES]
     print("| " + " | ".join(head) + " |")
     print("| --- | ---: |" + " ---: |" * (len(head) - 2))
@@ -108,6 +141,9 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"**{r['default'] / plain:.2f}x**",
             f"{r['all']:.2f}",
             f"{r['all'] / plain:.2f}x",
+            f"{r['plain, new size']:.2f}",
+            f"{r['new size']:.2f}",
+            f"{r['new size'] / r['plain, new size']:.2f}x",
         ]
         cells += [f"{r[f] - plain:+.2f}" for f in CANDIDATE_FAMILIES]
         print("| " + " | ".join(cells) + " |")

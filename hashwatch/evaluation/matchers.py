@@ -34,6 +34,7 @@ from hashwatch.hashing.known_hash_index import hex_to_codes
 __all__ = [
     "AnyOfMatcher",
     "CandidateMatcher",
+    "QualityGatedMatcher",
     "HammingMatcher",
     "Matcher",
     "codes_from_hex",
@@ -245,6 +246,23 @@ class CandidateMatcher(HammingMatcher):
         return codes_from_hex(values, self.bits)
 
 
+class QualityGatedMatcher(HammingMatcher):
+    """A plain Hamming type (pHash) that a query image uses only when its PDQ quality (the gradient measure
+    PDQ gates itself with: 0 for a flat picture, 100 for a textured one) is at least ``min_quality``: a flat
+    or nearly flat picture has no low-frequency structure, so its pHash bits are decided by noise and it
+    matches other flat pictures. The list side is not gated (a list holds hashes, not pictures)."""
+
+    def __init__(self, hash_type: str, min_quality: int, *, name: str | None = None) -> None:
+        super().__init__(hash_type, name=name or f"{hash_type}-q{min_quality}")
+        self.min_quality = int(min_quality)
+        self.description = f"{hash_type}, plain hash, only for copies of PDQ quality >= {min_quality}"
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        if (hashes.pdq_quality or 0) < self.min_quality:
+            return np.zeros((0, self.words), np.uint64)
+        return super().query_codes(hashes, data)
+
+
 class AnyOfMatcher(Matcher):
     """Fusion by any-of with per-type thresholds, as ``KnownHashIndex.match`` does across hash types: a copy
     is found if any part (e.g. PDQ with its candidates, pHash with its) is within that part's threshold.
@@ -364,4 +382,12 @@ def candidate_matchers() -> list[Matcher]:
         AnyOfMatcher([pdq_all, phash], [31, 4], "pdq+all,else phash", fallback=True),
         AnyOfMatcher([pdq_all, phash_all], [31, 4], "pdq+all,else phash+all", fallback=True),
     ]
+    # A quality gate for pHash (the open decision of issue 9): pHash only for copies with some texture.
+    for q in PHASH_QUALITY_GATES:
+        gated = QualityGatedMatcher("phash", q)
+        out += [gated, AnyOfMatcher([pdq_all, gated], [31, 4], f"any(pdq+all,phash-q{q})")]
     return out
+
+
+# The PDQ quality gates tried for pHash (QualityGatedMatcher): PDQ itself gates at 50.
+PHASH_QUALITY_GATES: tuple[int, ...] = (10, 20, 30, 50)

@@ -11,23 +11,29 @@ Families (:data:`CANDIDATE_FAMILIES`; each can be switched off, see ``HashConfig
 
 - ``trimmed``: uniform borders and letterbox bars of any colour removed, each side on its own.
 - ``uncaptioned``: a caption or banner band (rows mostly of one colour, with text) removed at the top and/or
-  the bottom, after trimming.
+  the bottom, then the rest trimmed (``uncaptioned``); also without that trimming (``uncaptioned-bands``: a
+  picture with flat margins of its own keeps them) and, when bands were found on both sides, one side at
+  a time (``uncaptioned-top``, ``uncaptioned-bottom``).
 - ``dihedral_real``: the 7 flips and quarter turns computed on the pixels (``rot90-real``, ``flipx-real``,
   ...), not derived from the DCT like ``pdq_dihedral``: PDQ's box downscale does not commute with a flip
   (its windows and decimation are not mirror-symmetric), which cost the DCT variants 3-4 % of flipped and
   turned photos with fine texture.
 - ``deskew``: a copy rotated by a small angle on an expanded canvas (corner triangles of one colour) rotated
-  back by the angle measured from those triangles and cut to the original's extent (``deskew+3.0``).
+  back by the angle measured from the content's edges (three of the four must agree) and cut to the
+  original's extent (``deskew+3.0``).
 - ``extended``: a copy cropped by a few percent, re-extended to the original's presumed extent by repeating
-  its edge pixels (``extend-c4``: centred, 4 % per axis; ``extend-tl8``: the copy is the top-left part,
-  extended by 8 % to the right and bottom; ...).
+  its edge pixels, the added part then smoothed along the edge (``extend-c5``: centred, 5 % per axis;
+  ``extend-tl10``: the copy is the top-left part, extended by 10 % to the right and bottom; ...).
 
 Cost: everything works on the decoded working image that the plain hashes use (a JPEG draft), and every
 geometric guess that acts on rows and columns separately (trimming, band removal, flips, re-extension) is
-folded into the downscaling matrices PDQ applies anyway: a candidate is one banded row pass over the draft
-and two small matrix products, not a new image. Candidates that cannot apply are skipped (no border found:
-no ``trimmed``). pHash candidates come from the same 64 x 64 buffer as PDQ's (a 32 x 32 Lanczos resize of
-it), an approximation of pHash that costs nothing extra.
+folded into the downscaling matrices PDQ applies anyway: a candidate is one banded pass over the draft
+and two small matrix products, not a new image. The passes run down the columns of the draft transposed
+once per image (vectorised in C), the bands that depend only on the image's size are cached per size, and
+the dihedral and re-extension candidates are hashed as stacks (benchmarks/bench_candidates.py;
+benchmarks/check_candidate_hashes.py showed those speed-ups bit-identical). Candidates that cannot apply
+are skipped (no border found: no ``trimmed``). pHash candidates come from the same 64 x 64 buffer as PDQ's
+(a 32 x 32 Lanczos resize of it), an approximation of pHash that costs nothing extra.
 
 Nothing here keeps pixels: the result is a mapping ``"<hash type>:<candidate>" -> hex``.
 """
@@ -52,6 +58,7 @@ __all__ = [
     "DEFAULT_CANDIDATE_FAMILIES",
     "CandidateBoxes",
     "candidate_family",
+    "clear_size_caches",
     "compute_candidates",
     "find_caption_bands",
     "find_skew",
@@ -89,7 +96,7 @@ def candidate_family(variant: str) -> str | None:
     """The family of a candidate name (``"deskew-2.0"`` -> ``"deskew"``); None for DCT dihedral variants."""
     if variant == "trimmed":
         return "trimmed"
-    if variant == "uncaptioned":
+    if variant == "uncaptioned" or variant.startswith("uncaptioned-"):
         return "uncaptioned"
     if variant.endswith("-real"):
         return "dihedral_real"
@@ -158,22 +165,68 @@ def jarosz_band(n: int, out: int = _PDQ_SIDE) -> tuple[np.ndarray, np.ndarray]:
 Band = tuple[np.ndarray, np.ndarray, int]  # (starts int32, weights float64 n_out x width, width)
 
 
+@lru_cache(maxsize=1024)
+def _band_taps(n_cand: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For :func:`axis_band`, what depends only on the candidate axis's length: each output's tap positions
+    (64 x L, clipped to the axis), which taps carry weight, the output of each such tap and its weight (in
+    row-major order)."""
+    starts, weights = jarosz_band(n_cand)
+    taps = np.minimum(starts[:, None] + np.arange(weights.shape[1])[None, :], n_cand - 1)
+    live = weights != 0.0
+    rows = np.nonzero(live)[0]
+    out = (taps, live, rows, weights[live])
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def axis_band(source: np.ndarray, scale: int, n_draft: int) -> Band:
     """PDQ's downscale of a candidate axis whose pixel ``t`` is full-resolution pixel ``source[t]`` of the
     decoded image, as a band on the draft (a draft pixel is the mean of ``scale`` full pixels, so weights are
     summed per draft pixel): output ``i`` is ``weights[i] @ draft[starts[i] : starts[i] + width]``."""
-    n_cand = source.size
-    starts, weights = jarosz_band(n_cand)
-    t = np.minimum(starts[:, None] + np.arange(weights.shape[1])[None, :], n_cand - 1)
-    cols = np.minimum(source[t] // scale, n_draft - 1)
-    live = weights != 0.0
+    taps, live, rows, live_weights = _band_taps(source.size)
+    cols = np.minimum(source[taps] // scale, n_draft - 1)
     first = np.where(live, cols, n_draft).min(axis=1)
     last = np.where(live, cols, -1).max(axis=1)
     first = np.minimum(first, last)
     width = int(max(1, (last - first).max() + 1))
-    flat = (np.arange(_PDQ_SIDE)[:, None] * width + cols - first[:, None])[live]
-    band = np.bincount(flat, weights=weights[live], minlength=_PDQ_SIDE * width).reshape(_PDQ_SIDE, width)
+    flat = rows * width + (cols[live] - first[rows])
+    band = np.bincount(flat, weights=live_weights, minlength=_PDQ_SIDE * width).reshape(_PDQ_SIDE, width)
     return first.astype(np.int32), band, width
+
+
+def _axis_source(spec: tuple) -> np.ndarray:
+    """The source pixels of a candidate axis named by ``spec``: ``("range", n)`` the axis as it is,
+    ``("reversed", n)`` mirrored, ``("extend", n, pct, where)`` re-extended (:func:`_extension_source`)."""
+    kind, n = spec[0], spec[1]
+    if kind == "range":
+        return np.arange(n)
+    if kind == "reversed":
+        return np.arange(n)[::-1].copy()
+    if kind == "extend":
+        return _extension_source(n, spec[2], spec[3])
+    raise ValueError(f"unknown axis source {spec!r}")
+
+
+@lru_cache(maxsize=1024)
+def sized_axis_band(spec: tuple, scale: int, n_draft: int) -> Band:
+    """:func:`axis_band` of a source that depends only on the image's size (``spec``, see
+    :func:`_axis_source`), cached: the dihedral and re-extension candidates of every image of one size share
+    them (16 bands, about 0.7 ms to build). The arrays are read-only."""
+    starts, weights, width = axis_band(_axis_source(spec), scale, n_draft)
+    starts.flags.writeable = False
+    weights.flags.writeable = False
+    return starts, weights, width
+
+
+def clear_size_caches() -> None:
+    """Empty the per-size caches (PDQ's downscale bands, re-extension lines): the next image of any size pays
+    for building them, as the first image of a new size does (benchmarks/bench_candidates.py measures
+    that)."""
+    sized_axis_band.cache_clear()
+    _band_taps.cache_clear()
+    jarosz_band.cache_clear()
+    _pad_lines.cache_clear()
 
 
 def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
@@ -196,6 +249,12 @@ def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
 def _buffer(rows_done: np.ndarray, band_y: Band) -> np.ndarray:
     """The 64 x 64 buffer ``My @ R`` from the row pass ``R`` (h x 64) and the vertical band."""
     return _apply_rows(rows_done.T, band_y).T
+
+
+def _buffer_t(rows_t: np.ndarray, band_y: Band) -> np.ndarray:
+    """:func:`_buffer` from the row pass already transposed (``R.T``, 64 x h, as :meth:`_Hasher.rows_t`
+    returns it): the same numbers, without transposing ``R``."""
+    return _apply_rows(rows_t, band_y).T
 
 
 # ---------------------------------------------------------------- hashing a 64 x 64 buffer
@@ -245,10 +304,40 @@ def _pdq_hex(buffer64: np.ndarray) -> str:
     return _pdq_bits_hex(_pdq_dct_of(buffer64))
 
 
+@lru_cache(maxsize=1)
+def _phash_projection() -> tuple[np.ndarray, np.ndarray]:
+    """``_dct32() @ _phash_resize()`` (8 x 64) and its transpose, computed once (read-only)."""
+    dr = _dct32() @ _phash_resize()
+    dr_t = dr.T
+    dr.flags.writeable = False
+    dr_t.flags.writeable = False
+    return dr, dr_t
+
+
+def _hex_rows(bits: np.ndarray) -> list[str]:
+    """Each row of a 2-D bool array as hex, most significant bit first (as :func:`_bits_to_hex`)."""
+    packed = np.packbits(bits, axis=1)
+    return [row.tobytes().hex() for row in packed]
+
+
+def _pdq_hex_many(dcts: np.ndarray) -> list[str]:
+    """:func:`_pdq_bits_hex` of each of a stack of 16 x 16 DCTs (n x 16 x 16): the same bits, one partition."""
+    flat = dcts.reshape(dcts.shape[0], 256)
+    median = np.partition(flat, 127, axis=1)[:, 127:128]  # torben(): the lower median of 256 values
+    return _hex_rows((flat > median)[:, ::-1])
+
+
+def _phash_hex_many(buffers: np.ndarray) -> list[str]:
+    """:func:`_phash_hex` of each of a stack of 64 x 64 buffers (n x 64 x 64 float64)."""
+    dr, dr_t = _phash_projection()
+    flat = (dr @ buffers @ dr_t).reshape(buffers.shape[0], 64)
+    mid = np.partition(flat, (31, 32), axis=1)
+    return _hex_rows(flat > ((mid[:, 31] + mid[:, 32]) / 2)[:, None])
+
+
 def _phash_hex(buffer64: np.ndarray) -> str:
-    r = _phash_resize()
-    d = _dct32()
-    low = (d @ r) @ buffer64 @ (d @ r).T  # the 8 x 8 low frequencies of the 32 x 32 thumbnail
+    dr, dr_t = _phash_projection()
+    low = dr @ buffer64 @ dr_t  # the 8 x 8 low frequencies of the 32 x 32 thumbnail
     flat = low.ravel()
     mid = np.partition(flat, (31, 32))
     return np.packbits(flat > (mid[31] + mid[32]) / 2).tobytes().hex()
@@ -370,12 +459,17 @@ def _edge_slope(content: np.ndarray) -> float | None:
     return float(slope)
 
 
-def find_skew(luma: np.ndarray, *, tol: float = 16.0) -> float | None:
+def find_skew(
+    luma: np.ndarray, *, tol: float = 16.0, content_tol: float = 6.0, min_edges: int = 3
+) -> float | None:
     """The angle (degrees, counter-clockwise positive, as Pillow's ``rotate``) of a copy rotated on an
     expanded canvas, or None when the image does not look like that.
 
-    The four corners must be background of one colour; the content's left, right, top and bottom edges are
-    fitted as straight lines, and their four angle estimates must agree within half a degree.
+    The four corners must be background of one colour (within ``tol``); content is what differs from it by
+    more than ``content_tol`` (the corner triangles of a rotated copy are flat, so a small margin suffices
+    and a dark picture's edge still counts as content). The content's left, right, top and bottom edges
+    are fitted as straight lines; at least ``min_edges`` of them must fit and agree within half a degree
+    (a picture whose own edge is the background's colour along one side loses that side only).
     """
     h, w = luma.shape
     if h < 32 or w < 32:
@@ -384,21 +478,30 @@ def find_skew(luma: np.ndarray, *, tol: float = 16.0) -> float | None:
     bg = float(np.median(corners))
     if np.abs(corners - bg).max() > tol:
         return None
-    content = np.abs(luma - bg) > tol
+    content = np.abs(luma - bg) > content_tol
     slopes = [
         _edge_slope(content),  # left edge: x of the first content pixel per row
         _edge_slope(content[:, ::-1]),  # right edge, seen from the right
         _edge_slope(content.T),  # top edge: y of the first content pixel per column
         _edge_slope(content.T[:, ::-1]),  # bottom edge, from the bottom
     ]
-    if any(s is None for s in slopes):
-        return None
     # A counter-clockwise turn moves the left edge right going down, the right edge left (seen from the
     # right: right), the top edge up going right (seen from the top: its first row falls), the bottom down.
-    angles = np.degrees(np.arctan([slopes[0], -slopes[1], -slopes[2], slopes[3]]))
-    if angles.max() - angles.min() > 0.5:
+    signs = (1.0, -1.0, -1.0, 1.0)
+    angles = sorted(
+        float(np.degrees(np.arctan(g * s))) for g, s in zip(signs, slopes, strict=True) if s is not None
+    )
+    if len(angles) < min_edges:
         return None
-    angle = float(np.mean(angles))
+    # The largest group of estimates within half a degree of each other (all of them, or all but one).
+    best: list[float] = []
+    for i in range(len(angles)):
+        group = [a for a in angles[i:] if a - angles[i] <= 0.5]
+        if len(group) > len(best):
+            best = group
+    if len(best) < min_edges:
+        return None
+    angle = float(np.mean(best))
     if not 0.5 <= abs(angle) <= 12.0:
         return None
     return angle
@@ -434,6 +537,24 @@ class _Hasher:
         self.scale = scale
         self.types = types
         self.out: dict[str, str] = {}
+        self._luma_t: np.ndarray | None = None
+
+    def rows_t(self, band_x: Band) -> np.ndarray:
+        """The row pass ``luma @ Mx.T`` transposed (64 x h float64), bit-identical to
+        ``_apply_rows(luma, band_x).T``. With the C extension it runs down the columns of the transposed
+        luma (made once per image and shared by every candidate), where the sums vectorise: about 2.5x
+        faster than a row pass."""
+        try:
+            from hashwatch.hashing import _mih
+        except ImportError:  # pragma: no cover - only without the C extension
+            return _apply_rows(self.luma, band_x).T
+        h, w = self.luma.shape
+        if self._luma_t is None:
+            x = np.ascontiguousarray(self.luma, dtype=np.float32)
+            self._luma_t = np.frombuffer(_mih.transpose_f32(x, h, w), dtype=np.float32).reshape(w, h)
+        starts, weights, width = band_x
+        out = _mih.band_cols(self._luma_t, w, h, starts, np.ascontiguousarray(weights), width)
+        return np.frombuffer(out, dtype=np.float64).reshape(starts.size, h)
 
     def add(
         self, name: str, buffer64: np.ndarray, *, gate: bool = True, dct: np.ndarray | None = None
@@ -445,9 +566,37 @@ class _Hasher:
         if "phash" in self.types:
             self.out[f"phash:{name}"] = _phash_hex(buffer64)
 
+    def add_many(self, items: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
+        """:meth:`add` with ``gate=False`` for several candidates at once: ``(name, buffer, dct or None)``.
+        The same hashes, computed on stacks (one matrix product and one partition per stack instead of
+        one per candidate)."""
+        if not items:
+            return
+        names = [name for name, _, _ in items]
+        buffers = np.stack([b for _, b, _ in items])
+        if "pdq" in self.types:
+            dcts = [dct for _, _, dct in items]
+            missing = [i for i, dct in enumerate(dcts) if dct is None]
+            if missing:
+                d = _pdq_dct()
+                computed = d @ buffers[missing].astype(np.float32) @ d.T
+                for i, dct in zip(missing, computed, strict=True):
+                    dcts[i] = dct
+            for name, hex_ in zip(names, _pdq_hex_many(np.stack(dcts)), strict=True):
+                self.out[f"pdq:{name}"] = hex_
+        if "phash" in self.types:
+            for name, hex_ in zip(names, _phash_hex_many(buffers), strict=True):
+                self.out[f"phash:{name}"] = hex_
+
     def axis(self, source: np.ndarray, vertical: bool) -> Band:
         n_draft = self.luma.shape[0] if vertical else self.luma.shape[1]
         return axis_band(source, self.scale, n_draft)
+
+    def sized_axis(self, kind: str, vertical: bool, *params) -> Band:
+        """A band whose source depends only on the image's size (cached per size, :func:`sized_axis_band`)."""
+        n_draft = self.luma.shape[0] if vertical else self.luma.shape[1]
+        n_full = self.full_h if vertical else self.full_w
+        return sized_axis_band((kind, n_full, *params), self.scale, n_draft)
 
     def full_axis(self, lo: int, hi: int, vertical: bool) -> np.ndarray:
         """Full-resolution pixels of draft pixels [lo, hi) along an axis."""
@@ -459,7 +608,7 @@ class _Hasher:
         x0, y0, x1, y1 = box
         mx = self.axis(self.full_axis(x0, x1, False), False)
         my = self.axis(self.full_axis(y0, y1, True), True)
-        self.add(name, _buffer(_apply_rows(self.luma, mx), my))
+        self.add(name, _buffer_t(self.rows_t(mx), my))
 
 
 def compute_candidates(
@@ -493,12 +642,8 @@ def compute_candidates(
         # the sides are trimmed as well.
         bands = find_caption_bands(luma)
         if bands is not None:
-            x0, _, x1, _ = trim_box or (0, 0, luma.shape[1], luma.shape[0])
-            sub = find_uniform_border(luma[bands[0] : bands[1], x0:x1])
-            y0, y1 = bands
-            if sub is not None:
-                x0, y0, x1, y1 = x0 + sub[0], bands[0] + sub[1], x0 + sub[2], bands[0] + sub[3]
-            h.box("uncaptioned", (x0, y0, x1, y1))
+            for name, box in _uncaptioned_boxes(luma, bands, trim_box):
+                h.box(name, box)
     if "dihedral_real" in families:
         _real_dihedral(h)
     if "deskew" in families:
@@ -508,6 +653,36 @@ def compute_candidates(
     return h.out
 
 
+def _uncaptioned_boxes(
+    luma: np.ndarray, bands: tuple[int, int], trim_box: tuple[int, int, int, int] | None
+) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """The boxes of the ``uncaptioned`` family for the rows ``bands`` keeps (:func:`find_caption_bands`):
+
+    - ``uncaptioned``: the bands removed and the rest trimmed of uniform borders (a caption on a framed
+      copy);
+    - ``uncaptioned-bands``: the bands removed, nothing else: a picture with flat dark or light margins of
+      its own (a studio shot on black) loses them to that trimming;
+    - ``uncaptioned-top`` and ``uncaptioned-bottom``, when a band was found on both sides: one side only,
+      since a flat sky or floor at the picture's other edge can pass for a band.
+
+    Boxes equal to one already listed are left out."""
+    h, w = luma.shape
+    top, bottom = bands
+    x0, _, x1, _ = trim_box or (0, 0, w, h)
+    y0, y1 = top, bottom
+    sub = find_uniform_border(luma[top:bottom, x0:x1])
+    if sub is not None:
+        x0, y0, x1, y1 = x0 + sub[0], top + sub[1], x0 + sub[2], top + sub[3]
+    boxes = [("uncaptioned", (x0, y0, x1, y1)), ("uncaptioned-bands", (0, top, w, bottom))]
+    if top > 0 and bottom < h:
+        boxes += [("uncaptioned-top", (0, top, w, h)), ("uncaptioned-bottom", (0, 0, w, bottom))]
+    out: list[tuple[str, tuple[int, int, int, int]]] = []
+    for name, box in boxes:
+        if all(box != b for _, b in out):
+            out.append((name, box))
+    return out
+
+
 # Candidates work on an image whose shorter side is at least this (like the JPEG draft's 256 px).
 WORKING_MIN_SIDE = 256
 
@@ -515,25 +690,32 @@ WORKING_MIN_SIDE = 256
 def reduce_working_image(luma: np.ndarray, scale: int) -> tuple[np.ndarray, int]:
     """Block means of ``k x k`` pixels, ``k`` as large as keeps the shorter side >= ``WORKING_MIN_SIDE``:
     a bigger "draft" of the full image (scale ``scale * k``), so a large PNG costs what a JPEG draft does.
-    Rows and columns past the last whole block are dropped."""
+    Rows and columns past the last whole block are dropped.
+
+    The block sums are ``k * k`` strided additions in float64 (about 10x faster than numpy's mean over
+    two axes of a 4-D view); for 8-bit luma, which the decoder always gives, every sum is exact, so the
+    result is bit-identical to ``reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)``."""
     h, w = luma.shape
     k = min(h, w) // WORKING_MIN_SIDE
     if k < 2:
         return luma, scale
     h2, w2 = h // k, w // k
-    reduced = luma[: h2 * k, : w2 * k].reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)
-    return reduced, scale * k
+    blocks = luma[: h2 * k, : w2 * k]
+    total = np.zeros((h2, w2), dtype=np.float64)
+    for i in range(k):
+        for j in range(k):
+            total += blocks[i::k, j::k]
+    return (total / (k * k)).astype(np.float32), scale * k
 
 
 def _real_dihedral(h: _Hasher) -> None:
-    fw, fh = h.full_w, h.full_h
-    mx_rev = h.axis(np.arange(fw)[::-1].copy(), False)
-    my = h.axis(np.arange(fh), True)
-    my_rev = h.axis(np.arange(fh)[::-1].copy(), True)
-    rows, rows_rev = _apply_rows(h.luma, h.axis(np.arange(fw), False)), _apply_rows(h.luma, mx_rev)
-    flip_lr = _buffer(rows_rev, my)  # mirrored left-right (Pillow FLIP_LEFT_RIGHT; PDQ's "flipy")
-    flip_tb = _buffer(rows, my_rev)  # upside down (FLIP_TOP_BOTTOM; PDQ's "flipx")
-    both = _buffer(rows_rev, my_rev)  # rot180
+    mx_rev = h.sized_axis("reversed", False)
+    my = h.sized_axis("range", True)
+    my_rev = h.sized_axis("reversed", True)
+    rows, rows_rev = h.rows_t(h.sized_axis("range", False)), h.rows_t(mx_rev)
+    flip_lr = _buffer_t(rows_rev, my)  # mirrored left-right (Pillow FLIP_LEFT_RIGHT; PDQ's "flipy")
+    flip_tb = _buffer_t(rows, my_rev)  # upside down (FLIP_TOP_BOTTOM; PDQ's "flipx")
+    both = _buffer_t(rows_rev, my_rev)  # rot180
     dcts = {"lr": _pdq_dct_of(flip_lr), "tb": _pdq_dct_of(flip_tb), "both": _pdq_dct_of(both)}
     # PDQ's downscale and DCT commute exactly with a transpose, so the quarter turns are transposes of the
     # flips (TRANSPOSE itself equals the DCT variant flip_plus1 and is not repeated).
@@ -545,9 +727,7 @@ def _real_dihedral(h: _Hasher) -> None:
         "flipy-real": (flip_lr, dcts["lr"]),
         "flip_minus1-real": (both.T, dcts["both"].T),
     }
-    for name in REAL_DIHEDRAL:
-        buffer, dct = variants[name]
-        h.add(name, buffer, gate=False, dct=dct)
+    h.add_many([(name, *variants[name]) for name in REAL_DIHEDRAL])
 
 
 def _deskew(h: _Hasher) -> None:
@@ -573,17 +753,69 @@ def _deskew(h: _Hasher) -> None:
     h.out.update(sub.out)
 
 
+@lru_cache(maxsize=256)
+def _pad_lines(n_full: int, pct: float, where: str) -> np.ndarray:
+    """The indices of the 64 buffer lines of a re-extended axis that fall in the added part (their sample
+    centre outside the copy)."""
+    total = max(1, round(n_full * (100.0 / (100.0 - pct) - 1.0)))
+    before = {"start": 0, "centre": total // 2, "end": total}[where]
+    centre = (np.arange(_PDQ_SIDE) + 0.5) * (n_full + total) / _PDQ_SIDE
+    out = np.flatnonzero((centre < before) | (centre >= before + n_full))
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=16)
+def _gaussian_matrix(sigma: float) -> np.ndarray:
+    """A Gaussian blur of 64 samples as a matrix (edge samples repeated, cut at 4 sigma)."""
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    g = np.zeros((_PDQ_SIDE, _PDQ_SIDE))
+    for i in range(_PDQ_SIDE):
+        np.add.at(g[i], np.clip(np.arange(i - radius, i + radius + 1), 0, _PDQ_SIDE - 1), taps)
+    g.flags.writeable = False
+    return g
+
+
+# How much the added part of a re-extended crop is smoothed: sigma = this x its width on one side, in buffer
+# pixels (64 per axis). Repeated edge pixels make streaks across the added part that the original does not
+# have; its lost content is unknown, and smoothing the streaks along the edge brings PDQ closer to the
+# original's on average (measured on 88 photos: 10 % centred crops found 37 -> 48, corner 31 -> 43, 5 %
+# corner 66 -> 74, 5 % centred 81 -> 82; sigma 1 to 4 tried, this rule was best or near it for each).
+EXTEND_SMOOTHING = 0.6
+
+
+def _smoothed_extension(
+    buffer64: np.ndarray, pct: float, where_x: str, where_y: str, h: _Hasher
+) -> np.ndarray:
+    """The re-extended buffer with its added part replaced by a blur of it (:data:`EXTEND_SMOOTHING`);
+    only the added lines are blurred (the products are restricted to them)."""
+    per_side = _PDQ_SIDE * pct / 100.0 / (2.0 if where_x == "centre" else 1.0)
+    g = _gaussian_matrix(round(EXTEND_SMOOTHING * per_side, 2))
+    pad_y, pad_x = _pad_lines(h.full_h, pct, where_y), _pad_lines(h.full_w, pct, where_x)
+    out = buffer64.copy()
+    out[:, pad_x] = g @ (buffer64 @ g[pad_x].T)
+    out[pad_y, :] = (g[pad_y] @ buffer64) @ g.T
+    return out
+
+
 def _extended(h: _Hasher) -> None:
     rows_cache: dict[tuple[int, str], np.ndarray] = {}
     cols_cache: dict[tuple[int, str], Band] = {}
+    items: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     for anchor, pct in EXTENSIONS:
         where_x, where_y = _ANCHORS[anchor]
         key_x, key_y = (pct, where_x), (pct, where_y)
         if key_x not in rows_cache:
-            rows_cache[key_x] = _apply_rows(h.luma, h.axis(_extension_source(h.full_w, pct, where_x), False))
+            rows_cache[key_x] = h.rows_t(h.sized_axis("extend", False, pct, where_x))
         if key_y not in cols_cache:
-            cols_cache[key_y] = h.axis(_extension_source(h.full_h, pct, where_y), True)
-        h.add(f"extend-{anchor}{pct}", _buffer(rows_cache[key_x], cols_cache[key_y]), gate=False)
+            cols_cache[key_y] = h.sized_axis("extend", True, pct, where_y)
+        buffer = _smoothed_extension(
+            _buffer_t(rows_cache[key_x], cols_cache[key_y]), pct, where_x, where_y, h
+        )
+        items.append((f"extend-{anchor}{pct}", buffer, None))
+    h.add_many(items)
 
 
 def candidates_for_type(candidate_hashes: Mapping[str, str], hash_type: str) -> dict[str, str]:

@@ -135,3 +135,18 @@ def test_fallback_fusion_uses_later_parts_only_without_a_first_part_code():
     owners = np.zeros(rows.shape[0], np.int64)
     assert fused.distances(rows, owners, 1, codes)[0, 2] > 100
     assert anyof.distances(rows, owners, 1, codes)[0, 2] == 0
+
+
+def test_quality_gated_phash_drops_flat_copies_only():
+    from PIL import Image
+
+    from hashwatch.evaluation.matchers import QualityGatedMatcher
+
+    gated, plain = QualityGatedMatcher("phash", 30), HammingMatcher("phash")
+    photo = compute_image_hashes(encode(synthetic_photo(4)))
+    flat = compute_image_hashes(encode(Image.new("RGB", (300, 200), (120, 200, 90))))
+    assert photo.pdq_quality >= 30 and flat.pdq_quality < 30
+    assert np.array_equal(gated.query_codes(photo, b""), plain.query_codes(photo, b""))
+    assert gated.query_codes(flat, b"").shape == (0, 1) and plain.query_codes(flat, b"").shape == (1, 1)
+    assert np.array_equal(gated.known_code(flat), plain.known_code(flat))  # the list side is not gated
+    assert gated.name == "phash-q30"

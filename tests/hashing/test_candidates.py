@@ -65,6 +65,43 @@ def test_a_large_png_is_worked_on_as_a_reduced_draft():
     assert same == 2 and small.shape == (300, 400)
 
 
+@pytest.mark.parametrize("k", [2, 3, 5, 7, 11])
+def test_block_means_are_bit_identical_to_numpy_mean_for_8_bit_luma(k):
+    luma = np.random.default_rng(k).integers(0, 256, (256 * k + k - 1, 300 * k + 1)).astype(np.float32)
+    reduced, _ = C.reduce_working_image(luma, 1)
+    h2, w2 = luma.shape[0] // k, luma.shape[1] // k
+    reference = luma[: h2 * k, : w2 * k].reshape(h2, k, w2, k).mean(axis=(1, 3), dtype=np.float32)
+    assert reduced.dtype == np.float32 and np.array_equal(reduced, reference)
+
+
+@pytest.mark.parametrize(("h", "w"), [(408, 612), (342, 513), (257, 259), (31, 17)])
+def test_column_pass_is_bit_identical_to_the_row_pass(h, w):
+    """Hasher.rows_t (C: transpose, then sums down the columns, vectorised) against _apply_rows (C: sums
+    along rows): the same bits, for every candidate axis kind, on non-integer data too."""
+    luma = (np.random.default_rng(h).random((h, w)) * 255).astype(np.float32)
+    hasher = C._Hasher(luma, (2 * w, 2 * h), 2, ("pdq",))
+    for spec in [("range",), ("reversed",), ("extend", 5, "centre"), ("extend", 10, "end")]:
+        band = hasher.sized_axis(spec[0], False, *spec[1:])
+        assert np.array_equal(hasher.rows_t(band), C._apply_rows(luma, band).T)
+    band = C.axis_band(np.arange(6, 2 * w - 8), 2, w)  # a box's axis, as trimmed uses
+    assert np.array_equal(hasher.rows_t(band), C._apply_rows(luma, band).T)
+
+
+def test_batched_hashes_equal_one_at_a_time(photo):
+    """_Hasher.add_many (stacked products and partitions) against add (one candidate at a time)."""
+    rng = np.random.default_rng(5)
+    buffers = [rng.random((64, 64)) * 255 for _ in range(5)]
+    dcts = [None, C._pdq_dct_of(buffers[1]).T, None, None, C._pdq_dct_of(buffers[4])]
+    one, many = (
+        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
+        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
+    )
+    for i, (b, d) in enumerate(zip(buffers, dcts, strict=True)):
+        one.add(f"c{i}", b, gate=False, dct=d)
+    many.add_many([(f"c{i}", b, d) for i, (b, d) in enumerate(zip(buffers, dcts, strict=True))])
+    assert many.out == one.out and len(one.out) == 10
+
+
 # ---------------------------------------------------------------- families
 
 
@@ -166,6 +203,63 @@ def test_captions_on_both_sides_and_plain_borders():
     assert abs((rows - y1) * k - round((480 + round(480 * 0.12)) * 0.1)) <= 4 * k
 
 
+def test_a_captioned_picture_with_flat_margins_of_its_own_keeps_them():
+    """A studio shot on black: trimming the uncaptioned rows would take the picture's own black margins;
+    uncaptioned-bands removes the band only and is the candidate that finds it."""
+    picture = ImageOps.expand(synthetic_photo(9, (480, 400)), border=(80, 0, 80, 0), fill=(0, 0, 0))
+    known = compute_image_hashes(encode(picture, quality=92))
+    h = _candidates(_caption(picture, 0.12, top=False))
+    cands = h.candidates("pdq")
+    assert bits(cands["uncaptioned-bands"], known.pdq) <= 16
+    assert bits(cands["uncaptioned"], known.pdq) > 31  # the margins trimmed too: not the original
+
+
+def test_a_band_found_on_both_sides_also_gives_each_side_alone():
+    luma = np.full((400, 300), 128.0, np.float32)
+    luma[30:360, 100:200] = np.random.default_rng(3).random((330, 100)) * 255  # flat margins beside a picture
+    boxes = dict(C._uncaptioned_boxes(luma, (30, 360), None))
+    assert boxes["uncaptioned"] == (100, 30, 200, 360)
+    assert boxes["uncaptioned-bands"] == (0, 30, 300, 360)
+    assert boxes["uncaptioned-top"] == (0, 30, 300, 400) and boxes["uncaptioned-bottom"] == (0, 0, 300, 360)
+    textured = np.random.default_rng(4).random((400, 300)).astype(np.float32) * 255
+    only_bottom = dict(C._uncaptioned_boxes(textured, (0, 360), None))
+    assert only_bottom == {"uncaptioned": (0, 0, 300, 360)}  # the same box twice is listed once
+
+
+def test_a_rotation_is_measured_when_one_side_of_the_picture_is_dark(photo, original):
+    """The picture's left side is black but for a trace (3), up to a wavy line: that edge of the rotated copy
+    cannot be told from the black corner triangles and is not straight, but the other three edges agree,
+    which is enough."""
+    import math
+
+    dark = photo.copy()
+    wave = [(round(90 + 70 * math.sin(y / 23.0)), y) for y in range(0, 481, 8)]
+    ImageDraw.Draw(dark).polygon([(0, 0), *wave, (0, 480)], fill=(3, 3, 3))
+    known = compute_image_hashes(encode(dark, quality=92))
+    rotated = dark.rotate(3, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+    luma = decode_image(encode(rotated)).luma
+    assert C.find_skew(luma) == pytest.approx(3, abs=0.25)
+    assert C.find_skew(luma, min_edges=4) is None  # all four edges asked for: not found
+    assert C.find_skew(luma, content_tol=16, min_edges=4) is None  # nor by the detector before
+    h = _candidates(rotated)
+    (name,) = [k for k in h.candidates("pdq") if k.startswith("deskew")]
+    assert bits(h.candidates("pdq")[name], known.pdq) <= 24
+
+
+def test_the_added_part_of_a_re_extension_is_smoothed_along_its_edge():
+    """Repeated edge pixels make streaks; the candidate blurs the added lines of its 64 x 64 buffer only."""
+    assert list(C._pad_lines(900, 10, "centre")) == [0, 1, 2, 61, 62, 63]
+    assert list(C._pad_lines(900, 10, "start")) == list(range(58, 64))
+    streaks = np.tile(np.arange(64, dtype=np.float64) * 4, (64, 1))  # columns of one value each
+
+    class Sizes:
+        full_w = full_h = 900
+
+    out = C._smoothed_extension(streaks, 10, "start", "start", Sizes)
+    assert np.array_equal(out[:58, :58], streaks[:58, :58])  # the copy's own part is untouched
+    assert np.ptp(out[60, :]) < np.ptp(streaks[60, :])  # an added row: its streaks smoothed
+
+
 @pytest.mark.parametrize("angle", [-5, -2, 2, 3.5, 5])
 def test_small_rotations_are_measured_and_undone(photo, original, angle):
     rotated = photo.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
@@ -219,6 +313,7 @@ def test_families_can_be_switched_off_and_names_are_checked(photo):
 def test_candidate_family_names():
     assert C.candidate_family("trimmed") == "trimmed"
     assert C.candidate_family("uncaptioned") == "uncaptioned"
+    assert C.candidate_family("uncaptioned-bands") == C.candidate_family("uncaptioned-top") == "uncaptioned"
     assert C.candidate_family("rot90-real") == "dihedral_real"
     assert C.candidate_family("deskew-2.0") == "deskew"
     assert C.candidate_family("extend-tl10") == "extended"
