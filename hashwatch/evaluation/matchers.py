@@ -274,6 +274,10 @@ class AnyOfMatcher(Matcher):
     ``fallback=True``: the parts after the first count only for a query that has no code of the first part
     (e.g. pHash only where the copy has no PDQ hash, under PDQ's quality gate).
 
+    ``corroborated_by={i: j}``: part ``i`` counts only where part ``j`` (a hash of another kind, of the same
+    list entry) is within its threshold too, and part ``j`` does not count on its own (e.g. pHash @ 4 only
+    with dHash @ 10). The pair's score is the larger of the two: 100 means both are within.
+
     Its codes are *derived* from its parts' codes (:meth:`known_from_parts`, :meth:`query_from_parts`): the
     runner hashes the parts only, so a new fusion rule is evaluated from the hash cache without hashing.
     """
@@ -281,13 +285,25 @@ class AnyOfMatcher(Matcher):
     derived = True
 
     def __init__(
-        self, parts: Sequence[Matcher], thresholds: Sequence[int], name: str, *, fallback: bool = False
+        self,
+        parts: Sequence[Matcher],
+        thresholds: Sequence[int],
+        name: str,
+        *,
+        fallback: bool = False,
+        corroborated_by: dict[int, int] | None = None,
     ) -> None:
         self.parts = list(parts)
         self.part_thresholds = [max(1, int(t)) for t in thresholds]
         self.fallback = fallback
+        self.corroborated_by = dict(corroborated_by or {})
+        for i, j in self.corroborated_by.items():
+            if i == j or not (0 <= i < len(self.parts) and 0 <= j < len(self.parts)):
+                raise ValueError(f"corroborated_by {i}: {j} must name two different parts")
         self.name = name
         self.version = "2-" + "-".join(f"{p.cache_key}" for p in self.parts)
+        if self.corroborated_by:
+            self.version += "-and-" + "-".join(f"{i}.{j}" for i, j in sorted(self.corroborated_by.items()))
         self.hash_types = tuple(sorted({t for p in self.parts for t in p.hash_types}))
         self.candidate_families = tuple(
             dict.fromkeys(f for p in self.parts for f in getattr(p, "candidate_families", ()))
@@ -298,8 +314,17 @@ class AnyOfMatcher(Matcher):
         self.thresholds = tuple(range(0, 301))
         self.current_threshold = 100
         rule = "first, else (no code of the first) " if fallback else "any of "
+        corroborators = set(self.corroborated_by.values())
         self.description = rule + ", ".join(
-            f"{p.name} @ {t}" for p, t in zip(self.parts, self.part_thresholds, strict=True)
+            f"{p.name} @ {t}"
+            + (
+                f" with {self.parts[self.corroborated_by[i]].name} @ "
+                f"{self.part_thresholds[self.corroborated_by[i]]}"
+                if i in self.corroborated_by
+                else ""
+            )
+            for i, (p, t) in enumerate(zip(self.parts, self.part_thresholds, strict=True))
+            if i not in corroborators
         )
 
     def known_from_parts(self, codes: Sequence[np.ndarray | None]) -> np.ndarray | None:
@@ -354,9 +379,16 @@ class AnyOfMatcher(Matcher):
         has_first = np.zeros(n_queries, bool)
         if self.fallback and rows.shape[0]:
             has_first[np.asarray(owners)[rows[:, -1] == 0]] = True
-        for i, (p, t, part) in enumerate(zip(self.parts, self.part_thresholds, parts, strict=True)):
+        scores = []
+        for p, t, part in zip(self.parts, self.part_thresholds, parts, strict=True):
             d = part.astype(np.int64)
-            score = np.where(d >= p.missing, self.missing, -((-100 * d) // t))
+            scores.append(np.where(d >= p.missing, self.missing, -((-100 * d) // t)))
+        corroborators = set(self.corroborated_by.values())
+        for i, own in enumerate(scores):
+            if i in corroborators:
+                continue  # only corroborates another part
+            j = self.corroborated_by.get(i)
+            score = own.copy() if j is None else np.maximum(own, scores[j])
             if self.fallback and i > 0:
                 score[has_first] = self.missing
             out = np.minimum(out, score)
@@ -382,6 +414,15 @@ def candidate_matchers() -> list[Matcher]:
         AnyOfMatcher([pdq_all, phash], [31, 4], "pdq+all,else phash", fallback=True),
         AnyOfMatcher([pdq_all, phash_all], [31, 4], "pdq+all,else phash+all", fallback=True),
     ]
+    # pHash corroborated by dHash (the open decision of issue 9): pHash counts only where the copy's dHash
+    # is within PHASH_CORROBORATING_DHASH of the same list entry's dHash.
+    dhash = HammingMatcher("dhash")
+    for t in PHASH_CORROBORATING_DHASH:
+        out.append(
+            AnyOfMatcher(
+                [pdq_all, phash, dhash], [31, 4, t], f"any(pdq+all,phash&dhash@{t})", corroborated_by={1: 2}
+            )
+        )
     # A quality gate for pHash (the open decision of issue 9): pHash only for copies with some texture.
     for q in PHASH_QUALITY_GATES:
         gated = QualityGatedMatcher("phash", q)
@@ -391,3 +432,5 @@ def candidate_matchers() -> list[Matcher]:
 
 # The PDQ quality gates tried for pHash (QualityGatedMatcher): PDQ itself gates at 50.
 PHASH_QUALITY_GATES: tuple[int, ...] = (10, 20, 30, 50)
+# The dHash thresholds tried as pHash's corroboration (the eval measured 4-20; 10 is the proposed rule).
+PHASH_CORROBORATING_DHASH: tuple[int, ...] = (6, 10, 12)

@@ -150,3 +150,32 @@ def test_quality_gated_phash_drops_flat_copies_only():
     assert gated.query_codes(flat, b"").shape == (0, 1) and plain.query_codes(flat, b"").shape == (1, 1)
     assert np.array_equal(gated.known_code(flat), plain.known_code(flat))  # the list side is not gated
     assert gated.name == "phash-q30"
+
+
+def test_corroborated_phash_counts_only_with_the_dhash_of_the_same_entry_within_its_threshold():
+    from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher
+
+    pdq = CandidateMatcher("pdq", ("trimmed",), name="pdq+trimmed")
+    phash, dhash = HammingMatcher("phash"), HammingMatcher("dhash")
+    parts = (pdq, phash, dhash)
+    fused = AnyOfMatcher(parts, [31, 4, 10], "c", corroborated_by={1: 2})
+    assert fused.version != AnyOfMatcher(parts, [31, 4, 10], "c").version  # a new rule, new cache key
+    known = [compute_image_hashes(encode(synthetic_photo(s))) for s in range(3)]
+    codes = np.stack([fused.known_from_parts([p.known_code(h) for p in parts]) for h in known])
+    no_pdq = np.zeros((0, pdq.words), np.uint64)
+    own_phash = phash.known_code(known[2])[None, :]
+    own_dhash = dhash.known_code(known[2])[None, :]
+
+    def score(phash_rows, dhash_rows):
+        rows = fused.query_from_parts([no_pdq, phash_rows, dhash_rows])
+        owners = np.zeros(rows.shape[0], np.int64)
+        return fused.distances(rows, owners, 1, codes)[0, 2]
+
+    flip = lambda code, bits: code ^ np.uint64((1 << bits) - 1)  # noqa: E731 - differ in the low `bits` bits
+    assert score(own_phash, own_dhash) == 0
+    assert score(flip(own_phash, 3), flip(own_dhash, 5)) == 75  # max(ceil(100*3/4), 100*5/10)
+    assert score(own_phash, flip(own_dhash, 11)) > 100  # pHash at 0 is not enough without dHash
+    assert score(flip(own_phash, 5), own_dhash) > 100  # nor dHash at 0 on its own
+    assert score(own_phash, np.zeros((0, 1), np.uint64)) > 100  # no dHash code: no corroboration
+    with pytest.raises(ValueError):
+        AnyOfMatcher(parts, [31, 4, 10], "bad", corroborated_by={1: 1})
