@@ -47,19 +47,10 @@ EDIT_IDS = (
 SIZES = {"1024": (1024, 683), "1mp": (1224, 816), "6mp": (3000, 2000), "small": (300, 200)}
 
 
-def _encode(path: str, size: tuple[int, int], fmt: str) -> bytes:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        rgb = img.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    rgb.save(buf, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"compress_level": 1}))
-    return buf.getvalue()
-
-
 def collect(n_photos: int) -> dict[str, dict[str, str]]:
     from PIL import Image
 
+    from benchmarks.bench_candidates import encode
     from hashwatch.evaluation.edits import KnownSettings, edits_by_id, make_known_original
     from hashwatch.evaluation.photo_corpus import photos
     from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
@@ -82,7 +73,7 @@ def collect(n_photos: int) -> dict[str, dict[str, str]]:
     for i, photo in enumerate(corpus):
         for label, size in SIZES.items():
             for fmt in ("JPEG", "PNG") if label in ("1024", "small") else ("JPEG",):
-                result[f"{i}/{label}/{fmt}"] = hashes(_encode(photo.path, size, fmt))
+                result[f"{i}/{label}/{fmt}"] = hashes(encode(photo.path, size, fmt))
         known = make_known_original(Path(photo.path).read_bytes(), settings)
         with Image.open(io.BytesIO(known)) as img:
             known_rgb = img.convert("RGB")

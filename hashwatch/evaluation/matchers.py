@@ -120,13 +120,20 @@ class HammingMatcher(Matcher):
         value = hashes.hash_value(self.hash_type)
         return None if value is None else codes_from_hex([value], self.bits)[0]
 
-    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+    def _plain_values(self, hashes: ImageHashes) -> list[str]:
+        """The copy's plain hash and, if ``dihedral``, its dihedral variants (hex); empty without one."""
         value = hashes.hash_value(self.hash_type)
         if value is None:
-            return np.zeros((0, self.words), np.uint64)
+            return []
         values = [value]
         if self.dihedral:
             values += list(hashes.variants(self.hash_type).values())
+        return values
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        values = self._plain_values(hashes)
+        if not values:
+            return np.zeros((0, self.words), np.uint64)
         return codes_from_hex(values, self.bits)
 
 
@@ -232,12 +239,9 @@ class CandidateMatcher(HammingMatcher):
     def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
         from hashwatch.hashing.candidates import candidate_family
 
-        value = hashes.hash_value(self.hash_type)
-        if value is None:
+        values = self._plain_values(hashes)
+        if not values:
             return np.zeros((0, self.words), np.uint64)
-        values = [value]
-        if self.dihedral:
-            values += list(hashes.variants(self.hash_type).values())
         values += [
             v
             for k, v in hashes.candidates(self.hash_type).items()
