@@ -336,8 +336,9 @@ def _read_late_drops(master: str, job_name: str) -> int | None:
         drops: dict[str, int] = {}
         for job_id in flink_job_ids(master, job_name):
             drops.update(flink_late_drops(master, job_id))
-    except OSError as exc:
-        _LOGGER.warning("could not read Flink's late-drop counters through %s: %s", master, exc)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # unreachable, or not the JSON expected:
+        # never let the read stop the cancel that follows it
+        _LOGGER.warning("could not read Flink's late-drop counters through %s: %r", master, exc)
         return None
     total = sum(drops.values())
     if total:
@@ -372,28 +373,46 @@ def _cancel(result, options: PipelineOptions, drops: list | None = None):
     return state
 
 
-def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
-    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
-    they are CANCELED. Returns their ids."""
+def _rest_base(flink_master: str) -> str:
+    return flink_master if "://" in flink_master else f"http://{flink_master}"
+
+
+def _rest_get(flink_master: str, path: str, timeout: float = 10.0):
+    """GET ``path`` from Flink's REST API, parsed JSON."""
     import json
     import urllib.request
 
-    base = flink_master if "://" in flink_master else f"http://{flink_master}"
+    with urllib.request.urlopen(f"{_rest_base(flink_master)}{path}", timeout=timeout) as response:  # noqa: S310
+        return json.load(response)
 
-    def jobs():
-        with urllib.request.urlopen(f"{base}/jobs/overview", timeout=10) as response:  # noqa: S310
-            return [j for j in json.load(response)["jobs"] if j["name"] == job_name]
 
+def _flink_jobs(flink_master: str, job_name: str, timeout: float = 10.0) -> list[dict]:
+    """The Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
+    return [j for j in _rest_get(flink_master, "/jobs/overview", timeout)["jobs"] if j["name"] == job_name]
+
+
+def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
+    """Ids of the Flink jobs named ``job_name``."""
+    return [j["jid"] for j in _flink_jobs(flink_master, job_name, timeout)]
+
+
+def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
+    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
+    they are CANCELED. Returns their ids."""
+    import urllib.request
+
+    base = _rest_base(flink_master)
+    done = ("CANCELED", "FINISHED", "FAILED")
     ids = []
     try:
-        for job in jobs():
-            if job["state"] not in ("CANCELED", "FINISHED", "FAILED"):
+        for job in _flink_jobs(flink_master, job_name):
+            if job["state"] not in done:
                 request = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
                 urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
                 ids.append(job["jid"])
         deadline = time.monotonic() + timeout
         while ids and time.monotonic() < deadline:
-            if all(j["state"] in ("CANCELED", "FINISHED", "FAILED") for j in jobs()):
+            if all(j["state"] in done for j in _flink_jobs(flink_master, job_name)):
                 break
             time.sleep(0.5)
     except OSError as exc:
@@ -414,37 +433,21 @@ def flink_late_drops(flink_master: str, job_id: str, timeout: float = 10.0) -> d
     ``--allowed-lateness``, and says so only in this counter. hashwatch reads it when a cluster job ends so
     that such a loss is logged as an error instead of passing unseen.
     """
-    import json
     import urllib.parse
-    import urllib.request
-
-    base = flink_master if "://" in flink_master else f"http://{flink_master}"
-
-    def get(path: str):
-        with urllib.request.urlopen(f"{base}{path}", timeout=timeout) as response:  # noqa: S310
-            return json.load(response)
 
     drops: dict[str, int] = {}
-    for vertex in get(f"/jobs/{job_id}").get("vertices", []):
+    for vertex in _rest_get(flink_master, f"/jobs/{job_id}", timeout).get("vertices", []):
         path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-        names = [m["id"] for m in get(path) if m["id"].endswith(LATE_DROP_METRIC)]
+        names = [
+            m["id"] for m in _rest_get(flink_master, path, timeout) if m["id"].endswith(LATE_DROP_METRIC)
+        ]
         for start in range(0, len(names), 20):  # keep the query string short
             query = urllib.parse.urlencode({"get": ",".join(names[start : start + 20]), "agg": "sum"})
-            for metric in get(f"{path}?{query}"):
+            for metric in _rest_get(flink_master, f"{path}?{query}", timeout):
                 count = int(float(metric.get("sum", 0) or 0))
                 if count:
                     drops[metric["id"]] = drops.get(metric["id"], 0) + count
     return drops
-
-
-def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
-    """Ids of the Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
-    import json
-    import urllib.request
-
-    base = flink_master if "://" in flink_master else f"http://{flink_master}"
-    with urllib.request.urlopen(f"{base}/jobs/overview", timeout=timeout) as response:  # noqa: S310
-        return [j["jid"] for j in json.load(response)["jobs"] if j["name"] == job_name]
 
 
 def _terminal(state) -> bool:
