@@ -3,7 +3,7 @@
 **A match's identity** is :data:`MATCH_IDENTITY`: (image_url, page_url, hash_type, list_hash, source), i.e. a
 sighting (this image URL on this page; page_url is None when the image URL was itself a seed) of a list entry
 (the lists key entries by hash type, hash value and source). ``category``, ``list_version``, ``distance``,
-``variant`` and the image's own hash are attributes of a report, not of the identity: a re-categorised entry
+``variant``, ``corroboration`` and the image's own hash are attributes of a report, not of the identity: a re-categorised entry
 or a new list version is not a new match; the same hash added by a second source is. Crawls report every match
 they see (the same match again on every crawl); a rescan reports a match only if it is not currently active
 (never reported, or retracted since: see :mod:`schemas.retractions`).
@@ -30,6 +30,9 @@ class MatchRecord(NamedTuple):
     distance: int  # Hamming distance; 0 for exact types
     match_kind: str  # exact | near
     variant: Optional[str]  # which query-side variant matched (e.g. rot90, flipx); None for the plain image
+    corroboration: Optional[
+        str
+    ]  # what confirmed a corroborated type's match, e.g. "dhash:7" (pHash); else None
     category: Optional[str]
     source: Optional[str]
     list_version: Optional[str]
@@ -57,6 +60,7 @@ MATCHES_SCHEMA = pa.schema(
         ("distance", pa.int32()),
         ("match_kind", pa.string()),
         ("variant", pa.string()),
+        ("corroboration", pa.string()),
         ("category", pa.string()),
         ("source", pa.string()),
         ("list_version", pa.string()),

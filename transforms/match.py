@@ -98,6 +98,7 @@ def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksu
                 distance=match.distance,
                 match_kind=match.match_kind,
                 variant=match.variant,
+                corroboration=match.corroboration,
                 category=match.category,
                 source=match.source,
                 list_version=match.list_version,

@@ -65,6 +65,7 @@ __all__ = [
     "MatchOptions",
     "build_index",
     "brute_force_search",
+    "parse_corroboration",
     "plan_chunks",
 ]
 
@@ -97,9 +98,20 @@ class Match:
     # Which query variant matched: a DCT dihedral variant ("rot90", "flipx", ...) or a query-side candidate
     # ("trimmed", "uncaptioned", "rot90-real", "deskew+3.0", "extend-c4", ...); None for the plain hash.
     variant: str | None = None
+    # For a corroborated type (pHash by default): what confirmed it, "<type>:<distance>" (the same list picture's
+    # hash of that type within its corroboration threshold, e.g. "dhash:7"); None when not corroborated (a type
+    # that needs none, or an entry the list gives no means to corroborate, kept by ``uncorroborated="keep"``).
+    corroboration: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# A pHash near-match counts only where the copy's dHash is within 10 bits of the dHash of the same list picture
+# (list rows sharing source and item_id). The evaluation chose it: plain pHash @ 4 alone gives 3 false matches
+# on the distractors, corroborated none, at the same recall; dHash @ 9-12 all give that (docs/evaluation.md).
+DEFAULT_CORROBORATION: Mapping[str, tuple[str, int]] = {"phash": ("dhash", 10)}
+UNCORROBORATED_POLICIES = ("keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -110,13 +122,21 @@ class MatchOptions:
     :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_FAMILIES`; ``()`` tries none) and for which
     hash types (default: :data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_HASH_TYPES`, PDQ
     only: pHash candidates add false matches). ``dihedral=False`` also leaves out the ``dihedral_real``
-    candidates: no flipped or turned copy is matched."""
+    candidates: no flipped or turned copy is matched.
+
+    ``corroborate`` maps a hash type to ``(other type, threshold)``: a near-match of the first counts only
+    where the copy's hash of the other type is within that threshold of the same list picture's (default
+    :data:`DEFAULT_CORROBORATION`, pHash by dHash @ 10; ``{}`` switches it off). A list entry the list gives
+    no means to corroborate (no ``item_id``, or its picture has no hash of the other type) is kept
+    (``uncorroborated="keep"``, the plain rule) or dropped (``"drop"``)."""
 
     thresholds: Mapping[str, int] = field(default_factory=dict)
     dihedral: bool = True
     hash_types: tuple[str, ...] | None = None
     candidates: tuple[str, ...] | None = None
     candidate_hash_types: tuple[str, ...] | None = None
+    corroborate: Mapping[str, tuple[str, int]] | None = None
+    uncorroborated: str = "keep"
 
     def candidate_types(self) -> frozenset[str]:
         """The hash types whose candidates are matched."""
@@ -130,6 +150,16 @@ class MatchOptions:
             from hashwatch.hashing.candidates import check_families
 
             object.__setattr__(self, "candidates", check_families(self.candidates))
+        if self.uncorroborated not in UNCORROBORATED_POLICIES:
+            raise ValueError(f"uncorroborated must be one of {', '.join(UNCORROBORATED_POLICIES)}")
+        for name, (other, threshold) in self.corroborations().items():
+            if name == other or int(threshold) < 0:
+                raise ValueError(f"corroborate {name!r}: needs another hash type and a threshold >= 0")
+
+    def corroborations(self) -> Mapping[str, tuple[str, int]]:
+        """The corroboration rules in force: ``{type: (corroborating type, threshold)}``."""
+        rules = DEFAULT_CORROBORATION if self.corroborate is None else self.corroborate
+        return {k: (v[0], int(v[1])) for k, v in rules.items()}
 
     def candidate_families(self) -> frozenset[str]:
         """The candidate families to try."""
@@ -154,6 +184,37 @@ class MatchOptions:
 
 
 DEFAULT_MATCH_OPTIONS = MatchOptions()
+
+
+def parse_corroboration(items: Sequence[str]) -> dict[str, tuple[str, int]] | None:
+    """``--corroborate`` values (``TYPE=OTHER:N``, or ``none``) as ``MatchOptions.corroborate``: None (the
+    default rule) when none is given, ``{}`` for ``none``; a bad value is a :class:`UserError`."""
+    if not items:
+        return None
+    rules: dict[str, tuple[str, int]] = {}
+    for text in items:
+        if text.strip().lower() == "none":
+            if len(items) > 1:
+                raise UserError("--corroborate none cannot be combined with rules")
+            return {}
+        name, sep, rest = text.partition("=")
+        other, sep2, bits = rest.partition(":")
+        name, other = name.strip().lower(), other.strip().lower()
+        if not sep or not sep2 or not bits.strip().isdigit():
+            raise UserError(
+                f"--corroborate {text!r}: expected TYPE=OTHER:N, e.g. --corroborate phash=dhash:10"
+            )
+        for t in (name, other):
+            try:
+                ht = get_hash_type(t)
+            except (KeyError, ValueError):
+                raise UserError(f"--corroborate {text!r}: unknown hash type {t!r}") from None
+            if ht.index_kind != IndexKind.HAMMING:
+                raise UserError(f"--corroborate {text!r}: {t} is not a perceptual (Hamming) hash type")
+        if name == other:
+            raise UserError(f"--corroborate {text!r}: a type cannot corroborate itself")
+        rules[name] = (other, int(bits))
+    return rules
 
 
 @dataclass(frozen=True)
@@ -642,6 +703,67 @@ def _read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, 
 
 
 @dataclass
+class _Items:
+    """Entry -> items (CSR: ``items[offsets[i]:offsets[i + 1]]``) and item -> entries (``by_item`` sorted,
+    ``by_item_entry`` the entry of each), both stored in the file so loading stays a memory map."""
+
+    offsets: np.ndarray  # int64, entries + 1
+    items: np.ndarray  # int32
+    by_item: np.ndarray  # int32, sorted
+    by_item_entry: np.ndarray  # int64
+
+    @classmethod
+    def build(cls, offsets: np.ndarray, items: np.ndarray, perm: np.ndarray | None) -> _Items:
+        """From a merged list's CSR; ``perm`` reorders entries (new entry j is old entry ``perm[j]``)."""
+        offsets = np.asarray(offsets, np.int64)
+        items = np.asarray(items, np.int32)
+        if perm is not None:
+            perm = np.asarray(perm, np.int64)
+            counts = np.diff(offsets)[perm]
+            new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            take = np.repeat(offsets[:-1][perm] - new_offsets[:-1], counts) + np.arange(int(counts.sum()))
+            offsets, items = new_offsets, items[take]
+        entry = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
+        order = np.argsort(items, kind="stable")
+        return cls(offsets, items, np.ascontiguousarray(items[order]), np.ascontiguousarray(entry[order]))
+
+    def of(self, pos: int) -> np.ndarray:
+        return self.items[self.offsets[pos] : self.offsets[pos + 1]]
+
+    def entries_of(self, items: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(self.by_item, items, side="left")
+        hi = np.searchsorted(self.by_item, items, side="right")
+        if not len(lo):
+            return np.zeros(0, np.int64)
+        return np.concatenate(
+            [self.by_item_entry[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        )
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}.item_offsets": self.offsets,
+            f"{prefix}.items": self.items,
+            f"{prefix}.by_item": self.by_item,
+            f"{prefix}.by_item_entry": self.by_item_entry,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> _Items | None:
+        if f"{prefix}.item_offsets" not in arrays:
+            return None
+        return cls(
+            arrays[f"{prefix}.item_offsets"],
+            arrays[f"{prefix}.items"],
+            arrays[f"{prefix}.by_item"],
+            arrays[f"{prefix}.by_item_entry"],
+        )
+
+    def with_items(self) -> int:
+        """How many entries hash at least one item."""
+        return int(np.count_nonzero(np.diff(self.offsets)))
+
+
+@dataclass
 class _TypeIndex:
     name: str
     kind: str
@@ -650,6 +772,7 @@ class _TypeIndex:
     hamming: HammingTable | None = None
     exact_keys: np.ndarray | None = None  # sorted 'S{n}' array
     linear_values: list[str] | None = None
+    items: _Items | None = None  # which list pictures (item ids) each entry hashes; None without item ids
 
     @property
     def size(self) -> int:
@@ -725,6 +848,7 @@ class KnownHashIndex:
                 )
                 t = _TypeIndex(name, ht.index_kind, ht.bits, entries.label_sets[perm], hamming=table)
                 layout[name] = {"kind": ht.index_kind, "bits": ht.bits, "count": t.size, **table.layout()}
+                order = perm
             elif ht.index_kind == IndexKind.EXACT:
                 keys = np.ascontiguousarray(entries.values).view(f"S{entries.values.shape[1]}").reshape(-1)
                 order = np.argsort(keys, kind="stable")
@@ -736,9 +860,13 @@ class KnownHashIndex:
                 values = [bytes(v).hex() for v in entries.values]
                 t = _TypeIndex(name, ht.index_kind, ht.bits, entries.label_sets, linear_values=values)
                 layout[name] = {"kind": ht.index_kind, "bits": ht.bits, "count": t.size}
+                order = None
             else:
                 continue
             layout[name]["default_threshold"] = ht.default_threshold
+            if entries.items is not None:
+                t.items = _Items.build(entries.item_offsets, entries.items, order)
+                layout[name]["with_items"] = t.items.with_items()
             types[name] = t
         from hashwatch import __version__
 
@@ -751,6 +879,7 @@ class KnownHashIndex:
             "types": layout,
             "labels": [list(x) for x in merged.labels],
             "label_sets": [list(x) for x in merged.label_sets],
+            "items": merged.items,
         }
         return cls(header, types)
 
@@ -758,6 +887,8 @@ class KnownHashIndex:
         arrays: dict[str, np.ndarray] = {}
         for name, t in self._types.items():
             arrays[f"{name}.label_set"] = t.label_set
+            if t.items is not None:
+                arrays.update(t.items.arrays(name))
             if t.hamming is not None:
                 arrays.update(t.hamming.arrays(name))
             elif t.exact_keys is not None:
@@ -791,6 +922,8 @@ class KnownHashIndex:
                 raw = arrays[f"{name}.values"]
                 values = codes_to_hex_bytes(raw)
                 types[name] = _TypeIndex(name, kind, bits, label_set, linear_values=values)
+            if name in types:
+                types[name].items = _Items.from_arrays(arrays, name)
         return cls(header, types, mm)
 
     # -- matching
@@ -802,23 +935,33 @@ class KnownHashIndex:
 
         ``radius`` defaults to the type's default threshold; exact types ignore it.
         """
-        t = self._types.get(hash_type)
-        if t is None or not values:
-            return [[] for _ in values]
-        r = radius if radius is not None else self._default_threshold(hash_type)
         out: list[list[tuple[str, int, int]]] = [[] for _ in values]
+        t = self._types.get(hash_type)
+        if t is None:
+            return out
+        for k, hits in enumerate(self._hits(hash_type, values, radius)):
+            hexes = t.entry_hex(np.array([p for p, _ in hits], dtype=np.int64)) if hits else []
+            out[k] = [(h, d, int(t.label_set[p])) for (p, d), h in zip(hits, hexes, strict=True)]
+        return out
+
+    def _hits(self, hash_type: str, values: Sequence[str], radius: int | None) -> list[list[tuple[int, int]]]:
+        """For each hex value, every list entry within ``radius`` as (entry position, distance)."""
+        t = self._types.get(hash_type)
+        out: list[list[tuple[int, int]]] = [[] for _ in values]
+        if t is None or not values:
+            return out
+        r = radius if radius is not None else self._default_threshold(hash_type)
         if t.hamming is not None:
             qi, pos, dist = t.hamming.search(hex_to_codes(values, t.bits), r)
-            hexes = t.entry_hex(pos)
-            for k, p, d, h in zip(qi.tolist(), pos.tolist(), dist.tolist(), hexes, strict=True):
-                out[k].append((h, d, int(t.label_set[p])))
+            for k, p, d in zip(qi.tolist(), pos.tolist(), dist.tolist(), strict=True):
+                out[k].append((p, d))
         elif t.exact_keys is not None:
             nbytes = t.bits // 8
             q = np.frombuffer(bytes.fromhex("".join(values)), dtype=f"S{nbytes}")
             idx = np.searchsorted(t.exact_keys, q)
-            for k, (i, v) in enumerate(zip(idx.tolist(), values, strict=True)):
+            for k, i in enumerate(idx.tolist()):
                 if i < t.size and t.exact_keys[i] == q[k]:
-                    out[k].append((v, 0, int(t.label_set[i])))
+                    out[k].append((i, 0))
         else:
             assert t.linear_values is not None
             ht = get_hash_type(hash_type)  # a linear type needs its plug-in's distance to be registered
@@ -826,7 +969,7 @@ class KnownHashIndex:
                 for p, lv in enumerate(t.linear_values):
                     d = ht.distance(v, lv)
                     if d <= r:
-                        out[k].append((lv, d, int(t.label_set[p])))
+                        out[k].append((p, d))
         return out
 
     def query_hits(self, hash_type: str, raw: np.ndarray, radius: int | None = None) -> np.ndarray:
@@ -872,6 +1015,7 @@ class KnownHashIndex:
         options = options or DEFAULT_MATCH_OPTIONS
         families = options.candidate_families()
         candidate_types = options.candidate_types()
+        rules = options.corroborations()
         results: list[list[Match]] = [[] for _ in many]
         names = (
             options.hash_types
@@ -900,36 +1044,84 @@ class KnownHashIndex:
                             values.append(vv)
             if not values:
                 continue
+            t = self._types[name]
             threshold = options.threshold(name, self._default_threshold(name))
-            kind = "exact" if self._types[name].kind == IndexKind.EXACT else "near"
-            found = self.lookup(name, values, threshold)
+            kind = "exact" if t.kind == IndexKind.EXACT else "near"
+            found = self._hits(name, values, threshold)
+            rule = rules.get(name) if kind == "near" else None
             # One match per (image, list hash, label): the plain hash wins over variants and candidates, then
             # the lowest distance (the first tried among equals: DCT variants, then candidates in order).
-            best: dict[tuple[int, str, int], tuple[int, int, str | None, str]] = {}
+            best: dict[tuple[int, int, int], tuple[int, int, str | None, str, str | None]] = {}
             for (k, variant), query, hits in zip(owners, values, found, strict=True):
-                for list_hash, dist, label_set in hits:
-                    for label in self._label_sets[label_set]:
-                        key = (k, list_hash, label)
+                for pos, dist in hits:
+                    note = None
+                    if rule is not None:
+                        verdict = self._corroborate(t, pos, rule, many[k], variant, options.dihedral)
+                        if verdict is False or (verdict is None and options.uncorroborated == "drop"):
+                            continue
+                        note = verdict or None
+                    for label in self._label_sets[int(t.label_set[pos])]:
+                        key = (k, pos, label)
                         rank = (0 if variant is None else 1, dist)
                         cur = best.get(key)
                         if cur is None or rank < (cur[0], cur[1]):
-                            best[key] = (rank[0], dist, variant, query)
-            for (k, list_hash, label), (_, dist, variant, query) in sorted(best.items(), key=_match_order):
+                            best[key] = (rank[0], dist, variant, query, note)
+            entry_hex: dict[int, str] = {}
+            if best:
+                positions = np.array(sorted({pos for _, pos, _ in best}), dtype=np.int64)
+                entry_hex = dict(zip(positions.tolist(), t.entry_hex(positions), strict=True))
+            for (k, pos, label), (_, dist, variant, query, note) in sorted(
+                best.items(), key=lambda item: _match_order(item, entry_hex)
+            ):
                 category, source, version = self._labels[label]
                 results[k].append(
                     Match(
                         hash_type=name,
                         query_hash=query,
-                        list_hash=list_hash,
+                        list_hash=entry_hex[pos],
                         distance=dist,
                         match_kind=kind,
                         category=category,
                         source=source,
                         list_version=version,
                         variant=variant,
+                        corroboration=note,
                     )
                 )
         return results
+
+    def _corroborate(
+        self,
+        t: _TypeIndex,
+        pos: int,
+        rule: tuple[str, int],
+        hashes: ImageHashes,
+        variant: str | None,
+        dihedral: bool,
+    ) -> str | bool | None:
+        """Whether entry ``pos`` of ``t`` (hit by ``hashes``, through ``variant``) is corroborated by ``rule``:
+        ``"<type>:<distance>"`` if the same list picture's hash of the other type is within the rule's
+        threshold of the image's (its plain hash, its dihedral variants, the candidate of the same variant),
+        False if the picture has such hashes and none is, None if there is nothing to corroborate with (the
+        entry has no item id, its picture no hash of the other type, or the image none)."""
+        other_name, radius = rule
+        other = self._types.get(other_name)
+        if t.items is None or other is None or other.items is None or other.hamming is None:
+            return None
+        entries = other.items.entries_of(t.items.of(pos))
+        if entries.size == 0:
+            return None
+        queries = [hashes.hash_value(other_name)]
+        if queries[0] is None:
+            return None
+        if dihedral:
+            queries += list(hashes.variants(other_name).values())
+        if variant is not None and variant in hashes.candidates(other_name):
+            queries.append(hashes.candidates(other_name)[variant])
+        q = hex_to_codes(queries, other.bits)
+        codes = np.asarray(other.hamming.codes[np.unique(entries)])
+        d = int(np.bitwise_count(codes[:, None, :] ^ q[None, :, :]).sum(axis=2).min())
+        return f"{other_name}:{d}" if d <= radius else False
 
 
 def _match_by_default(name: str) -> bool:
@@ -939,9 +1131,9 @@ def _match_by_default(name: str) -> bool:
         return True
 
 
-def _match_order(item: tuple[tuple[int, str, int], tuple[int, int, str | None, str]]) -> tuple:
-    (k, list_hash, label), (_, dist, _variant, _q) = item
-    return (k, dist, list_hash, label)
+def _match_order(item: tuple[tuple[int, int, int], tuple], entry_hex: Mapping[int, str]) -> tuple:
+    (k, pos, label), (_, dist, *_rest) = item
+    return (k, dist, entry_hex[pos], label)
 
 
 def codes_to_hex_bytes(raw: np.ndarray) -> list[str]:

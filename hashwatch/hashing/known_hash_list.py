@@ -2,7 +2,9 @@
 row; merge duplicates; apply tombstones.
 
 Columns (DESIGN.md): ``hash_type``, ``hash_value`` (required), ``category``, ``source``, ``list_version``,
-``deleted`` (true/false, 1/0, yes/no; empty = false), ``note`` (ignored). Other columns are ignored. Hash
+``deleted`` (true/false, 1/0, yes/no; empty = false), ``item_id`` (optional: the list's own id of the picture a
+row hashes; rows of one source with the same item_id are hashes of one picture, which lets a pHash match be
+corroborated by the same picture's dHash), ``note`` (ignored). Other columns are ignored. Hash
 types and values are case-insensitive and trimmed; values are validated for their type's length and for hex.
 
 Format by file name: ``.csv``, ``.tsv``/``.tab`` (optionally ``.gz``), ``.parquet``/``.pq``; anything else is
@@ -42,7 +44,7 @@ from hashwatch.hashing.hash_types import HashType, IndexKind, get_hash_type, has
 
 __all__ = ["COLUMNS", "MergedList", "TypeEntries", "load_lists", "read_list"]
 
-COLUMNS = ("hash_type", "hash_value", "category", "source", "list_version", "deleted", "note")
+COLUMNS = ("hash_type", "hash_value", "category", "source", "list_version", "deleted", "item_id", "note")
 _REQUIRED = ("hash_type", "hash_value")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"", "false", "0", "no", "n", "f"}
@@ -54,6 +56,10 @@ class TypeEntries:
 
     values: np.ndarray
     label_sets: np.ndarray
+    # The pictures (items) each entry hashes, as CSR: entry i's item numbers are
+    # ``items[item_offsets[i]:item_offsets[i + 1]]`` (sorted). None when the merged list has no item ids.
+    item_offsets: np.ndarray | None = None
+    items: np.ndarray | None = None
 
 
 @dataclass
@@ -68,6 +74,7 @@ class MergedList:
     rows_skipped: int = 0
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     tombstones_applied: int = 0
+    items: int = 0  # distinct (source, item_id) pairs among the kept entries
 
 
 # ---------------------------------------------------------------- reading one file
@@ -254,6 +261,7 @@ class _Rows:
     source: Any
     list_version: Any
     deleted: np.ndarray
+    item_id: Any = None  # pyarrow large_string ("" = none)
 
 
 def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None = None) -> _Rows:
@@ -346,6 +354,7 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
         source=pc.filter(pc.utf8_trim_whitespace(_column(table, "source")), keep),
         list_version=pc.filter(pc.utf8_trim_whitespace(_column(table, "list_version")), keep),
         deleted=is_true[~bad],
+        item_id=pc.filter(pc.utf8_trim_whitespace(_column(table, "item_id")), keep),
     )
 
 
@@ -402,6 +411,7 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     category = pa.chunked_array([p.category for p in parts], pa.large_string()).combine_chunks()
     source = pa.chunked_array([p.source for p in parts], pa.large_string()).combine_chunks()
     version = pa.chunked_array([p.list_version for p in parts], pa.large_string()).combine_chunks()
+    item_id = pa.chunked_array([p.item_id for p in parts], pa.large_string()).combine_chunks()
     deleted = np.concatenate([p.deleted for p in parts]) if parts else np.zeros(0, bool)
     n = len(htype)
     seq = np.arange(n, dtype=np.int64)
@@ -420,6 +430,8 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     src_names = src_enc.dictionary.to_pylist() if n else []
     row_src = src_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if n else np.zeros(0, np.int64)
     no_source = np.array([s == "" for s in src_names], dtype=bool)
+    # Items: distinct (source, item_id) pairs, numbered in sorted order; -1 for a row without an item_id.
+    row_item, item_rank = _row_items(source, item_id)
 
     # list_versions: per source, the list_version of its last row that has one.
     list_versions: dict[str, str] = {}
@@ -478,6 +490,15 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
             sets[j] = label_set_ids.setdefault(combo, len(label_set_ids))
         values = np.ascontiguousarray(uvals[present]).view(np.uint8).reshape(-1, nbytes)
         merged_types[name] = TypeEntries(values=values, label_sets=sets)
+        if item_rank.size:
+            # One row per (value, source) is kept and an item belongs to one source: no duplicates per entry.
+            kitem = row_item[rows][kept]
+            group = np.repeat(np.arange(present.size), ends - starts)
+            has = kitem >= 0
+            order = np.lexsort((item_rank[kitem[has]], group[has]))
+            counts = np.bincount(group[has], minlength=present.size)
+            merged_types[name].item_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            merged_types[name].items = item_rank[kitem[has]][order]
 
     # Keep only labels still in use (a tombstone's own label is not), then renumber label sets in sorted
     # order, so the checksum depends on the merged content only.
@@ -492,6 +513,7 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         renumber[old_id] = set_pos[remapped[s]]
     for entries in merged_types.values():
         entries.label_sets = renumber[entries.label_sets]
+    n_items = _renumber_items(merged_types)
     checksum = _checksum(merged_types, labels, set_list)
     return MergedList(
         types=merged_types,
@@ -504,7 +526,44 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         rows_skipped=sum(skipped.values()),
         skipped_by_reason=dict(skipped),
         tombstones_applied=removed_total,
+        items=n_items,
     )
+
+
+def _row_items(source, item_id) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's item (an id into the distinct (source, item_id) pairs, -1 without an item_id) and each id's
+    rank in sorted order of the pairs (empty when no row has an item_id)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(item_id)
+    if n == 0 or not pc.any(pc.not_equal(item_id, "")).as_py():
+        return np.full(n, -1, np.int64), np.zeros(0, np.int64)
+    key = pc.binary_join_element_wise(source, item_id, pa.scalar("\x1f", pa.large_string()))
+    enc = pc.dictionary_encode(key)
+    names = enc.dictionary.to_pylist()
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    row_item = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    row_item[item_id.to_numpy(zero_copy_only=False) == ""] = -1
+    return row_item, rank
+
+
+def _renumber_items(types: dict[str, TypeEntries]) -> int:
+    """Number the items still in use 0..k-1 in their sorted order (so ids, like the checksum, depend on the
+    merged content only) and drop the item arrays if no entry has one. Returns k."""
+    with_items = [e for e in types.values() if e.items is not None]
+    used = np.unique(np.concatenate([e.items for e in with_items])) if with_items else np.zeros(0, np.int64)
+    for entries in types.values():
+        if used.size == 0:
+            entries.item_offsets = entries.items = None
+        elif entries.items is None:
+            entries.item_offsets = np.zeros(entries.values.shape[0] + 1, np.int64)
+            entries.items = np.zeros(0, np.int32)
+        else:
+            entries.items = np.searchsorted(used, entries.items).astype(np.int32)
+    return int(used.size)
 
 
 def _checksum(types: dict[str, TypeEntries], labels: list, label_sets: list[tuple[int, ...]]) -> str:
@@ -516,6 +575,10 @@ def _checksum(types: dict[str, TypeEntries], labels: list, label_sets: list[tupl
         h.update(f"type {name} {entries.values.shape[0]}\n".encode())
         h.update(np.ascontiguousarray(entries.values).tobytes())
         h.update(np.asarray(entries.label_sets, dtype="<i4").tobytes())
+        if entries.items is not None:  # lists without item ids keep the checksum they always had
+            h.update(f"items {name} {entries.items.size}\n".encode())
+            h.update(np.asarray(entries.item_offsets, dtype="<i8").tobytes())
+            h.update(np.asarray(entries.items, dtype="<i4").tobytes())
     return h.hexdigest()
 
 

@@ -88,6 +88,7 @@ MATCH = MatchRecord(
     distance=12,
     match_kind="near",
     variant="rot90",
+    corroboration=None,
     category="A",
     source="demo",
     list_version="v1",
