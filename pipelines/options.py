@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_index import MatchOptions
+from hashwatch.hashing.known_hash_index import MatchOptions, parse_corroboration
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,6 +157,21 @@ class KnownHashOptions(PipelineOptions):
             help="comma-separated hash types whose candidates are matched (default pdq; phash candidates are "
             "computed and kept in images/ but add false matches, docs/evaluation.md)",
         )
+        parser.add_argument(
+            "--corroborate",
+            action="append",
+            default=[],
+            help="TYPE=OTHER:N: a near-match of TYPE counts only where the copy's OTHER hash is within N bits "
+            "of the same list picture's (rows sharing source and item_id); default phash=dhash:10, 'none' "
+            "switches corroboration off; repeat for several types",
+        )
+        parser.add_argument(
+            "--uncorroborated",
+            default="keep",
+            choices=["keep", "drop"],
+            help="a match on a list entry that cannot be corroborated (no item_id, or its picture has no "
+            "hash of the other type): keep it (the plain rule, default) or drop it",
+        )
 
 
 def match_options_from(known: KnownHashOptions) -> MatchOptions:
@@ -188,6 +203,8 @@ def match_options_from(known: KnownHashOptions) -> MatchOptions:
         hash_types=hash_types,
         candidates=candidate_families(known.candidates),
         candidate_hash_types=_candidate_hash_types(known.candidate_hash_types),
+        corroborate=parse_corroboration(getattr(known, "corroborate", None) or []),
+        uncorroborated=getattr(known, "uncorroborated", None) or "keep",
     )
 
 

@@ -434,6 +434,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
             "thresholds": dict(match_options.thresholds),
             "dihedral": match_options.dihedral,
             "hash_types": list(match_options.hash_types) if match_options.hash_types else None,
+            "corroborate": {k: list(v) for k, v in match_options.corroborations().items()},
+            "uncorroborated": match_options.uncorroborated,
         },
         metrics_result=result,
     )

@@ -55,6 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-dihedral", action="store_true", help="do not match rotated/flipped PDQ variants")
     p.add_argument("--match-types", default=None, metavar="T1,T2", help="only match these hash types")
+    p.add_argument(
+        "--corroborate",
+        action="append",
+        default=[],
+        metavar="TYPE=OTHER:N",
+        help="a TYPE match counts only with the same list picture's OTHER hash within N bits "
+        "(default phash=dhash:10; 'none': off)",
+    )
+    p.add_argument(
+        "--uncorroborated",
+        choices=["keep", "drop"],
+        default="keep",
+        help="matches on list entries without the means to corroborate them (no item_id): keep or drop",
+    )
     _add_hash_options(p)
     p.set_defaults(func=_cmd_match)
 
@@ -170,12 +184,14 @@ def _parse_thresholds(items: Sequence[str]) -> dict[str, int]:
 
 def _cmd_match(args: argparse.Namespace) -> int:
     from hashwatch.hashing.image_hashes import compute_image_hashes
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, parse_corroboration
 
     options = MatchOptions(
         thresholds=_parse_thresholds(args.threshold),
         dihedral=not args.no_dihedral,
         hash_types=_split_names(args.match_types),
+        corroborate=parse_corroboration(args.corroborate),
+        uncorroborated=args.uncorroborated,
     )
     index = KnownHashIndex.load(args.index)
     config = _hash_config(args, dihedral=not args.no_dihedral)

@@ -120,3 +120,27 @@ def test_candidate_hash_types_flag():
     assert both.candidate_types() == {"pdq", "phash"} and both.candidate_families() == {"trimmed"}
     with pytest.raises(UserError, match="--candidate-hash-types: dhash"):
         match_options_from(KnownHashOptions(["--candidate-hash-types=dhash"]))
+
+
+def test_corroboration_flags():
+    from pipelines.options import KnownHashOptions, match_options_from
+
+    default = match_options_from(KnownHashOptions([]))
+    assert default.corroborations() == {"phash": ("dhash", 10)} and default.uncorroborated == "keep"
+    off = match_options_from(KnownHashOptions(["--corroborate=none"]))
+    assert off.corroborations() == {}
+    tight = match_options_from(KnownHashOptions(["--corroborate=phash=dhash:6", "--uncorroborated=drop"]))
+    assert tight.corroborations() == {"phash": ("dhash", 6)} and tight.uncorroborated == "drop"
+    by_pdq = match_options_from(KnownHashOptions(["--corroborate", "PHASH=pdq:70"]))
+    assert by_pdq.corroborations() == {"phash": ("pdq", 70)}
+    for bad, message in (
+        ("phash=dhash", "expected TYPE=OTHER:N"),
+        ("phash=dhash:x", "expected TYPE=OTHER:N"),
+        ("phash=nohash:3", "unknown hash type 'nohash'"),
+        ("md5=dhash:3", "md5 is not a perceptual"),
+        ("phash=phash:3", "cannot corroborate itself"),
+    ):
+        with pytest.raises(UserError, match=message):
+            match_options_from(KnownHashOptions([f"--corroborate={bad}"]))
+    with pytest.raises(UserError, match="cannot be combined"):
+        match_options_from(KnownHashOptions(["--corroborate=none", "--corroborate=phash=dhash:3"]))
