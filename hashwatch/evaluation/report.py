@@ -192,8 +192,10 @@ def plot(
     floor = smallest / 4
     for ax, (title, ids, ymin) in zip(axes, panels, strict=True):
         for s in summaries:
-            recall = recall_curve(s, ids)
             comparisons = s.comparisons()
+            if not comparisons:  # a fusion whose score saturates for every unrelated pair: no rate to draw
+                continue
+            recall = recall_curve(s, ids)
             rates = [false_matches(s, t) / comparisons for t in s.thresholds]
             xs = [max(r, floor) for r in rates]
             label = s.matcher if s.matched_by_default else f"{s.matcher} (off by default)"

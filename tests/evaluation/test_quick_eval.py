@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from hashwatch.evaluation.edits import QUICK_EDIT_IDS, KnownSettings, make_known_original, select_edits
-from hashwatch.evaluation.matchers import CandidateMatcher, HammingMatcher, default_matchers
+from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher, HammingMatcher, default_matchers
 from hashwatch.evaluation.metrics import choose_threshold, false_matches, recall_at
 from hashwatch.evaluation.report import family_edits, write_report
 from hashwatch.evaluation.runner import (
@@ -127,12 +127,38 @@ def distractor_sources():
     return photos + graphics
 
 
+# dHash thresholds of the corroboration cross-check: the product's default (10) and a tight one (2) at which
+# dHash turns some pHash matches of these copies down, so the rejecting branch is compared too.
+CORROBORATING_DHASH = (10, 2)
+
+
+def _corroborated(pdq_all, dhash_bits: int) -> AnyOfMatcher:
+    return AnyOfMatcher(
+        [pdq_all, HammingMatcher("phash"), HammingMatcher("dhash")],
+        [31, 4, dhash_bits],
+        f"any(pdq+all,phash&dhash@{dhash_bits})",
+        corroborated_by={1: 2},
+    )
+
+
+def _phash_corroborated(dhash_bits: int) -> AnyOfMatcher:
+    return AnyOfMatcher(
+        [HammingMatcher("phash"), HammingMatcher("dhash")],
+        [4, dhash_bits],
+        f"phash&dhash@{dhash_bits}",
+        corroborated_by={0: 1},
+    )
+
+
 @pytest.fixture(scope="module")
 def run(known_sources, distractor_sources):
+    pdq_all = CandidateMatcher("pdq", CANDIDATE_FAMILIES, name="pdq+all")
     matchers = default_matchers() + [
-        CandidateMatcher("pdq", CANDIDATE_FAMILIES, name="pdq+all"),
+        pdq_all,
         CandidateMatcher("phash", CANDIDATE_FAMILIES, name="phash+all"),
     ]
+    matchers += [_corroborated(pdq_all, t) for t in CORROBORATING_DHASH]
+    matchers += [_phash_corroborated(t) for t in CORROBORATING_DHASH]
     known = hash_known_set(known_sources, EDITS, matchers, workers=1)
     distractors = hash_plain(distractor_sources, matchers, workers=1)
     return known, summarise(known, matchers, distractors)
@@ -162,7 +188,10 @@ def test_minimum_recall_per_edit_family(run, matcher):
 def test_no_false_match_at_the_defaults(run):
     _, summaries = run
     for s in summaries:
-        assert s.comparisons() > 1000  # 8 x 7 copies x 17 edits, 18 distractors x 8
+        # 8 x 7 copies x 17 edits, 18 distractors x 8. A fusion's score is capped at 400 (4x a part's threshold,
+        # beyond it a pair counts as not compared): pHash @ 4 alone reaches no unrelated pair within 16 bits.
+        if not s.matcher.startswith("phash&"):
+            assert s.comparisons() > 1000, s.matcher
         assert false_matches(s, _threshold(s)) == 0, (s.matcher, s.closest[:3])
         assert choose_threshold(s) >= _threshold(s), s.matcher
 
@@ -222,6 +251,82 @@ def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
             assert wrong == 0
 
 
+def test_corroborated_phash_agrees_with_the_compiled_index(run, known_sources, tmp_path):
+    """The product's pHash-by-dHash corroboration (a list with item ids) finds, edit by edit, exactly the
+    copies the evaluation's corroborated fusion finds (the rule docs/evaluation.md measured), at the default
+    dHash threshold and at one tight enough to turn matches down; without item ids it is the plain rule."""
+    from hashwatch.hashing.image_hashes import compute_image_hashes
+    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+
+    known, summaries = run
+    by_name = {s.matcher: s for s in summaries}
+    settings = KnownSettings()
+    originals = [make_known_original(s.read(), settings) for s in known_sources]
+    hashes = [compute_image_hashes(o) for o in originals]
+    indexes = {}
+    for with_items in (True, False):
+        list_path = tmp_path / f"known-{with_items}.csv"
+        with list_path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["hash_type", "hash_value", "category", "source", "item_id"])
+            for k, h in enumerate(hashes):
+                for t in ("pdq", "phash", "dhash"):
+                    writer.writerow(
+                        [t, getattr(h, t), f"photo{k}", "test", f"item-{k}" if with_items else ""]
+                    )
+        build_index([str(list_path)], str(tmp_path / f"known-{with_items}.hwidx"))
+        indexes[with_items] = KnownHashIndex.load(str(tmp_path / f"known-{with_items}.hwidx"))
+
+    copies, owners, edit_of = [], [], []
+    for k, original in enumerate(originals):
+        pixels = Image.open(io.BytesIO(original)).convert("RGB")
+        for edit in EDITS:
+            copies.append(compute_image_hashes(edit.apply(pixels, original)))
+            owners.append(k)
+            edit_of.append(edit.id)
+
+    def found_per_edit(index, options, types):
+        found = index.match_many(copies, options)
+        per_edit: dict[str, int] = {}
+        for k, edit_id, matches in zip(owners, edit_of, found, strict=True):
+            assert not any(m.category != f"photo{k}" for m in matches if m.hash_type in types)
+            hit = any(m.hash_type in types and m.category == f"photo{k}" for m in matches)
+            per_edit[edit_id] = per_edit.get(edit_id, 0) + hit
+        return per_edit, found
+
+    def expected_per_edit(summary):
+        return {e: int(round(recall_at(summary, 100, [e]) * len(known_sources))) for e in summary.edit_ids}
+
+    plain_phash = round(recall_at(by_name["phash"], 4) * len(copies))
+    for bits in CORROBORATING_DHASH:
+        rule = {"phash": ("dhash", bits)}
+        fused = MatchOptions(
+            hash_types=("pdq", "phash"),
+            candidates=CANDIDATE_FAMILIES,
+            candidate_hash_types=("pdq",),
+            corroborate=rule,
+            uncorroborated="drop",
+        )
+        got, _ = found_per_edit(indexes[True], fused, {"pdq", "phash"})
+        expected = expected_per_edit(by_name[f"any(pdq+all,phash&dhash@{bits})"])
+        assert {e: got.get(e, 0) for e in expected} == expected, bits
+        alone = MatchOptions(hash_types=("phash",), candidates=(), corroborate=rule, uncorroborated="drop")
+        got, found = found_per_edit(indexes[True], alone, {"phash"})
+        expected = expected_per_edit(by_name[f"phash&dhash@{bits}"])
+        assert {e: got.get(e, 0) for e in expected} == expected, bits
+        assert all(m.corroboration and m.corroboration.startswith("dhash:") for ms in found for m in ms)
+        assert all(int(m.corroboration.split(":")[1]) <= bits for ms in found for m in ms)
+        if bits == 2:  # the tight threshold turns some of plain pHash's matches down
+            assert sum(got.values()) < plain_phash
+        # A list without item ids cannot corroborate: "keep" is the plain rule, "drop" matches no pHash.
+        kept, _ = found_per_edit(
+            indexes[False], MatchOptions(hash_types=("phash",), candidates=()), {"phash"}
+        )
+        assert sum(kept.values()) == plain_phash
+        dropped = MatchOptions(hash_types=("phash",), candidates=(), uncorroborated="drop")
+        assert not any(indexes[False].match_many(copies, dropped))
+
+
 def test_cache_holds_hashes_only_and_is_used(known_sources, tmp_path, monkeypatch):
     from hashwatch.hashing import image_hashes
 
@@ -273,6 +378,8 @@ def test_report_is_written(run, tmp_path):
         "dhash",
         "pdq+all",
         "phash+all",
+        *(f"any(pdq+all,phash&dhash@{t})" for t in CORROBORATING_DHASH),
+        *(f"phash&dhash@{t}" for t in CORROBORATING_DHASH),
     ]
 
 
