@@ -206,11 +206,15 @@ def write_hash_list(site: Site, path: str | Path) -> Path:
         for hash_type in ("md5", "sha256", "pdq", "phash", "dhash"):
             value = getattr(hashes, hash_type)
             if value:
-                rows.append([hash_type, value, category, "demo-list", LIST_VERSION, "false", note])
-    rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "false", "added"])
-    rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "true", "withdrawn"])
+                # item_id links one picture's hashes, so a pHash match is corroborated by its dHash.
+                item = f"photo-{photo_seed}"
+                rows.append([hash_type, value, category, "demo-list", LIST_VERSION, "false", item, note])
+    rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "false", "", "added"])
+    rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "true", "", "withdrawn"])
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["hash_type", "hash_value", "category", "source", "list_version", "deleted", "note"])
+        writer.writerow(
+            ["hash_type", "hash_value", "category", "source", "list_version", "deleted", "item_id", "note"]
+        )
         writer.writerows(rows)
     return path
