@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -18,10 +19,28 @@ from schemas.known_hashes import IndexRef
 __all__ = ["load_allowlist", "prepare_index"]
 
 INDEX_SUFFIX = ".hwidx"
+_LOGGER = logging.getLogger(__name__)
 
 
 def _describe(index: KnownHashIndex) -> dict[str, Any]:
-    return {"checksum": index.checksum, "list_versions": dict(index.list_versions)}
+    coverage = index.corroboration_coverage()
+    for name, c in coverage.items():
+        if c["corroborable"] < c["entries"]:
+            _LOGGER.warning(
+                "%d of %d %s list entries cannot be corroborated by %s (no item_id linking them to a %s of "
+                "the same picture): their matches follow --uncorroborated (default keep: the plain rule, "
+                "which the evaluation measured with false matches; README 'Beyond the reference hashes')",
+                c["entries"] - c["corroborable"],
+                c["entries"],
+                name,
+                c["by"],
+                c["by"],
+            )
+    return {
+        "checksum": index.checksum,
+        "list_versions": dict(index.list_versions),
+        "corroboration": coverage,
+    }
 
 
 def prepare_index(

@@ -826,6 +826,25 @@ class KnownHashIndex:
         except KeyError:
             return int(spec.get("default_threshold", 0))
 
+    def corroboration_coverage(self, rules: Mapping[str, tuple[str, int]] | None = None) -> dict[str, Any]:
+        """For each corroborated type the index holds (``rules``: default :data:`DEFAULT_CORROBORATION`): its
+        entries, and how many the list gives the means to corroborate (an item id whose picture also has a
+        hash of the other type); the others follow ``MatchOptions.uncorroborated``."""
+        out: dict[str, Any] = {}
+        for name, (other_name, threshold) in (DEFAULT_CORROBORATION if rules is None else rules).items():
+            t = self._types.get(name)
+            if t is None:
+                continue
+            other = self._types.get(other_name)
+            corroborable = 0
+            if t.items is not None and other is not None and other.items is not None:
+                has_other = np.isin(t.items.items, other.items.by_item)
+                entry = np.repeat(np.arange(t.size), np.diff(t.items.offsets))
+                corroborable = int(np.count_nonzero(np.bincount(entry[has_other], minlength=t.size)))
+            out[name] = {"by": other_name, "threshold": int(threshold), "entries": t.size}
+            out[name]["corroborable"] = corroborable
+        return out
+
     def describe(self) -> dict[str, Any]:
         """Header metadata without the array table (for ``hashwatch index info``)."""
         out = {k: v for k, v in self.header.items() if k not in ("arrays", "labels", "label_sets")}

@@ -223,3 +223,19 @@ def test_exact_types_and_pdq_are_not_corroborated(tmp_path):
     found = index.match(copy)
     # md5 is exact; the pHash entry's picture has no dHash on the list, so it is kept uncorroborated.
     assert [(m.hash_type, m.corroboration) for m in found] == [("md5", None), ("phash", None)]
+
+
+def test_coverage_counts_the_entries_the_list_can_corroborate(index, tmp_path):
+    assert index.corroboration_coverage() == {
+        "phash": {"by": "dhash", "threshold": 10, "entries": 3, "corroborable": 2}
+    }
+    assert index.corroboration_coverage({"phash": ("pdq", 60)})["phash"]["corroborable"] == 0
+    rows = [("phash", P1, "A", "s", "1", "")]
+    build_index([write_list(tmp_path / "n.csv", rows, HEADER[:-1])], str(tmp_path / "n.hwidx"))
+    plain = KnownHashIndex.load(str(tmp_path / "n.hwidx"))
+    assert plain.corroboration_coverage()["phash"] == {
+        "by": "dhash",
+        "threshold": 10,
+        "entries": 1,
+        "corroborable": 0,
+    }
