@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench-hashing: venv photos
 ## ratios (the limit is 2x). BENCH_ARGS=--quick for a few seconds. Uses the photo corpus (make photos).
 bench-candidates: venv photos
 	$(BIN)/python -m benchmarks.bench_candidates $(BENCH_ARGS)
+
+## pHash-by-dHash corroboration (issue 9): match_many with and without it, same run, medians and ratios.
+## About 2 minutes (1e6 pictures); BENCH_ARGS=--quick for a few seconds.
+bench-corroboration: venv
+	$(BIN)/python -m benchmarks.bench_corroboration $(BENCH_ARGS)
 
 ## Real photos for the hashing measurements, from Debian packages (cached, never committed).
 photos: venv

@@ -239,3 +239,19 @@ def test_coverage_counts_the_entries_the_list_can_corroborate(index, tmp_path):
         "entries": 1,
         "corroborable": 0,
     }
+
+
+def test_the_benchmark_runs_and_corroboration_turns_some_copies_down(capsys):
+    """benchmarks/bench_corroboration.py in small: its copies have dHash 0-14 bits off, so some are rejected."""
+    from benchmarks.bench_corroboration import main
+
+    assert main(["--pictures", "2000", "--queries", "400", "--rounds", "1"]) == 0
+    rows = [
+        line.split("|")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ") and "x |" in line
+    ]
+    assert len(rows) == 4
+    found = [int(r[4].strip().replace(",", "")) for r in rows]
+    assert found[0] == found[1] == found[2] == 200  # every copy is within 4 bits of pHash
+    assert 0 < found[3] < found[2]
