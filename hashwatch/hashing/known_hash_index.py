@@ -958,9 +958,11 @@ class KnownHashIndex:
         t = self._types.get(hash_type)
         if t is None:
             return out
-        for k, hits in enumerate(self._hits(hash_type, values, radius)):
-            hexes = t.entry_hex(np.array([p for p, _ in hits], dtype=np.int64)) if hits else []
-            out[k] = [(h, d, int(t.label_set[p])) for (p, d), h in zip(hits, hexes, strict=True)]
+        found = self._hits(hash_type, values, radius)
+        positions = np.array([p for hits in found for p, _ in hits], dtype=np.int64)
+        hexes = iter(t.entry_hex(positions) if positions.size else [])
+        for k, hits in enumerate(found):
+            out[k] = [(next(hexes), d, int(t.label_set[p])) for p, d in hits]
         return out
 
     def _hits(self, hash_type: str, values: Sequence[str], radius: int | None) -> list[list[tuple[int, int]]]:
