@@ -3,7 +3,7 @@
 **A match's identity** is :data:`MATCH_IDENTITY`: (image_url, page_url, hash_type, list_hash, source), i.e. a
 sighting (this image URL on this page; page_url is None when the image URL was itself a seed) of a list entry
 (the lists key entries by hash type, hash value and source). ``category``, ``list_version``, ``distance``,
-``variant``, ``corroboration`` and the image's own hash are attributes of a report, not of the identity: a re-categorised entry
+``variant``, ``corroboration``, ``item_id`` and the image's own hash are attributes of a report, not of the identity: a re-categorised entry
 or a new list version is not a new match; the same hash added by a second source is. Crawls report every match
 they see (the same match again on every crawl); a rescan reports a match only if it is not currently active
 (never reported, or retracted since: see :mod:`schemas.retractions`).
@@ -36,6 +36,7 @@ class MatchRecord(NamedTuple):
     category: Optional[str]
     source: Optional[str]
     list_version: Optional[str]
+    item_id: Optional[str]  # the list's own id of the matched picture (its rows' item_id, for this source)
     index_checksum: str  # the compiled index the match was made against
     md5: str  # the image's other hashes, for joining with other systems
     sha1: str
@@ -64,6 +65,7 @@ MATCHES_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("source", pa.string()),
         ("list_version", pa.string()),
+        ("item_id", pa.string()),
         ("index_checksum", pa.string()),
         ("md5", pa.string()),
         ("sha1", pa.string()),

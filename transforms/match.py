@@ -102,6 +102,7 @@ def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksu
                 category=match.category,
                 source=match.source,
                 list_version=match.list_version,
+                item_id=match.item_id,
                 index_checksum=checksum,
                 md5=image.md5,
                 sha1=image.sha1,

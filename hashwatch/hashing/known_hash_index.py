@@ -46,6 +46,7 @@ import numpy as np
 
 from hashwatch.errors import UserError
 from hashwatch.hashing.hash_types import IndexKind, get_hash_type
+from hashwatch.hashing.known_hash_list import ITEM_SEPARATOR
 
 if TYPE_CHECKING:  # pragma: no cover
     from hashwatch.hashing.image_hashes import ImageHashes
@@ -102,6 +103,8 @@ class Match:
     # hash of that type within its corroboration threshold, e.g. "dhash:7"); None when not corroborated (a type
     # that needs none, or an entry the list gives no means to corroborate, kept by ``uncorroborated="keep"``).
     corroboration: str | None = None
+    # The list's own id of the picture this entry hashes for this source (its rows' ``item_id``), if any.
+    item_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -791,12 +794,19 @@ class _TypeIndex:
 class KnownHashIndex:
     """A compiled, read-only known-hash index. Build with :func:`build_index`; open with :meth:`load`."""
 
-    def __init__(self, header: dict[str, Any], types: dict[str, _TypeIndex], mm: mmap.mmap | None = None):
+    def __init__(
+        self,
+        header: dict[str, Any],
+        types: dict[str, _TypeIndex],
+        mm: mmap.mmap | None = None,
+        item_names: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         self.header = header
         self._types = types
         self._mm = mm  # kept alive: the arrays are views into it
         self._labels: list[tuple[str | None, str | None, str | None]] = [tuple(x) for x in header["labels"]]
         self._label_sets: list[tuple[int, ...]] = [tuple(x) for x in header["label_sets"]]
+        self._item_names: tuple[np.ndarray, np.ndarray] | None = item_names
 
     # -- metadata
 
@@ -900,10 +910,17 @@ class KnownHashIndex:
             "label_sets": [list(x) for x in merged.label_sets],
             "items": merged.items,
         }
-        return cls(header, types)
+        names = None
+        if merged.item_names is not None:
+            from hashwatch.hashing.known_hash_list import item_name_buffers
+
+            names = item_name_buffers(merged.item_names)
+        return cls(header, types, item_names=names)
 
     def save(self, path: str) -> None:
         arrays: dict[str, np.ndarray] = {}
+        if self._item_names is not None:
+            arrays["items.name_offsets"], arrays["items.names"] = self._item_names
         for name, t in self._types.items():
             arrays[f"{name}.label_set"] = t.label_set
             if t.items is not None:
@@ -943,7 +960,10 @@ class KnownHashIndex:
                 types[name] = _TypeIndex(name, kind, bits, label_set, linear_values=values)
             if name in types:
                 types[name].items = _Items.from_arrays(arrays, name)
-        return cls(header, types, mm)
+        names = None
+        if "items.name_offsets" in arrays:
+            names = (arrays["items.name_offsets"], arrays["items.names"])
+        return cls(header, types, mm, names)
 
     # -- matching
 
@@ -1099,6 +1119,7 @@ class KnownHashIndex:
                 best.items(), key=lambda item: _match_order(item, entry_hex)
             ):
                 category, source, version = self._labels[label]
+                item_id = self._item_id(t, pos, source)
                 results[k].append(
                     Match(
                         hash_type=name,
@@ -1111,9 +1132,22 @@ class KnownHashIndex:
                         list_version=version,
                         variant=variant,
                         corroboration=note,
+                        item_id=item_id,
                     )
                 )
         return results
+
+    def _item_id(self, t: _TypeIndex, pos: int, source: str | None) -> str | None:
+        """The ``item_id`` the list gives entry ``pos`` for ``source`` (one kept row per value and source)."""
+        if t.items is None or self._item_names is None:
+            return None
+        offsets, data = self._item_names
+        for item in t.items.of(pos).tolist():
+            name = bytes(data[offsets[item] : offsets[item + 1]]).decode()
+            item_source, _, item_id = name.partition(ITEM_SEPARATOR)
+            if item_source == (source or ""):
+                return item_id
+        return None
 
     def _corroborate(
         self,

@@ -46,6 +46,7 @@ __all__ = ["COLUMNS", "MergedList", "TypeEntries", "load_lists", "read_list"]
 
 COLUMNS = ("hash_type", "hash_value", "category", "source", "list_version", "deleted", "item_id", "note")
 _REQUIRED = ("hash_type", "hash_value")
+ITEM_SEPARATOR = "\x1f"  # between source and item_id in an item's name
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"", "false", "0", "no", "n", "f"}
 
@@ -75,6 +76,8 @@ class MergedList:
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     tombstones_applied: int = 0
     items: int = 0  # distinct (source, item_id) pairs among the kept entries
+    # Those pairs as ``source + ITEM_SEPARATOR + item_id``, in item-number order (pyarrow); None without items.
+    item_names: Any = None
 
 
 # ---------------------------------------------------------------- reading one file
@@ -431,7 +434,7 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     row_src = src_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if n else np.zeros(0, np.int64)
     no_source = np.array([s == "" for s in src_names], dtype=bool)
     # Items: distinct (source, item_id) pairs, numbered in sorted order; -1 for a row without an item_id.
-    row_item, item_rank = _row_items(source, item_id)
+    row_item, item_rank, sorted_keys = _row_items(source, item_id)
 
     # list_versions: per source, the list_version of its last row that has one.
     list_versions: dict[str, str] = {}
@@ -513,8 +516,9 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         renumber[old_id] = set_pos[remapped[s]]
     for entries in merged_types.values():
         entries.label_sets = renumber[entries.label_sets]
-    n_items = _renumber_items(merged_types)
-    checksum = _checksum(merged_types, labels, set_list)
+    used_items = _renumber_items(merged_types)
+    item_names = sorted_keys.take(pa.array(used_items)) if used_items.size else None
+    checksum = _checksum(merged_types, labels, set_list, item_names)
     return MergedList(
         types=merged_types,
         labels=labels,
@@ -526,33 +530,34 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         rows_skipped=sum(skipped.values()),
         skipped_by_reason=dict(skipped),
         tombstones_applied=removed_total,
-        items=n_items,
+        items=int(used_items.size),
+        item_names=item_names,
     )
 
 
-def _row_items(source, item_id) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's item (an id into the distinct (source, item_id) pairs, -1 without an item_id) and each id's
-    rank in sorted order of the pairs (empty when no row has an item_id)."""
+def _row_items(source, item_id):
+    """Each row's item (an id into the distinct (source, item_id) pairs, -1 without an item_id), each id's rank
+    in sorted order of the pairs, and the pairs (``source \x1f item_id``) in that order, as a pyarrow array
+    (empty when no row has an item_id)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(item_id)
     if n == 0 or not pc.any(pc.not_equal(item_id, "")).as_py():
-        return np.full(n, -1, np.int64), np.zeros(0, np.int64)
-    key = pc.binary_join_element_wise(source, item_id, pa.scalar("\x1f", pa.large_string()))
+        return np.full(n, -1, np.int64), np.zeros(0, np.int64), pa.array([], pa.large_string())
+    key = pc.binary_join_element_wise(source, item_id, pa.scalar(ITEM_SEPARATOR, pa.large_string()))
     enc = pc.dictionary_encode(key)
-    names = enc.dictionary.to_pylist()
-    order = sorted(range(len(names)), key=lambda i: names[i])
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[order] = np.arange(len(names))
+    order = pc.array_sort_indices(enc.dictionary).to_numpy(zero_copy_only=False)
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
     row_item = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     row_item[item_id.to_numpy(zero_copy_only=False) == ""] = -1
-    return row_item, rank
+    return row_item, rank, enc.dictionary.take(pa.array(order))
 
 
-def _renumber_items(types: dict[str, TypeEntries]) -> int:
+def _renumber_items(types: dict[str, TypeEntries]) -> np.ndarray:
     """Number the items still in use 0..k-1 in their sorted order (so ids, like the checksum, depend on the
-    merged content only) and drop the item arrays if no entry has one. Returns k."""
+    merged content only) and drop the item arrays if no entry has one. Returns the used items' old ranks."""
     with_items = [e for e in types.values() if e.items is not None]
     used = np.unique(np.concatenate([e.items for e in with_items])) if with_items else np.zeros(0, np.int64)
     for entries in types.values():
@@ -563,10 +568,28 @@ def _renumber_items(types: dict[str, TypeEntries]) -> int:
             entries.items = np.zeros(0, np.int32)
         else:
             entries.items = np.searchsorted(used, entries.items).astype(np.int32)
-    return int(used.size)
+    return used
 
 
-def _checksum(types: dict[str, TypeEntries], labels: list, label_sets: list[tuple[int, ...]]) -> str:
+def item_name_buffers(names) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string array as (offsets int64, n + 1 from 0; utf-8 bytes uint8): how the index stores names."""
+    import pyarrow as pa
+
+    arr = names.cast(pa.large_string()) if names.type != pa.large_string() else names
+    arr = pa.concat_arrays([arr]) if arr.offset else arr  # offsets from 0
+    _validity, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[: len(arr) + 1].copy()
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].copy()
+        if data_buf
+        else np.zeros(0, np.uint8)
+    )
+    return offsets - offsets[0], data
+
+
+def _checksum(
+    types: dict[str, TypeEntries], labels: list, label_sets: list[tuple[int, ...]], item_names=None
+) -> str:
     # Labels and label sets are numbered in sorted order of their content, so ids are canonical too.
     h = hashlib.sha256(b"hashwatch-known-hash-list-v1\n")
     h.update(repr(labels).encode() + b"\n" + repr(label_sets).encode() + b"\n")
@@ -579,6 +602,10 @@ def _checksum(types: dict[str, TypeEntries], labels: list, label_sets: list[tupl
             h.update(f"items {name} {entries.items.size}\n".encode())
             h.update(np.asarray(entries.item_offsets, dtype="<i8").tobytes())
             h.update(np.asarray(entries.items, dtype="<i4").tobytes())
+    if item_names is not None:
+        offsets, data = item_name_buffers(item_names)
+        h.update(f"item names {offsets.size - 1}\n".encode())
+        h.update(np.asarray(offsets, dtype="<i8").tobytes() + data.tobytes())
     return h.hexdigest()
 
 

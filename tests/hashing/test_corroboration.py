@@ -255,3 +255,32 @@ def test_the_benchmark_runs_and_corroboration_turns_some_copies_down(capsys):
     found = [int(r[4].strip().replace(",", "")) for r in rows]
     assert found[0] == found[1] == found[2] == 200  # every copy is within 4 bits of pHash
     assert 0 < found[3] < found[2]
+
+
+def test_a_match_names_the_lists_own_picture_id_for_its_source(tmp_path):
+    rows = [
+        ("phash", P1, "A", "iwf", "1", "", "IWF-1"),
+        ("dhash", D1, "A", "iwf", "1", "", "IWF-1"),
+        ("phash", P1, "B", "ncmec", "7", "", "N/2 \u00e9"),  # any text, not ASCII only
+        ("dhash", D1, "B", "ncmec", "7", "", "N/2 \u00e9"),
+        ("md5", "ab" * 16, "A", "iwf", "1", "", "IWF-1"),
+        ("phash", P2, "C", "iwf", "1", "", ""),
+    ]
+    build_index([write_list(tmp_path / "l.csv", rows)], str(tmp_path / "l.hwidx"))
+    index = KnownHashIndex.load(str(tmp_path / "l.hwidx"), verify=True)
+    copy = ImageHashes(**{**image(flip_bits(P1, [2]), D1).to_dict(), "md5": "ab" * 16})
+    got = {(m.hash_type, m.source, m.item_id) for m in index.match(copy)}
+    assert got == {("md5", "iwf", "IWF-1"), ("phash", "iwf", "IWF-1"), ("phash", "ncmec", "N/2 \u00e9")}
+    assert [m.item_id for m in index.match(image(P2, D2))] == [None]  # the row gave no item_id
+
+
+def test_item_names_are_list_content(tmp_path):
+    """Renaming a picture changes what matches report, so it changes the checksum; the numbering does not
+    depend on row order."""
+    rows = [("phash", P1, "A", "s", "1", "", "a"), ("phash", P2, "A", "s", "1", "", "b")]
+    renamed = [rows[0][:-1] + ("c",), rows[1]]
+    first = load_lists([write_list(tmp_path / "a.csv", rows)])
+    again = load_lists([write_list(tmp_path / "b.csv", rows[::-1])])
+    other = load_lists([write_list(tmp_path / "c.csv", renamed)])
+    assert first.checksum == again.checksum != other.checksum
+    assert first.item_names.to_pylist() == ["s\x1fa", "s\x1fb"]

@@ -92,6 +92,7 @@ MATCH = MatchRecord(
     category="A",
     source="demo",
     list_version="v1",
+    item_id="case-17",
     index_checksum="c" * 64,
     md5="0" * 32,
     sha1="1" * 40,
