@@ -79,6 +79,23 @@ def test_originals_match_exactly_on_every_page_and_host(served_demo_site, crawl_
             assert ("sha256", page) in exact, (image.url, page)
 
 
+def test_matches_name_the_list_picture_and_phash_is_corroborated(served_demo_site, crawl_run):
+    """The demo list links each picture's hashes by item_id: every match names it, and every pHash match says
+    which dHash confirmed it (within the default 10 bits)."""
+    report, _, table = crawl_run
+    rows = table("matches")
+    assert rows and all(r["item_id"] and r["item_id"].startswith("photo-") for r in rows)
+    phash = [r for r in rows if r["hash_type"] == "phash"]
+    assert phash, "the demo's originals match by pHash too"
+    for r in phash:
+        kind, _, bits = (r["corroboration"] or "").partition(":")
+        assert kind == "dhash" and 0 <= int(bits) <= 10, r["corroboration"]
+    assert all(r["corroboration"] is None for r in rows if r["hash_type"] != "phash")
+    # Every pHash entry of the demo list can be corroborated: the run says so in its manifest.
+    coverage = report.index["corroboration"]["phash"]
+    assert coverage["entries"] == coverage["corroborable"] > 0
+
+
 def test_edited_copies_match_near(served_demo_site, crawl_run):
     _, _, table = crawl_run
     by_image = _matches_by_image(table("matches"))
