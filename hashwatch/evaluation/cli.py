@@ -243,6 +243,9 @@ def run_evaluation(
     t = time.monotonic()
     summaries = summarise(known, matchers, distractors, list_only=list_only)
     timings["compare"] = time.monotonic() - t
+    product = _product_facts(known, distractors, list_only, matchers)
+    if product:
+        timings["through the product"] = time.monotonic() - t - timings["compare"]
     timings["total"] = time.monotonic() - started
     removed_by_reason: dict[str, int] = {}
     for _, reason in corpus.removed:
@@ -268,6 +271,7 @@ def run_evaluation(
         "distractors per package": _count(distractors.sources),
         "list-only entries per package": _count(list_only.sources) if list_only else {},
         "removed": removed_by_reason,
+        **product,
     }
     paths = write_report(summaries, Path(out_dir), facts, thresholds)
     print(
@@ -276,6 +280,30 @@ def run_evaluation(
         file=sys.stderr,
     )
     return facts
+
+
+def _product_facts(known, distractors, list_only, matchers) -> dict[str, dict[str, str]]:
+    """The copies through KnownHashIndex with hashwatch's default options (hashwatch.evaluation.product), on
+    the list with and without item ids; empty unless the run hashed pdq+all, phash and dhash."""
+    from hashwatch.evaluation.product import product_check
+    from hashwatch.hashing.known_hash_index import MatchOptions
+
+    if not {"pdq+all", "phash", "dhash"} <= {m.name for m in matchers}:
+        return {}
+    out = {}
+    for with_items, what in ((True, "list with item ids"), (False, "list without item ids")):
+        r = product_check(known, distractors, list_only, options=MatchOptions(), with_item_ids=with_items)
+        c = r["corroboration"].get("phash", {})
+        out[f"through the product (KnownHashIndex.match_many, default options, {what})"] = {
+            "issue 9 suite": f"{r['suite found']:,} of {r['suite copies']:,} ({100 * r['suite recall']:.2f} %) "
+            f"over {r['suite edits']} edits;",
+            "all edits": f"{r['found']:,} of {r['copies']:,}",
+            "false matches": f"{r['false matches (copies x other originals)']} (copies x other originals) and "
+            f"{r['false matches (distractors x originals)']} (distractors x originals)",
+            "list entries": f"{r['list entries']:,}, pHash entries corroborable "
+            f"{c.get('corroborable', 0):,} of {c.get('entries', 0):,}",
+        }
+    return out
 
 
 def _count(sources) -> dict[str, int]:

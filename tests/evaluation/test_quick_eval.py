@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from hashwatch.evaluation.edits import QUICK_EDIT_IDS, KnownSettings, make_known_original, select_edits
 from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher, HammingMatcher, default_matchers
 from hashwatch.evaluation.metrics import choose_threshold, false_matches, recall_at
+from hashwatch.evaluation.product import ISSUE_9_EDITS
 from hashwatch.evaluation.report import family_edits, write_report
 from hashwatch.evaluation.runner import (
     ImageSource,
@@ -151,7 +152,8 @@ def _phash_corroborated(dhash_bits: int) -> AnyOfMatcher:
 
 
 @pytest.fixture(scope="module")
-def run(known_sources, distractor_sources):
+def hashed(known_sources, distractor_sources):
+    """The quick suite's hashes: (known, distractors, matchers)."""
     pdq_all = CandidateMatcher("pdq", CANDIDATE_FAMILIES, name="pdq+all")
     matchers = default_matchers() + [
         pdq_all,
@@ -161,7 +163,45 @@ def run(known_sources, distractor_sources):
     matchers += [_phash_corroborated(t) for t in CORROBORATING_DHASH]
     known = hash_known_set(known_sources, EDITS, matchers, workers=1)
     distractors = hash_plain(distractor_sources, matchers, workers=1)
+    return known, distractors, matchers
+
+
+@pytest.fixture(scope="module")
+def run(hashed):
+    known, distractors, matchers = hashed
     return known, summarise(known, matchers, distractors)
+
+
+def test_the_product_check_finds_what_the_harness_finds(hashed, run):
+    """hashwatch.evaluation.product: the copies rebuilt from the cached codes, matched by KnownHashIndex with
+    hashwatch's defaults on a list with item ids, give the corroborated fusion's numbers edit by edit, and
+    without item ids (pHash uncorroborated) the plain fusion's; no false match on this corpus."""
+    from hashwatch.evaluation.product import product_check
+    from hashwatch.hashing.known_hash_index import MatchOptions
+
+    known, distractors, _ = hashed
+    _, summaries = run
+    by_name = {s.matcher: s for s in summaries}
+    n = len(known.sources)
+    for with_items, options, matcher in (
+        (True, MatchOptions(), "any(pdq+all,phash&dhash@10)"),
+        (True, MatchOptions(corroborate={"phash": ("dhash", 2)}), "any(pdq+all,phash&dhash@2)"),
+    ):
+        result = product_check(known, distractors, options=options, with_item_ids=with_items)
+        s = by_name[matcher]
+        expected = {e: int(round(recall_at(s, 100, [e]) * n)) for e in s.edit_ids}
+        assert result["found by edit"] == expected, matcher
+        assert result["false matches (copies x other originals)"] == 0
+        assert result["false matches (distractors x originals)"] == 0
+        assert result["distractors"] == len(distractors.sources)
+        assert result["corroboration"]["phash"]["corroborable"] == n
+    plain = product_check(known, distractors, with_item_ids=False)
+    assert plain["corroboration"]["phash"]["corroborable"] == 0
+    tight = product_check(known, distractors, options=MatchOptions(corroborate={"phash": ("dhash", 2)}))
+    assert plain["found"] >= tight["found"]
+    # The suite share is computed over the issue's edits this run has.
+    assert plain["suite edits"] == len([e for e in EDITS if e.id in ISSUE_9_EDITS])
+    assert 0 < plain["suite recall"] <= 1
 
 
 def test_every_synthetic_photo_is_a_known_original(run):
