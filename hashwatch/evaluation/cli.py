@@ -296,7 +296,7 @@ def _product_facts(known, distractors, list_only, matchers) -> dict[str, dict[st
         c = r["corroboration"].get("phash", {})
         out[f"through the product (KnownHashIndex.match_many, default options, {what})"] = {
             "issue 9 suite": f"{r['suite found']:,} of {r['suite copies']:,} ({100 * r['suite recall']:.2f} %) "
-            f"over {r['suite edits']} edits;",
+            f"over {r['suite edits']} edits",
             "all edits": f"{r['found']:,} of {r['copies']:,}",
             "false matches": f"{r['false matches (copies x other originals)']} (copies x other originals) and "
             f"{r['false matches (distractors x originals)']} (distractors x originals)",

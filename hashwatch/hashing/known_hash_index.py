@@ -1092,16 +1092,16 @@ class KnownHashIndex:
             rule = rules.get(name) if kind == "near" else None
             # One match per (image, list hash, label): the plain hash wins over variants and candidates, then
             # the lowest distance (the first tried among equals: DCT variants, then candidates in order).
-            best: dict[tuple[int, int, int], tuple[int, int, str | None, str, str | None]] = {}
+            best: dict[tuple[int, int, int], tuple[int, int, str | None, str, str | None, int | None]] = {}
             verdicts = None
             if rule is not None:
                 flat = [(owners[vi], pos) for vi, hits in enumerate(found) for pos, _ in hits]
                 verdicts = iter(self._corroborate(t, flat, rule, many, options.dihedral))
             for (k, variant), query, hits in zip(owners, values, found, strict=True):
                 for pos, dist in hits:
-                    note = None
+                    note = picture = None
                     if verdicts is not None:
-                        verdict = next(verdicts)
+                        verdict, picture = next(verdicts)
                         if verdict is False or (verdict is None and options.uncorroborated == "drop"):
                             continue
                         note = verdict or None
@@ -1110,16 +1110,16 @@ class KnownHashIndex:
                         rank = (0 if variant is None else 1, dist)
                         cur = best.get(key)
                         if cur is None or rank < (cur[0], cur[1]):
-                            best[key] = (rank[0], dist, variant, query, note)
+                            best[key] = (rank[0], dist, variant, query, note, picture)
             entry_hex: dict[int, str] = {}
             if best:
                 positions = np.array(sorted({pos for _, pos, _ in best}), dtype=np.int64)
                 entry_hex = dict(zip(positions.tolist(), t.entry_hex(positions), strict=True))
-            for (k, pos, label), (_, dist, variant, query, note) in sorted(
+            for (k, pos, label), (_, dist, variant, query, note, picture) in sorted(
                 best.items(), key=lambda item: _match_order(item, entry_hex)
             ):
                 category, source, version = self._labels[label]
-                item_id = self._item_id(t, pos, source)
+                item_id = self._item_id(t, pos, source, picture)
                 results[k].append(
                     Match(
                         hash_type=name,
@@ -1137,12 +1137,17 @@ class KnownHashIndex:
                 )
         return results
 
-    def _item_id(self, t: _TypeIndex, pos: int, source: str | None) -> str | None:
-        """The ``item_id`` the list gives entry ``pos`` for ``source`` (one kept row per value and source)."""
+    def _item_id(self, t: _TypeIndex, pos: int, source: str | None, prefer: int | None = None) -> str | None:
+        """The ``item_id`` the list gives entry ``pos`` for ``source``: the picture ``prefer`` (the one that
+        corroborated the match) if it is this source's, else the first of this source's pictures."""
         if t.items is None or self._item_names is None:
             return None
         offsets, data = self._item_names
-        for item in t.items.of(pos).tolist():
+        pictures = t.items.of(pos).tolist()
+        if prefer is not None and prefer in pictures:
+            pictures.remove(prefer)
+            pictures.insert(0, prefer)
+        for item in pictures:
             name = bytes(data[offsets[item] : offsets[item + 1]]).decode()
             item_source, _, item_id = name.partition(ITEM_SEPARATOR)
             if item_source == (source or ""):
@@ -1156,8 +1161,9 @@ class KnownHashIndex:
         rule: tuple[str, int],
         many: Sequence[ImageHashes],
         dihedral: bool,
-    ) -> list[str | bool | None]:
-        """For each hit ``((image k, variant), entry pos)`` of type ``t``: ``"<type>:<distance>"`` if the same
+    ) -> list[tuple[str | bool | None, int | None]]:
+        """For each hit ``((image k, variant), entry pos)`` of type ``t``, a verdict and the picture that gave it
+        (the nearest; None unless corroborated). The verdict: ``"<type>:<distance>"`` if the same
         list picture's hash of the rule's other type is within the rule's threshold of the image's (its plain
         hash, its dihedral variants, the candidate of the same variant), False if the picture has such hashes
         and none is, None if there is nothing to corroborate with (the entry has no item id, its pictures no
@@ -1167,14 +1173,15 @@ class KnownHashIndex:
         other = self._types.get(other_name)
         h = len(hits)
         if not h or t.items is None or other is None or other.items is None or other.hamming is None:
-            return [None] * h
+            return [(None, None)] * h
         # Hit -> pictures -> the other type's entries of those pictures, as flat (hit, entry) pairs.
         pos = np.fromiter((p for _, p in hits), np.int64, h)
         hit_of_pair, item_idx = _expand(np.arange(h), t.items.offsets[pos], t.items.offsets[pos + 1])
         items = t.items.items[item_idx]
         lo = np.searchsorted(other.items.by_item, items, side="left")
         hi = np.searchsorted(other.items.by_item, items, side="right")
-        trip_hit, trip_idx = _expand(hit_of_pair, lo, hi)
+        trip_pair, trip_idx = _expand(np.arange(items.size), lo, hi)
+        trip_hit, trip_item = hit_of_pair[trip_pair], items[trip_pair]
         trip_entry = other.items.by_item_entry[trip_idx]
         # The image's hashes of the other type, per hit: plain, dihedral variants, the same-named candidate.
         q_hit: list[int] = []
@@ -1197,6 +1204,7 @@ class KnownHashIndex:
         has_other = np.bincount(trip_hit, minlength=h) > 0
         has_query = np.zeros(h, bool)
         best = np.full(h, np.iinfo(np.int32).max, np.int64)
+        best_item = np.full(h, -1, np.int64)
         if q_hit:
             qh = np.asarray(q_hit, np.int64)
             has_query[qh] = True
@@ -1208,15 +1216,21 @@ class KnownHashIndex:
             if t_idx.size:
                 listed = np.asarray(other.hamming.codes[trip_entry[t_idx]])
                 d = np.bitwise_count(listed ^ codes[q_row]).sum(axis=1, dtype=np.int64)
-                np.minimum.at(best, trip_hit[t_idx], d)
-        out: list[str | bool | None] = []
+                # Per hit, the nearest (distance, then lowest picture number) and its picture.
+                hit_t = trip_hit[t_idx]
+                order = np.lexsort((trip_item[t_idx], d, hit_t))
+                first = np.r_[True, hit_t[order][1:] != hit_t[order][:-1]]
+                pick = order[first]
+                best[hit_t[pick]] = d[pick]
+                best_item[hit_t[pick]] = trip_item[t_idx][pick]
+        out: list[tuple[str | bool | None, int | None]] = []
         for i in range(h):
             if not (has_other[i] and has_query[i]):
-                out.append(None)
+                out.append((None, None))
             elif best[i] <= radius:
-                out.append(f"{other_name}:{int(best[i])}")
+                out.append((f"{other_name}:{int(best[i])}", int(best_item[i])))
             else:
-                out.append(False)
+                out.append((False, None))
         return out
 
 

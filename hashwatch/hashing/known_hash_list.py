@@ -494,14 +494,29 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         values = np.ascontiguousarray(uvals[present]).view(np.uint8).reshape(-1, nbytes)
         merged_types[name] = TypeEntries(values=values, label_sets=sets)
         if item_rank.size:
-            # One row per (value, source) is kept and an item belongs to one source: no duplicates per entry.
-            kitem = row_item[rows][kept]
-            group = np.repeat(np.arange(present.size), ends - starts)
-            has = kitem >= 0
-            order = np.lexsort((item_rank[kitem[has]], group[has]))
-            counts = np.bincount(group[has], minlength=present.size)
+            # An entry's pictures: the item_ids of every add row of a kept (value, source) since its last
+            # tombstone (a source may list one hash for several pictures: near-identical ones).
+            group = np.cumsum(first) - 1  # of each row in o
+            r_del_o = r_del[o]
+            tomb = np.maximum.reduceat(np.where(r_del_o, r_seq[o], -1), np.nonzero(first)[0])
+            row_item_o = row_item[rows][o]
+            linked = (
+                ~r_del_o
+                & (r_seq[o] > tomb[group])
+                & (r_seq[o] > wipe[vid_o])
+                & alive[group]
+                & (row_item_o >= 0)
+            )
+            entry = np.searchsorted(present, vid_o[linked])
+            ranks = item_rank[row_item_o[linked]]
+            pairs = (
+                np.unique(np.stack([entry, ranks], axis=1), axis=0)
+                if entry.size
+                else np.zeros((0, 2), np.int64)
+            )
+            counts = np.bincount(pairs[:, 0], minlength=present.size)
             merged_types[name].item_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            merged_types[name].items = item_rank[kitem[has]][order]
+            merged_types[name].items = pairs[:, 1].astype(np.int64)
 
     # Keep only labels still in use (a tombstone's own label is not), then renumber label sets in sorted
     # order, so the checksum depends on the merged content only.

@@ -109,18 +109,50 @@ def test_lists_without_item_ids_keep_their_checksum(tmp_path):
     assert len({without.checksum, with_ids.checksum, other_ids.checksum}) == 3
 
 
-def test_the_last_row_of_an_entry_names_its_item_and_tombstones_drop_it(tmp_path):
+def test_rows_add_pictures_to_an_entry_and_a_tombstone_unlinks_them(tmp_path):
+    """A source may list one hash for several pictures (near-identical ones): every add row links its picture;
+    a tombstone removes the entry with its links, and a later add starts afresh."""
     first = write_list(
         tmp_path / "a.csv",
-        [("phash", P1, "A", "s1", "1", "", "old"), ("phash", P2, "A", "s1", "1", "", "p2")],
+        [
+            ("phash", P1, "A", "s1", "1", "", "pic-a"),
+            ("phash", P1, "A", "s1", "1", "", "pic-b"),  # the same pHash for a second picture
+            ("phash", P2, "A", "s1", "1", "", "p2"),
+            ("phash", P3, "A", "s1", "1", "", "p3-old"),
+        ],
     )
     second = write_list(
         tmp_path / "b.csv",
-        [("phash", P1, "A", "s1", "2", "", "new"), ("phash", P2, "A", "s1", "2", "true", "")],
+        [
+            ("phash", P2, "A", "s1", "2", "true", ""),  # withdrawn
+            ("phash", P3, "A", "s1", "2", "true", ""),  # unlinked, then listed again with another item
+            ("phash", P3, "A", "s1", "2", "", "p3-new"),
+        ],
     )
     merged = load_lists([first, second])
-    assert merged.items == 1  # "old" and "p2" are gone
-    assert merged.types["phash"].items.tolist() == [0]
+    ph = merged.types["phash"]
+    by_value = {
+        bytes(v).hex(): [merged.item_names[int(i)].as_py().split("\x1f")[1] for i in ph.items[a:b]]
+        for v, a, b in zip(ph.values, ph.item_offsets[:-1], ph.item_offsets[1:], strict=True)
+    }
+    assert by_value == {P1: ["pic-a", "pic-b"], P3: ["p3-new"]}
+    assert merged.items == 3  # "p2" and "p3-old" are gone
+
+
+def test_a_match_names_the_picture_that_corroborated_it(tmp_path):
+    rows = [
+        ("phash", P1, "A", "s", "1", "", "pic-a"),
+        ("phash", P1, "A", "s", "1", "", "pic-b"),
+        ("dhash", D1, "A", "s", "1", "", "pic-a"),
+        ("dhash", D2, "A", "s", "1", "", "pic-b"),
+    ]
+    build_index([write_list(tmp_path / "l.csv", rows)], str(tmp_path / "l.hwidx"))
+    index = KnownHashIndex.load(str(tmp_path / "l.hwidx"))
+    for dhash, item in ((D1, "pic-a"), (D2, "pic-b")):
+        [m] = index.match(image(P1, dhash))
+        assert (m.item_id, m.corroboration) == (item, "dhash:0")
+    [m] = index.match(image(P1, D1), MatchOptions(corroborate={}))
+    assert m.item_id == "pic-a"  # not corroborated: the first of the source's pictures
 
 
 def test_parquet_lists_carry_item_ids(tmp_path):
