@@ -7,7 +7,9 @@ runs ``hashwatch crawl --streaming`` against it with checkpointing on. Once the 
 page lands in the watched folder every ``--every`` seconds (written elsewhere, renamed in). For each file the
 script polls the matches table until that page's match row can be read: that delay is the latency. Throughput
 comes from a burst afterwards: one seed file listing ``--burst`` more pages at once, timed from landing until
-every one of their images has a readable images/ row (window wait included, so it is a lower bound).
+every one of their images has a readable images/ row (window wait included, so it is a lower bound). The
+same-run baseline: the burst's pages crawled again by the batch job on the embedded runner, after the
+streaming job is cancelled; the script prints streaming burst / batch and latency / window length.
 
     python -m benchmarks.bench_streaming                   # make bench-streaming
     python -m benchmarks.bench_streaming --pages 20 --window 5 --every 2
@@ -66,7 +68,31 @@ def _write_list(site: Path, pages: int, per_page: int, target: Path) -> None:
             writer.writerow(["md5", hashlib.md5(body).hexdigest(), "A", "bench", "bench-1", "false"])  # noqa: S324
 
 
-def _report(landed, seen, burst_images, burst_landed, burst_done, window, work) -> int:
+def _batch_baseline(burst_pages: list[str], list_path: Path, work: Path) -> float | None:
+    """The same-run baseline: the burst's pages crawled by the batch job on the embedded runner (one process,
+    against the same site), timed from launch to exit (so it includes the pipeline's start, which the
+    streaming burst does not pay). Returns seconds, None if the crawl failed."""
+    seeds = work / "baseline-seeds.txt"
+    seeds.write_text("\n".join(burst_pages) + "\n")
+    command = [
+        str(Path(sys.executable).with_name("hashwatch")),
+        "crawl",
+        f"--seeds={seeds}",
+        f"--hash-list={list_path}",
+        f"--output-dir={work / 'baseline-out'}",
+        "--allow-private-networks",
+        "--per-host-delay=0",
+        "--max-depth=0",
+        "--progress-interval=0",
+    ]
+    start = time.monotonic()
+    with (work / "baseline.log").open("w") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=1800)
+    seconds = time.monotonic() - start
+    return seconds if done.returncode == 0 else None
+
+
+def _report(landed, seen, burst_images, burst_landed, burst_done, window, work, baseline_s=None) -> int:
     latencies = sorted(seen[p] - landed[p] for p in seen)
     missing = len(landed) - len(seen)
     print()
@@ -84,6 +110,20 @@ def _report(landed, seen, burst_images, burst_landed, burst_done, window, work) 
         )
     if missing:
         print(f"{missing} seed file(s) had no match row in time; launcher log: {work / 'launcher.log'}")
+    if latencies:
+        print(
+            f"latency median / window length: {statistics.median(latencies) / window:.2f} "
+            "(a file waits for its window to close)"
+        )
+    if baseline_s and burst_done:
+        batch = len(burst_images) / baseline_s
+        stream = len(burst_images) / (burst_done - burst_landed)
+        print(
+            f"baseline, same run: the burst's pages by the batch job on the embedded runner: {baseline_s:.1f} s "
+            f"({batch:.1f} images/s, launch to exit); streaming burst / batch: {stream / batch:.2f}x"
+        )
+    elif baseline_s is None:
+        print(f"baseline: the batch crawl failed; see {work / 'baseline.log'}")
     return 0 if latencies and not missing and burst_done else 1
 
 
@@ -225,15 +265,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
                     burst_done = time.time()
                     break
                 time.sleep(0.5)
-            code = _report(landed, seen, burst_images, burst_landed, burst_done, args.window, work)
             _report_losses(rest, landed, seen, output)
             # Stop the job through Flink's REST API (the launcher's --run-for would do it later), then the
-            # launcher.
+            # launcher, so the baseline has the machine to itself.
             for job in _jobs(rest):
                 if job["state"] == "RUNNING":
                     cancel_flink_job(rest, job["name"])
             launcher.terminate()
             launcher.wait(timeout=60)
+            baseline_s = _batch_baseline(burst_pages, work / "list.csv", work)
+            code = _report(
+                landed, seen, burst_images, burst_landed, burst_done, args.window, work, baseline_s
+            )
     finally:
         if launcher is not None and launcher.poll() is None:
             launcher.terminate()
