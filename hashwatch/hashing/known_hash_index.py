@@ -234,6 +234,7 @@ class BuildReport:
     tombstones_applied: int
     files: Sequence[Mapping[str, Any]]
     seconds: float
+    items: int = 0  # pictures the rows' item_id columns name (distinct source, item_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -1293,4 +1294,5 @@ def build_index(
         tombstones_applied=merged.tombstones_applied,
         files=list(merged.files),
         seconds=round(time.perf_counter() - start, 3),
+        items=merged.items,
     )

@@ -178,9 +178,9 @@ def test_items_survive_the_index_permutation(tmp_path):
         ph, dh = f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}"
         rows += [("phash", ph, "A", "s", "1", "", f"i{k}"), ("dhash", dh, "A", "s", "1", "", f"i{k}")]
         truth[ph] = dh
-    build_index([write_list(tmp_path / "l.csv", rows)], str(tmp_path / "l.hwidx"))
+    report = build_index([write_list(tmp_path / "l.csv", rows)], str(tmp_path / "l.hwidx"))
     index = KnownHashIndex.load(str(tmp_path / "l.hwidx"), verify=True)
-    assert index.header["items"] == 3000
+    assert report.items == index.header["items"] == 3000
     assert index.header["types"]["phash"]["with_items"] == 3000
     ph_t, dh_t = index._types["phash"], index._types["dhash"]
     for pos in rng.sample(range(3000), 300):
