@@ -89,6 +89,13 @@ class OutputOptions(PipelineOptions):
             choices=["zstd", "snappy", "gzip", "none"],
         )
         parser.add_argument(
+            "--allow-empty",
+            dest="allow_empty",
+            action="store_true",
+            help="let a run that could detect nothing (no seed URL, no usable list entry, nothing fetched, no "
+            "history row) exit 0; its reasons are still printed and recorded in the manifest",
+        )
+        parser.add_argument(
             "--progress-interval",
             dest="progress_interval",
             type=float,

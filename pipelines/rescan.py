@@ -52,7 +52,14 @@ from pipelines.options import (
     match_options_from,
     reject_unknown_flags,
 )
-from pipelines.run_report import LogCapture, RescanReport, new_run_id, summarize_rescan, write_run_files
+from pipelines.run_report import (
+    LogCapture,
+    RescanReport,
+    configure_console_logging,
+    new_run_id,
+    summarize_rescan,
+    write_run_files,
+)
 from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, REJECTED_ROWS_SCHEMA, RETRACTIONS_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
@@ -461,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
         _print_help()
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console_logging()
     try:
         report = run(argv)
     except UserError as exc:

@@ -52,6 +52,7 @@ ERROR_KINDS = frozenset(
         "unsupported_format",
         "data_uri_too_large",
         # input
+        "invalid_seed",  # a seed line or cell that is not UTF-8 text (url: the line, bad bytes replaced)
         "unreadable_seed_file",  # streaming: a seed file that matched but could not be opened or read (url = path)
         "internal",  # a bug: an unexpected exception, recorded instead of crashing the pipeline
     }
