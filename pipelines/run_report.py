@@ -331,6 +331,7 @@ class RescanReport:
     match_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
+    error: str | None = None  # what failed, for state FAILED (exception type and step, never its text)
 
     @property
     def rows_per_s(self) -> float:
