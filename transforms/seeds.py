@@ -21,6 +21,7 @@ import bz2
 import contextlib
 import csv
 import gzip
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
@@ -265,6 +266,8 @@ def validate_seed_patterns(patterns: Sequence[str], url_column: str = "url") -> 
 
 
 def _check_seed_file(path: str, url_column: str) -> None:
+    if "://" not in path and os.path.isdir(path):
+        raise UserError(f"--seeds {path} is a folder: give files or a glob such as {path}/*.txt")
     fmt = seed_format(path)
     try:
         if fmt == "parquet":

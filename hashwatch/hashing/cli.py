@@ -159,7 +159,10 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 def _cmd_index_build(args: argparse.Namespace) -> int:
     from hashwatch.hashing.known_hash_index import build_index
 
-    report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
+    try:
+        report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
+    except OSError as exc:  # the lists were read (their errors are UserErrors): writing the index failed
+        raise UserError(f"cannot write the index {args.out}: {exc.strerror or type(exc).__name__}") from None
     _emit(report.to_dict())
     if report.skipped_text():
         print(f"hashwatch index build: {report.skipped_text()}", file=sys.stderr)

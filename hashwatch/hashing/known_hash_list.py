@@ -462,7 +462,12 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     files: list[dict[str, Any]] = []
     for path in paths:
         before = sum(skipped.values())
-        rows = read_list(path, skip_invalid=skip_invalid, skipped=skipped)
+        if os.path.isdir(path):
+            raise UserError(f"{path} is a folder: give list files (a shell glob such as {path}/*.csv works)")
+        try:
+            rows = read_list(path, skip_invalid=skip_invalid, skipped=skipped)
+        except OSError as exc:  # permissions, a file that vanished, an I/O error: never a traceback
+            raise UserError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
         parts.append(rows)
         files.append(
             {

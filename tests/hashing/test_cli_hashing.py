@@ -105,10 +105,17 @@ def test_build_info_and_match(tmp_path, images, capsys):
 def test_errors_are_one_line_and_exit_2(tmp_path, images):
     bad = tmp_path / "bad.csv"
     bad.write_text("hash_type,hash_value\nmd5,xyz\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(f"hash_type,hash_value\nmd5,{'a' * 32}\n", encoding="utf-8")
     cases = [
         (["index", "build", str(bad), "--out", str(tmp_path / "x")], "bad.csv:2: md5 needs 32 hex digits"),
         (["match", "--index", str(bad), images["photo.jpg"]], "not a hashwatch index"),
         (["hash", str(tmp_path / "missing.jpg")], "no such file"),
+        (["index", "build", str(tmp_path), "--out", str(tmp_path / "x")], "is a folder: give list files"),
+        (
+            ["index", "build", str(good), "--out", str(tmp_path / "photo.jpg" / "x.hwidx")],
+            "cannot write the index",
+        ),
         (["hash", "--types", "nope", images["photo.jpg"]], "unknown hash types: nope"),
         (
             ["match", "--index", str(bad), "--threshold", "pdq", images["photo.jpg"]],
