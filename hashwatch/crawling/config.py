@@ -89,8 +89,10 @@ class CrawlConfig:
 
     # Switches
     ignore_robots: bool = False  # only for operators legally entitled to
-    allow_private_networks: bool = False  # turns the SSRF guard off: tests and intranets only
-    allowed_networks: tuple[str, ...] = ()  # CIDRs the SSRF guard lets through (one chosen intranet)
+    # Opens loopback and private ranges only (127/8, 10/8, 172.16/12, 192.168/16, ::1, fc00::/7): local sites
+    # and intranets. Link-local, cloud metadata, 0.0.0.0/8, multicast, broadcast stay blocked (address_guard).
+    allow_private_networks: bool = False
+    allowed_networks: tuple[str, ...] = ()  # CIDRs the SSRF guard lets through, whatever they hold
 
     # Not options: derived at construction.
     _deny_regexes: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
@@ -333,11 +335,14 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-private-networks",
         action="store_true",
         default=False,
-        help="turn the SSRF guard off: allow loopback, private and link-local addresses (tests, intranets)",
+        help="let the crawler reach loopback and private ranges (127/8, 10/8, 172.16/12, 192.168/16, ::1, "
+        "fc00::/7): local sites and intranets; link-local, cloud metadata (169.254.169.254...), 0.0.0.0/8, "
+        "multicast and broadcast stay blocked",
     )
     parser.add_argument(
         "--allow-network",
         action="append",
         default=None,
-        help="a CIDR network the SSRF guard lets through (e.g. one intranet); repeat the flag",
+        help="a CIDR network the SSRF guard lets through, whatever it holds (e.g. one intranet); repeat the "
+        "flag; the only way to open link-local or metadata addresses, which you should not",
     )
