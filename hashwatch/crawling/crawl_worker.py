@@ -155,8 +155,21 @@ class CrawlWorker:
 
     def _fetch_robots(self, key: str, pace: Callable[[str], None]) -> robots.RobotsRules:
         config = self.config
+
+        def no_denied_host(
+            target: str,
+        ) -> tuple[str, str, str] | None:  # a robots.txt redirect is a request too
+            entry = denied_host(target, config)
+            return (
+                None if entry is None else (OUTCOME_FAILED, "denied_host", denied_host_message(target, entry))
+            )
+
         result = self.fetcher.fetch(
-            f"{key}/robots.txt", max_bytes=config.max_robots_bytes, pace=pace, truncate=True
+            f"{key}/robots.txt",
+            max_bytes=config.max_robots_bytes,
+            hop_check=no_denied_host,
+            pace=pace,
+            truncate=True,
         )
         rules = robots.rules_from_fetch(
             result.status,

@@ -127,7 +127,14 @@ def rules_from_fetch(
         return RobotsRules(state="allow_all", status=status)
     if error_kind == "bad_status" and status is not None and status >= 500:
         return RobotsRules(state="disallow_all", status=status)
-    if error_kind in ("too_large", "not_html", "redirect_loop", "too_many_redirects", "content_encoding"):
+    if error_kind in (
+        "too_large",
+        "not_html",
+        "redirect_loop",
+        "too_many_redirects",
+        "content_encoding",
+        "denied_host",  # redirected to a --deny-host: a redirect we will not follow (RFC 9309 2.3.1.2)
+    ):
         # Unusable but answered: like a 4xx, no rules.
         return RobotsRules(state="allow_all", status=status)
     return RobotsRules(

@@ -213,3 +213,18 @@ def test_denied_hosts_and_image_patterns_are_never_requested(servers, names):
     assert b.paths() == []  # not even robots.txt
     assert "/ads/banner.png" not in a.paths() and "/x.png" not in a.paths()
     assert len(report.images) == 1
+
+
+@pytest.mark.network
+def test_a_robots_txt_redirect_to_a_denied_host_is_not_followed(servers):
+    a, b = servers("127.0.0.1"), servers("127.0.0.2")
+    a.redirect("/robots.txt", b.url("/robots.txt"))
+    a.html("/", "page")
+    b.add("/robots.txt", "User-agent: *\nDisallow: /\n", "text/plain")
+    config = CrawlConfig(
+        per_host_delay=0, allow_private_networks=True, max_depth=0, deny_hosts=("127.0.0.2",)
+    )
+    report = crawl([a.url("/")], config, DigestImageHandler())
+    (row,) = report.fetch_log
+    assert (row.outcome, row.robots) == ("ok", "unavailable")  # an answer we will not follow: no rules
+    assert b.paths() == [] and a.paths() == ["/robots.txt", "/"]
