@@ -203,6 +203,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
     match_options = match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails here
+    CrawlConfig.from_options(app.view_as(CrawlOptions))  # so does a bad crawl option or --deny-hosts-file
     _absolute_paths(app)
     streaming = options.view_as(StandardOptions).streaming
     if streaming:

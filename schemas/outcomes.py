@@ -28,6 +28,7 @@ ERROR_KINDS = frozenset(
         "unsupported_scheme",
         "out_of_scope",  # outside --scope
         "denied_pattern",  # matched a --deny-pattern
+        "denied_host",  # host on --deny-host / --deny-hosts-file
         "max_depth",  # discovered beyond --max-depth
         "host_page_cap",  # --max-pages-per-host reached
         "links_per_page_cap",  # page had more links than --max-links-per-page
