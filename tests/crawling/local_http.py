@@ -291,12 +291,11 @@ class SlowTlsServer:
 @functools.lru_cache(maxsize=1)
 def _tls_files() -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 and its key, made once per test process in a temporary
-    folder (needs the ``cryptography`` package, installed with the dev extras)."""
+    folder (the ``cryptography`` package, a test dependency)."""
     import datetime
     import ipaddress
     import tempfile
 
-    pytest.importorskip("cryptography")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
