@@ -188,8 +188,7 @@ class ContentIndex:
             return
         hashes: list[np.ndarray] = []
         refs: list[np.ndarray] = []
-        count = 0
-        built = 0
+        count = built = 0
         self.blocks = self.dropped = self.bytes = 0
         for source in range(len(self._sources)):
             block_no = 0
@@ -199,19 +198,24 @@ class ContentIndex:
                 blocks = np.frombuffer(chunk, dtype=np.uint8, count=usable).reshape(-1, BLOCK)
                 kept = np.flatnonzero(distinct_bytes(blocks) >= self._min_distinct)
                 self.dropped += len(blocks) - len(kept)
-                hashes.append(block_hashes(blocks[kept]))
-                refs.append(
-                    (np.uint64(source) << _SOURCE_SHIFT) | (kept.astype(np.uint64) + np.uint64(block_no))
+                self.blocks += len(kept)
+                chunk_hashes = block_hashes(blocks[kept])
+                chunk_refs = (np.uint64(source) << _SOURCE_SHIFT) | (
+                    kept.astype(np.uint64) + np.uint64(block_no)
                 )
                 block_no += len(blocks)
-                count += len(kept)
-                if count >= self._max_blocks:
+                while count + len(chunk_hashes) >= self._max_blocks:
+                    room = self._max_blocks - count
+                    hashes.append(chunk_hashes[:room])
+                    refs.append(chunk_refs[:room])
+                    chunk_hashes, chunk_refs = chunk_hashes[room:], chunk_refs[room:]
                     built += 1
-                    self.blocks += count
                     yield BlockTable(np.concatenate(hashes), np.concatenate(refs), self)
                     hashes, refs, count = [], [], 0
+                hashes.append(chunk_hashes)
+                refs.append(chunk_refs)
+                count += len(chunk_hashes)
         if count or not built:
-            self.blocks += count
             table = BlockTable(
                 np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
                 np.concatenate(refs) if refs else np.empty(0, np.uint64),
