@@ -13,7 +13,7 @@ patterns) are left out: they say nothing about an image and occur everywhere (th
 padding against a zero block inside a WebP was a false positive of the first audit).
 
 Memory stays bounded whatever the input: reference files are read in 4 MiB chunks, and the table holds at most
-``max_blocks`` blocks (16 M: 256 MiB of table, 512 MiB of images); a larger reference set is split into
+``max_blocks`` blocks (12 M: 192 MiB of table, 384 MiB of images); a larger reference set is split into
 several tables, each searched in a pass of its own (:meth:`ContentIndex.tables`).
 
 >>> import random
@@ -39,7 +39,7 @@ MIN_RUN = 64
 # Measured on the benchmark's photos and synthetic images (docs/benchmarks.md): 8 drops zero/0xff padding,
 # flat-colour pixels and ICC/Huffman table runs, and keeps more than 99 % of a photo's blocks.
 MIN_DISTINCT_BYTES = 8
-DEFAULT_MAX_BLOCKS = 16 << 20
+DEFAULT_MAX_BLOCKS = 12 << 20  # 384 MiB of images: 0.69 GiB peak RSS at 9.4 M blocks (300 MB of images)
 _READ = 4 << 20  # reference files are read this much at a time (a multiple of BLOCK)
 _SCAN = 1 << 20  # scanned buffers are hashed this much at a time (numpy temporaries ~50 bytes a byte)
 _MAX_VERIFY = 256  # candidates read back from the references per find() call
@@ -80,18 +80,23 @@ def distinct_bytes(blocks: np.ndarray) -> np.ndarray:
 class BlockTable:
     """One frozen table: sorted block hashes, their (source, block) references, and the top-bits bitmap."""
 
-    def __init__(self, hashes: np.ndarray, refs: np.ndarray, index: ContentIndex) -> None:
-        order = np.argsort(hashes, kind="stable")
+    def __init__(self, arrays: list[np.ndarray], index: ContentIndex) -> None:
+        """``arrays``: [hashes, refs], popped so that the unsorted copies are freed once sorted."""
+        refs = arrays.pop()
+        hashes = arrays.pop()
+        order = np.argsort(hashes)
         self.hashes = hashes[order]
+        del hashes
         self.refs = refs[order]
-        del order
+        del refs, order
         self._index = index
         # About 16 bitmap bits a block: one window in 16 or fewer reaches the sorted table.
         self._bits = max(20, int(len(self.hashes) * 16 - 1).bit_length())
         self._shift = np.uint64(64 - self._bits)
         self._bitmap = np.zeros(1 << (self._bits - 3), dtype=np.uint8)
-        top = self.hashes >> self._shift
-        np.bitwise_or.at(self._bitmap, (top >> np.uint64(3)).astype(np.intp), _bit(top))
+        for start in range(0, len(self.hashes), _SCAN):  # bounded temporaries
+            top = self.hashes[start : start + _SCAN] >> self._shift
+            np.bitwise_or.at(self._bitmap, (top >> np.uint64(3)).astype(np.intp), _bit(top))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -210,20 +215,24 @@ class ContentIndex:
                     refs.append(chunk_refs[:room])
                     chunk_hashes, chunk_refs = chunk_hashes[room:], chunk_refs[room:]
                     built += 1
-                    yield BlockTable(np.concatenate(hashes), np.concatenate(refs), self)
-                    hashes, refs, count = [], [], 0
+                    yield self._table(hashes, refs)
+                    count = 0
                 hashes.append(chunk_hashes)
                 refs.append(chunk_refs)
                 count += len(chunk_hashes)
         if count or not built:
-            table = BlockTable(
-                np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
-                np.concatenate(refs) if refs else np.empty(0, np.uint64),
-                self,
-            )
+            table = self._table(hashes, refs)
             if not built:
                 self._cached = table
             yield table
+
+    def _table(self, hashes: list[np.ndarray], refs: list[np.ndarray]) -> BlockTable:
+        """A table of the chunks' arrays; empties the lists, so the chunks are freed as the table is built."""
+        arrays = [np.concatenate(hashes) if hashes else np.empty(0, np.uint64)]
+        hashes.clear()
+        arrays.append(np.concatenate(refs) if refs else np.empty(0, np.uint64))
+        refs.clear()
+        return BlockTable(arrays, self)
 
     def find(self, data: bytes | memoryview) -> Iterator[Hit]:
         """Every reference block found in ``data`` (each table in turn), verified as a run of >= 64 bytes."""
