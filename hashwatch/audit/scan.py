@@ -155,7 +155,7 @@ def _scan_text(path: str, table: BlockTable | None, full: bool, report: _Report)
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
                     text_ok = False
-                    where = f"byte {base + len(carry) + exc.start}"
+                    where = f"file byte {base + len(carry) + exc.start}"
                     report.add("file", lambda w=where: w, "binary_file", "neither Parquet nor UTF-8 text")
             buf = carry + chunk
             _scan_buffer(buf, "file", _file_locator(buf, base, lines), table, full, report)
@@ -351,7 +351,7 @@ def _scan_hash_index(path: str, table: BlockTable | None, full: bool, report: _R
             if hit is not None:
                 report.add(
                     "file",
-                    lambda h=hit, b=base: f"byte {b + h.offset}",
+                    lambda h=hit, b=base: f"file byte {b + h.offset}",
                     "content_run",
                     f"bytes of {hit.name} (raw)",
                 )
