@@ -12,7 +12,7 @@ Input (generated once into ``.cache/bench-audit/<size>``, reused when the argume
 
 Each audit runs in a process of its own, the two alternating (baseline first), ``--repeats`` times for the new
 code and ``--baseline-repeats`` times for the old one (it took 529 s and 13 GB on 289 MB in the issue: one run
-by default). Printed per run: wall seconds, findings, and the process's peak resident memory (VmHWM from
+by default); then both on the output tree alone, without references (``--plain-repeats``). Printed per run: wall seconds, findings, and the process's peak resident memory (VmHWM from
 /proc/self/status at its end); then medians and the ratio of medians. The old process gets an address-space
 limit (``--baseline-memory-gb``) so it fails rather than exhausting a shared machine; a failure is reported.
 """
@@ -160,16 +160,15 @@ def prepare(megabytes: int, rows: int) -> Path:
 
 
 def _worker(which: str, root: Path) -> None:
+    """``old``/``new``: audit --images; ``old-plain``/``new-plain``: the output tree alone, no references."""
     images = sorted(str(p) for p in (root / "images").iterdir())
     started = time.perf_counter()
-    if which == "old":
+    if which.startswith("old"):
         from benchmarks import audit_baseline as audit
-
-        index = audit.ContentIndex()
-        index.add_files(images)
     else:
         from hashwatch import audit
-
+    index = None
+    if not which.endswith("plain"):
         index = audit.ContentIndex()
         index.add_files(images)
     findings = audit.audit_tree(str(root / "output"), index)
@@ -201,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-repeats", type=int, default=1)
     parser.add_argument("--baseline-memory-gb", type=float, default=18.0)
     parser.add_argument("--quick", action="store_true", help="40 MB, 4,000 rows, 3 runs of each")
-    parser.add_argument("--worker", choices=["old", "new"], help=argparse.SUPPRESS)
+    parser.add_argument("--plain-repeats", type=int, default=3, help="runs of each without --images")
+    parser.add_argument("--worker", choices=["old", "new", "old-plain", "new-plain"], help=argparse.SUPPRESS)
     parser.add_argument("root", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -229,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {which} run {i + 1}: {result['seconds']:.1f} s, peak {result['peak_kib'] / 1024**2:.2f} GiB,"
                     f" {len(result['findings'])} findings {result['findings'][:2]}"
                 )
+    for i in range(args.plain_repeats):  # the output tree alone (no --images): what every demo and test runs
+        for which in ("old-plain", "new-plain"):
+            result = _measure(which, root, None)
+            results.setdefault(which, []).append(result)
+            print(f"  {which} run {i + 1}: {result['seconds']:.1f} s, {len(result['findings'])} findings")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     medians = {}
     for which, runs in results.items():
@@ -237,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             medians[which] = statistics.median(r["seconds"] for r in ok)
             peak = max(r["peak_kib"] for r in ok) / 1024**2
             print(f"{which}: median {medians[which]:.1f} s over {len(ok)} run(s), peak RSS {peak:.2f} GiB")
-    if len(medians) == 2:
-        print(f"speed-up old/new: {medians['old'] / medians['new']:.1f}x")
+    for old_key, new_key in (("old", "new"), ("old-plain", "new-plain")):
+        if old_key in medians and new_key in medians:
+            print(f"{old_key}/{new_key}: {medians[old_key] / medians[new_key]:.2f}x")
     return 0
 
 
