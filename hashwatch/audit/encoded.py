@@ -31,7 +31,7 @@ import codecs
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from ahocorasick_rs import BytesAhoCorasick
@@ -110,7 +110,6 @@ _CLASSES = {
     "base64url": _lut(_ALNUM + b"-_"),
     "hex": _lut(b"0123456789abcdefABCDEF"),
 }
-_HEX = _CLASSES["hex"]
 _CHARS_PER_BYTE = {"base64": 4 / 3, "base64url": 4 / 3, "hex": 2.0}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
@@ -126,7 +125,6 @@ class EncodedRun:
     first_window: bool = True
     after_data_uri: bool = False  # preceded by "base64,"
     blob: str | None = None  # a blob finding's detail, on the first window only
-    _entropy: float = field(default=0.0, repr=False)
 
 
 def _char_entropy(text: bytes) -> float:

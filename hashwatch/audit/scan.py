@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashwatch.audit.content_index import BlockTable, ContentIndex
-from hashwatch.audit.encoded import CONTENT_RUN_BYTES, LONG_RUN_BYTES, encoded_runs
+from hashwatch.audit.encoded import BLOB_BYTES, CONTENT_RUN_BYTES, LONG_RUN_BYTES, encoded_runs
 from hashwatch.audit.signatures import WEAK_MIN_BYTES, decoded_signatures, raw_signatures
 
 __all__ = ["AuditFinding", "audit_tree"]
@@ -39,7 +39,6 @@ _MAX_CARRY = 1 << 20
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=%\\\r\n"
 _ROWS = 16384  # Parquet rows a batch: one column's values of a batch are one buffer
 _SEPARATOR = 0x01  # between joined values: in no signature, alphabet or line break
-_BLOB_BYTES = 512
 _MIN_BINARY_ENTROPY = 6.0  # bits a byte, for raw binary Parquet values (see encoded._MIN_ESCAPED_ENTROPY)
 _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 
@@ -292,7 +291,7 @@ def _scan_binary_values(
 ) -> None:
     """A long high-entropy value of a binary column: a raw fragment of an image has no signature either."""
     ends = np.append(starts[1:] - 1, len(blob))
-    for i in np.flatnonzero(ends - starts >= _BLOB_BYTES).tolist():
+    for i in np.flatnonzero(ends - starts >= BLOB_BYTES).tolist():
         value = blob[starts[i] : ends[i]]
         counts = np.bincount(np.frombuffer(value[: 1 << 16], dtype=np.uint8), minlength=256)
         p = counts[counts > 0] / counts.sum()
