@@ -153,3 +153,16 @@ def test_cli_summary_counts_blocks(tmp_path, capsys):
     assert line.startswith(f"audit passed: no image content under {out} against 1 reference files")
     assert "low-entropy blocks left out" in line
     assert main(["audit", str(out), "--images", str(tmp_path / "missing")]) == 2
+
+
+def test_an_unreadable_reference_image_is_one_line_and_status_2(tmp_path, capsys):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    (tmp_path / "out").mkdir()
+    assert main(["audit", str(tmp_path / "out"), "--images", str(site)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"hashwatch audit: error: cannot read reference image {site / 'gone.jpg'}: No such file or directory"
+    )

@@ -33,7 +33,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.images:
         index = ContentIndex()
         index.add_files(_image_files(args.images))
-    findings = audit_tree(args.output, index)
+    try:
+        findings = audit_tree(args.output, index)
+    except OSError as exc:  # a reference image that cannot be read (output files become findings instead)
+        raise UserError(f"cannot read reference image {exc.filename}: {exc.strerror}") from None
     for finding in findings:
         print(finding)
     reference = ""
