@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming photos eval clean
+.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,13 @@ bench-rescan: venv
 ## script starts and stops itself (needs Java 17 and the job server: make flink-job-server). About 4 minutes.
 bench-streaming: venv flink-job-server
 	$(BIN)/python -m benchmarks.bench_streaming $(BENCH_ARGS)
+
+## Analyst-safety audit (issue 17): `audit --images` of the first audit (benchmarks/audit_baseline.py) against
+## the current one on ~300 MB of reference images (real photos and noise) and a crawl-shaped output tree, in
+## alternating processes: medians, ratio, peak RSS (docs/benchmarks.md). The baseline needs ~19 GB at 300 MB:
+## BENCH_ARGS="--megabytes 150" halves it; BENCH_ARGS=--quick for 40 MB.
+bench-audit: venv photos
+	$(BIN)/python -m benchmarks.bench_audit $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

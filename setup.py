@@ -27,6 +27,7 @@ INSTALL_REQUIRES = [
     "w3lib==2.5.0",
     "tldextract==5.4.0",
     "threadpoolctl==3.8.0",
+    "ahocorasick-rs==1.0.3",  # the audit's signature-literal search (docs/benchmarks.md: 17x bytes.find)
 ]
 
 EXTRAS = {

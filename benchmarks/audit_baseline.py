@@ -1,4 +1,8 @@
-"""Analyst safety, proven: scan every file a run wrote for image content.
+"""The first analyst-safety audit (main before issue 17), kept unchanged as bench_audit's baseline.
+
+Not used by hashwatch: ``hashwatch.audit`` replaced it. What follows is its original docstring.
+
+Analyst safety, proven: scan every file a run wrote for image content.
 
 hashwatch promises that no image bytes, thumbnails or content fragments reach any output, log or temp file.
 :func:`audit_tree` checks that promise on a finished run's output folder (logs included) and reports:
