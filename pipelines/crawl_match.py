@@ -45,7 +45,14 @@ from pipelines.options import (
     match_options_from,
     reject_unknown_flags,
 )
-from pipelines.run_report import LogCapture, RunReport, new_run_id, summarize_run, write_run_files
+from pipelines.run_report import (
+    LogCapture,
+    RunReport,
+    new_run_id,
+    run_files_dir,
+    summarize_run,
+    write_run_files,
+)
 from pipelines.streaming import (
     StreamingOptions,
     build_streaming_pipeline,
@@ -60,7 +67,7 @@ from transforms.hash_images import HashImageBody
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
-from transforms.progress import CountProgress
+from transforms.progress import ProgressConfig, ProgressMonitor, progress_folder
 from transforms.seeds import ReadSeeds, validate_seed_patterns
 
 __all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run"]
@@ -86,6 +93,13 @@ class CrawlMatchOptions(OutputOptions, KnownHashOptions, PipelineOptions):
         parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
 
 
+def progress_config(app: CrawlMatchOptions, run_id: str, day: str) -> ProgressConfig:
+    """Live progress every ``--progress-interval`` s; worker processes leave their counts in the run's
+    ``_runs`` folder for the launcher (:mod:`transforms.progress`)."""
+    folder = progress_folder(run_files_dir(app.output_dir, day, run_id))
+    return ProgressConfig(run_id, app.progress_interval, folder)
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     app: CrawlMatchOptions,
@@ -98,19 +112,20 @@ def build_pipeline(
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
     # The candidates --candidates names are computed (and kept in images/) and matched.
     hasher = HashImageBody(run_id, hash_config=hash_config_from(app.view_as(KnownHashOptions)))
+    progress = progress_config(app, run_id, day)
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column)
-    crawl = seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher)
+    crawl = seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
-    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher)
+    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)
     images = (
         (fetched.images, crawl.inline_images)
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
     matches = images | "MatchKnownHashes" >> MatchKnownHashes(
-        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist
+        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
     )
     fetch_log = (crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
@@ -120,11 +135,8 @@ def build_pipeline(
         ("images", images, IMAGES_SCHEMA),
         ("matches", matches, MATCHES_SCHEMA),
     ):
-        written[table] = (
-            records
-            | f"Progress {table}" >> CountProgress(table, app.progress_interval)
-            | f"Write {table}"
-            >> WriteParquetTable(app.output_dir, table, schema, run_id, day, codec=app.parquet_codec)
+        written[table] = records | f"Write {table}" >> WriteParquetTable(
+            app.output_dir, table, schema, run_id, day, codec=app.parquet_codec
         )
     return written
 
@@ -183,19 +195,23 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     allowlist = load_allowlist(app.allowlist) if app.allowlist else None
 
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    if streaming:
-        # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-        build_streaming_pipeline(pipeline, app, run_id, ref, app.index or ref.path, allowlist)
-        result, state, elapsed, late_drops = run_streaming(
-            pipeline, options, options.view_as(StreamingOptions).run_for
-        )
-    else:
-        clock = time.monotonic()
-        build_pipeline(pipeline, app, run_id, day, ref, allowlist)
-        result = pipeline.run()
-        state = result.wait_until_finish()
-        elapsed = time.monotonic() - clock
-        late_drops = None
+    progress = progress_config(app, run_id, day)
+    with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
+        if streaming:
+            # --index is watched for new versions; an index compiled from --hash-list stays as it is.
+            build_streaming_pipeline(
+                pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
+            )
+            result, state, elapsed, late_drops = run_streaming(
+                pipeline, options, options.view_as(StreamingOptions).run_for
+            )
+        else:
+            clock = time.monotonic()
+            build_pipeline(pipeline, app, run_id, day, ref, allowlist)
+            result = pipeline.run()
+            state = result.wait_until_finish()
+            elapsed = time.monotonic() - clock
+            late_drops = None
 
     report = summarize_run(
         output=app.output_dir,

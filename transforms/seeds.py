@@ -4,9 +4,9 @@ Paths and globs go through Beam's file systems, so ``gs://``, ``s3://`` and ``hd
 matching Beam extra is installed. A bad configuration (nothing matches a pattern, a CSV or Parquet file
 without the URL column) fails at start-up with a message that says what to change, via
 :func:`validate_seed_patterns`.
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 import csv
 import io
