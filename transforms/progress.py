@@ -40,7 +40,9 @@ __all__ = [
     "CountProgress",
     "ProgressConfig",
     "ProgressMonitor",
+    "progress_folder",
     "progress_line",
+    "read_worker_totals",
     "start_reporting",
 ]
 

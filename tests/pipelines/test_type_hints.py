@@ -46,3 +46,25 @@ def test_the_streaming_crawl_graph_has_no_string_type_hints(app, tmp_path, caplo
     ref = IndexRef(str(tmp_path / "i.hwidx"), "0" * 64)
     build_streaming_pipeline(beam.Pipeline(), app, "run-1", ref, ref.path)
     assert _hint_lines(caplog.records) == []
+
+
+def test_the_rescan_graph_has_no_string_type_hints(tmp_path, caplog):
+    from hashwatch.hashing.known_hash_index import MatchOptions
+    from pipelines import rescan
+    from transforms.rescan import TombstonesRef
+
+    caplog.set_level(logging.INFO)
+    rescan.build_pipeline(
+        beam.Pipeline(),
+        output=str(tmp_path / "out"),
+        run_id="run-1",
+        day="2026-01-01",
+        ref=IndexRef(str(tmp_path / "i.hwidx"), "0" * 64),
+        tombstones=TombstonesRef(None, ""),
+        history_files=[str(tmp_path / "images.parquet")],
+        match_files=[str(tmp_path / "matches.parquet")],
+        retraction_files=[],
+        match_options=MatchOptions(),
+        allowlist=None,
+    )
+    assert _hint_lines(caplog.records) == []
