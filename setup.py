@@ -36,6 +36,7 @@ EXTRAS = {
         "hypothesis==6.170.17",
         "ruff==0.17.6",
         "duckdb==2.0.1",
+        "cryptography==50.0.2",  # the TLS test servers' self-signed certificates (deadline tests)
     ],
     # Baselines the benchmarks compare against in the same run.
     "bench": [

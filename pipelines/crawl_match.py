@@ -17,8 +17,10 @@ import logging
 import os
 import sys
 import time
+import traceback
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 if __name__ == "__main__":  # pragma: no cover
@@ -48,10 +50,24 @@ from pipelines.options import (
 from pipelines.run_report import (
     LogCapture,
     RunReport,
+    configure_console_logging,
     new_run_id,
+    remove_run_tables,
     run_files_dir,
     summarize_run,
     write_run_files,
+)
+from pipelines.run_verdict import (
+    ALLOW_EMPTY_HINT,
+    EXIT_DETECTED_NOTHING,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    blocked_seed_hint,
+    check_output_dir,
+    crawl_problems,
+    index_problems,
+    one_line_error,
 )
 from pipelines.streaming import (
     StreamingOptions,
@@ -115,8 +131,8 @@ def build_pipeline(
     progress = progress_config(app, run_id, day)
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
-    seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column)
-    crawl = seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
+    seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column, run_id)
+    crawl = seeds.seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
     fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)
     images = (
@@ -127,7 +143,7 @@ def build_pipeline(
     matches = images | "MatchKnownHashes" >> MatchKnownHashes(
         index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
     )
-    fetch_log = (crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
+    fetch_log = (seeds.fetch_log, crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
     written = {}
     for table, records, schema in (
@@ -155,6 +171,7 @@ def _absolute_paths(app: CrawlMatchOptions) -> None:
 def _validate(app: CrawlMatchOptions) -> None:
     if not app.output_dir:
         raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
+    check_output_dir(app.output_dir)
     if not app.hash_list and not app.index:
         raise UserError("give the known hashes: --hash-list FILE (compiled on the fly) or --index FILE")
     if app.hash_list and app.index:
@@ -165,10 +182,20 @@ def _validate(app: CrawlMatchOptions) -> None:
     validate_seed_patterns(app.seeds, app.seed_url_column)
 
 
+class RunFailed(Exception):
+    """The pipeline raised: the run's manifest says FAILED and its partial tables are gone."""
+
+    def __init__(self, report: RunReport, log_path: str):
+        super().__init__(report.error)
+        self.report = report
+        self.log_path = log_path
+
+
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunReport:
     """Run one crawl-and-match job and return its report (also written as the run manifest).
 
-    ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline).
+    ``test_pipeline``: a pipeline to build on instead of a new one (tests pass a TestPipeline). Raises
+    :class:`UserError` for bad input found before any work and :class:`RunFailed` when the pipeline raised.
     """
     with LogCapture() as capture:
         return _run(argv, test_pipeline, capture)
@@ -180,7 +207,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     options = PipelineOptions(argv)
     app = options.view_as(CrawlMatchOptions)
     _validate(app)
-    match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails before any work
+    match_options = match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails here
+    CrawlConfig.from_options(app.view_as(CrawlOptions))  # so does a bad crawl option or --deny-hosts-file
     _absolute_paths(app)
     streaming = options.view_as(StandardOptions).streaming
     if streaming:
@@ -193,54 +221,108 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
     allowlist = load_allowlist(app.allowlist) if app.allowlist else None
+    summary = {
+        "output": app.output_dir,
+        "run_id": run_id,
+        "day": day,
+        "started": started,
+        "options": options,
+        "index_info": index_info,
+        "allowlist_info": allowlist.describe() if allowlist is not None else {},
+    }
+
+    problems = index_problems(index_info, match_options.hash_types)
+    if problems and streaming and app.index:
+        # A watched --index may get a usable version while the job runs: say so, do not refuse.
+        for problem in problems:
+            _LOGGER.warning("%s (the job watches %s for a new version)", problem, app.index)
+        problems = []
+    if problems and not app.allow_empty:
+        report = RunReport.not_started(**summary, problems=problems)
+        report.hints.append(ALLOW_EMPTY_HINT)
+        write_run_files(app.output_dir, report, capture.lines)
+        return report
 
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     progress = progress_config(app, run_id, day)
-    with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
-        if streaming:
-            # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-            build_streaming_pipeline(
-                pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
-            )
-            result, state, elapsed, late_drops = run_streaming(
-                pipeline, options, options.view_as(StreamingOptions).run_for
-            )
-        else:
-            clock = time.monotonic()
-            build_pipeline(pipeline, app, run_id, day, ref, allowlist)
-            result = pipeline.run()
-            state = result.wait_until_finish()
-            elapsed = time.monotonic() - clock
-            late_drops = None
+    clock = time.monotonic()
+    late_drops = None
+    try:
+        with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
+            if streaming:
+                # --index is watched for new versions; an index compiled from --hash-list stays as it is.
+                build_streaming_pipeline(
+                    pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
+                )
+                result, state, elapsed, late_drops = run_streaming(
+                    pipeline, options, options.view_as(StreamingOptions).run_for
+                )
+            else:
+                build_pipeline(pipeline, app, run_id, day, ref, allowlist)
+                result = pipeline.run()
+                state = result.wait_until_finish()
+                elapsed = time.monotonic() - clock
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported in one line; the traceback goes to run.log
+        raise _failed(summary, exc, time.monotonic() - clock, capture) from None
 
-    report = summarize_run(
-        output=app.output_dir,
-        run_id=run_id,
-        day=day,
-        started=started,
-        elapsed_s=elapsed,
-        state=str(state),
-        options=options,
-        index_info=index_info,
-        metrics_result=result,
-        allowlist_info=allowlist.describe() if allowlist is not None else {},
-    )
+    report = summarize_run(**summary, elapsed_s=elapsed, state=str(state), metrics_result=result)
     report.late_drops = late_drops
+    if not streaming:
+        report.problems = index_problems(index_info, match_options.hash_types) + crawl_problems(report)
+        if report.problems and not app.allow_empty:
+            report.hints.append(ALLOW_EMPTY_HINT)
+    hint = blocked_seed_hint(report)
+    if hint:
+        report.hints.insert(0, hint)
     _LOGGER.info("run %s finished: %s", run_id, report.state)
     write_run_files(app.output_dir, report, capture.lines)
     return report
 
 
+def _failed(summary: dict, exc: Exception, elapsed: float, capture: LogCapture) -> RunFailed:
+    """Record a run whose pipeline raised: traceback in run.log (not on the console), this run's partial
+    tables removed (a dashboard must not read half a run as a whole one), a FAILED manifest."""
+    output, day, run_id = summary["output"], summary["day"], summary["run_id"]
+    capture.lines += traceback.format_exception(exc)
+    removed = remove_run_tables(output, day, run_id, ("fetch_log", "images", "matches"))
+    report = RunReport.not_started(**summary, problems=[], state="FAILED", elapsed_s=elapsed)
+    report.error = one_line_error(exc)
+    report.hints.append(
+        f"this run's partial tables were removed ({', '.join(removed) or 'none had been written'}); "
+        "the traceback is in run.log"
+    )
+    write_run_files(output, report, capture.lines)
+    return RunFailed(report, FileSystems.join(run_files_dir(output, day, run_id), "run.log"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console_logging()
     try:
         report = run(argv)
     except UserError as exc:
         print(f"hashwatch crawl: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except RunFailed as failure:
+        print(failure.report.summary_text())
+        print(
+            f"hashwatch crawl: error: the pipeline failed ({failure.report.error}); see {failure.log_path}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     print(report.summary_text())
+    return exit_status(report)
+
+
+def exit_status(report: RunReport) -> int:
+    """0 done, 1 failed or lost rows, 3 could detect nothing (``--allow-empty`` makes that 0): run_verdict."""
     # A streaming run stopped by --run-for ends CANCELLED, as asked.
     stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
     if report.late_drops:  # rows are missing: a run that lost data does not pass
-        return 1
-    return 0 if report.state == "DONE" or stopped_as_asked else 1
+        return EXIT_FAILED
+    if report.state not in ("DONE", "NOT_STARTED") and not stopped_as_asked:
+        return EXIT_FAILED
+    if report.problems and not report.options.get("allow_empty"):
+        return EXIT_DETECTED_NOTHING
+    return EXIT_OK

@@ -39,6 +39,7 @@ def _describe(index: KnownHashIndex) -> dict[str, Any]:
     return {
         "checksum": index.checksum,
         "list_versions": dict(index.list_versions),
+        "entries": {name: index.size(name) for name in sorted(index.header.get("types", {}))},
         "corroboration": coverage,
     }
 
@@ -68,14 +69,19 @@ def prepare_index(
     scratch = tempfile.mkdtemp(prefix="hashwatch-index-")
     built = os.path.join(scratch, "index" + INDEX_SUFFIX)
     report = build_index(hash_lists, built, skip_invalid=skip_invalid)
+    if report.skipped_text():
+        _LOGGER.warning("%s", report.skipped_text())
     index = KnownHashIndex.load(built)
     target = FileSystems.join(output, "_indexes", index.checksum[:32] + INDEX_SUFFIX)
     if "://" in output:
         with open(built, "rb") as source, FileSystems.create(target) as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
     else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.move(built, target)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(built, target)
+        except OSError as exc:
+            raise UserError(f"cannot write the compiled index to {target}: {exc.strerror}") from None
     shutil.rmtree(scratch, ignore_errors=True)
     info = {"index": target, "hash_lists": list(hash_lists), **_describe(index)}
     if dataclasses.is_dataclass(report):

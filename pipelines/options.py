@@ -89,6 +89,13 @@ class OutputOptions(PipelineOptions):
             choices=["zstd", "snappy", "gzip", "none"],
         )
         parser.add_argument(
+            "--allow-empty",
+            dest="allow_empty",
+            action="store_true",
+            help="let a run that could detect nothing (no seed URL, no usable list entry, nothing fetched, no "
+            "history row) exit 0; its reasons are still printed and recorded in the manifest",
+        )
+        parser.add_argument(
             "--progress-interval",
             dest="progress_interval",
             type=float,
@@ -247,9 +254,18 @@ def _all_option_classes(base=PipelineOptions):
         yield from _all_option_classes(cls)
 
 
+class _OneLineErrorParser(_BeamArgumentParser):
+    """argparse prints its whole usage (900 lines with Beam's flags) before a bad value's message: raise
+    the message as a :class:`UserError` instead, one line."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
 def reject_unknown_flags(argv: list[str]) -> None:
-    """Raise :class:`UserError` naming any flag no registered ``PipelineOptions`` subclass defines."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
+    """Raise :class:`UserError` naming any flag no registered ``PipelineOptions`` subclass defines, or the
+    first flag whose value does not parse (``--per-host-delay abc``), in one line."""
+    parser = _OneLineErrorParser(allow_abbrev=False)
     seen: dict[str, type] = {}
     for cls in _all_option_classes():
         seen[f"{cls.__module__}.{cls.__qualname__}"] = cls

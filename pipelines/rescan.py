@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -52,7 +53,16 @@ from pipelines.options import (
     match_options_from,
     reject_unknown_flags,
 )
-from pipelines.run_report import LogCapture, RescanReport, new_run_id, summarize_rescan, write_run_files
+from pipelines.run_report import (
+    LogCapture,
+    RescanReport,
+    configure_console_logging,
+    new_run_id,
+    run_files_dir,
+    summarize_rescan,
+    write_run_files,
+)
+from pipelines.run_verdict import ALLOW_EMPTY_HINT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line_error
 from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, REJECTED_ROWS_SCHEMA, RETRACTIONS_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
@@ -369,6 +379,11 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     history_rows = check_files(
         history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/", CANDIDATE_COLUMNS, candidate_files
     )
+    if history_rows == 0 and not app.allow_empty:
+        raise UserError(
+            f"the images/ history holds no row ({len(history_files)} files under {app.history_dir}): a rescan "
+            f"would detect nothing; {ALLOW_EMPTY_HINT}"
+        )
     earlier = {table: [p for p, _, _ in list_table_files(output, table)] for table in EVENT_COLUMNS}
     for table, paths in earlier.items():
         schema = MATCHES_SCHEMA if table == "matches" else RETRACTIONS_SCHEMA
@@ -407,8 +422,27 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         codec=app.parquet_codec,
         progress_interval=app.progress_interval,
     )
-    result = pipeline.run()
-    state = result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported in one line; the traceback goes to run.log
+        # No table is removed: a rescan's finished files are right as they are, and the rerun completes
+        # the rest (docs/rescan.md, Crashes and reruns).
+        capture.lines += traceback.format_exception(exc)
+        report = RescanReport(
+            run_id=run_id,
+            state="FAILED",
+            started=started.isoformat(),
+            finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+            elapsed_s=round(time.monotonic() - clock, 3),
+            output=output,
+            tables={"manifest": FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")},
+            error=one_line_error(exc),
+        )
+        write_run_files(output, report, capture.lines)
+        raise RescanFailed(report, FileSystems.join(run_files_dir(output, day, run_id), "run.log")) from None
     elapsed = time.monotonic() - clock
 
     report = summarize_rescan(
@@ -461,11 +495,27 @@ def main(argv: list[str] | None = None) -> int:
     if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):
         _print_help()
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console_logging()
     try:
         report = run(argv)
     except UserError as exc:
         print(f"hashwatch rescan: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except RescanFailed as failure:
+        print(
+            f"hashwatch rescan: error: the pipeline failed ({failure.report.error}); a rerun completes "
+            f"what it did not write (docs/rescan.md); see {failure.log_path}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     print(report.summary_text())
-    return 0 if report.state == "DONE" else 1
+    return EXIT_OK if report.state == "DONE" else EXIT_FAILED
+
+
+class RescanFailed(Exception):
+    """The rescan's pipeline raised: its manifest says FAILED (what it finished writing stays)."""
+
+    def __init__(self, report: RescanReport, log_path: str):
+        super().__init__(report.error)
+        self.report = report
+        self.log_path = log_path

@@ -24,10 +24,13 @@ from transforms.parquet_output import partition_dir
 
 __all__ = [
     "LogCapture",
+    "OneLineFormatter",
+    "configure_console_logging",
     "RescanReport",
     "RunReport",
     "new_run_id",
     "read_run_table",
+    "remove_run_tables",
     "run_files_dir",
     "summarize_rescan",
     "summarize_run",
@@ -62,6 +65,28 @@ class LogCapture(logging.Handler):
 
     def __exit__(self, *exc_info) -> None:
         logging.getLogger().removeHandler(self)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Console log lines of one line each: a record's traceback (Beam logs one with every failed bundle) and
+    the lines after a message's first are left to ``run.log``, which :class:`LogCapture` writes whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        first, _, rest = message.partition("\n")
+        if rest or record.exc_info or record.stack_info:
+            first += " (full text in the run's run.log)"
+        plain = logging.makeLogRecord({**record.__dict__, "msg": first, "args": None, "exc_info": None})
+        plain.exc_text = None
+        plain.stack_info = None
+        return super().format(plain)
+
+
+def configure_console_logging() -> None:
+    """INFO and above to stderr, one line per record (:class:`OneLineFormatter`), for the pipelines' CLIs."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 _BEAM_SYSTEM_NAMESPACE = "beam"  # portable runners' system metrics: beam:metric:<name>:v1
@@ -169,6 +194,43 @@ class RunReport:
     beam_distributions: dict[str, dict[str, float]] = field(default_factory=dict)
     # Streaming on a Flink cluster: elements Flink dropped as late (their rows are missing); None: not read.
     late_drops: int | None = None
+    # The seeds' fetch_log rows (depth 0, kind page) by outcome: "ok" or the error kind.
+    seed_outcomes: dict[str, int] = field(default_factory=dict)
+    # Why the run could detect nothing (pipelines/run_verdict.py): one line each; empty when it could.
+    problems: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    error: str | None = None  # what failed, for state FAILED (exception type and step, never its text)
+
+    @classmethod
+    def not_started(
+        cls,
+        *,
+        output: str,
+        run_id: str,
+        day: str,
+        started: dt.datetime,
+        options,
+        index_info: dict[str, Any],
+        allowlist_info: dict[str, Any] | None = None,
+        problems: list[str],
+        state: str = "NOT_STARTED",
+        elapsed_s: float = 0.0,
+    ) -> RunReport:
+        """The report of a run that wrote no tables: refused before the pipeline (``NOT_STARTED``, with its
+        problems) or failed while running (``FAILED``; its partial tables removed)."""
+        return cls(
+            run_id=run_id,
+            state=state,
+            started=started.isoformat(),
+            finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+            elapsed_s=round(elapsed_s, 3),
+            output=output,
+            tables={"manifest": FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")},
+            index=index_info,
+            allowlist=allowlist_info or {},
+            options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
+            problems=list(problems),
+        )
 
     @property
     def images_per_s(self) -> float:
@@ -198,6 +260,8 @@ class RunReport:
                 "(README, Streaming, Limits)"
             )
         lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
+        lines += [f"  hint: {hint}" for hint in self.hints]
+        lines += [f"  PROBLEM: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
 
@@ -232,9 +296,18 @@ def summarize_run(
     )
     report.allowlisted_matches = report.beam_counters.get("MatchKnownHashes.allowlisted_matches", 0)
     fetch_log = read_run_table(
-        output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length"]
+        output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length", "depth"]
     )
     if fetch_log.num_rows:
+        seeds = fetch_log.filter(
+            pa.compute.and_(
+                pa.compute.equal(fetch_log["kind"], "page"), pa.compute.equal(fetch_log["depth"], 0)
+            )
+        )
+        outcome = pa.compute.if_else(
+            pa.compute.equal(seeds["outcome"], "ok"), "ok", pa.compute.fill_null(seeds["error_kind"], "?")
+        )
+        report.seed_outcomes = _count(pa.table({"outcome": outcome}), "outcome")
         report.fetches = _count(fetch_log, "kind", "outcome")
         failed = fetch_log.filter(pa.compute.not_equal(fetch_log["outcome"], "ok"))
         report.errors = _count(failed, "kind", "error_kind")
@@ -289,6 +362,7 @@ class RescanReport:
     match_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
+    error: str | None = None  # what failed, for state FAILED (exception type and step, never its text)
 
     @property
     def rows_per_s(self) -> float:
@@ -376,6 +450,18 @@ def summarize_rescan(
     report.rejected_rows = rejected.num_rows
     report.rejected_by_error = _count(rejected, "column", "error_kind")
     return report
+
+
+def remove_run_tables(output: str, day: str, run_id: str, tables: tuple[str, ...]) -> list[str]:
+    """Delete one run's partition of each table (a failed run's partial output); returns the tables that
+    had one. Other runs' partitions are never touched: the folder is this run's own."""
+    removed = []
+    for table in tables:
+        folder = partition_dir(output, table, day, run_id)
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
+            removed.append(table)
+    return removed
 
 
 def write_run_files(output: str, report: Any, log_lines: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ ERROR_KINDS = frozenset(
         "unsupported_scheme",
         "out_of_scope",  # outside --scope
         "denied_pattern",  # matched a --deny-pattern
+        "denied_host",  # host on --deny-host / --deny-hosts-file
         "max_depth",  # discovered beyond --max-depth
         "host_page_cap",  # --max-pages-per-host reached
         "links_per_page_cap",  # page had more links than --max-links-per-page
@@ -52,6 +53,7 @@ ERROR_KINDS = frozenset(
         "unsupported_format",
         "data_uri_too_large",
         # input
+        "invalid_seed",  # a seed line or cell that is not UTF-8 text (url: the line, bad bytes replaced)
         "unreadable_seed_file",  # streaming: a seed file that matched but could not be opened or read (url = path)
         "internal",  # a bug: an unexpected exception, recorded instead of crashing the pipeline
     }

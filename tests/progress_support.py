@@ -1,7 +1,8 @@
 """A slow loopback site for the live-progress tests, and what those tests check in a run's logs and manifest.
 
 :func:`start_slow_site` serves, on 127.0.0.1, a crawl that exercises every counter of
-:data:`transforms.run_counters.CRAWL_COUNTERS` (batch): an index page linking 8 pages (and a missing one, and
+:data:`transforms.run_counters.CRAWL_COUNTERS` (batch): a seed file with a line that is not UTF-8 and a
+gzipped one cut off part-way; an index page linking 8 pages (and a missing one, and
 a link too long to keep), each page with 4 synthetic JPEGs (one missing, one truncated), two pages with
 the same inline ``data:`` PNG, links beyond ``--max-depth 1``; a hash list with the MD5s of two of the
 photos and an allowlist with one of them. Every page and image answer waits ``delay`` seconds, so with
@@ -12,6 +13,7 @@ recorded: a progress line logged before the last answer was logged while the cra
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import logging
 import re
@@ -35,14 +37,14 @@ _LINE = re.compile(r"^progress: (?:pages|fetches)=(\d+).* images=(\d+)")
 @dataclass
 class SlowSite:
     base: str
-    seeds: Path
+    seeds: list[Path]
     hash_list: Path
     allowlist: Path
     answered: list[float] = field(default_factory=list)  # time.time() of every page and image answer
 
     def flags(self, output: Path, progress_interval: float = 1.0) -> list[str]:
         return [
-            f"--seeds={self.seeds}",
+            *(f"--seeds={seeds}" for seeds in self.seeds),
             f"--hash-list={self.hash_list}",
             f"--allowlist={self.allowlist}",
             f"--output-dir={output}",
@@ -126,7 +128,9 @@ def start_slow_site(folder: Path, delay: float = 0.3):
         routes.routes[f"/p{i}"] = (200, "text/html", _page("".join(images)))
     folder.mkdir(parents=True, exist_ok=True)
     seeds = folder / "seeds.txt"
-    seeds.write_text(f"# the slow site\n{base}/\n")
+    seeds.write_bytes(f"# the slow site\n{base}/\n".encode() + b"\xff\xfe not UTF-8\n")
+    cut_off = folder / "more-seeds.txt.gz"  # breaks part-way: an unreadable_seed_file row
+    cut_off.write_bytes(gzip.compress(b"# nothing but comments\n" * 5000)[:200])
     listed, allowed = photos["/img/0-0.jpg"], photos["/img/1-0.jpg"]
     hash_list = folder / "list.csv"
     hash_list.write_text(
@@ -143,7 +147,7 @@ def start_slow_site(folder: Path, delay: float = 0.3):
         server.server_close()
         thread.join(timeout=5)
 
-    site = SlowSite(base, seeds, hash_list, allowlist, routes.answered)
+    site = SlowSite(base, [seeds, cut_off], hash_list, allowlist, routes.answered)
     return site, stop
 
 

@@ -71,8 +71,10 @@ class CounterSpec(NamedTuple):
 
 _D = "distribution"
 CRAWL_COUNTERS: tuple[CounterSpec, ...] = (
+    CounterSpec("ReadSeeds", "seed_files"),
     CounterSpec("ReadSeeds", "seeds"),
-    CounterSpec("ReadSeeds", "comment_or_blank_lines"),
+    CounterSpec("ReadSeeds", "invalid_seed_lines"),
+    CounterSpec("ReadSeeds", "unreadable_seed_files"),
     CounterSpec(PAGES, "<kind>_<outcome>"),
     CounterSpec(PAGES, "error_<error_kind>"),
     CounterSpec(PAGES, "image_refs"),

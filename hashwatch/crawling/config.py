@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hashwatch import __version__
+from hashwatch.crawling.url_rules import parse_deny_host
 from hashwatch.errors import UserError
 
 SCOPE_HOST = "host"  # the seed's exact host name (any port, http or https)
@@ -31,7 +32,8 @@ DEFAULT_ROBOTS_AGENT = "hashwatch"
 
 # Search and lookup endpoints: each query is a new URL, so a crawler that follows them floods the site and
 # learns nothing. Matched (re.search, case-insensitive) against normalised page links; never against images
-# or seeds. Replace them with --no-default-deny-patterns plus your own --deny-pattern.
+# (they would refuse avatar?s=80 or image?q=75) or seeds. Your own --deny-pattern applies to images too.
+# Replace them with --no-default-deny-patterns plus your own --deny-pattern.
 DEFAULT_DENY_PATTERNS = (
     r"/(search|find|lookup|query|suche|recherche)(/|\?|$|\.[a-z]{2,5}(\?|$))",
     r"[?&](q|query|search|s|searchterm|search_query|keywords?|term)=",
@@ -83,17 +85,27 @@ class CrawlConfig:
     max_depth: int = 1  # seeds are depth 0; links found at depth max_depth are logged as skipped
     scope: str = SCOPE_HOST
     allowed_hosts: tuple[str, ...] = ()  # for scope allow-list
-    deny_patterns: tuple[str, ...] = DEFAULT_DENY_PATTERNS
+    deny_patterns: tuple[str, ...] = DEFAULT_DENY_PATTERNS  # page links; those not built in: images too
+    deny_hosts: tuple[
+        str, ...
+    ] = ()  # hosts and *.domain suffixes never requested: seeds, links, images, hops
     max_pages_per_host: int = 1000  # page fetches per host over the whole run
     max_links_per_page: int = 1000  # distinct links followed from one page; the rest are logged as skipped
 
     # Switches
     ignore_robots: bool = False  # only for operators legally entitled to
-    allow_private_networks: bool = False  # turns the SSRF guard off: tests and intranets only
-    allowed_networks: tuple[str, ...] = ()  # CIDRs the SSRF guard lets through (one chosen intranet)
+    # Opens loopback and private ranges only (127/8, 10/8, 172.16/12, 192.168/16, ::1, fc00::/7): local sites
+    # and intranets. Link-local, cloud metadata, 0.0.0.0/8, multicast, broadcast stay blocked (address_guard).
+    allow_private_networks: bool = False
+    allowed_networks: tuple[str, ...] = ()  # CIDRs the SSRF guard lets through, whatever they hold
 
     # Not options: derived at construction.
     _deny_regexes: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
+    _image_deny_regexes: tuple[re.Pattern[str], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+    _deny_host_names: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _deny_host_suffixes: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -149,6 +161,12 @@ class CrawlConfig:
                 regexes.append(re.compile(pattern, re.IGNORECASE))
             except re.error as exc:
                 problems.append(f"--deny-pattern {pattern!r} is not a valid regular expression: {exc}")
+        deny_hosts = []
+        for entry in self.deny_hosts:
+            try:
+                deny_hosts.append(parse_deny_host(entry))
+            except ValueError as exc:
+                problems.append(f"--deny-host {entry!r}: {exc}")
         if problems:
             raise UserError("invalid crawl options: " + "; ".join(problems))
         # Normalise sequences to tuples so the config stays hashable and picklable whatever the caller passed.
@@ -158,6 +176,16 @@ class CrawlConfig:
         object.__setattr__(self, "deny_patterns", tuple(self.deny_patterns))
         object.__setattr__(self, "allowed_networks", tuple(self.allowed_networks))
         object.__setattr__(self, "_deny_regexes", tuple(regexes))
+        object.__setattr__(
+            self, "_image_deny_regexes", tuple(r for r in regexes if r.pattern not in DEFAULT_DENY_PATTERNS)
+        )
+        object.__setattr__(self, "deny_hosts", tuple(dict.fromkeys(deny_hosts)))
+        object.__setattr__(
+            self, "_deny_host_names", frozenset(h for h in deny_hosts if not h.startswith("*."))
+        )
+        object.__setattr__(
+            self, "_deny_host_suffixes", tuple(h[2:] for h in deny_hosts if h.startswith("*."))
+        )
 
     @property
     def host_concurrency(self) -> int:
@@ -168,7 +196,23 @@ class CrawlConfig:
 
     @property
     def deny_regexes(self) -> tuple[re.Pattern[str], ...]:
+        """Every deny pattern: applied to page links."""
         return self._deny_regexes
+
+    @property
+    def image_deny_regexes(self) -> tuple[re.Pattern[str], ...]:
+        """The deny patterns that are not built in: applied to image URLs too."""
+        return self._image_deny_regexes
+
+    @property
+    def deny_host_names(self) -> frozenset[str]:
+        """Denied hosts matched exactly (names and IP addresses in normal form)."""
+        return self._deny_host_names
+
+    @property
+    def deny_host_suffixes(self) -> tuple[str, ...]:
+        """Denied domains: each denies itself and every name under it (from ``*.domain`` entries)."""
+        return self._deny_host_suffixes
 
     def replace(self, **changes) -> CrawlConfig:
         """A copy with some fields changed (validated again)."""
@@ -203,7 +247,42 @@ class CrawlConfig:
             kwargs["allowed_hosts"] = tuple(values["allow_host"])
         if values.get("allow_network"):
             kwargs["allowed_networks"] = tuple(values["allow_network"])
+        deny_hosts = tuple(values.get("deny_host") or ())
+        if values.get("deny_hosts_file"):
+            deny_hosts += read_deny_hosts_file(values["deny_hosts_file"])
+        if deny_hosts:
+            kwargs["deny_hosts"] = deny_hosts
         return cls(**kwargs)
+
+
+def read_deny_hosts_file(path: str) -> tuple[str, ...]:
+    """The entries of a ``--deny-hosts-file``: one host, address or ``*.domain`` per line; ``#`` starts a
+    comment; blank lines are skipped. A bad line is a :class:`UserError` naming the file and line.
+
+    >>> read_deny_hosts_file("/dev/null")
+    ()
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise UserError(f"--deny-hosts-file {path}: cannot read it ({exc.strerror or exc})") from None
+    entries = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{path}:{number}: not UTF-8 text (--deny-hosts-file)") from None
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            entries.append(parse_deny_host(text))
+        except ValueError as exc:
+            raise UserError(
+                f"{path}:{number}: {text!r} is not a host to deny: {exc} (--deny-hosts-file)"
+            ) from None
+    return tuple(entries)
 
 
 def _flag(name: str) -> str:
@@ -312,8 +391,20 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
         "--deny-pattern",
         action="append",
         default=None,
-        help="a regular expression; page links it matches are not followed; repeat the flag "
-        "(added to the defaults for search and lookup endpoints)",
+        help="a regular expression; page links and image URLs it matches are not fetched; repeat the flag "
+        "(added to the defaults for search and lookup endpoints, which apply to page links only)",
+    )
+    parser.add_argument(
+        "--deny-host",
+        action="append",
+        default=None,
+        help="a host never requested (seeds, links, images, redirect hops): a name, an IP address, or "
+        "*.example.com for example.com and every name under it; repeat the flag",
+    )
+    parser.add_argument(
+        "--deny-hosts-file",
+        default=None,
+        help="a file of hosts to deny, one per line as for --deny-host; # starts a comment",
     )
     parser.add_argument(
         "--no-default-deny-patterns",
@@ -333,11 +424,14 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-private-networks",
         action="store_true",
         default=False,
-        help="turn the SSRF guard off: allow loopback, private and link-local addresses (tests, intranets)",
+        help="let the crawler reach loopback and private ranges (127/8, 10/8, 172.16/12, 192.168/16, ::1, "
+        "fc00::/7): local sites and intranets; link-local, cloud metadata (169.254.169.254...), 0.0.0.0/8, "
+        "multicast and broadcast stay blocked",
     )
     parser.add_argument(
         "--allow-network",
         action="append",
         default=None,
-        help="a CIDR network the SSRF guard lets through (e.g. one intranet); repeat the flag",
+        help="a CIDR network the SSRF guard lets through, whatever it holds (e.g. one intranet); repeat the "
+        "flag; the only way to open link-local or metadata addresses, which you should not",
     )

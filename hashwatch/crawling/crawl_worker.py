@@ -7,12 +7,13 @@ Shared by the Beam DoFns (``transforms/crawl.py``) and the Beam-free driver (``d
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hashwatch.crawling import robots
+from hashwatch.crawling import address_guard, robots
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.data_uri import DataUriImage
 from hashwatch.crawling.fetcher import Fetcher, FetchResult, one_line
@@ -21,7 +22,15 @@ from hashwatch.crawling.html_extract import extract_page
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
 from hashwatch.crawling.politeness import HostSlots, Pacer, process_host_slots
 from hashwatch.crawling.sniff import is_html, is_image_type, sniff_content_type
-from hashwatch.crawling.url_rules import denied_by, host_key, hostname, in_scope
+from hashwatch.crawling.url_rules import (
+    denied_by,
+    denied_host,
+    denied_host_message,
+    host_key,
+    hostname,
+    image_denied_by,
+    in_scope,
+)
 from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.images import ImageRecord
@@ -36,6 +45,30 @@ from schemas.outcomes import (
 
 _SHARED_FETCHERS: dict[CrawlConfig, Fetcher] = {}
 _SHARED_LOCK = threading.Lock()
+_LOGGER = logging.getLogger("hashwatch.crawl")
+
+# Logged once per worker process, at the first seed the address guard refuses: a local or intranet site
+# crawled without the flag otherwise ends with every seed blocked and nothing else said.
+BLOCKED_SEED_HINT = (
+    "seed %s was refused by the address guard (%s). To crawl a local or intranet site, add "
+    "--allow-private-networks (opens loopback and private ranges) or --allow-network CIDR (opens one network)."
+)
+
+
+class _Once:
+    """True for the first caller only (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+
+    def first(self) -> bool:
+        with self._lock:
+            done, self._done = self._done, True
+            return not done
+
+
+_BLOCKED_SEED_HINT = _Once()
 
 
 def shared_fetcher(config: CrawlConfig) -> Fetcher:
@@ -122,23 +155,77 @@ class CrawlWorker:
 
     def _fetch_robots(self, key: str, pace: Callable[[str], None]) -> robots.RobotsRules:
         config = self.config
+
+        def no_denied_host(
+            target: str,
+        ) -> tuple[str, str, str] | None:  # a robots.txt redirect is a request too
+            entry = denied_host(target, config)
+            return (
+                None if entry is None else (OUTCOME_FAILED, "denied_host", denied_host_message(target, entry))
+            )
+
         result = self.fetcher.fetch(
-            f"{key}/robots.txt", max_bytes=config.max_robots_bytes, pace=pace, truncate=True
+            f"{key}/robots.txt",
+            max_bytes=config.max_robots_bytes,
+            hop_check=no_denied_host,
+            pace=pace,
+            truncate=True,
         )
-        rules = robots.rules_from_fetch(result.status, result.body, result.error_kind, result.error_message)
+        rules = robots.rules_from_fetch(
+            result.status,
+            result.body,
+            result.error_kind,
+            result.error_message,
+            redirected=result.redirect_count > 0,
+        )
         crawl_delay = rules.crawl_delay(config.robots_agent)
         if crawl_delay is not None:
             delay = max(config.per_host_delay, min(crawl_delay, config.max_crawl_delay))
             self.slots.set_delay(key, delay)
         return rules
 
+    def refusal_before_fetch(self, url: str, kind: str) -> tuple[str, str, str] | None:
+        """(outcome, error kind, message) for a URL refused before any request, robots.txt included: a denied
+        host, an image URL matching one of the operator's deny patterns, or a literal address the guard
+        refuses (names are checked when they resolve, inside the fetcher). None to go on."""
+        config = self.config
+        entry = denied_host(url, config)
+        if entry is not None:
+            return OUTCOME_SKIPPED, "denied_host", denied_host_message(url, entry)
+        if kind == KIND_IMAGE:
+            pattern = image_denied_by(url, config)
+            if pattern is not None:
+                return OUTCOME_SKIPPED, "denied_pattern", f"matches deny pattern {pattern!r}"
+        try:
+            address_guard.check_literal_host(hostname(url), self.fetcher.policy)
+        except address_guard.BlockedAddressError as exc:
+            return OUTCOME_FAILED, "blocked_address", str(exc)
+        return None
+
+    def _gate(
+        self, url: str, kind: str, pace: Callable[[str], None]
+    ) -> tuple[str, tuple[str, str, str] | None]:
+        """The robots decision and, if ``url`` must not be fetched, (outcome, error kind, message): the checks
+        that need no request first, then robots.txt."""
+        refused = self.refusal_before_fetch(url, kind)
+        if refused is not None:
+            return ROBOTS_NOT_APPLICABLE, refused
+        verdict = self.robots_verdict(url, pace)
+        if not verdict.allowed:
+            return verdict.decision, (verdict.outcome, verdict.error_kind, verdict.error_message)
+        return verdict.decision, None
+
     def _hop_check(self, task_depth: int, seed_url: str, kind: str, state: _RobotsState):
-        """Vets each redirect target: scope and deny patterns for page links (not seeds, not images),
-        robots for
-        everything; the address guard runs inside the fetcher."""
+        """Vets each redirect target: denied hosts, literal addresses and (for images) deny patterns for
+        every hop; scope and deny patterns for page links (not seeds); robots for everything. The address
+        guard checks resolved names inside the fetcher."""
         config = self.config
 
         def check(target: str, pace: Callable[[str], None]):
+            refused = self.refusal_before_fetch(target, kind)
+            if refused is not None:
+                _, error_kind, message = refused
+                return OUTCOME_FAILED, error_kind, message  # a hop was requested: failed, not skipped
             if kind == KIND_PAGE and task_depth > 0:
                 if not in_scope(target, seed_url, config):
                     return (
@@ -168,27 +255,25 @@ class CrawlWorker:
             outcome.fetch_log = [self.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
             outcome.image_refs, outcome.links, outcome.inline_images = [], [], []
         outcome.elapsed_s = time.monotonic() - started
+        row = outcome.fetch_log[0] if outcome.fetch_log else None
+        if (
+            task.depth == 0
+            and row is not None
+            and row.error_kind == "blocked_address"
+            and _BLOCKED_SEED_HINT.first()
+        ):
+            _LOGGER.warning(BLOCKED_SEED_HINT, task.url, row.error_message)
         return outcome
 
     def _crawl_page(self, task: CrawlTask, pace: Pacer, out: PageOutcome) -> None:
         config = self.config
         fetched_at = now_us()
         state = _RobotsState()
-        verdict = self.robots_verdict(task.url, pace)
-        state.decision = verdict.decision
-        if not verdict.allowed:
+        state.decision, refused = self._gate(task.url, KIND_PAGE, pace)
+        if refused is not None:
             out.fetch_log.append(
-                self._row(
-                    task.url,
-                    KIND_PAGE,
-                    task.depth,
-                    task.parent_url,
-                    None,
-                    state.decision,
-                    fetched_at,
-                    outcome=verdict.outcome,
-                    error_kind=verdict.error_kind,
-                    message=verdict.error_message,
+                self._refused_row(
+                    task.url, KIND_PAGE, task.depth, task.parent_url, state.decision, fetched_at, refused
                 )
             )
             return
@@ -357,20 +442,10 @@ class CrawlWorker:
     def _fetch_image(self, task: ImageTask, pace: Pacer, parent: str | None) -> ImageOutcome:
         fetched_at = now_us()
         state = _RobotsState()
-        verdict = self.robots_verdict(task.image_url, pace)
-        state.decision = verdict.decision
-        if not verdict.allowed:
-            row = self._row(
-                task.image_url,
-                KIND_IMAGE,
-                task.depth,
-                parent,
-                None,
-                state.decision,
-                fetched_at,
-                outcome=verdict.outcome,
-                error_kind=verdict.error_kind,
-                message=verdict.error_message,
+        state.decision, refused = self._gate(task.image_url, KIND_IMAGE, pace)
+        if refused is not None:
+            row = self._refused_row(
+                task.image_url, KIND_IMAGE, task.depth, parent, state.decision, fetched_at, refused
             )
             return ImageOutcome(row, None)
         hop_check = self._hop_check(task.depth, task.seed_url, KIND_IMAGE, state)
@@ -479,6 +554,31 @@ class CrawlWorker:
             attempts=(result.requests_made - result.redirect_count) if result is not None else 0,
             fetched_at=fetched_at,
             elapsed_ms=(result.elapsed_s * 1000) if result is not None else 0.0,
+        )
+
+    def _refused_row(  # noqa: PLR0917
+        self,
+        url: str,
+        kind: str,
+        depth: int,
+        parent_url: str | None,
+        robots_decision: str,
+        fetched_at: int,
+        refused: tuple[str, str, str],
+    ) -> FetchLogRecord:
+        """The row of a URL refused before it was requested."""
+        outcome, error_kind, message = refused
+        return self._row(
+            url,
+            kind,
+            depth,
+            parent_url,
+            None,
+            robots_decision,
+            fetched_at,
+            outcome=outcome,
+            error_kind=error_kind,
+            message=message,
         )
 
     def internal_row(

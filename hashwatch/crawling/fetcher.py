@@ -25,7 +25,6 @@ from http.client import HTTPException
 
 import requests
 import urllib3.exceptions
-from urllib3.connection import HTTPConnection
 
 from hashwatch.crawling import address_guard
 from hashwatch.crawling.address_guard import AddressPolicy, BlockedAddressError
@@ -86,29 +85,56 @@ def one_line(message: str) -> str:
 
 # --- total deadline: a watchdog that shuts the socket of a response that runs over its time
 # ------------------
+#
+# Where the socket lives moves during a request, so the watchdog cannot find it through the connection:
+# * TLS: urllib3 connects (``_new_conn``) and wraps the socket before ``request`` is called; the wrap detaches
+#   the plain socket object (its descriptor becomes -1) while the handshake runs.
+# * HTTP/1.0 or ``Connection: close``: http.client hands the socket to the response and sets
+#   ``HTTPConnection.sock`` to None (measured before this change, with a 2 s deadline against a 30 s trickle:
+#   keep-alive 2.0 s, HTTP/1.0 30.2 s, close 30.1 s).
+# So the deadline keeps its own duplicate descriptor of every socket the request uses, taken when the socket
+# is created and when a pooled connection is reused. shutdown(2) acts on the connection whichever descriptor
+# names it, so shutting the duplicate wakes a read blocked on the original, TLS or not. The duplicates are
+# closed under the watchdog's lock when the fetch ends (or expires), so a descriptor number is never shut
+# after the kernel could have reused it.
 
 _current = threading.local()
 
 
 class _Deadline:
-    __slots__ = ("armed", "connection", "deadline", "expired", "seconds")
+    __slots__ = ("armed", "deadline", "expired", "seconds", "sockets")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.armed = True
         self.expired = False
-        self.connection: HTTPConnection | None = None
+        self.sockets: list[socket.socket] = []  # our duplicates of the request's sockets
+
+
+def _watch_current(sock: socket.socket | None) -> None:
+    ctx = getattr(_current, "deadline", None)
+    if ctx is not None and sock is not None:
+        _WATCHDOG.watch(ctx, sock)
 
 
 class _DeadlineConnectionMixin:
-    """Records the connection a request runs on, so the watchdog can shut its socket."""
+    """Hands every socket a request uses to its deadline: new ones when they connect (before any TLS
+    handshake), pooled ones when a request starts on them."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch_current(sock)
+        return sock
 
     def request(self, *args, **kwargs):
-        ctx = getattr(_current, "deadline", None)
-        if ctx is not None:
-            ctx.connection = self
+        _watch_current(self.sock)  # a reused keep-alive connection; None for a new one (watched on connect)
         return super().request(*args, **kwargs)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Watchdog:
@@ -136,9 +162,31 @@ class _Watchdog:
             self._cv.notify()
         return ctx
 
+    def watch(self, ctx: _Deadline, sock: socket.socket) -> None:
+        """Keep a duplicate of ``sock``'s descriptor for ``ctx`` (shut at once if ``ctx`` already expired)."""
+        try:
+            # fromfd dups the descriptor into a plain socket (SSLSocket.dup() is not allowed).
+            dup = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        except OSError:
+            return  # already closed: nothing left to shut
+        with self._cv:
+            if ctx.armed and not ctx.expired:
+                ctx.sockets.append(dup)
+                return
+            if ctx.armed:  # expired while connecting (e.g. during a slow DNS answer): stop here
+                _shut(dup)
+        dup.close()
+
     def disarm(self, ctx: _Deadline) -> None:
         with self._cv:
             ctx.armed = False
+            self._release(ctx)
+
+    @staticmethod
+    def _release(ctx: _Deadline) -> None:
+        for dup in ctx.sockets:
+            dup.close()
+        ctx.sockets.clear()
 
     def _run(self) -> None:
         with self._cv:
@@ -155,12 +203,9 @@ class _Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 ctx.expired = True
-                connection = ctx.connection
-                sock = getattr(connection, "sock", None) if connection is not None else None
-                if sock is not None:
-                    # The base-class shutdown works on TLS sockets too, without touching their SSL state.
-                    with contextlib.suppress(OSError):
-                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                for dup in ctx.sockets:
+                    _shut(dup)
+                self._release(ctx)
 
 
 _WATCHDOG = _Watchdog()

@@ -103,6 +103,21 @@ class HostSlots:
             else:
                 self._active.pop(host, None)
 
+    def release_unused(self, host: str, reserved_at: float, default_delay: float) -> None:
+        """A task whose reservation (:meth:`try_start` at ``reserved_at``) sent no request (a URL refused
+        before any request: blocked address, denied host, robots): free its slot and give the start back, so
+        the host's rest since its last real request goes on. Without this, 1,000 seeds on a refused host
+        took 1,000 s at the default 1 s delay, each waiting for a request that was never made."""
+        with self._lock:
+            delay = self._delay.get(host, default_delay)
+            if self._next_start.get(host) == reserved_at + delay:  # no request of another task since
+                self._next_start[host] = reserved_at
+            count = self._active.get(host, 0) - 1
+            if count > 0:
+                self._active[host] = count
+            else:
+                self._active.pop(host, None)
+
     def pace(self, host: str, default_delay: float) -> None:
         """Block until ``host``'s next start, then take it (for a request after a task's first).
 
@@ -134,11 +149,19 @@ class Pacer:
     """Handed to one task: its first request to its own host was reserved by the scheduler; every other
     request (robots, hops, retries, other hosts after a redirect) waits for its host's turn."""
 
-    def __init__(self, slots: HostSlots, host: str, default_delay: float, reserved: bool) -> None:
+    def __init__(
+        self, slots: HostSlots, host: str, default_delay: float, reserved: bool, reserved_at: float = 0.0
+    ) -> None:
         self._slots = slots
         self._host = host
         self._default_delay = default_delay
         self._reserved = reserved
+        self.reserved_at = reserved_at
+
+    @property
+    def unused(self) -> bool:
+        """True while the reserved first request has not been made."""
+        return self._reserved
 
     def __call__(self, host: str) -> None:
         if self._reserved and host == self._host:
@@ -221,7 +244,7 @@ class HostScheduler(Generic[T]):
         for thread in threads:
             thread.join()
 
-    def _next(self) -> tuple[str, T] | None:
+    def _next(self) -> tuple[str, T, float] | None:
         with self._cv:
             while True:
                 if self._closed and not self._pending:
@@ -239,7 +262,7 @@ class HostScheduler(Generic[T]):
                             self._ring.remove(host)
                         self._pending -= 1
                         self._running += 1
-                        return host, item
+                        return host, item, now
                     soonest = min(soonest, wait)
                 # Nothing ready: wait for a submit, a finish (notify) or the soonest host's delay. A slot
                 # held by
@@ -251,8 +274,8 @@ class HostScheduler(Generic[T]):
             job = self._next()
             if job is None:
                 return
-            host, item = job
-            pacer = Pacer(self._slots, host, self._default_delay, reserved=True)
+            host, item, reserved_at = job
+            pacer = Pacer(self._slots, host, self._default_delay, reserved=True, reserved_at=reserved_at)
             try:
                 try:
                     result = self._worker(item, pacer)
@@ -261,7 +284,10 @@ class HostScheduler(Generic[T]):
                 if self._on_result is not None:
                     self._on_result(item, result)
             finally:
-                self._slots.finish(host, self._default_delay)
+                if pacer.unused:
+                    self._slots.release_unused(host, reserved_at, self._default_delay)
+                else:
+                    self._slots.finish(host, self._default_delay)
                 with self._cv:
                     self._running -= 1
                     self._cv.notify_all()

@@ -3,7 +3,9 @@
 Rules (RFC 9309): a 2xx robots.txt is parsed (the first ``max_robots_bytes`` of it); a 4xx means no rules
 (allow all, recorded as ``unavailable``); a 5xx means the host cannot say, which the RFC treats as disallow
 all; a network failure (dns, connect, timeout, blocked address) is that host's failure and is reported as the
-page's own error without a request for the page. ``Crawl-delay`` for our agent raises the host's delay, capped
+page's own error without a request for the page. Its message names the cause: the fetch's own message where
+the cause belongs to the host itself (a refused address, no DNS answer, a refused connection or TLS failure,
+without a redirect), else "robots.txt could not be fetched: <cause>; the URL was not requested". ``Crawl-delay`` for our agent raises the host's delay, capped
 at ``max_crawl_delay``.
 """
 
@@ -31,6 +33,7 @@ class RobotsRules:
     status: int | None = None
     error_kind: str | None = None  # for unreachable: the fetch's error kind
     error_message: str | None = None
+    redirected: bool = False  # for unreachable: the failure was at a redirect target, not the host itself
 
     def crawl_delay(self, agent: str) -> float | None:
         if self.parser is None:
@@ -103,8 +106,17 @@ def process_robots_cache() -> RobotsCache:
     return _PROCESS_CACHE
 
 
+# Failures that belong to the host (and port) itself: the URL, on the same host, would fail the same way.
+_HOST_FAILURES = frozenset({"blocked_address", "dns", "connect", "tls"})
+
+
 def rules_from_fetch(
-    status: int | None, body: bytes | None, error_kind: str | None, message: str | None
+    status: int | None,
+    body: bytes | None,
+    error_kind: str | None,
+    message: str | None,
+    *,
+    redirected: bool = False,
 ) -> RobotsRules:
     """Turn the result of fetching ``/robots.txt`` into rules (see the module docstring for the RFC 9309
     rules)."""
@@ -115,10 +127,23 @@ def rules_from_fetch(
         return RobotsRules(state="allow_all", status=status)
     if error_kind == "bad_status" and status is not None and status >= 500:
         return RobotsRules(state="disallow_all", status=status)
-    if error_kind in ("too_large", "not_html", "redirect_loop", "too_many_redirects", "content_encoding"):
+    if error_kind in (
+        "too_large",
+        "not_html",
+        "redirect_loop",
+        "too_many_redirects",
+        "content_encoding",
+        "denied_host",  # redirected to a --deny-host: a redirect we will not follow (RFC 9309 2.3.1.2)
+    ):
         # Unusable but answered: like a 4xx, no rules.
         return RobotsRules(state="allow_all", status=status)
-    return RobotsRules(state="unreachable", status=status, error_kind=error_kind, error_message=message)
+    return RobotsRules(
+        state="unreachable",
+        status=status,
+        error_kind=error_kind,
+        error_message=message,
+        redirected=redirected,
+    )
 
 
 def verdict(rules: RobotsRules, url: str, agent: str, ignore_robots: bool) -> RobotsVerdict:
@@ -136,12 +161,11 @@ def verdict(rules: RobotsRules, url: str, agent: str, ignore_robots: bool) -> Ro
             outcome="skipped",
         )
     if rules.state == "unreachable":
+        cause = rules.error_message or rules.error_kind or "unknown failure"
+        if rules.error_kind not in _HOST_FAILURES or rules.redirected:
+            cause = f"robots.txt could not be fetched: {cause}; the URL was not requested"
         return RobotsVerdict(
-            False,
-            ROBOTS_UNAVAILABLE,
-            rules.error_kind or "connect",
-            f"robots.txt unreachable: {rules.error_message or rules.error_kind}",
-            outcome="failed",
+            False, ROBOTS_UNAVAILABLE, rules.error_kind or "connect", cause, outcome="failed"
         )
     if rules.parser is None or rules.parser.can_fetch(url, agent):
         return RobotsVerdict(True, ROBOTS_ALLOWED)

@@ -1,4 +1,4 @@
-"""URL rules: normalisation (the dedupe key), host keys, scope and deny patterns.
+"""URL rules: normalisation (the dedupe key), host keys, scope, deny patterns and denied hosts.
 
 One normal form per URL, used for dedupe, fetching and every output column: w3lib's ``canonicalize_url``
 (percent-encoding made safe, query arguments sorted, fragment dropped, host lower-cased and IDNA-encoded) plus
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
+
+from hashwatch.crawling.address_guard import parse_ip_literal
 
 if TYPE_CHECKING:
     from hashwatch.crawling.config import CrawlConfig
@@ -132,21 +134,98 @@ def in_scope(url: str, seed_url: str, config: CrawlConfig) -> bool:
     raise ValueError(f"unknown scope {config.scope!r}")
 
 
+def denied_host_message(url: str, entry: str) -> str:
+    return f"host {hostname(url)} is denied by --deny-host {entry}"
+
+
 def denied_by(url: str, config: CrawlConfig) -> str | None:
-    """The first deny pattern that matches ``url``, or None."""
+    """The first deny pattern that refuses page link ``url``, or None."""
     for regex in config.deny_regexes:
         if regex.search(url):
             return regex.pattern
     return None
 
 
+def image_denied_by(url: str, config: CrawlConfig) -> str | None:
+    """The first deny pattern that refuses image ``url``, or None.
+
+    Only the operator's own patterns apply to images: the built-in ones describe search pages and link traps,
+    and would refuse ordinary images (``avatar?s=80``, ``/_next/image?url=...&q=75``,
+    ``/events/2024/05/photo.jpg``).
+    """
+    for regex in config.image_deny_regexes:
+        if regex.search(url):
+            return regex.pattern
+    return None
+
+
+def parse_deny_host(entry: str) -> str:
+    """The normal form of a ``--deny-host`` entry, or raise ``ValueError`` saying what is wrong with it.
+
+    An entry is a host name (``cdn.example.com``), an IP address, or ``*.example.com``: example.com and every
+    name under it. Names are lower-cased and IDNA-encoded as URLs are.
+
+    >>> parse_deny_host("*.Example.COM.")
+    '*.example.com'
+    >>> parse_deny_host("[::1]")
+    '::1'
+    """
+    text = entry.strip().lower().rstrip(".")
+    if not text:
+        raise ValueError("empty host")
+    if "/" in text or "@" in text:
+        raise ValueError("a host name or address, not a URL")
+    wildcard = text.startswith("*.")
+    name = text[2:] if wildcard else text
+    if "*" in name:
+        raise ValueError("'*' is only allowed as a leading '*.' (e.g. *.example.com)")
+    if not wildcard:
+        ip = parse_ip_literal(name)  # every spelling a URL host may use: 10.0.0.1, [::1], 167772161
+        if ip is not None:
+            return str(ip)
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("not a valid host name") from None
+    labels = name.split(".")
+    if len(name) > 253 or not all(
+        label and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label) for label in labels
+    ):
+        raise ValueError("not a valid host name (letters, digits, '-', '_' and dots; ports are not allowed)")
+    return f"*.{name}" if wildcard else name
+
+
+def denied_host(url: str, config: CrawlConfig) -> str | None:
+    """The ``--deny-host`` entry that refuses the host of ``url``, or None.
+
+    IP literals are compared by value, so every spelling of a denied address (``2130706433``, ``127.1``) is
+    denied too.
+    """
+    if not config.deny_hosts:
+        return None
+    host = hostname(url)
+    ip = parse_ip_literal(host)
+    if ip is not None:
+        key = str(ip)
+        return key if key in config.deny_host_names else None
+    if host in config.deny_host_names:
+        return host
+    for suffix in config.deny_host_suffixes:
+        if host == suffix or host.endswith("." + suffix):
+            return "*." + suffix
+    return None
+
+
 def link_skip_reason(url: str, seed_url: str, depth: int, config: CrawlConfig) -> tuple[str, str] | None:
     """Why a discovered page link at ``depth`` is not fetched, as (error kind, message), or None to fetch it.
 
-    Seeds (depth 0) are the operator's choice: scope and deny patterns do not apply to them.
+    Seeds (depth 0) are the operator's choice: scope and deny patterns do not apply to them (denied hosts do).
     """
     if depth > config.max_depth:
         return "max_depth", f"found at depth {depth - 1}, the last round (--max-depth {config.max_depth})"
+    entry = denied_host(url, config)
+    if entry is not None:
+        return "denied_host", denied_host_message(url, entry)
     if depth == 0:
         return None
     if not in_scope(url, seed_url, config):

@@ -34,7 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="compile known-hash lists (CSV, TSV, Parquet, pytx) into an index file")
     b.add_argument("lists", nargs="+", metavar="LIST", help="list files, applied in this order")
     b.add_argument("--out", required=True, metavar="INDEX", help="index file to write")
-    b.add_argument("--skip-invalid", action="store_true", help="count and skip bad rows instead of failing")
+    b.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip bad rows (counted, the first few named) instead of failing",
+    )
+    b.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 even when the index holds no entry (it matches nothing)",
+    )
     b.set_defaults(func=_cmd_index_build)
     i = sub.add_parser("info", help="print an index's metadata (checksum, list versions, counts)")
     i.add_argument("index", metavar="INDEX")
@@ -150,8 +159,20 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 def _cmd_index_build(args: argparse.Namespace) -> int:
     from hashwatch.hashing.known_hash_index import build_index
 
-    report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
+    try:
+        report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
+    except OSError as exc:  # the lists were read (their errors are UserErrors): writing the index failed
+        raise UserError(f"cannot write the index {args.out}: {exc.strerror or type(exc).__name__}") from None
     _emit(report.to_dict())
+    if report.skipped_text():
+        print(f"hashwatch index build: {report.skipped_text()}", file=sys.stderr)
+    if not any(report.entries.values()) and not args.allow_empty:
+        print(
+            f"hashwatch index build: error: {args.out} holds no entry ({report.rows_read} rows read, "
+            f"{report.rows_skipped} skipped): it can match nothing",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 
@@ -195,8 +216,25 @@ def _cmd_match(args: argparse.Namespace) -> int:
     )
     index = KnownHashIndex.load(args.index)
     config = _hash_config(args, dihedral=not args.no_dihedral)
+    files = matched_files = matches = 0
+    undecoded: list[str] = []
     for path, data in _read_inputs(args.files):
+        files += 1
         hashes = compute_image_hashes(data, config)
-        for match in index.match(hashes, options):
+        if hashes.decode_status != "ok":
+            undecoded.append(f"{path} ({hashes.decode_status})")
+        found = index.match(hashes, options)
+        for match in found:
             _emit({"file": path, **match.to_dict(), "decode_status": hashes.decode_status})
+        matches += len(found)
+        matched_files += bool(found)
+    # stdout stays JSON lines; the verdict goes to stderr, so "nothing matched" is never just silence.
+    verdict = (
+        f"{matches} match(es) in {matched_files} of {files} file(s)"
+        if matches
+        else f"no match in {files} file(s)"
+    )
+    if undecoded:
+        verdict += f"; not decoded as images (crypto hashes only): {', '.join(undecoded)}"
+    print(f"hashwatch match: {verdict} against {args.index} ({index.size()} entries)", file=sys.stderr)
     return 0

@@ -235,9 +235,22 @@ class BuildReport:
     files: Sequence[Mapping[str, Any]]
     seconds: float
     items: int = 0  # pictures the rows' item_id columns name (distinct source, item_id)
+    skipped_examples: Sequence[str] = ()  # the first few rows --skip-invalid skipped: "file:line: why"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def skipped_text(self) -> str | None:
+        """One line saying what ``--skip-invalid`` skipped, naming the first rows; None if nothing was."""
+        if not self.rows_skipped:
+            return None
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped_by_reason.items()))
+        more = " ..." if self.rows_skipped > len(self.skipped_examples) else ""
+        return (
+            f"--skip-invalid skipped {self.rows_skipped} of {self.rows_read} list rows ({reasons}): "
+            + "; ".join(self.skipped_examples)
+            + more
+        )
 
 
 # ---------------------------------------------------------------- chunk planning
@@ -1291,6 +1304,7 @@ def build_index(
         rows_read=merged.rows_read,
         rows_skipped=merged.rows_skipped,
         skipped_by_reason=dict(merged.skipped_by_reason),
+        skipped_examples=list(merged.skipped_examples),
         tombstones_applied=merged.tombstones_applied,
         files=list(merged.files),
         seconds=round(time.perf_counter() - start, 3),

@@ -33,7 +33,7 @@ import hashlib
 import io
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ class MergedList:
     rows_read: int = 0
     rows_skipped: int = 0
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    skipped_examples: list[str] = field(default_factory=list)  # the first few skipped rows: "file:line: why"
     tombstones_applied: int = 0
     items: int = 0  # distinct (source, item_id) pairs among the kept entries
     # Those pairs as ``source + ITEM_SEPARATOR + item_id``, in item-number order (pyarrow); None without items.
@@ -116,6 +117,40 @@ def _first_line(path: str) -> str:
     return ""
 
 
+SKIPPED_EXAMPLES = 5  # bad rows named (file and line) when --skip-invalid skips them
+
+
+class SkipTally(Counter):
+    """Rows ``--skip-invalid`` skipped: counts by reason, and the first few rows named (``file:line:
+    reason``) so a user can find and mend them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.examples: list[str] = []
+
+
+def note_skipped(skipped: Counter, reason: str, where: Callable[[], str]) -> None:
+    """Count one skipped row; name it (``where()``, called only while examples are wanted). Rows are noted
+    in two passes per file (malformed CSV rows, then invalid values), each in file order, so each pass keeps
+    its first :data:`SKIPPED_EXAMPLES` and :func:`read_list` keeps the file's first few of both."""
+    skipped[reason] += 1
+    examples = getattr(skipped, "examples", None)
+    if examples is not None and len(examples) < SKIPPED_EXAMPLES * 2:
+        examples.append(where())
+
+
+def _first_examples(examples: list[str], start: int) -> None:
+    """Keep the first :data:`SKIPPED_EXAMPLES` named rows, in file order (the ones since ``start`` are one
+    file's, ``path:line: why``)."""
+
+    def line(text: str) -> int:
+        number = text.split(": ", 1)[0].rsplit(":", 1)[-1]
+        return int(number) if number.isdigit() else 0
+
+    examples[start:] = sorted(examples[start:], key=line)
+    del examples[SKIPPED_EXAMPLES:]
+
+
 class _Invalid(Exception):
     def __init__(self, row: int, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -147,10 +182,13 @@ def _read_table(path: str, fmt: str, skip_invalid: bool, skipped: Counter):
     if missing:
         raise UserError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has: {', '.join(header)})")
 
+    malformed = 0
+
     def on_invalid(row) -> str:
+        nonlocal malformed
         if not skip_invalid:
             return "error"
-        skipped["wrong number of columns"] += 1
+        malformed += 1
         return "skip"
 
     try:
@@ -173,25 +211,48 @@ def _read_table(path: str, fmt: str, skip_invalid: bool, skipped: Counter):
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
 
+    lines: list[list[int]] = []  # data-row lines, malformed-row lines: one scan, only when asked
+
+    def scan() -> tuple[list[int], list[int]]:
+        if not lines:
+            lines.extend(_csv_lines(path, delimiter, len(header)))
+        return lines[0], lines[1]
+
+    if malformed:  # pyarrow does not say where (InvalidRow.number is None when reading in parallel)
+        for line in scan()[1]:
+            note_skipped(
+                skipped,
+                "wrong number of columns",
+                lambda line=line: f"{path}:{line}: wrong number of columns",
+            )
+
     def locate(row: int) -> str:
-        return f"{path}:{_csv_row_line(path, delimiter, row)}"
+        data_lines = scan()[0]
+        return f"{path}:{data_lines[row]}" if row < len(data_lines) else path
 
     return table, locate
 
 
-def _csv_row_line(path: str, delimiter: str, row: int) -> int:
-    """The file line where data row ``row`` (0-based, after the header, blank lines skipped) starts."""
+def _csv_lines(path: str, delimiter: str, ncols: int) -> tuple[list[int], list[int]]:
+    """The file line each data row starts on (rows after the header, blank lines skipped, as pyarrow reads
+    them), and the lines of malformed rows (a column count other than the header's, which --skip-invalid
+    drops). A row may span lines inside quotes: its first line is the one named."""
+    data: list[int] = []
+    malformed: list[int] = []
     with _open_text(path) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
-        seen = -1
         start = 1
+        header_seen = False
         for record in reader:
             if record and any(x.strip() for x in record):
-                if seen == row:
-                    return start
-                seen += 1
+                if not header_seen:
+                    header_seen = True
+                elif len(record) == ncols:
+                    data.append(start)
+                else:
+                    malformed.append(start)
             start = reader.line_num + 1
-    return start
+    return data, malformed
 
 
 def _csv_error_line(path: str, delimiter: str, ncols: int) -> int | None:
@@ -272,9 +333,10 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    skipped = skipped if skipped is not None else Counter()
+    skipped = skipped if skipped is not None else SkipTally()
     if not os.path.exists(path):
         raise UserError(f"list file not found: {path}")
+    examples_before = len(getattr(skipped, "examples", ()))
     fmt = _detect_format(path)
     table, locate = _read_table(path, fmt, skip_invalid, skipped)
     missing = [c for c in _REQUIRED if c not in table.column_names]
@@ -347,8 +409,10 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
         if not skip_invalid:
             row = min(reasons)
             raise UserError(f"{locate(row)}: {reasons[row][1]}")
-        for reason, _detail in reasons.values():
-            skipped[reason] += 1
+        for row, (reason, detail) in sorted(reasons.items()):
+            note_skipped(skipped, reason, lambda row=row, detail=detail: f"{locate(row)}: {detail}")
+    if hasattr(skipped, "examples"):
+        _first_examples(skipped.examples, examples_before)
     keep = pa.array(~bad)
     return _Rows(
         hash_type=pc.filter(htype, keep),
@@ -393,12 +457,17 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
 
     if not paths:
         raise UserError("no list files given")
-    skipped: Counter = Counter()
+    skipped = SkipTally()
     parts: list[_Rows] = []
     files: list[dict[str, Any]] = []
     for path in paths:
         before = sum(skipped.values())
-        rows = read_list(path, skip_invalid=skip_invalid, skipped=skipped)
+        if os.path.isdir(path):
+            raise UserError(f"{path} is a folder: give list files (a shell glob such as {path}/*.csv works)")
+        try:
+            rows = read_list(path, skip_invalid=skip_invalid, skipped=skipped)
+        except OSError as exc:  # permissions, a file that vanished, an I/O error: never a traceback
+            raise UserError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
         parts.append(rows)
         files.append(
             {
@@ -544,6 +613,7 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         rows_read=n + sum(skipped.values()),
         rows_skipped=sum(skipped.values()),
         skipped_by_reason=dict(skipped),
+        skipped_examples=list(skipped.examples),
         tombstones_applied=removed_total,
         items=int(used_items.size),
         item_names=item_names,

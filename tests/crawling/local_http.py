@@ -1,13 +1,19 @@
 """Real HTTP servers on loopback addresses for the crawler tests, and synthetic images.
 
 Each :class:`LocalServer` binds 127.0.0.x on a free port, serves a route table (exact path with query, or a
-prefix route) and records every request it receives (path, time, User-Agent). Servers on different 127.0.0.x
-addresses are different hosts to the crawler. Nothing here talks beyond loopback.
+prefix route) and records every request it receives (path, time, User-Agent, client address). Servers on
+different 127.0.0.x addresses are different hosts to the crawler. ``LocalServer(tls=True)`` serves HTTPS with
+a self-signed certificate made for the test (``TLS_CERT_PATH``). :meth:`LocalServer.trickle` serves a response
+that never ends in each way a server can frame one (``TRICKLE_KINDS``: HTTP/1.1 keep-alive, HTTP/1.0,
+``Connection: close``, chunked, slow status line and headers); :class:`SlowTlsServer` accepts TCP and stalls
+or trickles the TLS handshake. Every slow route stops when its server closes, so no thread outlives the
+test. Nothing here talks beyond loopback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import socket
@@ -63,6 +69,7 @@ class Seen:
     at: float  # time.monotonic()
     user_agent: str | None
     server: str  # host:port that answered
+    client: str = ""  # host:port the request came from (one per connection)
 
 
 Route = Callable[["RequestHandler"], None]
@@ -77,7 +84,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        owner.record(Seen(self.path, time.monotonic(), self.headers.get("User-Agent"), owner.netloc))
+        client = f"{self.client_address[0]}:{self.client_address[1]}"
+        owner.record(Seen(self.path, time.monotonic(), self.headers.get("User-Agent"), owner.netloc, client))
         route = owner.find(self.path)
         if route is None:
             self.send_body(404, b"<html>not found " + CONTENT_MARKER.encode() + b"</html>", "text/html")
@@ -105,18 +113,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalServer:
-    """A threaded HTTP server on ``address`` (a loopback IP), with routes and a request log."""
+    """A threaded HTTP server on ``address`` (a loopback IP), with routes and a request log; HTTPS with
+    ``tls=True`` (certificate for 127.0.0.1 in ``TLS_CERT_PATH``, which a client must be told to trust)."""
 
-    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, address: str = "127.0.0.1", port: int = 0, tls: bool = False) -> None:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         server_cls = type("_S", (_Server,), {"address_family": family})
         self._server = server_cls((address, port), RequestHandler)
+        if tls:
+            self._server.socket = _tls_context().wrap_socket(self._server.socket, server_side=True)
         self._server.owner = self
+        self.stopped = threading.Event()  # set by close(): slow routes end their loops on it
         self.address = address
         self.port = self._server.server_address[1]
         host = f"[{address}]" if ":" in address else address
         self.netloc = f"{host}:{self.port}"
-        self.base = f"http://{self.netloc}"
+        self.base = f"{'https' if tls else 'http'}://{self.netloc}"
         self.routes: dict[str, Route] = {}
         self.prefix_routes: list[tuple[str, Route]] = []
         self.requests: list[Seen] = []
@@ -168,10 +180,170 @@ class LocalServer:
     def redirect(self, path: str, location: str, status: int = 302) -> None:
         self.add(path, b"", None, status, {"Location": location})
 
+    def trickle(self, path: str, kind: str, interval: float = 0.1, seconds: float = 30.0) -> None:
+        """Serve ``path`` as a response that sends one byte per ``interval`` for ``seconds`` (or until the
+        server closes), framed as ``kind`` (one of ``TRICKLE_KINDS``)."""
+        if kind not in TRICKLE_KINDS:
+            raise ValueError(f"unknown trickle kind {kind!r}")
+        stopped = self.stopped
+
+        def drip(h: RequestHandler, data: bytes) -> bool:
+            """Send ``data`` a byte at a time; False once time is up or the server closes."""
+            for byte in data:
+                if stopped.wait(interval):
+                    return False
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+            return True
+
+        def route(h: RequestHandler) -> None:
+            h.close_connection = kind in ("http/1.0", "close", "slow-headers")
+            count = int(seconds / interval)
+            if kind == "slow-headers":
+                drip(h, b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * count)
+                return
+            if kind == "http/1.0":
+                h.protocol_version = (
+                    "HTTP/1.0"  # the status line says 1.0; the body ends when the socket does
+                )
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html")
+            if kind == "keep-alive":
+                h.send_header("Content-Length", str(count))
+            elif kind == "close":
+                h.send_header("Connection", "close")
+            elif kind == "chunked":
+                h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            h.wfile.flush()
+            for _ in range(count):
+                piece = b"1\r\nx\r\n" if kind == "chunked" else b"x"
+                if not drip(h, piece):
+                    return
+            if kind == "chunked":
+                h.wfile.write(b"0\r\n\r\n")
+
+        self.routes[path] = route
+
     def close(self) -> None:
+        self.stopped.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+TRICKLE_KINDS = ("keep-alive", "http/1.0", "close", "chunked", "slow-headers")
+
+
+class SlowTlsServer:
+    """Accepts TCP on 127.0.0.1 and never completes a TLS handshake: reads the ClientHello, then either says
+    nothing (``mode="stall"``) or trickles one byte of a 16 KiB handshake record per ``interval``
+    (``mode="trickle"``), so every read of the client succeeds and no per-read timeout fires. Stops when
+    closed."""
+
+    def __init__(self, mode: str, interval: float = 0.1) -> None:
+        if mode not in ("stall", "trickle"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode, self.interval = mode, interval
+        self.stopped = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.base = f"https://127.0.0.1:{self.port}"
+        self.connections = 0
+        self._threads: list[threading.Thread] = []
+        self._accepter = threading.Thread(target=self._accept, daemon=True)
+        self._accepter.start()
+
+    def url(self, path: str = "/") -> str:
+        return self.base + path
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(5)
+            conn.recv(65536)  # the ClientHello
+            if self.mode == "trickle":
+                conn.sendall(b"\x16\x03\x03\x40\x00")  # handshake record header: 16 KiB follow...
+                while not self.stopped.wait(self.interval):
+                    conn.sendall(b"\x00")  # ...one byte at a time
+            self.stopped.wait()
+
+    def close(self) -> None:
+        self.stopped.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._accepter.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_files() -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key, made once per test process in a temporary
+    folder (the ``cryptography`` package, a test dependency)."""
+    import datetime
+    import ipaddress
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tempfile.mkdtemp(prefix="hashwatch-test-tls-")
+    cert_path, key_path = f"{folder}/cert.pem", f"{folder}/key.pem"
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+def tls_cert_path() -> str:
+    """The PEM file a client must trust to talk to a ``LocalServer(tls=True)``."""
+    return _tls_files()[0]
+
+
+def _tls_context():
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_tls_files())
+    return context
 
 
 def loopback_alias_available(address: str) -> bool:
@@ -195,11 +367,11 @@ def ipv6_loopback_available() -> bool:
 def _server_factory():
     started: list[LocalServer] = []
 
-    def start(address: str = "127.0.0.1", port: int = 0) -> LocalServer:
+    def start(address: str = "127.0.0.1", port: int = 0, tls: bool = False) -> LocalServer:
         if ":" not in address and not loopback_alias_available(address):
             pytest.skip(f"cannot bind {address}")
         try:
-            server = LocalServer(address, port)
+            server = LocalServer(address, port, tls=tls)
         except OSError as exc:
             pytest.skip(f"cannot bind {address}:{port} ({exc})")
         started.append(server)
@@ -210,7 +382,8 @@ def _server_factory():
 
 @pytest.fixture
 def servers():
-    """A factory: ``servers("127.0.0.2")`` starts a server there; all are stopped after the test."""
+    """A factory: ``servers("127.0.0.2")`` starts a server there (``tls=True`` for HTTPS); all are stopped after
+    the test."""
     start, started = _server_factory()
     yield start
     for server in started:

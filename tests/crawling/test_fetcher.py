@@ -110,36 +110,6 @@ def test_cross_host_redirect_is_vetted_by_the_hop_check(servers, fetcher):
     assert fetcher.fetch(a.url("/go"), max_bytes=10_000).final_url == b.url("/there")
 
 
-def _trickle(handler):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html")
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    for _ in range(1000):
-        handler.wfile.write(b"x")
-        handler.wfile.flush()
-        time.sleep(0.1)
-
-
-def _trickle_headers(handler):
-    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 1000:
-        handler.wfile.write(bytes([byte]))
-        handler.wfile.flush()
-        time.sleep(0.1)
-
-
-@pytest.mark.parametrize("route", [_trickle, _trickle_headers], ids=["body", "headers"])
-def test_a_trickling_server_is_cut_off_at_the_total_deadline(servers, fetcher, route):
-    site = servers()
-    site.routes["/slow"] = route
-    started = time.monotonic()
-    result = fetcher.fetch(site.url("/slow"), max_bytes=10_000)
-    elapsed = time.monotonic() - started
-    assert result.error_kind == "timeout" and "total deadline" in result.error_message
-    assert OPEN.total_deadline - 0.1 <= elapsed < OPEN.total_deadline + 5  # the server would go on for 100 s
-    assert result.body is None
-
-
 def test_silence_hits_the_read_timeout(servers, fetcher):
     site = servers()
 

@@ -7,6 +7,7 @@ from hashwatch.crawling.politeness import HostSlots, map_politely
 def _recording_worker(log, lock, hold=0.05):
     def work(item, pacer):
         host, _ = item
+        pacer(host)  # as the fetcher does before each request
         with lock:
             log.append(("start", host, time.monotonic()))
         time.sleep(hold)
@@ -122,7 +123,7 @@ def test_host_delay_can_be_raised_by_robots():
     times = []
     list(
         map_politely(
-            lambda item, pacer: times.append(time.monotonic()),
+            lambda item, pacer: (pacer("h"), times.append(time.monotonic())),
             [("h", i) for i in range(3)],
             threads=3,
             default_delay=0.0,
@@ -160,3 +161,29 @@ def test_a_stage_arriving_for_a_known_host_waits_a_delay_again():
     slots.set_delay("slow", 1.5)  # a robots Crawl-delay known here wins over the default
     slots.arrive("slow", 0.2)
     assert slots.try_start("slow", 0.2, 1, time.monotonic()) > 1.4
+
+
+def test_tasks_that_send_no_request_do_not_wait_a_delay_each():
+    """A URL refused before any request (a blocked address, a denied host) must not cost the host's delay:
+    1,000 seeds on a refused host took 1,000 s at the default 1 s delay before this rule."""
+    refused = [("h", ("h", i)) for i in range(6)]
+    slots = HostSlots()
+    started = time.monotonic()
+    list(
+        map_politely(
+            lambda item, pacer: item, refused, threads=2, default_delay=1.0, concurrency=1, slots=slots
+        )
+    )
+    # One first-contact wait (1 s) for the host; then no waits. The old rule: 6 s at least.
+    assert time.monotonic() - started < 3.0
+    # A real request afterwards still keeps its distance from the last real one.
+    log, lock = [], threading.Lock()
+
+    def fetch(item, pacer):
+        pacer("h")
+        with lock:
+            log.append(time.monotonic())
+        return item
+
+    list(map_politely(fetch, [("h", 1), ("h", 2)], threads=2, default_delay=0.3, concurrency=1, slots=slots))
+    assert log[1] - log[0] >= 0.3 - 0.005

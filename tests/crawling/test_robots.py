@@ -87,3 +87,19 @@ def test_cached_rules_expire():
     time.sleep(0.06)
     cache.rules("h", fetch)
     assert calls == ["h", "h"]
+
+
+def test_an_unreachable_robots_txt_names_its_cause():
+    own = rules_from_fetch(None, None, "dns", "could not resolve host a")
+    assert verdict(own, "http://a/x", "hashwatch", False).error_message == "could not resolve host a"
+    slow = rules_from_fetch(None, None, "timeout", "a sent nothing within the read timeout")
+    assert verdict(slow, "http://a/x", "hashwatch", False).error_message == (
+        "robots.txt could not be fetched: a sent nothing within the read timeout; the URL was not requested"
+    )
+    elsewhere = rules_from_fetch(
+        302, None, "blocked_address", "host 10.0.0.1 is a private address", redirected=True
+    )
+    v = verdict(elsewhere, "http://a/x", "hashwatch", False)
+    assert v.error_kind == "blocked_address" and v.error_message.startswith(
+        "robots.txt could not be fetched: host"
+    )

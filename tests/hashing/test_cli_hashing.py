@@ -77,7 +77,9 @@ def test_build_info_and_match(tmp_path, images, capsys):
         main(["match", "--index", index, images["photo.jpg"], images["rotated.png"], images["other.png"]])
         == 0
     )
-    matches = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    found = capsys.readouterr()
+    assert found.err.startswith("hashwatch match: 3 match(es) in 3 of 3 file(s) against")
+    matches = [json.loads(x) for x in found.out.splitlines()]
     by_file = {(m["file"], m["hash_type"]): m for m in matches}
     assert by_file[(images["photo.jpg"], "pdq")]["variant"] is None
     assert by_file[(images["rotated.png"], "pdq")]["variant"] is not None  # dihedral match
@@ -85,8 +87,13 @@ def test_build_info_and_match(tmp_path, images, capsys):
     assert by_file[(images["other.png"], "md5")]["category"] == "B"
     assert len(matches) == 3
 
-    assert main(["match", "--index", index, "--no-dihedral", images["rotated.png"]]) == 0
-    assert capsys.readouterr().out == ""
+    assert (
+        main(["match", "--index", index, "--no-dihedral", images["rotated.png"], images["broken.jpg"]]) == 0
+    )
+    nothing = capsys.readouterr()
+    assert nothing.out == ""  # stdout stays JSON lines; the verdict is on stderr, never silence
+    assert nothing.err.startswith("hashwatch match: no match in 2 file(s); not decoded as images")
+    assert f"{images['broken.jpg']} (" in nothing.err and f"against {index} (2 entries)" in nothing.err
     # The list holds this very file's PDQ: distance 0 still matches at threshold 0, and --match-types pdq
     # drops the md5 match of other.png.
     args = ["match", "--index", index, "--threshold", "pdq=0", "--match-types", "pdq"]
@@ -98,10 +105,17 @@ def test_build_info_and_match(tmp_path, images, capsys):
 def test_errors_are_one_line_and_exit_2(tmp_path, images):
     bad = tmp_path / "bad.csv"
     bad.write_text("hash_type,hash_value\nmd5,xyz\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(f"hash_type,hash_value\nmd5,{'a' * 32}\n", encoding="utf-8")
     cases = [
         (["index", "build", str(bad), "--out", str(tmp_path / "x")], "bad.csv:2: md5 needs 32 hex digits"),
         (["match", "--index", str(bad), images["photo.jpg"]], "not a hashwatch index"),
         (["hash", str(tmp_path / "missing.jpg")], "no such file"),
+        (["index", "build", str(tmp_path), "--out", str(tmp_path / "x")], "is a folder: give list files"),
+        (
+            ["index", "build", str(good), "--out", str(tmp_path / "photo.jpg" / "x.hwidx")],
+            "cannot write the index",
+        ),
         (["hash", "--types", "nope", images["photo.jpg"]], "unknown hash types: nope"),
         (
             ["match", "--index", str(bad), "--threshold", "pdq", images["photo.jpg"]],
@@ -115,3 +129,22 @@ def test_errors_are_one_line_and_exit_2(tmp_path, images):
         assert message in err, (args, err)
         assert len(err.strip().splitlines()) == 1, err
         assert out.stdout == b""
+
+
+def test_index_build_names_the_rows_it_skips_and_refuses_an_empty_index(tmp_path, capsys):
+    lst = tmp_path / "known.csv"
+    rows = "".join(f"md5,{'x' * 32},A,s,1\n" for _ in range(7))  # not hex
+    lst.write_text("hash_type,hash_value,category,source,list_version\n" + rows, encoding="utf-8")
+    index = str(tmp_path / "known.hwidx")
+    assert main(["index", "build", str(lst), "--out", index, "--skip-invalid"]) == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "hashwatch index build: --skip-invalid skipped 7 of 7 list rows (invalid md5 value 7): "
+        + "; ".join(f"{lst}:{line}: md5 value is not hexadecimal" for line in range(2, 7))
+        + " ..."
+    )
+    assert (
+        err[1]
+        == f"hashwatch index build: error: {index} holds no entry (7 rows read, 7 skipped): it can match nothing"
+    )
+    assert main(["index", "build", str(lst), "--out", index, "--skip-invalid", "--allow-empty"]) == 0

@@ -122,6 +122,13 @@ def test_skip_invalid_counts_by_reason(tmp_path):
         "invalid deleted flag": 1,
     }
     assert m.files[0]["skipped"] == 4
+    path = tmp_path / "l.csv"
+    assert m.skipped_examples == [  # named in file order, whatever the reason
+        f"{path}:3: md5 needs 32 hex digits, got 3",
+        f"{path}:4: unknown hash type 'sha3' (known: {m.skipped_examples[1].split('(known: ')[1]}",
+        f"{path}:6: wrong number of columns",
+        f"{path}:7: deleted must be true/false, 1/0 or yes/no",
+    ]
 
 
 def test_tombstones_are_per_source_and_later_rows_win(tmp_path):

@@ -30,6 +30,16 @@ def test_unknown_flag_is_an_error_not_a_warning():
     reject_unknown_flags(["--max-depth=3", "--runner=FlinkRunner", "--parallelism=2", "--output-dir=x"])
 
 
+def test_a_bad_flag_value_is_one_line_not_beams_whole_usage(inputs, capsys):
+    from pipelines.crawl_match import main
+
+    seeds, listing, out = inputs
+    argv = [f"--seeds={seeds}", f"--hash-list={listing}", f"--output-dir={out}", "--per-host-delay=abc"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hashwatch crawl: error: argument --per-host-delay: invalid float value: 'abc'"]
+
+
 @pytest.mark.parametrize(
     ("drop", "extra", "message"),
     [

@@ -184,3 +184,35 @@ def test_cli_passes_leading_flags_to_the_pipelines(capsys):
     assert "--history-dir" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli_main(["hash", "--no-such-flag"])
+
+
+def test_a_history_without_rows_is_refused_unless_allowed(tmp_path, listed):
+    _, hash_list, _ = listed
+    empty = tmp_path / "empty"
+    write_history(empty, [])  # the files a crawl that hashed nothing leaves
+    with pytest.raises(UserError, match=r"the images/ history holds no row \(1 files under .*--allow-empty"):
+        rescan(empty, hash_list)
+    assert rescan(empty, hash_list, "--allow-empty").state == "DONE"
+
+
+def test_a_rescan_whose_pipeline_raises_prints_one_line_and_writes_a_failed_manifest(
+    listed, capsys, monkeypatch
+):
+    import json
+
+    import transforms.rescan
+    from pipelines import rescan as rescan_module
+
+    out, hash_list, _ = listed
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(transforms.rescan._MatchHistoryFn, "process", explode)
+    status = rescan_module.main([f"--history-dir={out}", f"--hash-list={hash_list}", "--progress-interval=0"])
+    err = capsys.readouterr().err
+    assert status == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("hashwatch rescan: error:")]
+    assert "the pipeline failed (RuntimeError" in line and "Traceback" not in err
+    (manifest,) = out.glob("_runs/dt=*/run_id=*/manifest.json")
+    assert json.loads(manifest.read_text())["state"] == "FAILED"
