@@ -83,7 +83,7 @@ from transforms.hash_images import HashImageBody
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
-from transforms.progress import CountProgress
+from transforms.progress import ProgressConfig, ProgressMonitor, progress_folder
 from transforms.seeds import ReadSeeds, validate_seed_patterns
 
 __all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run"]
@@ -109,6 +109,13 @@ class CrawlMatchOptions(OutputOptions, KnownHashOptions, PipelineOptions):
         parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
 
 
+def progress_config(app: CrawlMatchOptions, run_id: str, day: str) -> ProgressConfig:
+    """Live progress every ``--progress-interval`` s; worker processes leave their counts in the run's
+    ``_runs`` folder for the launcher (:mod:`transforms.progress`)."""
+    folder = progress_folder(run_files_dir(app.output_dir, day, run_id))
+    return ProgressConfig(run_id, app.progress_interval, folder)
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     app: CrawlMatchOptions,
@@ -121,19 +128,20 @@ def build_pipeline(
     crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
     # The candidates --candidates names are computed (and kept in images/) and matched.
     hasher = HashImageBody(run_id, hash_config=hash_config_from(app.view_as(KnownHashOptions)))
+    progress = progress_config(app, run_id, day)
     index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column, run_id)
-    crawl = seeds.seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher)
+    crawl = seeds.seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
-    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher)
+    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)
     images = (
         (fetched.images, crawl.inline_images)
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
     matches = images | "MatchKnownHashes" >> MatchKnownHashes(
-        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist
+        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
     )
     fetch_log = (seeds.fetch_log, crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
@@ -143,11 +151,8 @@ def build_pipeline(
         ("images", images, IMAGES_SCHEMA),
         ("matches", matches, MATCHES_SCHEMA),
     ):
-        written[table] = (
-            records
-            | f"Progress {table}" >> CountProgress(table, app.progress_interval)
-            | f"Write {table}"
-            >> WriteParquetTable(app.output_dir, table, schema, run_id, day, codec=app.parquet_codec)
+        written[table] = records | f"Write {table}" >> WriteParquetTable(
+            app.output_dir, table, schema, run_id, day, codec=app.parquet_codec
         )
     return written
 
@@ -239,20 +244,24 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         return report
 
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
+    progress = progress_config(app, run_id, day)
     clock = time.monotonic()
     late_drops = None
     try:
-        if streaming:
-            # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-            build_streaming_pipeline(pipeline, app, run_id, ref, app.index or ref.path, allowlist)
-            result, state, elapsed, late_drops = run_streaming(
-                pipeline, options, options.view_as(StreamingOptions).run_for
-            )
-        else:
-            build_pipeline(pipeline, app, run_id, day, ref, allowlist)
-            result = pipeline.run()
-            state = result.wait_until_finish()
-            elapsed = time.monotonic() - clock
+        with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
+            if streaming:
+                # --index is watched for new versions; an index compiled from --hash-list stays as it is.
+                build_streaming_pipeline(
+                    pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
+                )
+                result, state, elapsed, late_drops = run_streaming(
+                    pipeline, options, options.view_as(StreamingOptions).run_for
+                )
+            else:
+                build_pipeline(pipeline, app, run_id, day, ref, allowlist)
+                result = pipeline.run()
+                state = result.wait_until_finish()
+                elapsed = time.monotonic() - clock
     except (KeyboardInterrupt, UserError):
         raise
     except Exception as exc:  # noqa: BLE001 - reported in one line; the traceback goes to run.log

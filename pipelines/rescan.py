@@ -11,9 +11,9 @@
 Run it with ``hashwatch rescan`` or ``python -m pipelines.rescan``; every Beam flag passes through
 (``--runner=FlinkRunner --flink_master=...``). With no ``--runner`` it runs on the embedded ``FnApiRunner``.
 What the outputs mean, and why a crash and rerun leave no duplicates: docs/rescan.md.
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads the mapped functions'.
+"""
 
 import datetime as dt
 import logging

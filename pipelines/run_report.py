@@ -118,24 +118,52 @@ def _count(table: pa.Table, *columns: str) -> dict[str, int]:
     return dict(sorted(Counter("/".join(str(v) for v in key) for key in keys).items()))
 
 
-def _beam_counters(metrics_result) -> dict[str, int]:
-    """The pipeline's own counters, summed over steps: ``namespace.name -> value``.
+def _user_metrics(metrics_result, kind: str) -> list:
+    """The pipeline's own metrics of ``kind`` (``counters``, ``distributions``); [] where none are reported.
 
-    Portable runners (Flink) also report Beam's system metrics as counters in namespace ``beam``
+    Portable runners (Flink) also report Beam's system metrics in namespace ``beam``
     (``beam:metric:element_count:v1``, ``...execution_time...msecs``); summed over every step they mean
-    nothing, so they are left out. The embedded runner reports only user counters here.
+    nothing, so they are left out. The embedded runner reports only user metrics here.
     """
     try:
-        counters = metrics_result.metrics().query(beam.metrics.MetricsFilter())["counters"]
+        results = metrics_result.metrics().query(beam.metrics.MetricsFilter())[kind]
     except Exception:  # some runners report no metrics; the Parquet counts stand alone
-        return {}
+        return []
+    return [r for r in results if r.key.metric.namespace != _BEAM_SYSTEM_NAMESPACE]
+
+
+def _value(result):
+    return result.committed if result.committed is not None else result.attempted
+
+
+def _beam_counters(metrics_result) -> dict[str, int]:
+    """The pipeline's own counters, summed over steps: ``namespace.name -> value``."""
     totals: Counter[str] = Counter()
-    for counter in counters:
-        if counter.key.metric.namespace == _BEAM_SYSTEM_NAMESPACE:
-            continue
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += value or 0
+    for counter in _user_metrics(metrics_result, "counters"):
+        totals[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += _value(counter) or 0
     return dict(sorted(totals.items()))
+
+
+def _beam_distributions(metrics_result) -> dict[str, dict[str, float]]:
+    """The pipeline's own distributions (times in ms, sizes in bytes), merged over steps:
+    ``namespace.name -> {count, sum, min, max, mean}``."""
+    merged: dict[str, dict[str, float]] = {}
+    for distribution in _user_metrics(metrics_result, "distributions"):
+        data = _value(distribution)
+        if data is None or not data.count:
+            continue
+        key = f"{distribution.key.metric.namespace}.{distribution.key.metric.name}"
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = {"count": data.count, "sum": data.sum, "min": data.min, "max": data.max}
+        else:
+            seen["count"] += data.count
+            seen["sum"] += data.sum
+            seen["min"] = min(seen["min"], data.min)
+            seen["max"] = max(seen["max"], data.max)
+    for values in merged.values():
+        values["mean"] = round(values["sum"] / values["count"], 3)
+    return dict(sorted(merged.items()))
 
 
 @dataclass
@@ -162,6 +190,8 @@ class RunReport:
     allowlisted_matches: int = 0  # match rows the allowlist kept out (Beam counter; 0 where none reported)
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
+    # Beam's distributions (page_fetch_ms, hash_ms, image_bytes, ...): name -> count, sum, min, max, mean
+    beam_distributions: dict[str, dict[str, float]] = field(default_factory=dict)
     # Streaming on a Flink cluster: elements Flink dropped as late (their rows are missing); None: not read.
     late_drops: int | None = None
     # The seeds' fetch_log rows (depth 0, kind page) by outcome: "ok" or the error kind.
@@ -262,6 +292,7 @@ def summarize_run(
         allowlist=allowlist_info or {},
         options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
         beam_counters=_beam_counters(metrics_result) if metrics_result is not None else {},
+        beam_distributions=_beam_distributions(metrics_result) if metrics_result is not None else {},
     )
     report.allowlisted_matches = report.beam_counters.get("MatchKnownHashes.allowlisted_matches", 0)
     fetch_log = read_run_table(

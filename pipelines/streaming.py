@@ -36,6 +36,7 @@ from transforms.hash_images import HashImageBody
 from transforms.index_refresh import IndexWatch
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
+from transforms.progress import ProgressConfig
 from transforms.seed_sources import SEED_SOURCES, SeedSourceConfig, SeedStream, seed_source
 from transforms.streaming_crawl import StreamingCrawlRounds, StreamWindowing
 from transforms.windowed_parquet import WriteWindowedParquet
@@ -167,20 +168,26 @@ def build_streaming_graph(
     match_options=None,
     allowlist=None,
     hash_config=None,
+    progress: ProgressConfig | None = None,
 ) -> StreamingTables:
     """Seeds (unwindowed, timestamped) and the index watch in; the three tables' records, windowed, out.
-    ``hash_config``: what to hash (:func:`pipelines.options.hash_config_from`; None: the defaults)."""
+    ``hash_config``: what to hash (:func:`pipelines.options.hash_config_from`; None: the defaults);
+    ``progress``: live progress (:mod:`transforms.progress`)."""
     hasher = HashImageBody(run_id, hash_config=hash_config)
     seeds = seed_stream.seeds | "WindowSeeds" >> windowing.into()
-    crawl = seeds | "CrawlRounds" >> StreamingCrawlRounds(crawl_config, run_id, hasher, windowing, dedupe_ttl)
+    crawl = seeds | "CrawlRounds" >> StreamingCrawlRounds(
+        crawl_config, run_id, hasher, windowing, dedupe_ttl, progress
+    )
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
-    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher)
+    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)
     images = (
         (fetched.images, crawl.inline_images)
         | "AllImages" >> beam.Flatten()
         | "MergeImageRecords" >> MergeImageRecords()
     )
-    matches = images | "MatchKnownHashes" >> MatchKnownHashes(index_watch, run_id, match_options, allowlist)
+    matches = images | "MatchKnownHashes" >> MatchKnownHashes(
+        index_watch, run_id, match_options, allowlist, progress
+    )
     dead_letters = seed_stream.fetch_log | "WindowDeadLetters" >> windowing.into()
     fetch_log = (crawl.fetch_log, fetched.fetch_log, dead_letters) | "AllFetches" >> beam.Flatten()
     return StreamingTables(fetch_log=fetch_log, images=images, matches=matches)
@@ -200,7 +207,13 @@ def write_tables(tables: StreamingTables, output: str, run_id: str, codec: str) 
 
 
 def build_streaming_pipeline(
-    pipeline: beam.Pipeline, app, run_id: str, ref: IndexRef, index_spec: str, allowlist=None
+    pipeline: beam.Pipeline,
+    app,
+    run_id: str,
+    ref: IndexRef,
+    index_spec: str,
+    allowlist=None,
+    progress: ProgressConfig | None = None,
 ):
     """Add the whole streaming job to ``pipeline``: the seed source of ``--seed-source``, the index watch,
     the graph and the writers. Returns the written-files PCollections by table."""
@@ -226,6 +239,7 @@ def build_streaming_pipeline(
         match_options=match_options_from(app.view_as(KnownHashOptions)),
         allowlist=allowlist,
         hash_config=hash_config_from(app.view_as(KnownHashOptions)),
+        progress=progress,
     )
     return write_tables(tables, app.output_dir, run_id, app.parquet_codec)
 

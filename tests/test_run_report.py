@@ -1,24 +1,26 @@
-"""The run report's Beam counters: the pipeline's own, summed over steps, on every runner."""
+"""The run report's Beam counters and distributions: the pipeline's own, summed over steps, on every runner."""
 
 from __future__ import annotations
 
+from apache_beam.metrics.cells import DistributionData, DistributionResult
 from apache_beam.metrics.execution import MetricKey, MetricResult
 from apache_beam.metrics.metricbase import MetricName
 
-from pipelines.run_report import _beam_counters
+from pipelines.run_report import _beam_counters, _beam_distributions
 
 
 class _FakeResult:
     """What ``PipelineResult.metrics().query()`` gives, for counters only."""
 
-    def __init__(self, counters):
+    def __init__(self, counters, distributions=()):
         self._counters = counters
+        self._distributions = list(distributions)
 
     def metrics(self):
         return self
 
     def query(self, _filter):
-        return {"counters": self._counters}
+        return {"counters": self._counters, "distributions": self._distributions}
 
 
 def _counter(step: str, namespace: str, name: str, committed, attempted=None) -> MetricResult:
@@ -54,3 +56,22 @@ def test_a_runner_without_metrics_gives_none():
             raise NotImplementedError
 
     assert _beam_counters(_NoMetrics()) == {}
+
+
+def _distribution(step: str, namespace: str, name: str, values: list[int]) -> MetricResult:
+    data = DistributionResult(DistributionData(sum(values), len(values), min(values), max(values)))
+    return MetricResult(MetricKey(step, MetricName(namespace, name)), data, data)
+
+
+def test_distributions_are_merged_over_steps_without_beams_own():
+    result = _FakeResult(
+        [],
+        [
+            _distribution("Round0/FetchPages", "HashImages", "hash_ms", [4, 10]),
+            _distribution("FetchImages/Fetch", "HashImages", "hash_ms", [2, 30, 6]),
+            _distribution("Match", "beam", "metric:sampled_byte_size:v1", [100]),
+        ],
+    )
+    assert _beam_distributions(result) == {
+        "HashImages.hash_ms": {"count": 5, "sum": 52, "min": 2, "max": 30, "mean": 10.4}
+    }

@@ -30,9 +30,15 @@ second of runner overhead on FnApiRunner even when empty, so keep ``--max-depth`
 Counting rule: one fetch_log row per page URL (seeds included) and per image URL, except inline ``data:``
 images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha256=<hex>``, ``parent_url``
 = the page).
-"""
 
-from __future__ import annotations
+Counting: the fetch threads count each task's rows, times and sizes as it finishes (and the image handler
+its hashing), into the DoFn's :class:`transforms.run_counters.StageCounters`; the DoFn's thread hands them
+to Beam's metrics. So the counts are live (:mod:`transforms.progress`) and none is lost: Beam drops any
+metric updated on a thread other than the bundle's.
+
+Type hints are evaluated (no ``from __future__ import annotations`` here): Beam reads the hints of
+``expand``, ``process`` and mapped functions, and turns a string hint into ``Any`` with a log line each.
+"""
 
 import threading
 import zlib
@@ -41,7 +47,6 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.typehints import native_type_compatibility
@@ -64,6 +69,8 @@ from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.images import ImageRecord
 from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
+from transforms.progress import ProgressConfig, start_reporting
+from transforms.run_counters import IMAGES, PAGES, StageCounters
 
 __all__ = [
     "CrawlOptions",
@@ -78,8 +85,10 @@ __all__ = [
     "image_shards",
 ]
 
-_METRICS_PAGES = "hashwatch.CrawlRounds"
-_METRICS_IMAGES = "hashwatch.FetchImages"
+_METRICS_PAGES = PAGES  # hashwatch.CrawlRounds
+_METRICS_IMAGES = IMAGES  # hashwatch.FetchImages
+# finish_bundle hands the counts to Beam at least this often while it waits for the bundle's fetches.
+_PUBLISH_EVERY_S = 1.0
 
 _REFS = "image_refs"
 _CARRY = "carry"
@@ -119,7 +128,12 @@ class FetchImagesResult(NamedTuple):
 
 class _PoliteFetchFn(beam.DoFn):
     """Takes (host, tasks) elements, runs the tasks on a per-instance thread pool under per-host politeness,
-    and emits each task's records from the DoFn thread (Beam's output and metrics are not thread-safe)."""
+    and emits each task's records from the DoFn thread (Beam's output and metrics are not thread-safe).
+
+    Each task is counted on the fetch thread that did it, as it finishes (:meth:`_count`), and the image
+    handler counts its hashing there too (the thread is bound to the DoFn's counters); ``process`` and
+    ``finish_bundle`` publish the counts to Beam from the DoFn thread, at least every
+    ``_PUBLISH_EVERY_S`` while the bundle's fetches run."""
 
     metrics_namespace = "hashwatch"
 
@@ -129,22 +143,27 @@ class _PoliteFetchFn(beam.DoFn):
         run_id: str,
         image_handler: ImageBodyHandler,
         key_concurrency: int | None = None,
+        progress: ProgressConfig | None = None,
     ) -> None:
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
         # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
         self._key_concurrency = key_concurrency or config.host_concurrency
+        self._progress = progress
         self._worker: CrawlWorker | None = None
         self._scheduler: HostScheduler | None = None
 
     def setup(self) -> None:
         config = self._config
+        self._counters = StageCounters(self._run_id)
+        start_reporting(self._progress)
         self._worker = CrawlWorker(config, self._run_id, self._handler, fetcher=shared_fetcher(config))
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
         self._finished: deque = deque()
+        self._in_flight = 0
         self._scheduler = HostScheduler(
-            self._work,
+            self._work_counted,
             threads=config.fetch_threads,
             default_delay=config.per_host_delay,
             concurrency=self._key_concurrency,
@@ -160,32 +179,60 @@ class _PoliteFetchFn(beam.DoFn):
             self._worker.close()
             self._worker = None
 
-    def _collect(self, item, result) -> None:
-        with self._lock:
-            self._finished.append((item, result))
+    def _work_counted(self, item, pacer):  # runs on a fetch thread
+        with self._counters.bound():  # the image handler's counts go to this DoFn's counters
+            return self._work(item, pacer)
+
+    def _collect(self, item, result) -> None:  # runs on the fetch thread, as the task finishes
+        task = item[0]
+        try:
+            outcome = self._outcome(task, result)
+            self._count(outcome)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the task nor hang the bundle
+            outcome = self._outcome(task, exc)
+        with self._ready:
+            self._finished.append((item, outcome))
+            self._in_flight -= 1
+            self._ready.notify_all()
 
     def _arrive(self, host: str) -> None:
         """Called once per (host, tasks) element: the host's first request of this stage waits a delay."""
         self._worker.slots.arrive(host, self._config.per_host_delay)
 
     def _submit(self, host: str, task, timestamp, window) -> None:
+        with self._ready:
+            self._in_flight += 1
         self._scheduler.submit(host, (task, timestamp, window))
 
     def _drain(self) -> Iterable:
-        with self._lock:
+        with self._ready:
             batch = list(self._finished)
             self._finished.clear()
-        for (task, timestamp, window), result in batch:
-            yield from self._emit(task, result, timestamp, window)
+        for (task, timestamp, window), outcome in batch:
+            yield from self._emit(task, outcome, timestamp, window)
 
     def finish_bundle(self) -> Iterable:
-        self._scheduler.wait_idle()
-        yield from self._drain()
+        """Emit the bundle's records as their fetches finish, publishing the counts meanwhile."""
+        while True:
+            with self._ready:
+                if self._in_flight and not self._finished:
+                    self._ready.wait(timeout=_PUBLISH_EVERY_S)
+                done = not self._in_flight  # every task's outcome is in _finished
+            yield from self._drain()
+            self._counters.publish()
+            if done:
+                return
 
     def _work(self, item, pacer):  # runs on a fetch thread
         raise NotImplementedError
 
-    def _emit(self, task, result, timestamp, window) -> Iterable:  # runs on the DoFn thread
+    def _outcome(self, task, result):  # the task's outcome; ``result`` may be the exception it raised
+        raise NotImplementedError
+
+    def _count(self, outcome) -> None:  # runs on the fetch thread
+        raise NotImplementedError
+
+    def _emit(self, task, outcome, timestamp, window) -> Iterable:  # runs on the DoFn thread
         raise NotImplementedError
 
 
@@ -194,10 +241,10 @@ def _wv(value, timestamp, window, tag: str | None = None):
     return windowed if tag is None else TaggedOutput(tag, windowed)
 
 
-def _count_row(namespace: str, row: FetchLogRecord) -> None:
-    Metrics.counter(namespace, f"{row.kind}_{row.outcome}").inc()
+def _count_row(counters: StageCounters, namespace: str, row: FetchLogRecord) -> None:
+    counters.inc(namespace, f"{row.kind}_{row.outcome}")
     if row.error_kind:
-        Metrics.counter(namespace, f"error_{row.error_kind}").inc()
+        counters.inc(namespace, f"error_{row.error_kind}")
 
 
 class _HostState(NamedTuple):
@@ -246,7 +293,7 @@ class _FetchPagesFn(_PoliteFetchFn):
             seen.add(url)
             task, row = decide_link(choose_candidate(candidates[url]), self._config, self._run_id)
             if row is not None:
-                _count_row(_METRICS_PAGES, row)
+                _count_row(self._counters, _METRICS_PAGES, row)
                 yield row
             else:
                 tasks.append(task)
@@ -254,7 +301,7 @@ class _FetchPagesFn(_PoliteFetchFn):
         if tasks:
             keep, capped = apply_host_cap(tasks, prior, self._config, self._run_id)
             for row in capped:
-                _count_row(_METRICS_PAGES, row)
+                _count_row(self._counters, _METRICS_PAGES, row)
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
         yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
@@ -263,30 +310,39 @@ class _FetchPagesFn(_PoliteFetchFn):
         for task in keep:
             self._submit(host, task, timestamp, window)
         yield from self._drain()
+        self._counters.publish()
 
     def _work(self, item, pacer):
         return self._worker.crawl_page(item[0], pacer)
 
-    def _emit(self, task: CrawlTask, result, timestamp, window):
+    def _outcome(self, task: CrawlTask, result) -> PageOutcome:
         if isinstance(result, BaseException):  # crawl_page never raises; kept as a safety net
             row = self._worker.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, result)
-            result = PageOutcome(fetch_log=[row])
-        Metrics.distribution(_METRICS_PAGES, "page_fetch_ms").update(int(result.elapsed_s * 1000))
-        if result.bytes_length:
-            Metrics.distribution(_METRICS_PAGES, "page_bytes").update(result.bytes_length)
-        if result.dropped_references:
-            Metrics.counter(_METRICS_PAGES, "dropped_references").inc(result.dropped_references)
-        Metrics.counter(_METRICS_PAGES, "image_refs").inc(len(result.image_refs))
-        Metrics.counter(_METRICS_PAGES, "links_found").inc(len(result.links))
-        for row in result.fetch_log:
-            _count_row(_METRICS_PAGES, row)
+            return PageOutcome(fetch_log=[row])
+        return result
+
+    def _count(self, outcome: PageOutcome) -> None:
+        counters = self._counters
+        counters.observe(_METRICS_PAGES, "page_fetch_ms", int(outcome.elapsed_s * 1000))
+        if outcome.bytes_length:
+            counters.observe(_METRICS_PAGES, "page_bytes", outcome.bytes_length)
+        if outcome.dropped_references:
+            counters.inc(_METRICS_PAGES, "dropped_references", outcome.dropped_references)
+        counters.inc(_METRICS_PAGES, "image_refs", len(outcome.image_refs))
+        counters.inc(_METRICS_PAGES, "links_found", len(outcome.links))
+        if outcome.inline_images:
+            counters.inc(_METRICS_PAGES, "inline_images", len(outcome.inline_images))
+        for row in outcome.fetch_log:
+            _count_row(counters, _METRICS_PAGES, row)
+
+    def _emit(self, task: CrawlTask, outcome: PageOutcome, timestamp, window):
+        for row in outcome.fetch_log:
             yield _wv(row, timestamp, window)
-        for ref in result.image_refs:
+        for ref in outcome.image_refs:
             yield _wv(ref, timestamp, window, _REFS)
-        for link in result.links:
+        for link in outcome.links:
             yield _wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
-        for record in result.inline_images:
-            Metrics.counter(_METRICS_PAGES, "inline_images").inc()
+        for record in outcome.inline_images:
             yield _wv(record, timestamp, window, _INLINE)
 
 
@@ -303,22 +359,30 @@ class _FetchImagesFn(_PoliteFetchFn):
         for task in tasks:
             self._submit(host, task, timestamp, window)
         yield from self._drain()
+        self._counters.publish()
 
     def _work(self, item, pacer):
         return self._worker.fetch_image(item[0], pacer)
 
-    def _emit(self, task: ImageTask, result, timestamp, window):
+    def _outcome(self, task: ImageTask, result) -> ImageOutcome:
         if isinstance(result, BaseException):
             parent = task.page_urls[0] if task.page_urls else None
             row = self._worker.internal_row(task.image_url, "image", task.depth, parent, result)
-            result = ImageOutcome(row, None)
-        Metrics.distribution(_METRICS_IMAGES, "image_fetch_ms").update(int(result.elapsed_s * 1000))
-        if result.bytes_length:
-            Metrics.distribution(_METRICS_IMAGES, "image_bytes").update(result.bytes_length)
-        _count_row(_METRICS_IMAGES, result.fetch_log)
-        yield _wv(result.fetch_log, timestamp, window)
-        if result.image is not None:
-            yield _wv(result.image, timestamp, window, "images")
+            return ImageOutcome(row, None)
+        return result
+
+    def _count(self, outcome: ImageOutcome) -> None:
+        counters = self._counters
+        counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
+        # The row's length: ImageOutcome.bytes_length reads 0 once the handler has dropped the body.
+        if outcome.fetch_log.bytes_length:
+            counters.observe(_METRICS_IMAGES, "image_bytes", outcome.fetch_log.bytes_length)
+        _count_row(counters, _METRICS_IMAGES, outcome.fetch_log)
+
+    def _emit(self, task: ImageTask, outcome: ImageOutcome, timestamp, window):
+        yield _wv(outcome.fetch_log, timestamp, window)
+        if outcome.image is not None:
+            yield _wv(outcome.image, timestamp, window, "images")
 
 
 # --- frontier DoFns (no network)
@@ -328,8 +392,13 @@ class _FetchImagesFn(_PoliteFetchFn):
 class _DecideSeedsFn(beam.DoFn):
     """(key, [(key, task or None, problem)]) -> a CrawlTask (main) or a failed row for an unusable seed."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, progress: ProgressConfig | None = None) -> None:
         self._run_id = run_id
+        self._progress = progress
+
+    def setup(self) -> None:
+        self._counters = StageCounters(self._run_id)
+        start_reporting(self._progress)
 
     def process(self, element):
         key, decisions = element
@@ -338,10 +407,23 @@ class _DecideSeedsFn(beam.DoFn):
             yield task
         else:
             kind, message = problem
-            Metrics.counter(_METRICS_PAGES, f"error_{kind}").inc()
+            self._counters.inc(_METRICS_PAGES, f"error_{kind}")
             yield TaggedOutput(
                 _SKIPPED, skipped_row(self._run_id, key, 0, None, kind, message, outcome=OUTCOME_FAILED)
             )
+
+    def finish_bundle(self) -> None:
+        self._counters.publish()
+
+
+def _decide_seed(line: str) -> tuple[str, CrawlTask | None, tuple[str, str] | None]:
+    """A seed line -> (its key: the normalised URL or the line, a task or None, the problem or None)."""
+    return seed_key(line)
+
+
+def _image_task(image_url: str, refs: Iterable[ImageRef]) -> ImageTask:
+    """One image URL's references -> its ImageTask (every page, the smallest depth)."""
+    return image_task_for(image_url, refs)
 
 
 def _with_type(pcoll: PCollection, element_type) -> PCollection:
@@ -377,23 +459,32 @@ class CrawlRounds(beam.PTransform):
     """Crawl from seed URLs for ``config.max_depth`` rounds.
 
     In: ``PCollection[str]`` of seed URLs (duplicates and junk allowed: a bad seed becomes a failed row).
-    Out: :class:`CrawlResult` (fetch_log, image_refs, inline_images). Example::
+    Out: :class:`CrawlResult` (fetch_log, image_refs, inline_images). ``progress``: report the run's
+    counts live (:mod:`transforms.progress`). Example::
 
         result = seeds | "Crawl" >> CrawlRounds(CrawlConfig(max_depth=2), run_id, handler)
         tasks = result.image_refs | "ImageTasks" >> ImageTasksFromRefs()
         images = tasks | "FetchImages" >> FetchImages(config, run_id, handler)
     """
 
-    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        image_handler: ImageBodyHandler,
+        progress: ProgressConfig | None = None,
+    ) -> None:
         super().__init__()
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
+        self._progress = progress
 
-    def expand(self, seeds: PCollection) -> CrawlResult:
+    # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
+    def expand(self, seeds: PCollection[str]):
         config, run_id = self._config, self._run_id
         decide = (
-            beam.ParDo(_DecideSeedsFn(run_id))
+            beam.ParDo(_DecideSeedsFn(run_id, self._progress))
             .with_output_types(CrawlTask)
             .with_outputs(_SKIPPED, main="tasks")
         )
@@ -412,7 +503,7 @@ class CrawlRounds(beam.PTransform):
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
                 | f"{name}/FetchPages"
-                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler))
+                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler, progress=self._progress))
                 .with_output_types(FetchLogRecord)
                 .with_outputs(_REFS, _INLINE, _CARRY, main="fetch_log")
             )
@@ -432,7 +523,7 @@ class CrawlRounds(beam.PTransform):
         A streaming crawl overrides it to drop URLs seen within a TTL across windows."""
         return (
             seeds
-            | "Seeds/Normalise" >> beam.Map(seed_key)
+            | "Seeds/Normalise" >> beam.Map(_decide_seed)
             | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
             | "Seeds/GroupByUrl" >> beam.GroupByKey()
         )
@@ -449,12 +540,12 @@ class ImageTasksFromRefs(beam.PTransform):
     Example: ``tasks = crawl.image_refs | "ImageTasks" >> ImageTasksFromRefs()``.
     """
 
-    def expand(self, refs: PCollection) -> PCollection:
+    def expand(self, refs: PCollection[ImageRef]) -> PCollection[ImageTask]:
         return (
             refs
             | "KeyByImageUrl" >> beam.Map(lambda r: (r.image_url, r))
             | "GroupByImageUrl" >> beam.GroupByKey()
-            | "ToTask" >> beam.MapTuple(image_task_for).with_output_types(ImageTask)
+            | "ToTask" >> beam.MapTuple(_image_task).with_output_types(ImageTask)
         )
 
 
@@ -470,16 +561,28 @@ class FetchImages(beam.PTransform):
         result.images | "WriteImages" >> ...
     """
 
-    def __init__(self, config: CrawlConfig, run_id: str, image_handler: ImageBodyHandler) -> None:
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        image_handler: ImageBodyHandler,
+        progress: ProgressConfig | None = None,
+    ) -> None:
         super().__init__()
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
+        self._progress = progress
 
-    def expand(self, tasks: PCollection) -> FetchImagesResult:
+    # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
+    def expand(self, tasks: PCollection[ImageTask]):
         shards = image_shards(self._config)
         fetch_fn = _FetchImagesFn(
-            self._config, self._run_id, self._handler, key_concurrency=1 if shards > 1 else None
+            self._config,
+            self._run_id,
+            self._handler,
+            key_concurrency=1 if shards > 1 else None,
+            progress=self._progress,
         )
         fetched = (
             tasks

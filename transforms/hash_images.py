@@ -4,6 +4,10 @@
 ``CrawlRounds`` and ``FetchImages``: it gets each fetched body, computes every hash once, and returns an
 :class:`~schemas.ImageRecord` (hashes and metadata only). The same bytes at many URLs are hashed once per
 worker: a small LRU cache keyed by SHA-256 skips the decode and perceptual hashes on a repeat.
+
+The handler runs on the fetching DoFn's threads, where Beam records no metric: it counts through
+:func:`transforms.run_counters.count`, into the counters the fetching DoFn bound to the thread
+(``HashImages.images_hashed``, ``same_bytes_hashed_once``, ``decode_failures``, ``hash_ms``).
 """
 
 from __future__ import annotations
@@ -13,15 +17,14 @@ import threading
 import time
 from collections import OrderedDict
 
-from apache_beam.metrics import Metrics
-
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage
 from hashwatch.hashing.image_hashes import ImageHashes, compute_image_hashes
 from schemas import ImageRecord, ImageTask
+from transforms.run_counters import HASHING, count, observe
 
 __all__ = ["HashImageBody", "image_record"]
 
-_NAMESPACE = "HashImages"
+_NAMESPACE = HASHING  # HashImages
 # decode_status values that make the fetch_log row a failure (the images/ row is still written: an undecodable
 # file can still match a list by MD5 or SHA).
 _FAILED_DECODES = frozenset({"decode_error", "too_many_pixels", "unsupported_format"})
@@ -95,7 +98,7 @@ class HashImageBody:
     """Turn a fetched image body into an :class:`ImageRecord` (an ``ImageBodyHandler``).
 
     Picklable configuration in ``__init__``; the cache is made in :meth:`setup`. Thread-safe: the fetching
-    DoFn calls it from its worker threads.
+    DoFn calls it from its worker threads, bound to the DoFn's counters.
     """
 
     def __init__(self, run_id: str, hash_config=None, cache_size: int = 4096):
@@ -107,10 +110,6 @@ class HashImageBody:
     def setup(self) -> None:
         if self._cache is None:
             self._cache = _LruCache(self._cache_size)
-        self._hashed = Metrics.counter(_NAMESPACE, "images_hashed")
-        self._cache_hits = Metrics.counter(_NAMESPACE, "same_bytes_hashed_once")
-        self._decode_failures = Metrics.counter(_NAMESPACE, "decode_failures")
-        self._hash_ms = Metrics.distribution(_NAMESPACE, "hash_ms")
 
     def hashes(self, body: bytes) -> ImageHashes:
         """Every hash of ``body``, from the cache when the same bytes were hashed before in this worker."""
@@ -119,12 +118,12 @@ class HashImageBody:
         key = hashlib.sha256(body).hexdigest()
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache_hits.inc()
+            count(_NAMESPACE, "same_bytes_hashed_once")
             return cached
         started = time.perf_counter()
         hashes = compute_image_hashes(body, self._hash_config)
-        self._hash_ms.update(int((time.perf_counter() - started) * 1000))
-        self._hashed.inc()
+        observe(_NAMESPACE, "hash_ms", int((time.perf_counter() - started) * 1000))
+        count(_NAMESPACE, "images_hashed")
         self._cache.put(key, hashes)
         return hashes
 
@@ -140,6 +139,6 @@ class HashImageBody:
             hashed_at=time.time_ns() // 1000,
         )
         if hashes.decode_status in _FAILED_DECODES:
-            self._decode_failures.inc()
+            count(_NAMESPACE, "decode_failures")
             return HandledImage(record, hashes.decode_status, hashes.error_message)
         return HandledImage(record, None, None)

@@ -7,9 +7,9 @@ the new file.
 
 An :class:`~hashwatch.hashing.allowlist.Allowlist` (known-collision list entries, known-innocent images)
 removes matches before they are written; each removed match is counted (``allowlisted_matches``).
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 import os
 import shutil
@@ -27,10 +27,12 @@ from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
+from transforms.progress import ProgressConfig, start_reporting
+from transforms.run_counters import MATCHING, StageCounters
 
 __all__ = ["MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
 
-_NAMESPACE = "MatchKnownHashes"
+_NAMESPACE = MATCHING  # MatchKnownHashes
 
 
 def image_hashes_of(record: ImageRecord) -> ImageHashes:
@@ -139,39 +141,53 @@ class SharedIndex:
 
 class _MatchDoFn(beam.DoFn):
     def __init__(
-        self, run_id: str, match_options, shared: Shared, allowlist: Allowlist | None = None, watch=None
+        self,
+        run_id: str,
+        match_options,
+        shared: Shared,
+        allowlist: Allowlist | None = None,
+        watch=None,
+        progress: ProgressConfig | None = None,
     ):
         self._watch = watch  # transforms.index_refresh.IndexWatch (streaming): no side input then
         self._run_id = run_id
         self._match_options = match_options
         self._shared = shared
         self._allowlist = allowlist
+        self._progress = progress
 
     def setup(self):
-        self._images = Metrics.counter(_NAMESPACE, "images_matched_against_index")
-        self._matched_images = Metrics.counter(_NAMESPACE, "images_with_a_match")
-        self._match_rows = Metrics.counter(_NAMESPACE, "match_rows")
-        self._allowlisted = Metrics.counter(_NAMESPACE, "allowlisted_matches")
+        # Counted as matched, for the live progress lines; handed to Beam at the end of each bundle.
+        self._counters = StageCounters(self._run_id)
+        start_reporting(self._progress)
         # The DoFn holds the index: Shared keeps only a weak reference.
         self._index_for = SharedIndex(self._shared, _NAMESPACE)
 
-    def process(self, image: ImageRecord, ref: IndexRef | None = None) -> Iterator[MatchRecord]:
+    # ``ref``: the IndexRef side input, or None with an IndexWatch. Not hinted: Beam checks a hinted default
+    # (None) against the hint itself and fails at construction.
+    def process(self, image: ImageRecord, ref=None) -> Iterator[MatchRecord]:
         if self._watch is not None:
             ref = self._watch.current()
         index = self._index_for(ref)
-        self._images.inc()
+        counters = self._counters
+        counters.inc(_NAMESPACE, "images_matched_against_index")
         matches = index.match(image_hashes_of(image), self._match_options)
         if matches and self._allowlist is not None:
             matches, suppressed = self._allowlist.split(matches, image_hashes_mapping(image))
             if suppressed:
-                self._allowlisted.inc(len(suppressed) * max(1, len(image.page_urls or ())))
+                counters.inc(
+                    _NAMESPACE, "allowlisted_matches", len(suppressed) * max(1, len(image.page_urls or ()))
+                )
         if not matches:
             return
-        self._matched_images.inc()
+        counters.inc(_NAMESPACE, "images_with_a_match")
         for record in match_records(self._run_id, image, matches, ref.checksum, time.time_ns() // 1000):
-            Metrics.counter(_NAMESPACE, f"matches_{record.hash_type}_{record.match_kind}").inc()
-            self._match_rows.inc()
+            counters.inc(_NAMESPACE, f"matches_{record.hash_type}_{record.match_kind}")
+            counters.inc(_NAMESPACE, "match_rows")
             yield record
+
+    def finish_bundle(self):
+        self._counters.publish()
 
 
 class MatchKnownHashes(beam.PTransform):
@@ -185,7 +201,7 @@ class MatchKnownHashes(beam.PTransform):
     allowlisted images are left out and counted (``MatchKnownHashes.allowlisted_matches``, in rows that
     would have been written).
 
-    Example::
+    ``progress``: report the match rows live (:mod:`transforms.progress`). Example::
 
         ref = pipeline | "IndexRef" >> beam.Create([IndexRef("/data/list.hwidx", checksum)])
         matches = images | "MatchKnownHashes" >> MatchKnownHashes(ref, run_id)
@@ -197,18 +213,22 @@ class MatchKnownHashes(beam.PTransform):
         run_id: str,
         match_options=None,
         allowlist: Allowlist | None = None,
+        progress: ProgressConfig | None = None,
     ):
         super().__init__()
         self._index_ref = index_ref
         self._run_id = run_id
         self._match_options = match_options
         self._allowlist = allowlist
+        self._progress = progress
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
         if hasattr(self._index_ref, "current"):  # an IndexWatch: no side input
-            fn = _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist, self._index_ref)
+            fn = _MatchDoFn(
+                self._run_id, self._match_options, Shared(), self._allowlist, self._index_ref, self._progress
+            )
             return images | "Match" >> beam.ParDo(fn).with_output_types(MatchRecord)
         return images | "Match" >> beam.ParDo(
-            _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist),
+            _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist, progress=self._progress),
             beam.pvalue.AsSingleton(self._index_ref),
         ).with_output_types(MatchRecord)

@@ -1,6 +1,7 @@
-"""One images/ row per image URL: merging the records of an image that arrived more than once."""
+"""One images/ row per image URL: merging the records of an image that arrived more than once.
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads the merge function's.
+"""
 
 from collections.abc import Iterable
 

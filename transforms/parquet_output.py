@@ -1,9 +1,11 @@
-"""Writing typed records to Hive-partitioned Parquet: ``<output>/<table>/dt=YYYY-MM-DD/run_id=<id>/``."""
+"""Writing typed records to Hive-partitioned Parquet: ``<output>/<table>/dt=YYYY-MM-DD/run_id=<id>/``.
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``expand``'s and the mapped
+function's.
+"""
 
 import posixpath
-from typing import NamedTuple
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -18,6 +20,11 @@ def partition_dir(output: str, table: str, dt: str, run_id: str) -> str:
     """The folder one run's files of one table go to. Works for local paths and Beam URLs (gs://...)."""
     join = FileSystems.join if "://" in output else posixpath.join
     return join(output, table, f"dt={dt}", f"run_id={run_id}")
+
+
+def _to_dict(record: Any) -> dict:
+    """A typed record -> the dict ``WriteToParquet`` writes (:func:`schemas.arrow_util.record_to_dict`)."""
+    return record_to_dict(record)
 
 
 class WriteParquetTable(beam.PTransform):
@@ -49,10 +56,11 @@ class WriteParquetTable(beam.PTransform):
         self._codec = codec
         self._num_shards = num_shards
 
-    def expand(self, records: beam.PCollection[NamedTuple]) -> beam.PCollection[str]:
+    # Any record type: the input hint is a bare PCollection (typing.NamedTuple is no type to check against).
+    def expand(self, records: beam.PCollection) -> beam.PCollection[str]:
         return (
             records
-            | "ToDict" >> beam.Map(record_to_dict)
+            | "ToDict" >> beam.Map(_to_dict)
             | "WriteToParquet"
             >> beam.io.WriteToParquet(
                 self._prefix,

@@ -24,14 +24,14 @@ max(retractions.matched_at)``). Per identity:
   carries); otherwise it stays active and is only counted: an entry that disappeared without a tombstone, a
   threshold made tighter, or an image outside the ``--since/--until`` range never retract a match;
 - anything else -> nothing.
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 import time
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -373,7 +373,8 @@ class _MatchHistoryFn(beam.DoFn):
         self._index_for = SharedIndex(self._shared, _NS_MATCH)
         self._counters = _Counters()
 
-    def process(self, element: tuple[str, pa.Table], ref: IndexRef) -> Iterator:
+    # Output (match key, MatchRecord) and tagged rejects, hinted Any: the coders stay what they were.
+    def process(self, element: tuple[str, pa.Table], ref: IndexRef) -> Iterator[Any]:
         path, table = element
         index = self._index_for(ref)
         builtin = set(HASH_COLUMNS)
@@ -600,7 +601,8 @@ class _ReconcileFn(beam.DoFn):
             self._rules = self._shared.acquire(lambda: _load_rules(ref, self._tombstones_ref), tag=tag)
         return self._rules
 
-    def process(self, element, ref: IndexRef) -> Iterator:
+    # Output a MatchRecord or a tagged retraction, hinted Any: the coders stay what they were.
+    def process(self, element, ref: IndexRef) -> Iterator[Any]:
         _key, groups = element
         candidates = list(groups["candidates"])
         events = list(groups["events"])

@@ -14,9 +14,9 @@ options). One exists today:
 
 A message queue plugs in as another entry: a factory returning a transform that reads the queue and maps each
 message to its URL string (README, "Streaming", says what Kafka takes).
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 import io
 import time
@@ -59,7 +59,7 @@ class _ReadSeedFileFn(beam.DoFn):
         self._lines = Metrics.counter(_NAMESPACE, "seed_lines")
         self._bad_files = Metrics.counter(_NAMESPACE, "unreadable_seed_files")
 
-    def process(self, metadata) -> Iterator:
+    def process(self, metadata) -> Iterator[str]:  # seed lines; dead letters tagged
         path = metadata.path
         try:
             urls = list(self._read(path))
@@ -133,7 +133,8 @@ class WatchedFolderSeeds(beam.PTransform):
         self._url_column = url_column
         self._stop_after_s = stop_after_s
 
-    def expand(self, pbegin) -> SeedStream:
+    # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
+    def expand(self, pbegin):
         start = Timestamp.of(time.time())  # not MatchContinuously's default, which is fixed at import time
         stop = start + self._stop_after_s if self._stop_after_s else MAX_TIMESTAMP
         read = (

@@ -14,9 +14,9 @@ known to a shallower round's dedupe: it can be fetched once more, at most once p
 Within a window, what batch guarantees holds: one fetch_log row per URL, ``--max-pages-per-host`` per host
 (per window here). Across windows: one row per URL per TTL; a seed or link seen again within the TTL is
 dropped and counted (``Seeds/recently_seen``, ``Round<d>/recently_seen``), as batch drops duplicates.
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads the mapped functions'.
+"""
 
 from typing import NamedTuple
 
@@ -33,6 +33,7 @@ from transforms.crawl import (
     _CarryType,
     _with_type,
 )
+from transforms.progress import ProgressConfig
 from transforms.url_dedupe import CHECK, MARK, DropRecentlySeen
 
 __all__ = ["StreamWindowing", "StreamingCrawlRounds"]
@@ -78,8 +79,9 @@ class StreamingCrawlRounds(CrawlRounds):
         image_handler: ImageBodyHandler,
         windowing: StreamWindowing,
         ttl_s: float,
+        progress: ProgressConfig | None = None,
     ) -> None:
-        super().__init__(config, run_id, image_handler)
+        super().__init__(config, run_id, image_handler, progress)
         self._windowing = windowing
         self._ttl_s = ttl_s
 

@@ -14,9 +14,9 @@ it back.
 In: ``PCollection[tuple[str, tuple[str, Any]]]``: ``(url, ("check", payload))`` or ``(url, ("mark", None))``.
 A mark records the URL as seen (from an earlier stage) and emits nothing. A check emits ``payload`` if the URL
 was not seen within ``ttl``, else is dropped and counted (``UrlDedupe/recently_seen``).
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 from collections.abc import Callable
 from typing import Any

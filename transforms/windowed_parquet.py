@@ -12,14 +12,13 @@ Layout, the batch layout plus the window in the file name (so DuckDB/Trino/Spark
         window-20261125T161000Z-20261125T161100Z-pane0-00000-of-00001.parquet
 
 ``pane0`` is the on-time firing; a late firing of the same window (``--allowed-lateness``) adds ``pane1``...
-"""
 
-from __future__ import annotations
+Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
+"""
 
 import contextlib
 import datetime as dt
 import posixpath
-from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -123,7 +122,8 @@ class WriteWindowedParquet(beam.PTransform):
         self._run_id = run_id
         self._codec = codec
 
-    def expand(self, records: beam.PCollection[NamedTuple]) -> beam.PCollection:
+    # Any record type: the input hint is a bare PCollection (typing.NamedTuple is no type to check against).
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
         schema, codec = self._schema, self._codec
         return records | "WriteToFiles" >> fileio.WriteToFiles(
             path=self._table_dir,
