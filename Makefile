@@ -28,7 +28,7 @@ test-fast: venv
 ## Long fuzzing (docs/testing.md): every parser's atheris target for FUZZ_SECONDS each and the property
 ## tests at FUZZ_EXAMPLES_SCALE times their `make test` examples; about 10 minutes. A bounded run of the same
 ## tests is part of `make test`. Inputs that break a parser land in .cache/fuzz/ (pytest's basetemp).
-FUZZ_SECONDS ?= 50
+FUZZ_SECONDS ?= 60
 FUZZ_EXAMPLES_SCALE ?= 5
 fuzz: venv
 	mkdir -p .cache

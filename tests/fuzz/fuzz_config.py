@@ -3,7 +3,7 @@
 ``HASHWATCH_FUZZ=ci`` (the default) keeps the Hypothesis tests to their ``ci`` example counts and each
 atheris target to ``FUZZ_SECONDS`` (default 4) seconds. ``HASHWATCH_FUZZ=long`` (``make fuzz``) multiplies
 the example counts by ``FUZZ_EXAMPLES_SCALE`` (default 5) and gives each atheris target ``FUZZ_SECONDS``
-(default 50). docs/testing.md explains the targets, where crashes land and how one becomes a regression test.
+(default 60). docs/testing.md explains the targets, where crashes land and how one becomes a regression test.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 LONG = os.environ.get("HASHWATCH_FUZZ", "ci") == "long"
 SCALE = int(os.environ.get("FUZZ_EXAMPLES_SCALE", "5")) if LONG else 1
-ATHERIS_SECONDS = int(os.environ.get("FUZZ_SECONDS", "50" if LONG else "4"))
+ATHERIS_SECONDS = int(os.environ.get("FUZZ_SECONDS", "60" if LONG else "4"))
 
 
 def fuzz_settings(ci_examples: int) -> settings:

@@ -96,7 +96,7 @@ def test_bomb_between_the_caps_is_refused_before_decoding():
     assert decoded.status == DecodeStatus.TOO_MANY_PIXELS and decoded.image is None
 
 
-_BOMBS = ["png-L", "png-I16", "png-RGBA", "gif", "webp", "tiff-F", "tiff-I", "bmp"]
+_BOMBS = ["png-L", "png-I16", "png-RGBA", "gif", "webp", "jpeg", "jpeg-progressive", "tiff-F", "tiff-I"]
 _BOMB_SCRIPT = textwrap.dedent(
     """
     import io, resource, sys
@@ -117,7 +117,8 @@ _BOMB_SCRIPT = textwrap.dedent(
         "webp": lambda: encode("RGB", side, "WEBP", lossless=True),
         "tiff-F": lambda: encode("F", side, "TIFF", compression="tiff_deflate"),
         "tiff-I": lambda: encode("I", side, "TIFF", compression="tiff_deflate"),
-        "bmp": lambda: encode("P", side, "BMP"),
+        "jpeg": lambda: encode("L", side, "JPEG", quality=1),
+        "jpeg-progressive": lambda: encode("L", side, "JPEG", quality=1, progressive=True),
     }
     data = make[kind]()
     compute_image_hashes(encode("RGB", 64, "PNG"))  # imports and first-call allocations
