@@ -33,7 +33,7 @@ FUZZ_EXAMPLES_SCALE ?= 5
 fuzz: venv
 	mkdir -p .cache
 	HASHWATCH_FUZZ=long FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_EXAMPLES_SCALE=$(FUZZ_EXAMPLES_SCALE) \
-		$(BIN)/python -m pytest tests/fuzz -m fuzz --basetemp=.cache/fuzz $(PYTEST_ARGS)
+		$(BIN)/python -m pytest tests/fuzz -m fuzz --basetemp=.cache/fuzz -rP $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -65,4 +65,6 @@ def test_atheris(target, tmp_path):
             f"replay: {replay}\n{_report(run.stderr + run.stdout)}",
             pytrace=False,
         )
-    assert "Done" in run.stderr, _report(run.stderr)  # it fuzzed (libFuzzer's closing line)
+    done = [line.strip() for line in run.stderr.splitlines() if "\tDONE " in line or line.startswith("Done ")]
+    assert done, _report(run.stderr)  # it fuzzed (libFuzzer's closing lines)
+    print(f"{target}: {' | '.join(done)}")  # make fuzz shows it (-rP): runs, coverage, corpus
