@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval clean
+.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,19 @@ venv: $(STAMP)
 test: venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## The quick inner loop: no slow suites, no Flink.
+## The quick inner loop: no slow suites, no Flink, no fuzzing (its regression tests do run).
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow and not flink" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not flink and not fuzz" $(PYTEST_ARGS)
+
+## Long fuzzing (docs/testing.md): every parser's atheris target for FUZZ_SECONDS each and the property
+## tests at FUZZ_EXAMPLES_SCALE times their `make test` examples; about 10 minutes. A bounded run of the same
+## tests is part of `make test`. Inputs that break a parser land in .cache/fuzz/ (pytest's basetemp).
+FUZZ_SECONDS ?= 60
+FUZZ_EXAMPLES_SCALE ?= 5
+fuzz: venv
+	mkdir -p .cache
+	HASHWATCH_FUZZ=long FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_EXAMPLES_SCALE=$(FUZZ_EXAMPLES_SCALE) \
+		$(BIN)/python -m pytest tests/fuzz -m fuzz --basetemp=.cache/fuzz -rP $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -35,6 +35,8 @@ EXTRAS = {
     "test": [
         "pytest==9.2.0",
         "hypothesis==6.170.17",
+        # Coverage-guided fuzzing of the parsers (tests/fuzz, docs/testing.md); cp311 manylinux wheel on PyPI.
+        "atheris==3.0.0",
         "ruff==0.17.6",
         "duckdb==2.0.1",
         "cryptography==50.0.2",  # the TLS test servers' self-signed certificates (deadline tests)

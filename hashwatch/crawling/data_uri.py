@@ -40,7 +40,8 @@ def parse_data_uri(uri: str, max_bytes: int) -> DataUriImage | None:
         return None
     params = [p.strip() for p in head[5:].split(";")]
     mime = (params[0] or "text/plain").lower()
-    if not mime.startswith("image/") or not all(c.isalnum() or c in "/+-." for c in mime):
+    # ASCII only (RFC 2045 tokens): str.isalnum() also passes "ŧ", which then went into the id (found by fuzzing)
+    if not mime.startswith("image/") or not all(c.isascii() and (c.isalnum() or c in "/+-.") for c in mime):
         return None
     is_base64 = any(p.lower() == "base64" for p in params[1:])
     error = None

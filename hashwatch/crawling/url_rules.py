@@ -8,6 +8,7 @@ default ports removed. Only ``http`` and ``https`` are ever fetched.
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -22,6 +23,7 @@ FETCHABLE_SCHEMES = frozenset({"http", "https"})
 # Links with these schemes are not resources a crawler could fetch: dropped without a fetch_log row.
 IGNORED_LINK_SCHEMES = frozenset({"javascript", "mailto", "tel", "sms", "callto", "about", "blob", "data"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class UrlError(ValueError):
@@ -56,6 +58,10 @@ def normalize_url(url: str, base: str | None = None) -> str:
             raise UrlError(
                 "invalid_url", f"cannot resolve link against its page: {type(exc).__name__}"
             ) from exc
+    # A "%" that starts no escape is a literal percent: write it as %25 first. w3lib decodes %41 but keeps a
+    # stray "%2" in a path, so "/%2%41" became "/%2A" (then "/*" when normalised again) and "/%%41%41" the
+    # byte escape "/%AA": another resource, and no fixed point for dedupe (found by tests/fuzz).
+    raw = _STRAY_PERCENT.sub("%25", raw)
     scheme = scheme_of(raw)
     if scheme not in FETCHABLE_SCHEMES:
         kind = "unsupported_scheme" if scheme else "invalid_url"

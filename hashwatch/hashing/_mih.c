@@ -21,7 +21,9 @@
  *       When inline_base[i] >= 0, chunk i also has its own copy of the codes in bucket order
  *       (inline_all[(inline_base[i] + p) * words ...]): candidates are then read sequentially and the id is
  *       only loaded for a match. hashwatch does this for 64-bit codes, where the copies are cheap.
- *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order.
+ *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order. The tables
+ *       come from a file: a chunk table outside its buffer, a bucket end past n or an id >= n (a damaged file)
+ *       raises ValueError instead of reading out of bounds.
  *
  * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python: with radius r split over m
  * chunks as r = m * q + a, a code within r of the query is within q of it on one of the first a + 1 chunks or
@@ -159,6 +161,8 @@ HW_CLONES
 static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *out_q, growbuf *out_id,
                       growbuf *out_d) {
     const int W = x->words;
+    const uint32_t n = (uint32_t)x->n; /* n < 2^32 (known_hash_index.HammingTable.build) */
+    uint32_t bad = 0; /* a bucket or id out of range: clamped so reads stay inside, reported at the end */
     for (int i = 0; i < x->m; i++) {
         const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
         const uint32_t *offs = x->off_all + x->table_off[i];
@@ -180,7 +184,14 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
                 }
             }
             const uint32_t b = key ^ x->masks[mk];
-            const uint32_t lo = offs[b], hi = offs[b + 1];
+            uint32_t lo = offs[b], hi = offs[b + 1];
+            /* The tables come from a memory-mapped file: a damaged one must not make us read out of bounds.
+               Bucket ends and ids are clamped without branching and the query fails at its end: 2-5 % of
+               PDQ search time, none measurable for 64-bit codes (docs/benchmarks.md). Early returns here
+               cost 9-19 % on 64-bit codes. */
+            bad |= (hi > n) | (lo > hi);
+            hi = hi > n ? n : hi;
+            lo = lo > hi ? hi : lo;
             for (uint32_t p = lo; p < hi; p++) {
                 const uint64_t *c;
                 uint32_t id = p;
@@ -188,6 +199,8 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
                     c = x->inl + (ib + p) * W; /* id loaded below, only for a match */
                 } else if (base >= 0) {
                     id = load_id(x->ids, base + p, x->id_bytes);
+                    bad |= id >= n;
+                    id = id < n ? id : 0;
                     if (p + 4 < hi) {
                         HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
                     }
@@ -198,7 +211,10 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
                 int d = 0;
                 for (int w = 0; w < W; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
                 if (d > x->radius) continue;
-                if (ib >= 0 && base >= 0) id = load_id(x->ids, base + p, x->id_bytes);
+                if (ib >= 0 && base >= 0) {
+                    id = load_id(x->ids, base + p, x->id_bytes);
+                    bad |= id >= n;
+                }
                 /* Report only from the first chunk (in search order) that finds this code. */
                 int earlier = 0;
                 if (i > 0) {
@@ -215,7 +231,7 @@ static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *o
             }
         }
     }
-    return 0;
+    return bad ? -2 : 0;
 }
 
 static PyObject *search(PyObject *self, PyObject *args) {
@@ -237,6 +253,21 @@ static PyObject *search(PyObject *self, PyObject *args) {
         queries.len % (words * 8)) {
         PyErr_SetString(PyExc_ValueError, "search: inconsistent arguments");
         goto done;
+    }
+    /* Every chunk's table, ids and inline codes must lie inside their buffers (they come from a file). */
+    for (int i = 0; i < m; i++) {
+        const int32_t off = ((const int32_t *)chunk_off.buf)[i], len = ((const int32_t *)chunk_len.buf)[i];
+        const int64_t t_off = ((const int64_t *)table_off.buf)[i], base = ((const int64_t *)id_base.buf)[i];
+        const int64_t ib = ((const int64_t *)inline_base.buf)[i];
+        const int64_t mk0 = ((const int64_t *)mask_start.buf)[i], mk1 = ((const int64_t *)mask_start.buf)[i + 1];
+        if (len < 1 || len > 30 || off < 0 || off + len > words * 64 || t_off < 0 ||
+            t_off + ((int64_t)1 << len) + 1 > (int64_t)(off_all.len / 4) ||
+            (base >= 0 && (base + n) * id_bytes > (int64_t)ids_all.len) ||
+            (ib >= 0 && (ib + n) * words * 8 > (int64_t)inline_all.len) || mk0 < 0 || mk1 < mk0 ||
+            mk1 > (int64_t)(masks_all.len / 4)) {
+            PyErr_SetString(PyExc_ValueError, "search: a chunk's table lies outside its buffers");
+            goto done;
+        }
     }
     {
         mih_t x = {(const uint64_t *)codes.buf,
@@ -261,9 +292,13 @@ static PyObject *search(PyObject *self, PyObject *args) {
         int failed = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t k = 0; k < nq && !failed; k++) {
-            if (search_one(&x, qs + k * words, (uint32_t)k, &oq, &oid, &od)) failed = 1;
+            failed = search_one(&x, qs + k * words, (uint32_t)k, &oq, &oid, &od);
         }
         Py_END_ALLOW_THREADS
+        if (failed == -2) {
+            PyErr_SetString(PyExc_ValueError, "search: a bucket offset or id is out of range");
+            goto done;
+        }
         if (failed) {
             PyErr_NoMemory();
             goto done;

@@ -20,7 +20,8 @@ scanned with the type's ``distance``.
 **File format** (one file, memory-mapped): 8-byte magic ``HWIDX\\x00\\x01\\x00``, a little-endian uint64
 header length, a JSON header (format version, list checksum and versions, source files, per-type layout,
 labels, and for every array its offset, dtype, shape and CRC-32), then the arrays, each 64-byte aligned.
-Loading reads only the header; ``verify=True`` also checks every array's CRC-32.
+Loading reads the header and checks it against the arrays (``index_file_check``: 5-8 ms for a million
+entries, which reads their label-set and item arrays); ``verify=True`` also checks every array's CRC-32.
 
 A match carries the list entry's labels (category, source, list_version); a hash on several lists gives one
 :class:`Match` per label.
@@ -46,6 +47,7 @@ import numpy as np
 
 from hashwatch.errors import UserError
 from hashwatch.hashing.hash_types import IndexKind, get_hash_type
+from hashwatch.hashing.index_file_check import check_arrays, check_header
 from hashwatch.hashing.known_hash_list import ITEM_SEPARATOR
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -440,6 +442,7 @@ class HammingTable:
         self.inline_base = (
             np.asarray(inline_base, dtype=np.int64) if inline_base is not None else np.full(m, -1, np.int64)
         )
+        self.source = "index"  # the file it was loaded from, for error messages
 
     @property
     def n(self) -> int:
@@ -534,25 +537,30 @@ class HammingTable:
         masks = [_masks(b, r) for b, r in zip(self.lengths, radii, strict=True)]
         mask_start = np.cumsum([0] + [m.size for m in masks]).astype(np.int64)
         masks_all = np.concatenate(masks).astype(np.uint32)
-        qi, ids, ds = _mih.search(
-            self.codes,
-            self.words,
-            self.n,
-            self.chunk_off,
-            self.chunk_len,
-            np.array(radii, dtype=np.int32),
-            self.table_off,
-            self.off_all,
-            self.id_base,
-            self.ids_all,
-            self.id_bytes,
-            masks_all,
-            mask_start,
-            self.inline_all,
-            self.inline_base,
-            queries,
-            radius,
-        )
+        try:
+            qi, ids, ds = _mih.search(
+                self.codes,
+                self.words,
+                self.n,
+                self.chunk_off,
+                self.chunk_len,
+                np.array(radii, dtype=np.int32),
+                self.table_off,
+                self.off_all,
+                self.id_base,
+                self.ids_all,
+                self.id_bytes,
+                masks_all,
+                mask_start,
+                self.inline_all,
+                self.inline_base,
+                queries,
+                radius,
+            )
+        except ValueError as exc:  # _mih checks each bucket and id it reads from the file: it is damaged
+            raise UserError(
+                f"{self.source}: corrupt index ({exc}); `hashwatch index info --verify` checks it"
+            ) from None
         return (
             np.frombuffer(qi, dtype=np.uint32),
             np.frombuffer(ids, dtype=np.uint32),
@@ -690,16 +698,20 @@ def _read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, 
         magic = fh.read(len(MAGIC))
         if magic != MAGIC:
             raise UserError(f"{path} is not a hashwatch index (bad magic)")
-        (head_len,) = struct.unpack("<Q", fh.read(8))
+        size = os.fstat(fh.fileno()).st_size
+        (head_len,) = struct.unpack("<Q", fh.read(8).ljust(8, b"\xff"))
+        if len(MAGIC) + 8 + head_len > size:
+            raise UserError(f"{path}: truncated index (the header runs past the end)")
         try:
             header = json.loads(fh.read(head_len).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise UserError(f"{path}: corrupt index header") from None
+        if not isinstance(header, dict):
+            raise UserError(f"{path}: corrupt index header")
         if header.get("format_version") != FORMAT_VERSION:
-            raise UserError(
-                f"{path}: index format {header.get('format_version')} is not {FORMAT_VERSION}; rebuild it"
-            )
-        size = os.fstat(fh.fileno()).st_size
+            version = str(header.get("format_version"))[:20]
+            raise UserError(f"{path}: index format {version} is not {FORMAT_VERSION}; rebuild it")
+        check_header(path, header)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     data_start = (len(MAGIC) + 8 + head_len + _ALIGN - 1) // _ALIGN * _ALIGN
     arrays: dict[str, np.ndarray] = {}
@@ -713,6 +725,7 @@ def _read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, 
         arrays[name] = arr.reshape(spec["shape"])
         if verify and f"{zlib.crc32(_raw(arr)):08x}" != spec["crc32"]:
             raise UserError(f"{path}: array {name} fails its CRC-32 check (file corrupt)")
+    check_arrays(path, header, arrays)
     return header, arrays, mm
 
 
@@ -962,6 +975,7 @@ class KnownHashIndex:
             label_set = arrays[f"{name}.label_set"]
             if kind == IndexKind.HAMMING:
                 table = HammingTable.from_arrays(bits, spec, arrays, name)
+                table.source = path
                 types[name] = _TypeIndex(name, kind, bits, label_set, hamming=table)
             elif kind == IndexKind.EXACT:
                 keys = arrays[f"{name}.keys"]
@@ -1162,7 +1176,7 @@ class KnownHashIndex:
             pictures.remove(prefer)
             pictures.insert(0, prefer)
         for item in pictures:
-            name = bytes(data[offsets[item] : offsets[item + 1]]).decode()
+            name = bytes(data[offsets[item] : offsets[item + 1]]).decode(errors="replace")
             item_source, _, item_id = name.partition(ITEM_SEPARATOR)
             if item_source == (source or ""):
                 return item_id
