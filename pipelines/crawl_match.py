@@ -176,7 +176,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
-    run_id = app.run_id or new_run_id(started)
+    run_id = app.run_id = app.run_id or new_run_id(started)  # in the options: a stop names it for a resume
     day = f"{started:%Y-%m-%d}"
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
@@ -186,7 +186,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     if streaming:
         # --index is watched for new versions; an index compiled from --hash-list stays as it is.
         build_streaming_pipeline(pipeline, app, run_id, ref, app.index or ref.path, allowlist)
-        result, state, elapsed, late_drops = run_streaming(
+        result, state, elapsed, late_drops, flink_job = run_streaming(
             pipeline, options, options.view_as(StreamingOptions).run_for
         )
     else:
@@ -195,7 +195,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         result = pipeline.run()
         state = result.wait_until_finish()
         elapsed = time.monotonic() - clock
-        late_drops = None
+        late_drops = flink_job = None
 
     report = summarize_run(
         output=app.output_dir,
@@ -210,6 +210,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         allowlist_info=allowlist.describe() if allowlist is not None else {},
     )
     report.late_drops = late_drops
+    report.flink_job = flink_job
     _LOGGER.info("run %s finished: %s", run_id, report.state)
     write_run_files(app.output_dir, report, capture.lines)
     return report
@@ -223,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hashwatch crawl: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary_text())
-    # A streaming run stopped by --run-for ends CANCELLED, as asked.
+    if report.flink_job and report.flink_job.get("failure"):
+        print(f"hashwatch crawl: error: the Flink job failed: {report.flink_job['failure']}", file=sys.stderr)
+        return 1
+    # A streaming run stopped by --run-for ends CANCELLED (no savepoint possible) or DONE, as asked.
     stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
     if report.late_drops:  # rows are missing: a run that lost data does not pass
         return 1

@@ -139,6 +139,8 @@ class RunReport:
     beam_counters: dict[str, int] = field(default_factory=dict)
     # Streaming on a Flink cluster: elements Flink dropped as late (their rows are missing); None: not read.
     late_drops: int | None = None
+    # Streaming on a Flink cluster: the job's restarts, outages, savepoint, failure (FlinkJobWatch.summary).
+    flink_job: dict[str, Any] | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -167,6 +169,15 @@ class RunReport:
                 f"  LOST            {self.late_drops} element(s) dropped as late by Flink: their rows are missing "
                 "(README, Streaming, Limits)"
             )
+        if self.flink_job:
+            job = self.flink_job
+            lines.append(
+                f"  flink job       {job.get('state')}, {job.get('restarts', 0)} restart(s), "
+                f"{job.get('outages', 0)} outage(s) ({job.get('outage_seconds', 0)} s)"
+                + (f"; savepoint {job['savepoint']}" if job.get("savepoint") else "")
+            )
+            if job.get("failure"):
+                lines.append(f"  FAILED          {job['failure']}")
         lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
         return "\n".join(lines)
 

@@ -16,6 +16,7 @@ The graph itself (:func:`build_streaming_graph`) is tested with TestStream on th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -36,6 +37,7 @@ from transforms.hash_images import HashImageBody
 from transforms.index_refresh import IndexWatch
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
+from transforms.seed_file_ledger import ledger_dir
 from transforms.seed_sources import SEED_SOURCES, SeedSourceConfig, SeedStream, seed_source
 from transforms.streaming_crawl import StreamingCrawlRounds, StreamWindowing
 from transforms.windowed_parquet import WriteWindowedParquet
@@ -110,7 +112,15 @@ class StreamingOptions(PipelineOptions):
             type=float,
             default=0.0,
             help="streaming: stop after this many seconds (embedded runner: sources end and the job "
-            "drains; other runners: the job is cancelled); 0 = until interrupted",
+            "drains; a Flink cluster: the job is stopped with a savepoint); 0 = until interrupted",
+        )
+        parser.add_argument(
+            "--max-outage",
+            dest="max_outage",
+            type=float,
+            default=900.0,
+            help="streaming on a Flink cluster: fail the run when the job has not run for this many seconds "
+            "(JobManager unreachable, job restarting); Flink's restart limit fails it sooner; 0 = never",
         )
 
 
@@ -141,6 +151,49 @@ class FlinkStreamingOptions(PipelineOptions):
             default=None,
             help="Flink: finish the bundle in flight before a checkpoint (no outputs buffered in it); "
             "on by default for --streaming, =false turns it off",
+        )
+        parser.add_argument(
+            "--number_of_execution_retries",
+            type=int,
+            default=None,
+            help="Flink: restarts of the job before it fails (a fixed-delay strategy for this job; default: "
+            "the cluster's restart strategy)",
+        )
+        parser.add_argument(
+            "--execution_retry_delay",
+            type=int,
+            default=None,
+            help="Flink: milliseconds between two restarts, with --number_of_execution_retries",
+        )
+        parser.add_argument(
+            "--savepoint_path",
+            default=None,
+            help="Flink: start the job from this savepoint or retained checkpoint (the path a stop printed, "
+            "or <checkpoints>/<job id>/chk-N); give the same flags and --run-id as the run that wrote it",
+        )
+        parser.add_argument(
+            "--allow_non_restored_state",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: with --savepoint_path, start even if some saved state belongs to no operator",
+        )
+        parser.add_argument(
+            "--externalized_checkpoints_enabled",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: keep the job's latest checkpoints when it fails (on by default for --streaming)",
+        )
+        parser.add_argument(
+            "--retain_externalized_checkpoints_on_cancellation",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: keep them when it is cancelled too (on by default for --streaming)",
         )
         parser.add_argument(
             "--shutdown_sources_after_idle_ms",
@@ -213,6 +266,7 @@ def build_streaming_pipeline(
         run_id=run_id,
         stop_after_s=stop_after,
         options=app,
+        ledger_folder=ledger_dir(app.output_dir, run_id),
     )
     seed_stream = pipeline | "Seeds" >> seed_source(stream.seed_source, source)
     watch = IndexWatch(index_spec, app.output_dir, stream.refresh_index_interval, ref)
@@ -245,8 +299,8 @@ def validate_streaming(app) -> None:
     ):
         if value <= 0:
             raise UserError(f"{flag} must be a positive number of seconds, not {value}")
-    if stream.allowed_lateness < 0 or stream.run_for < 0:
-        raise UserError("--allowed-lateness and --run-for cannot be negative")
+    if stream.allowed_lateness < 0 or stream.run_for < 0 or stream.max_outage < 0:
+        raise UserError("--allowed-lateness, --run-for and --max-outage cannot be negative")
 
 
 def configure_streaming_runner(options: PipelineOptions) -> None:
@@ -266,6 +320,12 @@ def configure_streaming_runner(options: PipelineOptions) -> None:
         # Two windows of seeds vanished without an error in one cluster run without it; none with it (README).
         flink.finish_bundle_before_checkpointing = True
         _LOGGER.info("--finish_bundle_before_checkpointing (hashwatch's default for --streaming on Flink)")
+    # Checkpoints outlive the job (Beam deletes them when it ends): a job that failed on its restart limit,
+    # or whose launcher cancelled it, can be started again from its latest one (--savepoint_path).
+    if flink.externalized_checkpoints_enabled is None:
+        flink.externalized_checkpoints_enabled = True
+    if flink.retain_externalized_checkpoints_on_cancellation is None:
+        flink.retain_externalized_checkpoints_on_cancellation = True
     master = options.get_all_options().get("flink_master") or ""
     if master.startswith("[") and "add-opens" not in os.environ.get("JDK_JAVA_OPTIONS", ""):
         os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {_JAVA17_OPENS}".strip()
@@ -276,36 +336,150 @@ class StreamingOutcome(NamedTuple):
     state: str
     elapsed_s: float
     late_drops: int | None  # elements Flink dropped as late (cluster runs); None: not read
+    flink_job: dict | None = (
+        None  # cluster runs: restarts, outages, savepoint, failure (FlinkJobWatch.summary)
+    )
+
+
+# Seconds between two looks at a cluster job through Flink's REST API (a few small GETs).
+_WATCH_EVERY_S = 2.0
 
 
 def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float) -> StreamingOutcome:
-    """Run and wait: until the sources end (embedded runner with --run-for), the job is cancelled after
-    ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). On a Flink cluster, the elements
-    Flink dropped as late are read just before the cancel and logged as an error if there are any."""
+    """Run and wait: until the sources end (embedded runner with --run-for), ``run_for`` seconds pass (other
+    runners: the job is stopped), the job fails, or Ctrl-C/SIGTERM.
+
+    On a Flink cluster the job is watched through Flink's REST API meanwhile (:class:`FlinkJobWatch`): its
+    restarts and outages are logged as they happen; it keeps being watched when Beam's job server loses it
+    (a JobManager that died and was replaced takes the job over from its HA store); and a stop (``run_for``,
+    Ctrl-C, SIGTERM) takes a savepoint, whose path is logged (``--savepoint_path`` resumes from it), falling
+    back to a cancel. The elements Flink dropped as late are read just before the stop and logged as an
+    error if there are any. A job that fails (the restart limit reached) or stays down for more than
+    ``--max-outage`` seconds ends the run as FAILED with the reason in ``flink_job["failure"]``."""
     clock = time.monotonic()
     result = pipeline.run()
     embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
+    master = _cluster_master(options)
+    job_name = (getattr(result, "_job_id", "") or "").split("_", 1)[0]
+    watch = _job_watch(options, master, job_name) if master and job_name else None
+    waiter = _ResultWaiter(result)
     drops: list[int | None] = [None]
-    restore = _sigterm_as_interrupt()  # a scheduler's SIGTERM cancels the job too, not only Ctrl-C
+    restore = _sigterm_as_interrupt()  # a scheduler's SIGTERM stops the job too, not only Ctrl-C
+    max_outage = options.view_as(StreamingOptions).max_outage
     try:
-        if run_for and not embedded:
-            state = result.wait_until_finish(duration=int(run_for * 1000))
-            if not _terminal(state):
-                _LOGGER.info("--run-for %.0f s reached: cancelling the job", run_for)
-                state = _cancel(result, options, drops)
-        else:
-            state = result.wait_until_finish()
+        state = None
+        while state is None:
+            waiter.wait(_WATCH_EVERY_S)
+            if watch is not None:
+                watch.poll()
+                if watch.finished:
+                    state = _STATE_OF_FLINK[watch.state]
+                elif max_outage and watch.down_for > max_outage:
+                    watch.failure = (
+                        f"the job has not run for {watch.down_for:.0f} s (--max-outage {max_outage:.0f})"
+                    )
+                    _LOGGER.error("flink: %s: giving up; it stays on the cluster as it is", watch.failure)
+                    state = "FAILED"
+            if state is None and waiter.done:
+                if watch is None or not watch.job_id:
+                    state = waiter.state
+                elif not waiter.reported_loss:
+                    # Beam's job server gave up on the job (its JobManager died); Flink may still run it.
+                    waiter.reported_loss = True
+                    _LOGGER.info("Beam's job server reports %s; following the Flink job itself", waiter.state)
+            if state is None and run_for and not embedded and time.monotonic() - clock >= run_for:
+                _LOGGER.info("--run-for %.0f s reached: stopping the job", run_for)
+                state = _stop(result, options, drops, watch, waiter)
     except KeyboardInterrupt:
-        _LOGGER.info("interrupted: cancelling the job")
-        _cancel(result, options, drops)
+        _LOGGER.info("interrupted: stopping the job")
+        _stop(result, options, drops, watch, waiter)
         raise
-    except RuntimeError as exc:  # the portable runner raises when the job ends CANCELLED, as we asked
-        if "CANCELLED" not in str(exc):
-            raise
-        state = "CANCELLED"
     finally:
         restore()
-    return StreamingOutcome(result, state or result.state, time.monotonic() - clock, drops[0])
+    summary = watch.summary() if watch is not None else None
+    return StreamingOutcome(result, state, time.monotonic() - clock, drops[0], summary)
+
+
+_STATE_OF_FLINK = {"FINISHED": "DONE", "CANCELED": "CANCELLED", "FAILED": "FAILED"}
+
+
+class _ResultWaiter:
+    """``result.wait_until_finish()`` in a thread, so the launcher's main thread can watch the job and
+    receive signals meanwhile. ``done`` once Beam knows the job's final state (``state``)."""
+
+    def __init__(self, result):
+        import threading
+
+        self.state: str | None = None
+        self.reported_loss = False
+        self._result = result
+        self._thread = threading.Thread(target=self._wait, name="wait_until_finish", daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        try:
+            state = self._result.wait_until_finish()
+        except Exception as exc:  # noqa: BLE001 - the portable runner raises for any state but DONE
+            state = next((s for s in ("CANCELLED", "FAILED", "DONE") if s in str(exc)), "FAILED")
+        self.state = str(state).rsplit(".", 1)[-1]
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, seconds: float) -> None:
+        self._thread.join(seconds)
+
+
+def _job_watch(options: PipelineOptions, master: str, job_name: str):
+    from pipelines.flink_job_watch import FlinkJobWatch
+
+    everything = options.get_all_options()
+    pool = everything.get("environment_config") if everything.get("environment_type") == "EXTERNAL" else None
+    interval = float(everything.get("progress_interval") or 0)
+    return FlinkJobWatch(master, job_name, pool=pool, progress_interval=interval)
+
+
+def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None) -> str:
+    """End the job: on a Flink cluster, stop it with a savepoint (logged; ``watch.savepoint``), else cancel.
+    Reads the late-drop counters first (Flink forgets a job's metrics once it ends)."""
+    master = _cluster_master(options)
+    job_id = getattr(watch, "job_id", None)
+    if not (master and job_id):
+        return _cancel(result, options, drops, waiter)
+    drops[0] = _read_late_drops(master, watch.job_name)
+    from hashwatch.flink_rest import FlinkRest, FlinkRestError, first_line
+
+    try:
+        path = FlinkRest(master).stop_with_savepoint(job_id, timeout=_SAVEPOINT_TIMEOUT_S)
+    except (OSError, FlinkRestError, TimeoutError) as exc:
+        # E.g. tasks not all running yet (a job still starting or restoring): Flink refuses a savepoint.
+        checkpoint = None
+        with contextlib.suppress(OSError, FlinkRestError):
+            checkpoint = FlinkRest(master).latest_checkpoint_path(job_id)
+        _LOGGER.warning(
+            "flink: no savepoint (%s): cancelling the job instead; its latest checkpoint: %s",
+            first_line(str(exc), 200),
+            f"{checkpoint} (resume: --savepoint_path={checkpoint})" if checkpoint else "none",
+        )
+        return _cancel(result, options, None, waiter)
+    watch.savepoint = path
+    run_id = options.get_all_options().get("run_id") or "<this run's --run-id>"
+    _LOGGER.info(
+        "flink: job %s stopped with a savepoint: %s (resume: the same flags plus --savepoint_path=%s --run-id=%s)",
+        job_id,
+        path,
+        path,
+        run_id,
+    )
+    if waiter is not None:
+        waiter.wait(30)  # Beam's job server sees the job finish
+    return "DONE"
+
+
+# A savepoint of a crawl's state (seen files, URL dedupe, open windows) takes seconds; a stuck one is given
+# up for a cancel after this.
+_SAVEPOINT_TIMEOUT_S = 120.0
 
 
 def _sigterm_as_interrupt():
@@ -352,11 +526,12 @@ def _read_late_drops(master: str, job_name: str) -> int | None:
     return total
 
 
-def _cancel(result, options: PipelineOptions, drops: list | None = None):
+def _cancel(result, options: PipelineOptions, drops: list | None = None, waiter=None):
     """Cancel through the job server, and on a Flink cluster also through Flink's REST API: with Beam 2.62 the
     job server reports CANCELLED for a streaming job on a remote cluster while the Flink job keeps running
     (and keeps its task slots). On a cluster, first read the late-drop counters into ``drops[0]`` (Flink
-    forgets a job's metrics once it is cancelled)."""
+    forgets a job's metrics once it is cancelled). ``waiter``: the thread already waiting for the result
+    (a second ``wait_until_finish`` on the same job breaks Beam's gRPC streams)."""
     master = _cluster_master(options)
     job_name = (getattr(result, "_job_id", "") or "").split("_", 1)[0]
     if master and job_name and drops is not None:
@@ -364,7 +539,11 @@ def _cancel(result, options: PipelineOptions, drops: list | None = None):
     state = "CANCELLED"
     try:
         result.cancel()
-        state = result.wait_until_finish(duration=60_000) or result.state
+        if waiter is not None:
+            waiter.wait(60)
+            state = waiter.state or state
+        else:
+            state = result.wait_until_finish(duration=60_000) or result.state
     except Exception as exc:  # noqa: BLE001 - the portable runner raises on CANCELLED, or a gRPC error after it
         if "CANCELLED" not in str(exc):
             _LOGGER.info("after cancelling: %s", str(exc).splitlines()[0][:200])
@@ -373,22 +552,18 @@ def _cancel(result, options: PipelineOptions, drops: list | None = None):
     return state
 
 
-def _rest_base(flink_master: str) -> str:
-    return flink_master if "://" in flink_master else f"http://{flink_master}"
-
-
 def _rest_get(flink_master: str, path: str, timeout: float = 10.0):
     """GET ``path`` from Flink's REST API, parsed JSON."""
-    import json
-    import urllib.request
+    from hashwatch.flink_rest import FlinkRest
 
-    with urllib.request.urlopen(f"{_rest_base(flink_master)}{path}", timeout=timeout) as response:  # noqa: S310
-        return json.load(response)
+    return FlinkRest(flink_master, timeout).call(path)
 
 
 def _flink_jobs(flink_master: str, job_name: str, timeout: float = 10.0) -> list[dict]:
     """The Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
-    return [j for j in _rest_get(flink_master, "/jobs/overview", timeout)["jobs"] if j["name"] == job_name]
+    from hashwatch.flink_rest import FlinkRest
+
+    return FlinkRest(flink_master, timeout).jobs(job_name)
 
 
 def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
@@ -399,26 +574,20 @@ def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> li
 def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
     """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
     they are CANCELED. Returns their ids."""
-    import urllib.request
+    from hashwatch.flink_rest import TERMINAL_STATES, FlinkRest, FlinkRestError
 
-    base = _rest_base(flink_master)
-    done = ("CANCELED", "FINISHED", "FAILED")
+    rest = FlinkRest(flink_master)
     ids = []
     try:
-        for job in _flink_jobs(flink_master, job_name):
-            if job["state"] not in done:
-                request = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
-                urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+        for job in rest.jobs(job_name):
+            if job["state"] not in TERMINAL_STATES:
+                rest.cancel(job["jid"])
                 ids.append(job["jid"])
-        deadline = time.monotonic() + timeout
-        while ids and time.monotonic() < deadline:
-            if all(j["state"] in done for j in _flink_jobs(flink_master, job_name)):
-                break
-            time.sleep(0.5)
-    except OSError as exc:
-        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, base, exc)
+        rest.wait_until_terminal(ids, timeout)
+    except (OSError, FlinkRestError) as exc:
+        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, rest.base, exc)
     if ids:
-        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), base)
+        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), rest.base)
     return ids
 
 
