@@ -439,6 +439,18 @@ start_missing() {
     done
 }
 
+# TERM the supervisor alone (not its process group) and wait for it: bash runs its TERM trap once the part
+# it may be starting is started (and in a pid file), so nothing it starts is left behind by a stop.
+stop_supervisor() {
+    local pid waited=0
+    for pid in $(part_pids supervisor); do
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null && ((waited++ < 600)); do sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    done
+    return 0
+}
+
 start_supervisor() {
     ((supervise)) || return 0
     [[ -z "$(part_pids supervisor)" ]] || return 0
@@ -648,13 +660,7 @@ cmd_stop() {
         *) die "unknown option for stop: $arg" ;;
         esac
     done
-    local supervisor
-    supervisor="$(part_pids supervisor)"
-    if [[ -n "$supervisor" ]]; then
-        # Not its process group: the parts it restarted run in sessions of their own anyway.
-        # shellcheck disable=SC2086  # one pid per word
-        kill -TERM $supervisor 2>/dev/null || true
-    fi
+    stop_supervisor
     ((savepoint)) && stop_jobs_with_savepoints
     local part pids=() summary=""
     for part in job-server worker-pool taskmanager jobmanager zookeeper; do
@@ -682,8 +688,7 @@ cmd_restart() {
     pid_file_of "$part" >/dev/null
     any_alive || die "the cluster is not running: start it first"
     if [[ "$part" == supervisor ]]; then
-        # shellcheck disable=SC2046  # one pid per word
-        stop_pids $(part_pids supervisor)
+        stop_supervisor
         start_supervisor
         log "supervisor restarted: pid $(part_pids supervisor)"
         return 0
