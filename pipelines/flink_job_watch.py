@@ -194,7 +194,9 @@ class FlinkJobWatch:
             vertex.get("status") == "RUNNING" for vertex in job.get("vertices", [])
         )
         if tasks_running and pool_ok:
-            self._ever_running = True
+            if not self._ever_running:
+                self._ever_running = True
+                self._say_restored()
             self._end_outage()
         elif self._ever_running:
             what = f"job {self.job_id} {state}" if state != "RUNNING" else f"job {self.job_id} restoring"
@@ -226,6 +228,16 @@ class FlinkJobWatch:
         else:
             self._last_restart_at = max(self._last_restart_at, restarted_at)
             self._epoch_restarts = max(self._epoch_restarts, metric)
+
+    def _say_restored(self) -> None:
+        """A job started from a savepoint or checkpoint (``--savepoint_path``) says so once it runs."""
+        try:
+            restored = ((self.rest.checkpoints(self.job_id) or {}).get("latest") or {}).get("restored") or {}
+        except (OSError, FlinkRestError):
+            return
+        if restored.get("external_path"):
+            kind = "savepoint" if restored.get("is_savepoint") else "checkpoint"
+            _LOGGER.info("flink: job %s restored from %s %s", self.job_id, kind, restored["external_path"])
 
     def _check_pool(self) -> bool:
         if self.pool is None:

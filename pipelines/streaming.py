@@ -304,9 +304,9 @@ def validate_streaming(app) -> None:
 
 
 def configure_streaming_runner(options: PipelineOptions) -> None:
-    """A streaming run needs a runner that runs splittable DoFns unboundedly (the watched folder polls with
-    ``PeriodicImpulse``): Flink, embedded (``--flink_master=[local]``) or a cluster. Beam 2.62's embedded
-    runners cannot: the FnApiRunner is batch-only, and the bundle-based DirectRunner fails on
+    """A streaming run needs a runner that runs splittable DoFns unboundedly (the watched folder's poll clock
+    defers itself, like ``PeriodicImpulse``): Flink, embedded (``--flink_master=[local]``) or a cluster. Beam
+    2.62's embedded runners cannot: the FnApiRunner is batch-only, and the bundle-based DirectRunner fails on
     ``PeriodicImpulse`` (``OffsetRestrictionTracker is not done``; it runs TestStream, which the tests use)."""
     standard = options.view_as(StandardOptions)
     if not standard.runner or standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner"):
@@ -336,9 +336,8 @@ class StreamingOutcome(NamedTuple):
     state: str
     elapsed_s: float
     late_drops: int | None  # elements Flink dropped as late (cluster runs); None: not read
-    flink_job: dict | None = (
-        None  # cluster runs: restarts, outages, savepoint, failure (FlinkJobWatch.summary)
-    )
+    # Cluster runs: the job's restarts, outages, savepoint, failure (FlinkJobWatch.summary); else None.
+    flink_job: dict | None = None
 
 
 # Seconds between two looks at a cluster job through Flink's REST API (a few small GETs).
@@ -474,6 +473,7 @@ def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None
     )
     if waiter is not None:
         waiter.wait(30)  # Beam's job server sees the job finish
+    watch.poll()  # FINISHED, for the summary
     return "DONE"
 
 

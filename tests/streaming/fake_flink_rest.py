@@ -118,7 +118,16 @@ class FakeFlink:
                 "exceptionHistory": {"entries": list(job["exceptions"]), "truncated": False},
             }
         if path == f"/jobs/{JOB_ID}/checkpoints":
-            restored = {"id": job["restored_id"], "restore_timestamp": 1} if job["restored_id"] else None
+            restored = (
+                {
+                    "id": job["restored_id"],
+                    "restore_timestamp": 1,
+                    "is_savepoint": job["restored_id"] == 1,
+                    "external_path": f"file:/c/chk-{job['restored_id']}",
+                }
+                if job["restored_id"]
+                else None
+            )
             return {
                 "counts": {},
                 "latest": {"completed": {"id": 9, "external_path": "file:/c/chk-9"}, "restored": restored},

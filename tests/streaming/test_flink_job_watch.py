@@ -93,6 +93,17 @@ def test_restarting_then_restoring_then_running_again(flink, caplog):
     assert watch.restarts == 1 and watch.down_for == 0
 
 
+def test_a_job_started_from_a_savepoint_says_so(flink, caplog):
+    flink.job.update(state="RUNNING", tasks="DEPLOYING", restored_id=1)
+    watch = FlinkJobWatch(flink.master, JOB_NAME)
+    with caplog.at_level(logging.INFO, logger="hashwatch.flink"):
+        watch.poll()
+        flink.job.update(tasks="RUNNING")
+        watch.poll()
+        watch.poll()
+    assert _lines(caplog) == [f"flink: job {JOB_ID} restored from savepoint file:/c/chk-1"]
+
+
 def test_start_up_is_not_an_outage(flink, caplog):
     flink.job.update(state="INITIALIZING", tasks="CREATED")
     watch = FlinkJobWatch(flink.master, JOB_NAME)
