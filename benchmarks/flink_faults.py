@@ -1,0 +1,620 @@
+"""Flink fault test: a streaming crawl survives a killed TaskManager, worker pool and JobManager, and says so.
+
+Starts a standalone Flink 1.19 cluster of its own (deploy/flink/cluster.sh: supervisor, ZooKeeper HA, durable
+checkpoints; a private folder and free ports on 127.0.0.1; stopped at the end, also on failure), serves a site
+of synthetic pictures on 127.0.0.1, and runs ``hashwatch crawl --streaming`` twice over the same seed files,
+one page per file, dropped into the watched folder every ``--every`` seconds:
+
+1. **faulted**: while seeds keep landing, SIGKILL by pid the TaskManager; once the job runs again, the worker
+   pool and its SDK workers; once it runs again, the JobManager. The supervisor restarts each part, ZooKeeper
+   HA hands the job to the new JobManager, Flink restores the latest checkpoint. Then the launcher is sent
+   SIGTERM: it stops the job with a savepoint.
+2. **undisturbed**: the same seed files at the same pace, nothing killed.
+
+Checks, each printed with its numbers (exit status 1 if any fails):
+
+- the faulted run's matches, images and fetch_log rows are the undisturbed run's (as multisets, without run
+  ids and wall-clock columns): no row lost, none duplicated;
+- every row is in the window of the time the folder poll first found its seed file (the run's ledger,
+  ``OUT/_seed_files/``), and no window ended before its seed file landed (what the unfixed source did: files
+  that landed during an outage went into the window of the restored checkpoint);
+- every seed file's match row became readable, and those that landed during an outage within the bound
+  ``recovery + window + 2 x poll + 20 s``;
+- the launcher logged each outage and the job running again, and the savepoint of its stop.
+
+    python -m benchmarks.flink_faults              # make flink-fault-test; about 8 minutes here
+    python -m benchmarks.flink_faults --faults taskmanager --every 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import hashlib
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from benchmarks.bench_pipeline import build_bench_site
+from benchmarks.machine import describe_machine
+from hashwatch.flink_rest import FlinkRest, FlinkRestError
+from transforms.seed_file_ledger import LEDGER_FOLDER, SeedFileLedger
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "deploy" / "flink" / "cluster.sh"
+FAULTS = ("taskmanager", "worker-pool", "jobmanager")
+# Columns that differ between any two runs of the same crawl: the run id and wall-clock times.
+VOLATILE = {"run_id", "matched_at", "fetched_at", "hashed_at", "elapsed_ms", "dt"}
+_WINDOW = re.compile(r"window-(\d{8}T\d{6}Z)-(\d{8}T\d{6}Z)-pane")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _say(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+
+@dataclass
+class Cluster:
+    """The cluster of deploy/flink/cluster.sh in a folder of its own."""
+
+    folder: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, folder: Path) -> Cluster:
+        env = {
+            **os.environ,
+            "FLINK_CLUSTER_DIR": str(folder),
+            "FLINK_REST_PORT": str(_free_port()),
+            "FLINK_RPC_PORT": str(_free_port()),
+            "ZOOKEEPER_PORT": str(_free_port()),
+            "WORKER_POOL_PORT": str(_free_port()),
+            "JOB_SERVER_PORT": str(_free_port()),
+            "JOB_SERVER_ARTIFACT_PORT": str(_free_port()),
+            "WORKER_POOL_PYTHON": sys.executable,
+        }
+        cluster = cls(folder, env)
+        done = cluster.run("start", "--with-job-server", timeout=600)
+        if done.returncode != 0:
+            cluster.stop()
+            raise RuntimeError(f"cluster.sh start failed:\n{done.stderr[-3000:]}")
+        return cluster
+
+    @property
+    def rest(self) -> FlinkRest:
+        return FlinkRest(f"127.0.0.1:{self.env['FLINK_REST_PORT']}", timeout=5)
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(CLUSTER), *args], env=self.env, capture_output=True, text=True, check=False, timeout=timeout
+        )
+
+    def options(self) -> list[str]:
+        return self.run("options").stdout.split()
+
+    def pids(self, part: str) -> list[int]:
+        """Live pids of a part, as cluster.sh records them (its pid files)."""
+        names = {
+            "taskmanager": "flink-hashwatch-taskexecutor.pid",
+            "jobmanager": "flink-hashwatch-standalonesession.pid",
+            "worker-pool": "worker-pool.pid",
+        }
+        alive = []
+        for text in (self.folder / "pid" / names[part]).read_text().split():
+            try:
+                os.kill(int(text), 0)
+                alive.append(int(text))
+            except (OSError, ValueError):
+                continue
+        return alive
+
+    def supervisor_log(self) -> str:
+        path = self.folder / "log" / "supervisor.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        self.run("stop", "--no-savepoint", timeout=180)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def kill_part(cluster: Cluster, part: str) -> list[int]:
+    """SIGKILL a part by pid (the worker pool together with its SDK workers); returns the pids killed."""
+    pids = cluster.pids(part)
+    if part == "worker-pool":
+        pids += [child for pid in pids for child in _children(pid)]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def _job_running(rest: FlinkRest, job_id: str | None) -> bool:
+    try:
+        return bool(job_id) and rest.all_tasks_running(job_id)
+    except (OSError, FlinkRestError):
+        return False
+
+
+def _recovered(rest: FlinkRest, job_id: str | None, since: float) -> bool:
+    """Every task of the job runs again, restored from a checkpoint after ``since`` (a kill): right after a
+    kill Flink still shows the job running until it notices."""
+    if not _job_running(rest, job_id):
+        return False
+    try:
+        restored = ((rest.checkpoints(job_id) or {}).get("latest") or {}).get("restored") or {}
+    except (OSError, FlinkRestError):
+        return False
+    return restored.get("restore_timestamp", 0) / 1000 > since
+
+
+@dataclass
+class Outage:
+    part: str
+    killed_at: float
+    pids: list[int]
+    running_at: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.running_at or float("nan")) - self.killed_at
+
+
+@dataclass
+class RunResult:
+    name: str
+    output: Path
+    landed: dict[str, float]  # page -> time its seed file landed
+    readable: dict[str, float]  # page -> first time its match row could be read
+    outages: list[Outage]
+    launcher_log: str
+    launcher_rc: int | None
+
+
+def _match_pages(output: Path) -> set[str]:
+    pages = set()
+    for path in (output / "matches").rglob("*.parquet") if (output / "matches").exists() else []:
+        pages.update(pq.read_table(path, columns=["page_url"]).column("page_url").to_pylist())
+    return pages
+
+
+def run_stream(
+    name: str,
+    cluster: Cluster,
+    pages: list[str],
+    list_path: Path,
+    work: Path,
+    args,
+    faults: tuple[str, ...] = (),
+    minimum: int | None = None,
+    folders_of: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> RunResult:
+    """One streaming crawl: seed files land every ``args.every`` s (at least ``minimum`` of them, default
+    ``args.seeds``; more while faults are still being injected, as long as pages remain); the faults are
+    injected one after the other, each once the job runs again after the previous one; then SIGTERM to the
+    launcher. ``folders_of``: watch and write the folders of that earlier run (a resume, with ``extra``
+    flags ``--savepoint_path`` and ``--run-id``)."""
+    minimum = args.seeds if minimum is None else minimum
+    output, incoming = work / f"{folders_of or name}-out", work / f"{folders_of or name}-in"
+    incoming.mkdir(exist_ok=True)
+    command = [
+        str(Path(sys.executable).with_name("hashwatch")),
+        "crawl",
+        *cluster.options(),
+        "--streaming",
+        f"--checkpointing_interval={args.checkpoint_ms}",
+        f"--seeds={incoming}/*.txt",
+        f"--hash-list={list_path}",
+        f"--output-dir={output}",
+        "--allow-private-networks",
+        "--per-host-delay=0",
+        "--max-depth=0",
+        f"--window-length={args.window}",
+        f"--seed-poll-interval={args.poll}",
+        "--progress-interval=10",
+        *extra,
+    ]
+    log_path = work / f"{name}-launcher.log"
+    rest = cluster.rest
+    before = {job["jid"] for job in rest.jobs()}
+    landed: dict[str, float] = {}
+    readable: dict[str, float] = {}
+    outages: list[Outage] = []
+    with log_path.open("w") as log:
+        launcher = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            job_id = None
+            deadline = time.monotonic() + 180
+            while not _job_running(rest, job_id):
+                if time.monotonic() > deadline or launcher.poll() is not None:
+                    raise RuntimeError(f"{name}: the job did not start; see {log_path}")
+                new = [job for job in rest.jobs() if job["jid"] not in before]
+                job_id = new[0]["jid"] if new else None
+                time.sleep(0.5)
+            _say(f"{name}: job {job_id} running")
+            time.sleep(3)  # the SDK workers of the first stages start now: not counted as latency
+            todo = list(faults)
+            next_drop = time.time()
+            healthy_since = time.time()
+            while len(landed) < len(pages) and (
+                len(landed) < minimum or todo or outages and not outages[-1].running_at
+            ):
+                now = time.time()
+                if now >= next_drop:
+                    page = pages[len(landed)]
+                    part = incoming / f".{name}-{len(landed)}.part"
+                    part.write_text(page + "\n")
+                    os.replace(part, incoming / f"{name}-{len(landed):04d}.txt")
+                    landed[page] = time.time()
+                    next_drop += args.every
+                if (
+                    outages
+                    and outages[-1].running_at is None
+                    and _recovered(rest, job_id, outages[-1].killed_at)
+                ):
+                    outages[-1].running_at = time.time()
+                    healthy_since = time.time()
+                    _say(
+                        f"{name}: job running again {outages[-1].seconds:.1f} s after the {outages[-1].part} was killed"
+                    )
+                if todo and (not outages or outages[-1].running_at) and now - healthy_since >= args.settle:
+                    part_name = todo.pop(0)
+                    killed = kill_part(cluster, part_name)
+                    outages.append(Outage(part_name, time.time(), killed))
+                    _say(f"{name}: killed the {part_name} (pid {', '.join(map(str, killed))})")
+                for page in (_match_pages(output) & set(landed)) - set(readable):
+                    readable[page] = time.time()
+                time.sleep(0.3)
+            # All seeds landed: wait for their rows (a window closes, then its rounds run).
+            deadline = time.time() + 4 * args.window + 120
+            while set(landed) - set(readable) and time.time() < deadline:
+                for page in (_match_pages(output) & set(landed)) - set(readable):
+                    readable[page] = time.time()
+                time.sleep(0.3)
+            time.sleep(args.window)  # a late duplicate would land in a later window: give it the time
+            launcher.send_signal(signal.SIGTERM)  # a clean stop: a savepoint
+            launcher.wait(timeout=300)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait()
+    _say(f"{name}: launcher exited {launcher.returncode}; {len(readable)}/{len(landed)} seed files matched")
+    return RunResult(
+        name, output, landed, readable, outages, log_path.read_text(errors="replace"), launcher.returncode
+    )
+
+
+# --- checks ---------------------------------------------------------------------------------------------------
+
+
+def table_rows(output: Path, table: str, pages: set[str] | None = None) -> collections.Counter:
+    """A table's rows as a multiset, without the VOLATILE columns; ``pages``: only the rows of these pages
+    (``page_url``, or for fetch_log ``url`` or ``parent_url``)."""
+    rows: collections.Counter = collections.Counter()
+    for path in (output / table).rglob("*.parquet"):
+        for row in pq.read_table(path).to_pylist():
+            if pages is not None and not pages & _pages_of(row):
+                continue
+            rows[tuple(sorted((k, _hashable(v)) for k, v in row.items() if k not in VOLATILE))] += 1
+    return rows
+
+
+def _pages_of(row: dict) -> set[str]:
+    """The pages a row belongs to: matches ``page_url``, images ``page_urls``, fetch_log ``url`` (a page) or
+    ``parent_url`` (an image's page)."""
+    return {row.get("page_url"), row.get("url"), row.get("parent_url"), *(row.get("page_urls") or [])}
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _utc(text: str) -> float:
+    return dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def match_windows(output: Path) -> dict[str, list[tuple[float, float]]]:
+    """page -> the windows (start, end) of the files its match rows are in."""
+    windows: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+    for path in (output / "matches").rglob("*.parquet"):
+        found = _WINDOW.search(path.name)
+        span = (_utc(found.group(1)), _utc(found.group(2)))
+        for page in pq.read_table(path, columns=["page_url"]).column("page_url").to_pylist():
+            windows[page].append(span)
+    return windows
+
+
+def found_times(output: Path, run: RunResult) -> dict[str, float]:
+    """page -> when the folder poll first found its seed file (the ledger; empty when the code under test
+    keeps none)."""
+    found = {}
+    for folder in (output / LEDGER_FOLDER).glob("run_id=*"):
+        for path, at in SeedFileLedger(str(folder)).entries().items():
+            found[Path(path).read_text().strip()] = at
+    return found
+
+
+def compare_tables(got: Path, want: Path, name: str = "faulted", pages: set[str] | None = None) -> list[str]:
+    """The tables under ``got`` hold the rows of those under ``want`` (multisets without the run id and
+    wall-clock columns): no row lost, none extra, none duplicated. ``pages``: compare only the rows of these
+    pages (a resumed run added others to ``got``)."""
+    failures = []
+    for table in ("matches", "images", "fetch_log"):
+        have, expected = table_rows(got, table, pages), table_rows(want, table, pages)
+        missing, extra = expected - have, have - expected
+        duplicated = sum(n - 1 for n in have.values() if n > 1)
+        print(
+            f"{table}: {name} {sum(have.values())} rows, reference {sum(expected.values())}; "
+            f"missing {sum(missing.values())}, extra {sum(extra.values())}, duplicated {duplicated}"
+        )
+        if missing or extra or duplicated or not expected:
+            failures.append(
+                f"{table}: {sum(missing.values())} missing, {sum(extra.values())} extra, {duplicated} duplicated"
+            )
+    return failures
+
+
+def check_windows(run: RunResult) -> list[str]:
+    """Every match row in the window of its seed file's first-found time (the ledger), none in a window that
+    ended before its file landed, every seed file matched."""
+    failures = []
+    windows = match_windows(run.output)
+    found = found_times(run.output, run)
+    early = [p for p, spans in windows.items() if any(end <= run.landed.get(p, 0) for _, end in spans)]
+    outside = [
+        p for p, spans in windows.items() if p in found and any(not (s <= found[p] < e) for s, e in spans)
+    ]
+    unfound = [p for p in windows if p not in found]
+    print(
+        f"{run.name}: {len(windows)} pages in windows; {len(early)} in a window that ended before their "
+        f"seed file landed; {len(outside)} outside the window of their first-found time; "
+        f"{len(unfound)} without a recorded first-found time"
+    )
+    if early:
+        failures.append(
+            f"{run.name}: rows in a window that ended before their seed landed: {sorted(early)[:3]}"
+        )
+    if outside or unfound:
+        failures.append(
+            f"{run.name}: rows outside the window of their first-found time: {sorted(outside + unfound)[:3]}"
+        )
+    lost = set(run.landed) - set(run.readable)
+    if lost:
+        failures.append(f"{run.name}: {len(lost)} seed file(s) never matched: {sorted(lost)[:3]}")
+    return failures
+
+
+def held_up(run: RunResult, outage: Outage) -> list[str]:
+    """Seed files an outage held up: landed before the job ran again, not readable before the kill."""
+    return [
+        p
+        for p, t in run.landed.items()
+        if t < (outage.running_at or float("inf")) and run.readable.get(p, float("inf")) > outage.killed_at
+    ]
+
+
+def check_outages(run: RunResult, args) -> list[str]:
+    """The job ran again after every kill, and the seed files each outage held up were readable within
+    ``window + 2 x poll + 20 s`` of landing or of the job running again, whichever was later."""
+    failures = []
+    bound = args.window + 2 * args.poll + 20
+    for outage in run.outages:
+        if outage.running_at is None:
+            failures.append(f"the job never ran again after the {outage.part} was killed")
+            continue
+        held = held_up(run, outage)
+        during = [p for p in held if run.landed[p] >= outage.killed_at]
+        after = {p: run.readable.get(p, float("inf")) - max(run.landed[p], outage.running_at) for p in held}
+        late = [p for p, seconds in after.items() if seconds > bound]
+        print(
+            f"{outage.part}: running again {outage.seconds:.1f} s after the kill; {len(held)} seed file(s) held "
+            f"up ({len(during)} landed during the outage): readable "
+            f"{_spread([run.readable[p] - run.landed[p] for p in held if p in run.readable])} after landing, "
+            f"{_spread([s for s in after.values() if s != float('inf')])} after landing or the job running "
+            f"again, whichever is later (bound {bound:.0f} s)"
+        )
+        if late:
+            failures.append(f"{outage.part}: {len(late)} held-up seed file(s) readable later than the bound")
+    quiet = [
+        run.readable[p] - run.landed[p]
+        for p in run.readable
+        if not any(p in held_up(run, o) for o in run.outages)
+    ]
+    print(f"{run.name}: seed file -> match row readable, files no outage held up: {_spread(quiet)}")
+    return failures
+
+
+def check_launcher(run: RunResult) -> list[str]:
+    """The launcher logged each outage, the job running again, and the savepoint of its stop."""
+    log = run.launcher_log
+    said = {
+        "a restart": "flink: job " in log and " restarted at " in log,
+        "running again": "running again after" in log,
+        "the savepoint": "stopped with a savepoint" in log,
+    }
+    lines = [line.split(": ", 1)[-1] for line in log.splitlines() if "hashwatch.flink: flink:" in line]
+    print("launcher: " + "\n  ".join(["", *[line[:150] for line in lines]]))
+    return [f"the launcher did not log {what}" for what, ok in said.items() if not ok]
+
+
+def savepoint_of(run: RunResult) -> tuple[str, str] | None:
+    """(savepoint path, run id) the launcher printed at its stop."""
+    found = re.search(r"--savepoint_path=(\S+) --run-id=(\S+)\)", run.launcher_log)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def check_resume(before: dict[str, collections.Counter], resumed: RunResult) -> list[str]:
+    """A job resumed from its savepoint: read none of the seed files it had read (no new row of an old
+    page), read the new ones (each matched, in the window of its first-found time), no row twice."""
+    failures = check_windows(resumed)
+    new_pages = set(resumed.landed)
+    for table in ("matches", "images", "fetch_log"):
+        after = table_rows(resumed.output, table)
+        added = after - before[table]
+        old = [row for row in added if not new_pages & _pages_of(dict(row))]
+        twice = sum(n - 1 for n in after.values() if n > 1)
+        print(
+            f"resumed, {table}: {sum(added.values())} rows added, {len(old)} of them of old pages; {twice} twice"
+        )
+        if old or twice:
+            failures.append(
+                f"resumed: {table}: {len(old)} added rows of pages read before the stop, {twice} twice"
+            )
+    if "restored from" not in resumed.launcher_log:
+        failures.append("resumed: the launcher did not say it restored the savepoint")
+    return failures
+
+
+def check(faulted: RunResult, reference: RunResult, args) -> list[str]:
+    """Every check of the module's docstring; returns the failures (empty: all passed). Prints numbers."""
+    failures = compare_tables(faulted.output, reference.output, pages=set(faulted.landed))
+    failures += check_windows(faulted) + check_windows(reference)
+    failures += check_outages(faulted, args)
+    check_outages(reference, args)  # the undisturbed latencies, for comparison
+    return failures + check_launcher(faulted)
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"median {statistics.median(values):.1f} s, max {max(values):.1f} s (n={len(values)})"
+
+
+def _write_list(site: Path, pages: int, per_page: int, target: Path) -> None:
+    lines = ["hash_type,hash_value,category,source,list_version,deleted"]
+    for p in range(pages):
+        body = (site / "img" / f"{p * per_page:05d}.jpg").read_bytes()
+        lines.append(f"md5,{hashlib.md5(body).hexdigest()},A,faults,faults-1,false")  # noqa: S324
+    target.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--seeds", type=int, default=24, help="seed files at least, one page each (default 24)"
+    )
+    parser.add_argument("--per-page", type=int, default=4, help="pictures per page (default 4)")
+    parser.add_argument("--every", type=float, default=3.0, help="seconds between two seed files (default 3)")
+    parser.add_argument("--window", type=float, default=10.0, help="--window-length (default 10 s)")
+    parser.add_argument("--poll", type=float, default=2.0, help="--seed-poll-interval (default 2 s)")
+    parser.add_argument(
+        "--checkpoint-ms", type=int, default=5000, help="--checkpointing_interval (default 5000)"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=12.0, help="seconds of running between faults (default 12)"
+    )
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"which parts to kill, in order (default {','.join(FAULTS)})",
+    )
+    parser.add_argument(
+        "--resume-seeds",
+        type=int,
+        default=4,
+        help="seed files for the run resumed from the savepoint (0: none)",
+    )
+    parser.add_argument("--cache", default=str(REPO / ".cache" / "flink-faults"))
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
+    args = parser.parse_args(argv)
+    faults = tuple(f for f in args.faults.split(",") if f)
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown fault(s) {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+
+    max_pages = args.seeds * 4
+    site = Path(args.cache) / f"site-{max_pages}x{args.per_page}"
+    build_bench_site(site, max_pages * args.per_page, args.per_page)
+    work = Path(tempfile.mkdtemp(prefix="hashwatch-flink-faults-"))
+    _write_list(site, max_pages, args.per_page, work / "list.csv")
+    print(
+        f"machine: {describe_machine()}; load average {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d')}"
+    )
+    print(f"work folder {work}; faults {', '.join(faults) or 'none'}")
+    from hashwatch.sites.server import ServerProcess
+
+    started = time.monotonic()
+    cluster = None
+    try:
+        _say("starting the cluster")
+        cluster = Cluster.start(work / "cluster")
+        _say(f"cluster ready in {time.monotonic() - started:.0f} s")
+        failures = []
+        with ServerProcess(site) as server:
+            pages = [f"{server.base_url}page/{p}.html" for p in range(max_pages)]
+            faulted = run_stream("faulted", cluster, pages, work / "list.csv", work, args, faults)
+            stopped = {
+                table: table_rows(faulted.output, table) for table in ("matches", "images", "fetch_log")
+            }
+            saved = savepoint_of(faulted)
+            if saved is None:
+                failures.append("the faulted run's stop printed no savepoint to resume from")
+            elif args.resume_seeds:
+                resumed = run_stream(
+                    "resumed",
+                    cluster,
+                    pages[len(faulted.landed) :],
+                    work / "list.csv",
+                    work,
+                    args,
+                    minimum=args.resume_seeds,
+                    folders_of="faulted",
+                    extra=(f"--savepoint_path={saved[0]}", f"--run-id={saved[1]}"),
+                )
+            # The same seed files as the faulted run, at the same pace.
+            reference = run_stream(
+                "undisturbed", cluster, pages, work / "list.csv", work, args, minimum=len(faulted.landed)
+            )
+        print()
+        print("supervisor restarts:")
+        for line in cluster.supervisor_log().splitlines():
+            if "restarted, now" in line:
+                print(f"  {line}")
+        if saved is not None and args.resume_seeds:
+            failures += check_resume(stopped, resumed)
+        failures += check(faulted, reference, args)
+        print(
+            f"load average at the end {os.getloadavg()[0]:.1f}; wall time {time.monotonic() - started:.0f} s"
+        )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print("all checks passed" if not failures else f"{len(failures)} check(s) failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
