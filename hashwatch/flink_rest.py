@@ -196,6 +196,7 @@ def stop_jobs(rest: FlinkRest, timeout: float, out=sys.stdout) -> int:
     """Stop every unfinished job with a savepoint; a job whose savepoint fails is cancelled (its latest
     retained checkpoint printed, to resume from). Returns how many jobs could not be savepointed."""
     failed = 0
+    stopped = []
     for job in rest.jobs():
         if job["state"] in TERMINAL_STATES:
             continue
@@ -203,6 +204,7 @@ def stop_jobs(rest: FlinkRest, timeout: float, out=sys.stdout) -> int:
         try:
             path = rest.stop_with_savepoint(jid, timeout=timeout)
             print(f"flink-cluster: job {name} ({jid}) stopped with a savepoint: {path}", file=out)
+            stopped.append(jid)
             continue
         except (OSError, FlinkRestError) as exc:
             failed += 1
@@ -217,7 +219,14 @@ def stop_jobs(rest: FlinkRest, timeout: float, out=sys.stdout) -> int:
             )
         except (OSError, FlinkRestError) as exc:
             print(f"flink-cluster: job {name} ({jid}) could not be cancelled: {exc}", file=out)
+    if stopped and rest.wait_until_terminal(stopped, 30):
+        # A launcher watching a job looks every 2 s: let it see the job FINISHED before the JobManager goes
+        # (else it takes the JobManager's end for a crash and waits for it, up to --max-outage).
+        time.sleep(_LAUNCHER_GRACE_S)
     return failed
+
+
+_LAUNCHER_GRACE_S = 4.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -380,7 +380,8 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
                     _LOGGER.error("flink: %s: giving up; it stays on the cluster as it is", watch.failure)
                     state = "FAILED"
             if state is None and waiter.done:
-                if watch is None or not watch.job_id:
+                if watch is None or not watch.job_id or waiter.state == "DONE":
+                    # DONE: the job finished (e.g. stopped with a savepoint by `cluster.sh stop`).
                     state = waiter.state
                 elif not waiter.reported_loss:
                     # Beam's job server gave up on the job (its JobManager died); Flink may still run it.

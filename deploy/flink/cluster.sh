@@ -515,12 +515,14 @@ PY
 
 event() { printf '%s supervisor: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
-# Every SUPERVISOR_INTERVAL seconds: start the parts that are not running, one line per restart in
-# supervisor.log. A part that dies again within 60 s of its restart waits twice as long before the next
-# (2, 4 ... 64 s), so a part that cannot start does not spin.
+# Every SUPERVISOR_INTERVAL seconds: start the parts that are not running (at once: a TaskManager's JVM takes
+# 5-10 s to start, the worker pool should not wait for it), one line per restart in supervisor.log. A part
+# that dies again within 60 s of its restart waits 2, 4 ... 64 s before the next, so one that cannot start
+# does not spin.
 cmd_supervise() {
-    trap 'event "stopping (pid $$)"; exit 0' TERM INT
-    local -A last_start=() delay=() not_before=()
+    # On TERM, first let any part being started finish starting (it is in a pid file then, for `stop`).
+    trap 'event "stopping (pid $$)"; wait; exit 0' TERM INT
+    local -A last_start=() delay=() not_before=() starter=()
     local part now pids
     event "started (pid $$): checks every ${supervisor_interval} s: $(all_parts | tr '\n' ' ')"
     while :; do
@@ -529,24 +531,29 @@ cmd_supervise() {
         exec 9>"$pid_dir/parts.lock"
         flock 9
         now=$(date +%s)
+        starter=()
         for part in $(missing_parts); do
             ((now >= ${not_before[$part]:-0})) || continue
             if ((now - ${last_start[$part]:-0} < 60)); then
-                delay[$part]=$((${delay[$part]:-1} * 2 > 64 ? 64 : ${delay[$part]:-1} * 2))
+                delay[$part]=$((${delay[$part]:-0} == 0 ? 2 : (${delay[$part]} >= 32 ? 64 : ${delay[$part]} * 2)))
             else
                 delay[$part]=0
             fi
             event "$part: $(count_pids "$part") of $(wanted_count "$part") running; starting $((\
                 $(wanted_count "$part") - $(count_pids "$part")))"
-            if (start_missing "$part") >>"$supervisor_log" 2>&1; then
+            (start_missing "$part") >>"$supervisor_log" 2>&1 &
+            starter[$part]=$!
+            last_start[$part]=$now
+            not_before[$part]=$((now + ${delay[$part]}))
+        done
+        for part in "${!starter[@]}"; do
+            if wait "${starter[$part]}"; then
                 pids="$(part_pids "$part" | tr '\n' ' ')"
                 event "$part: restarted, now pid ${pids% }"
             else
                 event "$part: could not be started (see its log)"
             fi
-            last_start[$part]=$now
-            not_before[$part]=$((now + ${delay[$part]}))
-            ((delay[$part] == 0)) || event "$part: restarted again within 60 s: next restart not before ${delay[$part]} s"
+            ((delay[$part] == 0)) || event "$part: died again within 60 s of its restart: next try in ${delay[$part]} s or later"
         done
         flock -u 9
     done
@@ -647,9 +654,9 @@ cmd_start() {
 }
 
 # Stop every running job of the cluster with a savepoint (printed), cancelling a job whose savepoint fails.
+# Succeeds when no job is left running (fails when the JobManager does not answer).
 stop_jobs_with_savepoints() {
-    [[ -n "$(part_pids jobmanager)" ]] || return 0
-    python3 "$repo/hashwatch/flink_rest.py" --master "$(url_host):$rest_port" stop-jobs --timeout 120 || true
+    python3 "$repo/hashwatch/flink_rest.py" --master "$(url_host):$rest_port" stop-jobs --timeout 120
 }
 
 cmd_stop() {
@@ -661,7 +668,21 @@ cmd_stop() {
         esac
     done
     stop_supervisor
-    ((savepoint)) && stop_jobs_with_savepoints
+    # A job still in the HA store is taken over at the next start (what --no-savepoint is for). After a
+    # clean stop none is left: the store is cleared, else a job stopped just now could come back (the
+    # JobManager records a job as done some time after it finished; measured: it had not when stopped
+    # right after a savepoint, and the next start ran the job again).
+    local clear_ha=0
+    if ((savepoint)) && [[ -n "$(part_pids jobmanager)" ]]; then
+        if stop_jobs_with_savepoints; then
+            clear_ha=1
+        else
+            log "not every job could be stopped: the HA store is kept, so such a job resumes at the next start"
+        fi
+    elif ((savepoint)) && compgen -G "$cluster_dir/ha/*/submittedJobGraph*" >/dev/null; then
+        log "the JobManager is not running: the jobs in the HA store resume at the next start" \
+            "(start, then stop, to savepoint them)"
+    fi
     local part pids=() summary=""
     for part in job-server worker-pool taskmanager jobmanager zookeeper; do
         local these
@@ -678,6 +699,9 @@ cmd_stop() {
         log "nothing was running"
     fi
     for part in $(all_parts) job-server supervisor; do rm -f "$(pid_file_of "$part")"; done
+    if ((clear_ha)); then
+        rm -rf "$cluster_dir/ha" "$cluster_dir/zookeeper"
+    fi
     rm -f "$settings_file"
     rm -rf "$tmp_dir"
 }
