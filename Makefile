@@ -94,7 +94,7 @@ demo: venv
 	$(BIN)/python -m hashwatch.demo
 
 ## Flink fault test (docs/flink.md, "Faults"): a streaming crawl on a cluster of its own while its TaskManager,
-## worker pool and JobManager are killed, against an undisturbed run; about 9 minutes. Results: docs/benchmarks.md.
+## worker pool and JobManager are killed, against an undisturbed run; 6-8 minutes. Results: docs/benchmarks.md.
 FAULT_ARGS ?=
 flink-fault-test: venv flink-job-server
 	$(BIN)/python -m benchmarks.flink_faults $(FAULT_ARGS)
