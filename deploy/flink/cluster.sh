@@ -50,6 +50,8 @@ FLINK_VERSION=1.19.3 # must match the Flink minor of deploy/flink/jobserver/pom.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 script="$here/cluster.sh"
+# The supervisor is started as `cluster.sh supervise DIR`: DIR is its cluster whatever the environment says.
+[[ "${1:-}" == supervise && -n "${2:-}" ]] && FLINK_CLUSTER_DIR="$2"
 cluster_dir="${FLINK_CLUSTER_DIR:-$repo/.cache/flink-cluster}"
 cluster_dir="$(mkdir -p "$cluster_dir" && cd "$cluster_dir" && pwd)"
 
@@ -234,6 +236,10 @@ PY
 
 # --- Flink installation and configuration ----------------------------------------------------------------
 
+# write_conf HOME: conf/config.yaml (and zoo.cfg) from the settings above.
+# shellcheck source=deploy/flink/cluster-conf.sh
+source "$here/cluster-conf.sh"
+
 flink_home() { find "$flink_venv" -path '*/site-packages/pyflink' -type d -print -quit 2>/dev/null; }
 
 ensure_flink() {
@@ -271,128 +277,6 @@ install_flink() {
             "apache-flink==$FLINK_VERSION" "apache-flink-libraries==$FLINK_VERSION"
     fi
     [[ -n "$(flink_home)" ]] || die "pyflink not found in $flink_venv after pip install"
-}
-
-ha_conf() {
-    [[ "$ha" == zookeeper ]] || return 0
-    cat <<EOF
-high-availability:
-  # A JobManager that dies (and is restarted by the supervisor) takes over the running jobs from here
-  # and restores them from their latest checkpoint; without it a lost JobManager loses its jobs.
-  type: zookeeper
-  storageDir: file://$cluster_dir/ha
-  cluster-id: /hashwatch
-  jobmanager:
-    port: "$rpc_port"
-  zookeeper:
-    quorum: $bind_host:$zk_port
-    client:
-      # A killed JobManager's leadership lapses when its ZooKeeper session expires: its replacement waits
-      # this long at most (Flink's default is 60 s).
-      session-timeout: 10000
-      connection-timeout: 5000
-EOF
-}
-
-write_conf() {
-    local home="$1"
-    mkdir -p "$conf_dir" "$log_dir" "$pid_dir" "$tmp_dir" "$checkpoint_dir" "$savepoint_dir"
-    cp "$home"/conf/log4j*.properties "$home"/conf/logback*.xml "$conf_dir"/
-    # Keep the JVM options Flink ships for Java 17 (module opens); everything else is ours.
-    local java_opts
-    java_opts="$(sed -n 's/^ *all: *//p' "$home/conf/config.yaml" | head -n 1)"
-    # Flink 1.19 reads the legacy flat conf/flink-conf.yaml when one exists, otherwise conf/config.yaml
-    # (standard YAML, the new default; pyflink ships one). So: only config.yaml in this folder.
-    rm -f "$conf_dir/flink-conf.yaml"
-    cat >"$conf_dir/config.yaml" <<EOF
-# Written by deploy/flink/cluster.sh on each start; edit the script or its environment, not this file.
-env:
-  java:
-    opts:
-      all: $java_opts
-jobmanager:
-  bind-host: $bind_host
-  rpc:
-    address: $bind_host
-    port: $rpc_port
-  memory:
-    process:
-      size: $jm_memory
-  execution:
-    failover-strategy: region
-taskmanager:
-  bind-host: $bind_host
-  host: $bind_host
-  numberOfTaskSlots: $task_slots
-  memory:
-    process:
-      size: $tm_memory
-  network:
-    sort-shuffle:
-      # Beam's batch translation deploys many blocking result partitions at once (the crawl pipeline: one
-      # per stage output and side input), and each sort-merge partition takes this many 32 KiB buffers
-      # from the TaskManager's network memory. Flink's default, 512 (16 MiB each), exhausts a 4 GiB
-      # TaskManager's ~340 MiB of network memory ("Insufficient number of network buffers"); the data of
-      # one job here is small. Raise it (and taskmanager.memory.network.*) for large shuffles.
-      min-buffers: $sort_shuffle_buffers
-parallelism:
-  default: 1
-heartbeat:
-  # A killed TaskManager is noticed when two heartbeat calls to it fail: 2 s apart here (Flink's default
-  # 10 s made a job restart 17-20 s after a kill). An unresponsive but living one gets 30 s (default 50 s).
-  interval: 2000
-  timeout: 30000
-restart-strategy:
-  # Flink's default with checkpointing retries for ever; a job that cannot run fails after
-  # $restart_attempts restarts in a row (1, 2, 4 ... 30 s apart: about 3 min), and the launcher says why.
-  type: exponential-delay
-  exponential-delay:
-    initial-backoff: 1 s
-    max-backoff: 30 s
-    backoff-multiplier: 2.0
-    jitter-factor: 0.1
-    reset-backoff-threshold: 10 min
-    attempts-before-reset-backoff: $restart_attempts
-state:
-  checkpoints:
-    # On disk, not in the JobManager's memory: they outlive a JobManager, and a job can be started
-    # again from one (--savepoint_path=<checkpoint>/chk-N).
-    dir: file://$checkpoint_dir
-    num-retained: 2
-  savepoints:
-    dir: file://$savepoint_dir
-$(ha_conf)
-rest:
-  address: $bind_host
-  bind-address: $bind_host
-  port: $rest_port
-web:
-  submit:
-    enable: false
-blob:
-  server:
-    port: "0"
-  storage:
-    directory: $tmp_dir/blob
-io:
-  tmp:
-    dirs: $tmp_dir
-EOF
-    if [[ "$ha" == zookeeper ]]; then
-        mkdir -p "$cluster_dir/ha" "$cluster_dir/zookeeper"
-        # ZooKeeper of flink-dist, standalone (no server.N lines). tickTime 1 s allows Flink's 10 s
-        # sessions; the admin web server (port 8080 by default) is off.
-        cat >"$conf_dir/zoo.cfg" <<EOF
-tickTime=1000
-initLimit=10
-syncLimit=5
-dataDir=$cluster_dir/zookeeper
-clientPort=$zk_port
-clientPortAddress=$bind_host
-admin.enableServer=false
-autopurge.purgeInterval=1
-EOF
-    fi
 }
 
 # --- starting parts ---------------------------------------------------------------------------------------
@@ -513,51 +397,9 @@ PY
 
 # --- the supervisor ---------------------------------------------------------------------------------------
 
-event() { printf '%s supervisor: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
-
-# Every SUPERVISOR_INTERVAL seconds: start the parts that are not running (at once: a TaskManager's JVM takes
-# 5-10 s to start, the worker pool should not wait for it), one line per restart in supervisor.log. A part
-# that dies again within 60 s of its restart waits 2, 4 ... 64 s before the next, so one that cannot start
-# does not spin.
-cmd_supervise() {
-    # On TERM, first let any part being started finish starting (it is in a pid file then, for `stop`).
-    trap 'event "stopping (pid $$)"; wait; exit 0' TERM INT
-    local -A last_start=() delay=() not_before=() starter=()
-    local part now pids
-    event "started (pid $$): checks every ${supervisor_interval} s: $(all_parts | tr '\n' ' ')"
-    while :; do
-        sleep "$supervisor_interval" &
-        wait $! || true
-        exec 9>"$pid_dir/parts.lock"
-        flock 9
-        now=$(date +%s)
-        starter=()
-        for part in $(missing_parts); do
-            ((now >= ${not_before[$part]:-0})) || continue
-            if ((now - ${last_start[$part]:-0} < 60)); then
-                delay[$part]=$((${delay[$part]:-0} == 0 ? 2 : (${delay[$part]} >= 32 ? 64 : ${delay[$part]} * 2)))
-            else
-                delay[$part]=0
-            fi
-            event "$part: $(count_pids "$part") of $(wanted_count "$part") running; starting $((\
-                $(wanted_count "$part") - $(count_pids "$part")))"
-            (start_missing "$part") >>"$supervisor_log" 2>&1 &
-            starter[$part]=$!
-            last_start[$part]=$now
-            not_before[$part]=$((now + ${delay[$part]}))
-        done
-        for part in "${!starter[@]}"; do
-            if wait "${starter[$part]}"; then
-                pids="$(part_pids "$part" | tr '\n' ' ')"
-                event "$part: restarted, now pid ${pids% }"
-            else
-                event "$part: could not be started (see its log)"
-            fi
-            ((delay[$part] == 0)) || event "$part: died again within 60 s of its restart: next try in ${delay[$part]} s or later"
-        done
-        flock -u 9
-    done
-}
+# cmd_supervise: the loop `start` runs in the background (`cluster.sh supervise DIR`).
+# shellcheck source=deploy/flink/cluster-supervisor.sh
+source "$here/cluster-supervisor.sh"
 
 # --- commands ---------------------------------------------------------------------------------------------
 

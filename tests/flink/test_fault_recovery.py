@@ -25,15 +25,8 @@ from pathlib import Path
 import pytest
 from flink_support import FNAPI_RUNNER, flink_timed
 
-from benchmarks.flink_faults import (
-    Cluster,
-    _write_list,
-    check_launcher,
-    check_outages,
-    check_windows,
-    compare_tables,
-    run_stream,
-)
+from benchmarks.flink_fault_checks import check_launcher, check_outages, check_windows, compare_tables
+from benchmarks.flink_faults import Cluster, _write_list, run_stream
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow, pytest.mark.network]
 

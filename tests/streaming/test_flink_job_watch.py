@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import streaming
+from pipelines import streaming_launcher as streaming
 from pipelines.flink_job_watch import FlinkJobWatch, on_this_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
