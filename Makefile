@@ -110,8 +110,14 @@ clean:
 demo: venv
 	$(BIN)/python -m hashwatch.demo
 
+## Flink fault test (docs/flink.md, "Faults"): a streaming crawl on a cluster of its own while its TaskManager,
+## worker pool and JobManager are killed, against an undisturbed run; 6-8 minutes. Results: docs/benchmarks.md.
+FAULT_ARGS ?=
+flink-fault-test: venv flink-job-server
+	$(BIN)/python -m benchmarks.flink_faults $(FAULT_ARGS)
+
 ## Flink (docs/flink.md): Beam's Flink job server, and a standalone Flink 1.19 cluster on 127.0.0.1.
-.PHONY: flink-job-server flink-start flink-status flink-stop
+.PHONY: flink-job-server flink-start flink-status flink-stop flink-fault-test
 flink-job-server:
 	deploy/flink/fetch-job-server.sh
 

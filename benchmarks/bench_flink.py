@@ -235,6 +235,7 @@ class Cluster:
             "FLINK_CLUSTER_DIR": str(workdir / "cluster"),
             "FLINK_REST_PORT": str(_free_port()),
             "FLINK_RPC_PORT": str(_free_port()),
+            "ZOOKEEPER_PORT": str(_free_port()),
             "WORKER_POOL_PORT": str(_free_port()),
             "JOB_SERVER_PORT": str(_free_port()),
             "JOB_SERVER_ARTIFACT_PORT": str(_free_port()),

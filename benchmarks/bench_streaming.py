@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         "FLINK_CLUSTER_DIR": str(work / "cluster"),
         "FLINK_REST_PORT": str(_free_port()),
         "FLINK_RPC_PORT": str(_free_port()),
+        "ZOOKEEPER_PORT": str(_free_port()),
         "WORKER_POOL_PORT": str(_free_port()),
         "JOB_SERVER_PORT": str(_free_port()),
         "JOB_SERVER_ARTIFACT_PORT": str(_free_port()),

@@ -216,7 +216,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
-    run_id = app.run_id or new_run_id(started)
+    run_id = app.run_id = app.run_id or new_run_id(started)  # in the options: a stop names it for a resume
     day = f"{started:%Y-%m-%d}"
     ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
@@ -246,7 +246,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
     progress = progress_config(app, run_id, day)
     clock = time.monotonic()
-    late_drops = None
+    late_drops = flink_job = None
     try:
         with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
             if streaming:
@@ -254,7 +254,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
                 build_streaming_pipeline(
                     pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
                 )
-                result, state, elapsed, late_drops = run_streaming(
+                result, state, elapsed, late_drops, flink_job = run_streaming(
                     pipeline, options, options.view_as(StreamingOptions).run_for
                 )
             else:
@@ -269,6 +269,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
 
     report = summarize_run(**summary, elapsed_s=elapsed, state=str(state), metrics_result=result)
     report.late_drops = late_drops
+    report.flink_job = flink_job
     if not streaming:
         report.problems = index_problems(index_info, match_options.hash_types) + crawl_problems(report)
         if report.problems and not app.allow_empty:
@@ -312,12 +313,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_FAILED
     print(report.summary_text())
+    if report.flink_job and report.flink_job.get("failure"):
+        print(f"hashwatch crawl: error: the Flink job failed: {report.flink_job['failure']}", file=sys.stderr)
     return exit_status(report)
 
 
 def exit_status(report: RunReport) -> int:
     """0 done, 1 failed or lost rows, 3 could detect nothing (``--allow-empty`` makes that 0): run_verdict."""
-    # A streaming run stopped by --run-for ends CANCELLED, as asked.
+    if report.flink_job and report.flink_job.get("failure"):
+        return EXIT_FAILED
+    # A streaming run stopped by --run-for ends CANCELLED (no savepoint possible) or DONE, as asked.
     stopped_as_asked = report.state == "CANCELLED" and report.options.get("run_for")
     if report.late_drops:  # rows are missing: a run that lost data does not pass
         return EXIT_FAILED

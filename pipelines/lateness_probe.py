@@ -210,7 +210,7 @@ def wait_for_windows(output_dir: str | Path, plan: ProbePlan, grace_s: float = 6
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.streaming import _cancel
+    from pipelines.streaming_launcher import _cancel
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

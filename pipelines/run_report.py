@@ -194,6 +194,8 @@ class RunReport:
     beam_distributions: dict[str, dict[str, float]] = field(default_factory=dict)
     # Streaming on a Flink cluster: elements Flink dropped as late (their rows are missing); None: not read.
     late_drops: int | None = None
+    # Streaming on a Flink cluster: the job's restarts, outages, savepoint, failure (FlinkJobWatch.summary).
+    flink_job: dict[str, Any] | None = None
     # The seeds' fetch_log rows (depth 0, kind page) by outcome: "ok" or the error kind.
     seed_outcomes: dict[str, int] = field(default_factory=dict)
     # Why the run could detect nothing (pipelines/run_verdict.py): one line each; empty when it could.
@@ -259,6 +261,15 @@ class RunReport:
                 f"  LOST            {self.late_drops} element(s) dropped as late by Flink: their rows are missing "
                 "(README, Streaming, Limits)"
             )
+        if self.flink_job:
+            job = self.flink_job
+            lines.append(
+                f"  flink job       {job.get('state')}, {job.get('restarts', 0)} restart(s), "
+                f"{job.get('outages', 0)} outage(s) ({job.get('outage_seconds', 0)} s)"
+                + (f"; savepoint {job['savepoint']}" if job.get("savepoint") else "")
+            )
+            if job.get("failure"):
+                lines.append(f"  FAILED          {job['failure']}")
         lines += [f"  {table:<15} {path}" for table, path in self.tables.items()]
         lines += [f"  hint: {hint}" for hint in self.hints]
         lines += [f"  PROBLEM: {problem}" for problem in self.problems]

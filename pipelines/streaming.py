@@ -8,7 +8,8 @@
       -> MatchKnownHashes (side input: WatchIndex, the index re-read every --refresh-index-interval)
       -> matches/, images/, fetch_log/: one Parquet file per window and pane (WriteWindowedParquet)
 
-:func:`pipelines.crawl_match.run` calls :func:`run_streaming` when ``--streaming`` is given. It runs on
+:func:`pipelines.crawl_match.run` calls :func:`run_streaming` (:mod:`pipelines.streaming_launcher`: the
+wait, the watch of a cluster job, the stop) when ``--streaming`` is given. It runs on
 Flink, embedded (``--flink_master=[local]``) or on a cluster, with the Flink flags as for batch plus
 ``--checkpointing_interval``; see :func:`configure_streaming_runner` for why not on an embedded Beam runner.
 The graph itself (:func:`build_streaming_graph`) is tested with TestStream on the bundle-based DirectRunner.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import time
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -29,6 +29,16 @@ from apache_beam.pvalue import PCollection
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from pipelines.options import KnownHashOptions, hash_config_from, match_options_from
+
+# The launcher side (run, watch, stop) lives in its own module; public here too (crawl_match, benchmarks).
+from pipelines.streaming_launcher import (
+    STREAMING_RUNNER,
+    StreamingOutcome,
+    cancel_flink_job,
+    flink_job_ids,
+    flink_late_drops,
+    run_streaming,
+)
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlOptions, FetchImages, ImageTasksFromRefs
@@ -37,6 +47,7 @@ from transforms.index_refresh import IndexWatch
 from transforms.match import MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
 from transforms.progress import ProgressConfig
+from transforms.seed_file_ledger import ledger_dir
 from transforms.seed_sources import SEED_SOURCES, SeedSourceConfig, SeedStream, seed_source
 from transforms.streaming_crawl import StreamingCrawlRounds, StreamWindowing
 from transforms.windowed_parquet import WriteWindowedParquet
@@ -47,12 +58,13 @@ __all__ = [
     "StreamingOptions",
     "StreamingOutcome",
     "build_streaming_pipeline",
+    "cancel_flink_job",
+    "flink_job_ids",
     "flink_late_drops",
     "run_streaming",
 ]
 
 _LOGGER = logging.getLogger("hashwatch.streaming")
-STREAMING_RUNNER = "apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"  # TestStream tests
 # Java 17 closes java.util to reflection; Flink's Kryo needs it open for Beam's state (the cluster's own
 # config opens it; embedded Flink inherits the job server's JVM options).
 _JAVA17_OPENS = "--add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED"
@@ -111,7 +123,15 @@ class StreamingOptions(PipelineOptions):
             type=float,
             default=0.0,
             help="streaming: stop after this many seconds (embedded runner: sources end and the job "
-            "drains; other runners: the job is cancelled); 0 = until interrupted",
+            "drains; a Flink cluster: the job is stopped with a savepoint); 0 = until interrupted",
+        )
+        parser.add_argument(
+            "--max-outage",
+            dest="max_outage",
+            type=float,
+            default=900.0,
+            help="streaming on a Flink cluster: fail the run when the job has not run for this many seconds "
+            "(JobManager unreachable, job restarting); Flink's restart limit fails it sooner; 0 = never",
         )
 
 
@@ -142,6 +162,49 @@ class FlinkStreamingOptions(PipelineOptions):
             default=None,
             help="Flink: finish the bundle in flight before a checkpoint (no outputs buffered in it); "
             "on by default for --streaming, =false turns it off",
+        )
+        parser.add_argument(
+            "--number_of_execution_retries",
+            type=int,
+            default=None,
+            help="Flink: restarts of the job before it fails (a fixed-delay strategy for this job; default: "
+            "the cluster's restart strategy)",
+        )
+        parser.add_argument(
+            "--execution_retry_delay",
+            type=int,
+            default=None,
+            help="Flink: milliseconds between two restarts, with --number_of_execution_retries",
+        )
+        parser.add_argument(
+            "--savepoint_path",
+            default=None,
+            help="Flink: start the job from this savepoint or retained checkpoint (the path a stop printed, "
+            "or <checkpoints>/<job id>/chk-N); give the same flags and --run-id as the run that wrote it",
+        )
+        parser.add_argument(
+            "--allow_non_restored_state",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: with --savepoint_path, start even if some saved state belongs to no operator",
+        )
+        parser.add_argument(
+            "--externalized_checkpoints_enabled",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: keep the job's latest checkpoints when it fails (on by default for --streaming)",
+        )
+        parser.add_argument(
+            "--retain_externalized_checkpoints_on_cancellation",
+            type=_true_or_false,
+            nargs="?",
+            const=True,
+            default=None,
+            help="Flink: keep them when it is cancelled too (on by default for --streaming)",
         )
         parser.add_argument(
             "--shutdown_sources_after_idle_ms",
@@ -226,6 +289,7 @@ def build_streaming_pipeline(
         run_id=run_id,
         stop_after_s=stop_after,
         options=app,
+        ledger_folder=ledger_dir(app.output_dir, run_id),
     )
     seed_stream = pipeline | "Seeds" >> seed_source(stream.seed_source, source)
     watch = IndexWatch(index_spec, app.output_dir, stream.refresh_index_interval, ref)
@@ -259,14 +323,14 @@ def validate_streaming(app) -> None:
     ):
         if value <= 0:
             raise UserError(f"{flag} must be a positive number of seconds, not {value}")
-    if stream.allowed_lateness < 0 or stream.run_for < 0:
-        raise UserError("--allowed-lateness and --run-for cannot be negative")
+    if stream.allowed_lateness < 0 or stream.run_for < 0 or stream.max_outage < 0:
+        raise UserError("--allowed-lateness, --run-for and --max-outage cannot be negative")
 
 
 def configure_streaming_runner(options: PipelineOptions) -> None:
-    """A streaming run needs a runner that runs splittable DoFns unboundedly (the watched folder polls with
-    ``PeriodicImpulse``): Flink, embedded (``--flink_master=[local]``) or a cluster. Beam 2.62's embedded
-    runners cannot: the FnApiRunner is batch-only, and the bundle-based DirectRunner fails on
+    """A streaming run needs a runner that runs splittable DoFns unboundedly (the watched folder's poll clock
+    defers itself, like ``PeriodicImpulse``): Flink, embedded (``--flink_master=[local]``) or a cluster. Beam
+    2.62's embedded runners cannot: the FnApiRunner is batch-only, and the bundle-based DirectRunner fails on
     ``PeriodicImpulse`` (``OffsetRestrictionTracker is not done``; it runs TestStream, which the tests use)."""
     standard = options.view_as(StandardOptions)
     if not standard.runner or standard.runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner"):
@@ -280,192 +344,15 @@ def configure_streaming_runner(options: PipelineOptions) -> None:
         # Two windows of seeds vanished without an error in one cluster run without it; none with it (README).
         flink.finish_bundle_before_checkpointing = True
         _LOGGER.info("--finish_bundle_before_checkpointing (hashwatch's default for --streaming on Flink)")
+    # Checkpoints outlive the job (Beam deletes them when it ends): a job that failed on its restart limit,
+    # or whose launcher cancelled it, can be started again from its latest one (--savepoint_path).
+    if flink.externalized_checkpoints_enabled is None:
+        flink.externalized_checkpoints_enabled = True
+    if flink.retain_externalized_checkpoints_on_cancellation is None:
+        flink.retain_externalized_checkpoints_on_cancellation = True
     master = options.get_all_options().get("flink_master") or ""
     if master.startswith("[") and "add-opens" not in os.environ.get("JDK_JAVA_OPTIONS", ""):
         os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {_JAVA17_OPENS}".strip()
-
-
-class StreamingOutcome(NamedTuple):
-    result: object  # the PipelineResult
-    state: str
-    elapsed_s: float
-    late_drops: int | None  # elements Flink dropped as late (cluster runs); None: not read
-
-
-def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float) -> StreamingOutcome:
-    """Run and wait: until the sources end (embedded runner with --run-for), the job is cancelled after
-    ``run_for`` seconds (other runners), or Ctrl-C (which cancels the job). On a Flink cluster, the elements
-    Flink dropped as late are read just before the cancel and logged as an error if there are any."""
-    clock = time.monotonic()
-    result = pipeline.run()
-    embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
-    drops: list[int | None] = [None]
-    restore = _sigterm_as_interrupt()  # a scheduler's SIGTERM cancels the job too, not only Ctrl-C
-    try:
-        if run_for and not embedded:
-            state = result.wait_until_finish(duration=int(run_for * 1000))
-            if not _terminal(state):
-                _LOGGER.info("--run-for %.0f s reached: cancelling the job", run_for)
-                state = _cancel(result, options, drops)
-        else:
-            state = result.wait_until_finish()
-    except KeyboardInterrupt:
-        _LOGGER.info("interrupted: cancelling the job")
-        _cancel(result, options, drops)
-        raise
-    except RuntimeError as exc:  # the portable runner raises when the job ends CANCELLED, as we asked
-        if "CANCELLED" not in str(exc):
-            raise
-        state = "CANCELLED"
-    finally:
-        restore()
-    return StreamingOutcome(result, state or result.state, time.monotonic() - clock, drops[0])
-
-
-def _sigterm_as_interrupt():
-    """Until the returned function is called, SIGTERM (Airflow, systemd, kill) raises KeyboardInterrupt in
-    the main thread, so the launcher cancels its job instead of leaving it running on the cluster."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-
-def _cluster_master(options: PipelineOptions) -> str:
-    master = options.get_all_options().get("flink_master") or ""
-    return "" if master.startswith("[") else master
-
-
-def _read_late_drops(master: str, job_name: str) -> int | None:
-    """Sum of Flink's ``droppedDueToLateness`` over the running jobs named ``job_name``; logs an error when
-    it is not zero. None when the REST API cannot be read."""
-    try:
-        drops: dict[str, int] = {}
-        for job_id in flink_job_ids(master, job_name):
-            drops.update(flink_late_drops(master, job_id))
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # unreachable, or not the JSON expected:
-        # never let the read stop the cancel that follows it
-        _LOGGER.warning("could not read Flink's late-drop counters through %s: %r", master, exc)
-        return None
-    total = sum(drops.values())
-    if total:
-        _LOGGER.error(
-            "Flink dropped %d element(s) as late: their rows are missing from the output (%s)",
-            total,
-            "; ".join(f"{name}: {count}" for name, count in sorted(drops.items())),
-        )
-    else:
-        _LOGGER.info("Flink dropped no element as late")
-    return total
-
-
-def _cancel(result, options: PipelineOptions, drops: list | None = None):
-    """Cancel through the job server, and on a Flink cluster also through Flink's REST API: with Beam 2.62 the
-    job server reports CANCELLED for a streaming job on a remote cluster while the Flink job keeps running
-    (and keeps its task slots). On a cluster, first read the late-drop counters into ``drops[0]`` (Flink
-    forgets a job's metrics once it is cancelled)."""
-    master = _cluster_master(options)
-    job_name = (getattr(result, "_job_id", "") or "").split("_", 1)[0]
-    if master and job_name and drops is not None:
-        drops[0] = _read_late_drops(master, job_name)
-    state = "CANCELLED"
-    try:
-        result.cancel()
-        state = result.wait_until_finish(duration=60_000) or result.state
-    except Exception as exc:  # noqa: BLE001 - the portable runner raises on CANCELLED, or a gRPC error after it
-        if "CANCELLED" not in str(exc):
-            _LOGGER.info("after cancelling: %s", str(exc).splitlines()[0][:200])
-    if master and job_name:
-        cancel_flink_job(master, job_name)
-    return state
-
-
-def _rest_base(flink_master: str) -> str:
-    return flink_master if "://" in flink_master else f"http://{flink_master}"
-
-
-def _rest_get(flink_master: str, path: str, timeout: float = 10.0):
-    """GET ``path`` from Flink's REST API, parsed JSON."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(f"{_rest_base(flink_master)}{path}", timeout=timeout) as response:  # noqa: S310
-        return json.load(response)
-
-
-def _flink_jobs(flink_master: str, job_name: str, timeout: float = 10.0) -> list[dict]:
-    """The Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
-    return [j for j in _rest_get(flink_master, "/jobs/overview", timeout)["jobs"] if j["name"] == job_name]
-
-
-def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
-    """Ids of the Flink jobs named ``job_name``."""
-    return [j["jid"] for j in _flink_jobs(flink_master, job_name, timeout)]
-
-
-def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
-    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
-    they are CANCELED. Returns their ids."""
-    import urllib.request
-
-    base = _rest_base(flink_master)
-    done = ("CANCELED", "FINISHED", "FAILED")
-    ids = []
-    try:
-        for job in _flink_jobs(flink_master, job_name):
-            if job["state"] not in done:
-                request = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
-                urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
-                ids.append(job["jid"])
-        deadline = time.monotonic() + timeout
-        while ids and time.monotonic() < deadline:
-            if all(j["state"] in done for j in _flink_jobs(flink_master, job_name)):
-                break
-            time.sleep(0.5)
-    except OSError as exc:
-        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, base, exc)
-    if ids:
-        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), base)
-    return ids
-
-
-LATE_DROP_METRIC = "droppedDueToLateness"
-
-
-def flink_late_drops(flink_master: str, job_id: str, timeout: float = 10.0) -> dict[str, int]:
-    """Elements Flink dropped as late in a job (Beam's ``droppedDueToLateness`` counters, read through
-    Flink's REST API, summed over subtasks), by operator metric; empty when none were dropped.
-
-    A windowed GroupByKey drops an element that arrives after the watermark passed its window's end plus
-    ``--allowed-lateness``, and says so only in this counter. hashwatch reads it when a cluster job ends so
-    that such a loss is logged as an error instead of passing unseen.
-    """
-    import urllib.parse
-
-    drops: dict[str, int] = {}
-    for vertex in _rest_get(flink_master, f"/jobs/{job_id}", timeout).get("vertices", []):
-        path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-        names = [
-            m["id"] for m in _rest_get(flink_master, path, timeout) if m["id"].endswith(LATE_DROP_METRIC)
-        ]
-        for start in range(0, len(names), 20):  # keep the query string short
-            query = urllib.parse.urlencode({"get": ",".join(names[start : start + 20]), "agg": "sum"})
-            for metric in _rest_get(flink_master, f"{path}?{query}", timeout):
-                count = int(float(metric.get("sum", 0) or 0))
-                if count:
-                    drops[metric["id"]] = drops.get(metric["id"], 0) + count
-    return drops
-
-
-def _terminal(state) -> bool:
-    return str(state).rsplit(".", 1)[-1] in {"DONE", "FAILED", "CANCELLED", "UPDATED", "DRAINED"}
 
 
 def day_of(started: dt.datetime) -> str:

@@ -83,11 +83,31 @@ class FlinkTarget:
     args: tuple[str, ...]
     log_dir: Path
     rest_url: str | None = None
-    service_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
+    started_pids: tuple[int, ...] = ()  # job server, Flink daemons, worker pool (their children count too)
     ports: dict[str, int] = field(default_factory=dict)  # what the fixture chose: job_server, worker_pool...
     listeners_at_start: tuple[Listener, ...] = ()  # the services' listeners once started, before any job
     # How many SDK worker processes the target's worker pool has started so far.
     workers_started: Callable[[], int] = lambda: 0
+    cluster_dir: Path | None = None  # the standalone cluster's folder (deploy/flink/cluster.sh)
+    env: dict[str, str] = field(default_factory=dict)  # the environment cluster.sh commands need
+
+    @property
+    def service_pids(self) -> tuple[int, ...]:
+        """The services' pids now: a cluster's supervisor replaces the parts that die (the fault tests kill
+        some), so they are read from its pid files; else the pids at start."""
+        if self.cluster_dir is None:
+            return self.started_pids
+        pids = []
+        for pid_file in sorted((self.cluster_dir / "pid").glob("*.pid")):
+            for text in pid_file.read_text().split():
+                if text.isdigit() and Path(f"/proc/{text}").exists():
+                    pids.append(int(text))
+        return tuple(pids)
+
+    def cluster(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run ``deploy/flink/cluster.sh ARGS`` for this cluster."""
+        assert self.cluster_dir is not None, f"{self.name} is not a standalone cluster"
+        return _cluster(args[0], self.env, *args[1:], timeout=timeout)
 
     def argv(self, *extra: str, parallelism: int = 2) -> list[str]:
         """Pipeline options for this target; ``extra`` (the pipeline's own flags) come last and win.
@@ -513,7 +533,7 @@ def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[Flin
                 f"--environment_config={pool.address}",
             ),
             log_dir=workdir,
-            service_pids=(job_server.pid, os.getpid()),  # the worker pool runs in this process
+            started_pids=(job_server.pid, os.getpid()),  # the worker pool runs in this process
             ports={
                 "job_server": job_server.port,
                 "artifacts": job_server.artifact_port,
@@ -546,7 +566,8 @@ def _cluster(
 
 @pytest.fixture(scope="session")
 def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarget]:
-    """A standalone Flink 1.19 cluster (JobManager, TaskManager with 2 slots, worker pool, job server).
+    """A standalone Flink 1.19 cluster (ZooKeeper, JobManager, TaskManager with 2 slots, worker pool, job
+    server, supervisor).
 
     Its folder is the session's own and its ports are free ones, so it never meets a cluster started by
     hand or by another session. It is stopped at the end of the session whatever happens: the fixture's
@@ -560,6 +581,7 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
         "FLINK_BIND_HOST": LOOPBACK,
         "FLINK_REST_PORT": str(_free_port()),
         "FLINK_RPC_PORT": str(_free_port()),
+        "ZOOKEEPER_PORT": str(_free_port()),
         "WORKER_POOL_PORT": str(_free_port()),
         "JOB_SERVER_PORT": str(_free_port()),
         "JOB_SERVER_ARTIFACT_PORT": str(_free_port()),
@@ -602,10 +624,13 @@ def flink_cluster(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarge
             args=args,
             log_dir=cluster_dir / "log",
             rest_url=f"http://{LOOPBACK}:{env['FLINK_REST_PORT']}",
-            service_pids=service_pids,
+            started_pids=service_pids,
+            cluster_dir=cluster_dir,
+            env=env,
             ports={
                 "rest": int(env["FLINK_REST_PORT"]),
                 "rpc": int(env["FLINK_RPC_PORT"]),
+                "zookeeper": int(env["ZOOKEEPER_PORT"]),
                 "worker_pool": int(env["WORKER_POOL_PORT"]),
                 "job_server": int(env["JOB_SERVER_PORT"]),
                 "artifacts": int(env["JOB_SERVER_ARTIFACT_PORT"]),

@@ -18,23 +18,26 @@ message to its URL string (README, "Streaming", says what Kafka takes).
 Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
 """
 
-import io
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.fileio import EmptyMatchTreatment
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.userstate import CombiningValueStateSpec
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
-from hashwatch.crawling.fetcher import one_line
-from hashwatch.crawling.frontier import skipped_row
 from schemas.fetch_log import FetchLogRecord
-from schemas.outcomes import OUTCOME_FAILED
-from transforms.seeds import iter_csv_urls, parse_seed_line, seed_format
+from transforms.seed_file_ledger import SeedFileLedger
+from transforms.seeds import INVALID_SEED, InvalidSeed, SeedStream, iter_seed_file, seed_dead_letter
 
 __all__ = ["SEED_SOURCES", "SeedSourceConfig", "SeedStream", "WatchedFolderSeeds", "seed_source"]
 
@@ -42,13 +45,9 @@ _NAMESPACE = "SeedSource"
 _DEAD = "dead_letters"
 
 
-class SeedStream(NamedTuple):
-    seeds: PCollection  # [str] one element per seed line (URL or junk), timestamped on arrival
-    fetch_log: PCollection  # [FetchLogRecord] dead letters: input that could not be read at all
-
-
 class _ReadSeedFileFn(beam.DoFn):
-    """FileMetadata -> seed lines; a file that cannot be read becomes one failed fetch_log row."""
+    """FileMetadata -> seed lines, read as in batch (:func:`transforms.seeds.iter_seed_file`): a line that is
+    not UTF-8, or a file that cannot be read (from the start or part-way), becomes a failed fetch_log row."""
 
     def __init__(self, run_id: str, url_column: str):
         self._run_id = run_id
@@ -57,60 +56,116 @@ class _ReadSeedFileFn(beam.DoFn):
     def setup(self):
         self._files = Metrics.counter(_NAMESPACE, "seed_files")
         self._lines = Metrics.counter(_NAMESPACE, "seed_lines")
+        self._bad_lines = Metrics.counter(_NAMESPACE, "invalid_seed_lines")
         self._bad_files = Metrics.counter(_NAMESPACE, "unreadable_seed_files")
 
     def process(self, metadata) -> Iterator[str]:  # seed lines; dead letters tagged
-        path = metadata.path
-        try:
-            urls = list(self._read(path))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a dead-letter row
-            self._bad_files.inc()
-            message = f"seed file could not be read: {type(exc).__name__}: {exc}"
-            yield TaggedOutput(
-                _DEAD,
-                skipped_row(
-                    self._run_id,
-                    path,
-                    0,
-                    None,
-                    "unreadable_seed_file",
-                    one_line(message),
-                    outcome=OUTCOME_FAILED,
-                ),
-            )
-            return
         self._files.inc()
-        self._lines.inc(len(urls))
-        yield from urls
+        for seed in iter_seed_file(metadata.path, self._url_column):
+            if isinstance(seed, InvalidSeed):
+                counter = self._bad_lines if seed.error_kind == INVALID_SEED else self._bad_files
+                counter.inc()
+                yield TaggedOutput(_DEAD, seed_dead_letter(self._run_id, seed))
+                continue
+            self._lines.inc()
+            yield seed
 
-    def _read(self, path: str) -> Iterator[str]:
-        from apache_beam.io.filesystems import FileSystems
 
-        # Whole files (seed files are small). Beam's decompressing reader needs a size (read(None) fails)
-        # and is no io.RawIOBase for TextIOWrapper.
-        chunks = []
-        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as raw:
-            while chunk := raw.read(1 << 20):
-                chunks.append(chunk)
-        text = b"".join(chunks).decode("utf-8", errors="replace")
-        with io.StringIO(text, newline="") as stream:
-            if seed_format(path) == "csv":
-                yield from iter_csv_urls(stream, path, self._url_column)
-                return
-            for line in stream:
-                url = parse_seed_line(line)
-                if url is not None:
-                    yield url
+class _PollTicks(beam.RestrictionProvider):
+    """Tick ``i`` of a ``(start, stop, interval)`` element is due at ``start + i * interval``: the restriction
+    is the range of ticks not polled yet, as in Beam's ``PeriodicImpulse``."""
+
+    def initial_restriction(self, element) -> OffsetRange:
+        start, stop, interval = element
+        return OffsetRange(0, max(1, math.ceil((stop - start) / interval)))
+
+    def create_tracker(self, restriction):
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element, restriction):
+        return 8  # one small element at a time; the size only guides splitting, which this never does
+
+    def truncate(self, element, restriction):  # on drain: poll no more
+        return None
+
+
+_TICKS_PARAM = beam.DoFn.RestrictionParam(_PollTicks())
+_WATERMARK_PARAM = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
+
+
+class _PollClockFn(beam.DoFn):
+    """``(start, stop, interval)`` -> one element per folder poll, its value and timestamp the wall-clock time
+    of the poll; the watermark is the time the next poll is due.
+
+    Unlike Beam's ``PeriodicImpulse`` (whose element *i* is stamped with its due time ``start + i * interval``),
+    a job restored from a checkpoint does not replay the polls it missed while it was down: that made every
+    seed file that landed during an outage carry the time of the first missed poll, so all of them went into
+    the window of the restored checkpoint, and the windows after it stayed empty. Here the missed polls are
+    skipped and the next one is stamped with the time it really runs. ``clock``: the wall clock (tests).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        element,
+        tracker=_TICKS_PARAM,
+        watermark=_WATERMARK_PARAM,
+    ):
+        start, _stop, interval = element
+        now = self._clock()
+        index = tracker.current_restriction().start
+        # Skip ticks whose time has passed (the job was down): the latest one due is polled, once.
+        latest_due = math.floor((now - start) / interval)
+        index = max(index, min(latest_due, tracker.current_restriction().stop - 1))
+        due = start + interval * index
+        if due > now:  # not due yet (a restore within one interval)
+            tracker.defer_remainder(Timestamp.of(due))
+            return
+        if not tracker.try_claim(index):
+            return
+        yield TimestampedValue(now, Timestamp.of(now))
+        # No later poll runs before the next tick is due: windows ending before it can close now.
+        following = start + interval * (index + 1)
+        watermark.set_watermark(Timestamp.of(following))
+        tracker.defer_remainder(Timestamp.of(following))
+
+
+_SEEN = CombiningValueStateSpec("seen", combine_fn=sum)
+_SEEN_PARAM = beam.DoFn.StateParam(_SEEN)
+
+
+class _FirstSightingFn(beam.DoFn):
+    """``(path, FileMetadata)`` keyed by path -> the file's metadata the first time its path is seen, stamped
+    with the time of the poll that first found it (from the ledger when a restored job finds it again)."""
+
+    def __init__(self, ledger_folder: str | None):
+        self._ledger = SeedFileLedger(ledger_folder) if ledger_folder else None
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, seen=_SEEN_PARAM):
+        path, metadata = element
+        if seen.read():
+            return
+        seen.add(1)
+        found_at = float(timestamp)
+        if self._ledger is not None:
+            found_at = self._ledger.first_found(path, found_at)
+        yield TimestampedValue(metadata, Timestamp.of(found_at))
 
 
 class WatchedFolderSeeds(beam.PTransform):
     """Seed lines from new files matching ``pattern``: ``PBegin -> SeedStream``.
 
-    Polls every ``interval_s`` seconds with ``fileio.MatchContinuously`` (which emits each path once:
-    ``has_deduplication``; a file rewritten under the same name is not read again, so drop new files under new
-    names, written elsewhere and renamed in, so a half-written file is never read). Lines carry the poll's
-    time as their timestamp, so they fall into the window of their arrival. ``stop_after_s`` ends the
-    polling (tests, benchmarks, ``--run-for``); by default it never ends.
+    Lists the folder every ``interval_s`` seconds (``fileio.MatchAll``) and reads each path once (keyed
+    state; a file rewritten under the same name is not read again, so drop new files under new names, written
+    elsewhere and renamed in, so a half-written file is never read). Lines carry the time of the poll that
+    found their file as their timestamp, so they fall into the window of their arrival, also in a job
+    restored from a checkpoint (:class:`_PollClockFn`): ``ledger_folder`` (see
+    :mod:`transforms.seed_file_ledger`) keeps each file's first-found time, so a file found again after a
+    restore keeps its window. ``stop_after_s`` ends the polling (tests, benchmarks, ``--run-for``); by
+    default it never ends.
 
     Example::
 
@@ -125,6 +180,7 @@ class WatchedFolderSeeds(beam.PTransform):
         interval_s: float = 10.0,
         url_column: str = "url",
         stop_after_s: float | None = None,
+        ledger_folder: str | None = None,
     ):
         super().__init__()
         self._pattern = pattern
@@ -132,21 +188,24 @@ class WatchedFolderSeeds(beam.PTransform):
         self._interval_s = interval_s
         self._url_column = url_column
         self._stop_after_s = stop_after_s
+        self._ledger_folder = ledger_folder
 
     # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
     def expand(self, pbegin):
-        start = Timestamp.of(time.time())  # not MatchContinuously's default, which is fixed at import time
-        stop = start + self._stop_after_s if self._stop_after_s else MAX_TIMESTAMP
+        start = time.time()
+        stop = start + self._stop_after_s if self._stop_after_s else float(MAX_TIMESTAMP.micros) / 1e6
+        pattern = self._pattern
         read = (
             pbegin
-            | "MatchContinuously"
-            >> fileio.MatchContinuously(
-                self._pattern,
-                interval=self._interval_s,
-                has_deduplication=True,
-                start_timestamp=start,
-                stop_timestamp=stop,
+            | "Start" >> beam.Create([(start, stop, self._interval_s)])
+            | "PollClock" >> beam.ParDo(_PollClockFn())
+            | "Pattern" >> beam.Map(lambda _tick: pattern)
+            | "ListFolder" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
+            | "ByPath"
+            >> beam.Map(lambda metadata: (metadata.path, metadata)).with_output_types(
+                tuple[str, FileMetadata]
             )
+            | "FirstSighting" >> beam.ParDo(_FirstSightingFn(self._ledger_folder))
             | "ReadSeedFile"
             >> beam.ParDo(_ReadSeedFileFn(self._run_id, self._url_column)).with_outputs(_DEAD, main="seeds")
         )
@@ -165,6 +224,7 @@ class SeedSourceConfig(NamedTuple):
     run_id: str
     stop_after_s: float | None  # --run-for (None: never)
     options: object = None
+    ledger_folder: str | None = None  # where the folder source records when it found each file
 
 
 def _folder(config: SeedSourceConfig) -> beam.PTransform:
@@ -175,6 +235,7 @@ def _folder(config: SeedSourceConfig) -> beam.PTransform:
         interval_s=config.poll_interval_s,
         url_column=config.url_column,
         stop_after_s=config.stop_after_s,
+        ledger_folder=config.ledger_folder,
     )
 
 

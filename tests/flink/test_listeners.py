@@ -111,6 +111,8 @@ def _by_role(listeners: tuple[Listener, ...]) -> dict[str, list[Listener]]:
     for listener in listeners:
         if "StandaloneSessionClusterEntrypoint" in listener.command:
             role = "jobmanager"
+        elif "FlinkZooKeeperQuorumPeer" in listener.command:
+            role = "zookeeper"
         elif "TaskManagerRunner" in listener.command:
             role = "taskmanager"
         elif listener.beam_role == "job server":
@@ -136,12 +138,13 @@ def _check_job_server(listeners: list[Listener], ports: dict[str, int]) -> None:
 def test_cluster_services_listen_where_we_configured_them(flink_cluster):
     ports = flink_cluster.ports
     roles = _by_role(flink_cluster.listeners_at_start)
-    assert set(roles) == {"jobmanager", "taskmanager", "worker pool", "job server"}, roles
+    assert set(roles) == {"zookeeper", "jobmanager", "taskmanager", "worker pool", "job server"}, roles
     by_port = {listener.port: listener for listener in flink_cluster.listeners_at_start}
-    for name in ("rest", "rpc", "worker_pool"):
+    for name in ("rest", "rpc", "worker_pool", "zookeeper"):
         assert by_port[ports[name]].address == ipaddress.ip_address(LOOPBACK), by_port[ports[name]]
-    # Flink's own servers (RPC, REST, blob server, TaskManager RPC and data, metrics) and the pool: loopback.
-    for role in ("jobmanager", "taskmanager", "worker pool"):
+    # Flink's own servers (RPC, REST, blob server, TaskManager RPC and data, metrics), ZooKeeper (client port
+    # only: its admin web server is off) and the pool: loopback.
+    for role in ("zookeeper", "jobmanager", "taskmanager", "worker pool"):
         assert all(listener.on_loopback for listener in roles[role]), [str(x) for x in roles[role]]
     assert len(roles["taskmanager"]) >= 2  # RPC and the data port at least: the audit sees the TaskManager
     _check_job_server(roles["job server"], ports)

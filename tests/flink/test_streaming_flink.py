@@ -3,13 +3,15 @@
 The launcher (``hashwatch crawl --streaming ... --run-for``) runs as a subprocess against the session's
 cluster (EXTERNAL worker pool on 127.0.0.1); the demo site is served on 127.0.0.1 and 127.0.0.2. Seed files
 are dropped into the watched folder while the job runs; each one's match rows must be readable in Parquet
-within one window + 30 s of the file landing. Then ``--run-for`` ends and the launcher cancels the job; every
-file written must be complete and readable, every row once, no temporary file left in the table folders.
+within one window + 30 s of the file landing. Then ``--run-for`` ends and the launcher stops the job with a
+savepoint (its folder must hold the savepoint's metadata); every file written must be complete and readable,
+every row once, no temporary file left in the table folders.
 """
 
 from __future__ import annotations
 
 import collections
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from flink_support import flink_timed
+
+from hashwatch.flink_rest import FlinkRest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "streaming"))
 from streaming_support import drop_seed_file, flink_jobs, wait_for  # noqa: E402
@@ -94,15 +98,18 @@ def test_streaming_on_the_cluster_with_checkpointing(flink_cluster, served_demo_
             launcher.kill()
             launcher.wait()
         log.close()
-    assert launcher.returncode == 0, _tail(tmp_path)  # --run-for reached: cancelled as asked
-    assert "CANCELLED" in _tail(tmp_path)
-    # Read from Flink just before the cancel: an element dropped as late would be a row missing unseen.
+    assert launcher.returncode == 0, _tail(tmp_path)  # --run-for reached: stopped as asked
+    savepoint = re.search(r"stopped with a savepoint: file:(\S+)", _tail(tmp_path, 400))
+    assert savepoint, _tail(tmp_path)
+    assert (Path(savepoint.group(1)) / "_metadata").is_file(), savepoint.group(1)
+    assert "run " in _tail(tmp_path) and ": DONE in " in _tail(tmp_path), _tail(tmp_path)
+    # Read from Flink just before the stop: an element dropped as late would be a row missing unseen.
     assert "Flink dropped no element as late" in _tail(tmp_path, 400), _tail(tmp_path)
     # Flink takes a moment from CANCELLING to CANCELED. (The session's cluster also ran other tests' jobs.)
     done = {"CANCELED", "FINISHED", "FAILED"}
     assert wait_for(lambda: {j["state"] for j in flink_jobs(flink_cluster.rest_url)} <= done, 60)
 
-    # After the cancel: every file complete and readable, every row once, nothing half-moved.
+    # After the stop: every file complete and readable, every row once, nothing half-moved.
     tables = {}
     for table in ("matches", "images", "fetch_log"):
         files = sorted((output / table).rglob("*.parquet"))
@@ -126,7 +133,8 @@ def _tail(tmp_path: Path, lines: int = 60) -> str:
 
 def test_sigterm_to_the_launcher_cancels_the_cluster_job(flink_cluster, served_demo_site, tmp_path):
     """A job started without --run-for is stopped by stopping its launcher (SIGTERM, as a scheduler
-    does): the launcher cancels the Flink job and exits 130; nothing keeps running on the cluster."""
+    does): the launcher stops the Flink job with a savepoint and exits 130; nothing keeps running on the
+    cluster."""
     import signal
 
     incoming = tmp_path / "incoming"
@@ -150,7 +158,9 @@ def test_sigterm_to_the_launcher_cancels_the_cluster_job(flink_cluster, served_d
         with flink_timed("streaming crawl on the cluster, stopped by SIGTERM"):
             running = wait_for(lambda: _running_jobs(flink_cluster, earlier), 90)
             assert running, f"job not running; launcher log:\n{_tail(tmp_path)}"
-            time.sleep(3)
+            # A savepoint needs every task running (while they start, the launcher can only cancel).
+            rest = FlinkRest(flink_cluster.rest_url)
+            assert wait_for(lambda: rest.all_tasks_running(running[0]["jid"]), 90), _tail(tmp_path)
             launcher.send_signal(signal.SIGTERM)
             launcher.wait(timeout=120)
             stopped = wait_for(lambda: not _running_jobs(flink_cluster, earlier), 60)
@@ -161,7 +171,7 @@ def test_sigterm_to_the_launcher_cancels_the_cluster_job(flink_cluster, served_d
         log.close()
     assert launcher.returncode == 130, _tail(tmp_path)
     assert stopped, f"the Flink job still runs after the launcher was stopped:\n{_tail(tmp_path)}"
-    assert "cancelled Flink job" in _tail(tmp_path, 400)
+    assert "stopped with a savepoint" in _tail(tmp_path, 400)
 
 
 def _running_jobs(cluster, earlier: set[str]) -> list[dict]:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from pipelines import streaming
+from pipelines import streaming_launcher as streaming
 
 METRIC = "Collect.org_apache_beam_runners_core_LateDataDroppingDoFnRunner_droppedDueToLateness"
 

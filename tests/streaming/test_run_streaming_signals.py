@@ -11,7 +11,7 @@ import time
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import streaming
+from pipelines import streaming_launcher as streaming
 
 
 class _BlockingResult:
