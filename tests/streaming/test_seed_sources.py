@@ -33,6 +33,15 @@ def test_text_gzip_and_csv_files(tmp_path):
     assert _read(tmp_path / "c.csv") == (["http://d.example/", ""], [])
 
 
+def test_a_line_that_is_not_utf8_is_a_dead_letter_and_the_rest_is_read(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"http://a.example/\nhttp://b.example/\xff\nhttp://c.example/\n")
+    seeds, dead = _read(tmp_path / "a.txt")
+    assert seeds == ["http://a.example/", "http://c.example/"]  # the folder source used to fetch the
+    (row,) = dead  # replacement-character URL of line 2 as if it were a seed
+    assert (row.error_kind, row.outcome, row.url) == ("invalid_seed", "failed", "http://b.example/\ufffd")
+    assert row.error_message.startswith(f"{tmp_path / 'a.txt'}:2: seed line is not UTF-8 text")
+
+
 def test_unreadable_file_is_one_failed_row(tmp_path):
     seeds, dead = _read(tmp_path / "vanished.txt")
     assert seeds == []
