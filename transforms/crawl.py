@@ -374,9 +374,8 @@ class _FetchImagesFn(_PoliteFetchFn):
     def _count(self, outcome: ImageOutcome) -> None:
         counters = self._counters
         counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
-        # The row's length: ImageOutcome.bytes_length reads 0 once the handler has dropped the body.
-        if outcome.fetch_log.bytes_length:
-            counters.observe(_METRICS_IMAGES, "image_bytes", outcome.fetch_log.bytes_length)
+        if outcome.bytes_length:
+            counters.observe(_METRICS_IMAGES, "image_bytes", outcome.bytes_length)
         _count_row(counters, _METRICS_IMAGES, outcome.fetch_log)
 
     def _emit(self, task: ImageTask, outcome: ImageOutcome, timestamp, window):

@@ -473,7 +473,7 @@ class CrawlWorker:
                 error_kind="not_an_image",
                 message=f"body is {result.content_type or 'empty'}, not an image",
             )
-            return ImageOutcome(row, None, bytes_length=len(result.body or b""))
+            return ImageOutcome(row, None, bytes_length=result.bytes_length or 0)
         handled = self._handle(task, result)
         row = self._row(
             task.image_url,
@@ -487,7 +487,7 @@ class CrawlWorker:
             error_kind=handled.error_kind,
             message=handled.error_message,
         )
-        return ImageOutcome(row, handled.record, bytes_length=len(result.body or b""))
+        return ImageOutcome(row, handled.record, bytes_length=result.bytes_length or 0)
 
     # --- helpers -----------------------------------------------------------------------------------------
 

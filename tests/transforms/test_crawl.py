@@ -151,6 +151,9 @@ def test_metrics_count_outcomes_per_stage(site):
         m.key.metric.name: m.committed for m in result.metrics().query(MetricsFilter())["distributions"]
     }
     assert distributions["image_fetch_ms"].count == 7
+    # Bodies read: the four images and the page that is not one; counted after the handler dropped them.
+    assert distributions["image_bytes"].count == 5
+    assert distributions["image_bytes"].min > 0
 
 
 class _RaisingHandler(DigestImageHandler):
