@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval clean
+.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval snapshot snapshot-compare clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,15 @@ bench-streaming: venv flink-job-server
 ## BENCH_ARGS="--megabytes 150" halves it; BENCH_ARGS=--quick for 40 MB.
 bench-audit: venv photos
 	$(BIN)/python -m benchmarks.bench_audit $(BENCH_ARGS)
+
+## Output snapshot (issue 18): the demo, a rescan of it and a quick evaluation, normalised (run ids, times and
+## ports dropped, rows sorted) into one JSON file; compare two to prove a change left every output row as it was.
+## SNAPSHOT=before.json on the old commit, SNAPSHOT=after.json on the new, then make snapshot-compare. ~3 minutes.
+SNAPSHOT ?= snapshot.json
+snapshot: venv
+	$(BIN)/python -m benchmarks.output_snapshot record $(SNAPSHOT)
+snapshot-compare: venv
+	$(BIN)/python -m benchmarks.output_snapshot compare $(A) $(B)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
