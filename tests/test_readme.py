@@ -1,5 +1,5 @@
 """The documents cannot drift from the code: docs/outputs.md names every column of every Parquet table and every
-key of the run manifests.
+key of the run manifests; and the README stays a short user's README.
 
 Tables are found, not listed: every ``*_SCHEMA`` pyarrow schema of a module under ``schemas/`` is a table
 (``MATCHES_SCHEMA`` -> ``matches``), so a new output table fails here until docs/outputs.md has a
@@ -18,6 +18,8 @@ import schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ROOT / "docs" / "outputs.md"
+README = ROOT / "README.md"
+README_MAX_LINES = 220  # issue 18: a user's README of about 200 lines; details belong in docs/
 
 
 def parquet_schemas() -> dict[str, pa.Schema]:
@@ -74,3 +76,10 @@ def test_every_manifest_key_is_documented(marker, report):
     keys = [field.name for field in dataclasses.fields(getattr(pipelines.run_report, report))]
     missing = undocumented(OUTPUTS.read_text(), marker, keys)
     assert missing == [], f"docs/outputs.md, {marker}: manifest keys not named: {missing}"
+
+
+def test_the_readme_stays_short():
+    lines = len(README.read_text().splitlines())
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines (at most {README_MAX_LINES}): put details in docs/ and link them"
+    )
