@@ -111,12 +111,20 @@ def test_an_entry_point_alone_gives_every_record_type_rowcoder(entry_point):
 
 
 @pytest.mark.slow
-def test_sdk_worker_processes_register_the_record_coders(tmp_path):
-    """On ``multi_processing`` SDK workers (separate processes, as on Flink), a DoFn that runs beside a
-    ``transforms`` DoFn sees RowCoder in its process's registry for every record type."""
+@pytest.mark.parametrize(
+    "target",
+    ["multi_processing", pytest.param("flink_cluster", marks=[pytest.mark.flink, pytest.mark.network])],
+)
+def test_sdk_worker_processes_register_the_record_coders(target, request, tmp_path):
+    """On SDK workers in processes of their own (the embedded runner's ``multi_processing`` workers, the
+    standalone Flink cluster's worker pool), a DoFn that runs beside a ``transforms`` DoFn sees RowCoder in
+    its process's registry for every record type."""
     from flink_support import FNAPI_RUNNER
 
-    flags = [FNAPI_RUNNER, "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    if target == "multi_processing":
+        flags = [FNAPI_RUNNER, "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    else:
+        flags = request.getfixturevalue(target).argv(parallelism=2)
     done = _run(str(PROBE), "worker", str(tmp_path), *flags)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
