@@ -3,8 +3,6 @@
 from collections.abc import Sequence
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
-
 
 class CrawlTask(NamedTuple):
     """A page URL to fetch in crawl round ``depth`` (seeds are depth 0)."""
@@ -41,7 +39,3 @@ class ImageTask(NamedTuple):
     depth: int  # smallest depth among its pages
     page_urls: Sequence[str]  # sorted, distinct
     seed_url: str  # of the shallowest page (for scope)
-
-
-for _record in (CrawlTask, DiscoveredLink, ImageRef, ImageTask):
-    beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

@@ -2,7 +2,6 @@
 
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 
 from schemas.arrow_util import check_record_matches_schema
@@ -55,4 +54,3 @@ FETCH_LOG_SCHEMA = pa.schema(
 )
 
 check_record_matches_schema(FetchLogRecord, FETCH_LOG_SCHEMA)
-beam.coders.registry.register_coder(FetchLogRecord, beam.coders.RowCoder)

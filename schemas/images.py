@@ -7,7 +7,6 @@ are never stored: inline ``data:`` images are identified as ``data:<mime>;sha256
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 
 from schemas.arrow_util import check_record_matches_schema
@@ -75,4 +74,3 @@ IMAGES_SCHEMA = pa.schema(
 )
 
 check_record_matches_schema(ImageRecord, IMAGES_SCHEMA)
-beam.coders.registry.register_coder(ImageRecord, beam.coders.RowCoder)

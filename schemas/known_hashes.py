@@ -5,12 +5,7 @@ The list itself never does: workers load the index file once per process (``apac
 
 from typing import NamedTuple
 
-import apache_beam as beam
-
 
 class IndexRef(NamedTuple):
     path: str  # the compiled index file (local path or a Beam file-system URL all workers can read)
     checksum: str  # of the lists it was compiled from; also the cache key on workers
-
-
-beam.coders.registry.register_coder(IndexRef, beam.coders.RowCoder)

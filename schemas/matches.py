@@ -11,7 +11,6 @@ they see (the same match again on every crawl); a rescan reports a match only if
 
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 
 from schemas.arrow_util import check_record_matches_schema
@@ -86,4 +85,3 @@ def match_key(image_url: str, page_url, hash_type: str, list_hash: str, source) 
 
 
 check_record_matches_schema(MatchRecord, MATCHES_SCHEMA)
-beam.coders.registry.register_coder(MatchRecord, beam.coders.RowCoder)

@@ -6,7 +6,6 @@ naming the file and the column; the value itself is not copied. Counted in the r
 
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 
 from schemas.arrow_util import check_record_matches_schema
@@ -41,4 +40,3 @@ REJECTED_ROWS_SCHEMA = pa.schema(
 )
 
 check_record_matches_schema(RejectedRowRecord, REJECTED_ROWS_SCHEMA)
-beam.coders.registry.register_coder(RejectedRowRecord, beam.coders.RowCoder)

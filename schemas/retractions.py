@@ -9,7 +9,6 @@ or ``allowlisted`` (the allowlist names the list hash or the image: ``allowlist_
 
 from typing import NamedTuple, Optional
 
-import apache_beam as beam
 import pyarrow as pa
 
 from schemas.arrow_util import check_record_matches_schema
@@ -91,5 +90,3 @@ class MatchEvent(NamedTuple):
 
 
 check_record_matches_schema(RetractionRecord, RETRACTIONS_SCHEMA)
-beam.coders.registry.register_coder(RetractionRecord, beam.coders.RowCoder)
-beam.coders.registry.register_coder(MatchEvent, beam.coders.RowCoder)
