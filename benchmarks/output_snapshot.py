@@ -9,8 +9,9 @@
 ``record`` runs, in a scratch folder:
 
 1. the demo (``python -m hashwatch.demo``): crawl of a synthetic two-host site on loopback, match, Parquet;
-2. a rescan of the demo's ``images/`` against a second version of its list in which one item is withdrawn
-   (tombstoned) and one recategorised, so the rescan writes new matches, unchanged ones and retractions;
+2. a rescan of (a copy of) the demo's output against a second version of its list in which one item is withdrawn
+   (tombstoned) and one recategorised and listed by a second source, so the rescan retracts the first item's
+   matches and reports the second's under the new source; only the rescan's own partitions are recorded;
 3. an evaluation (``hashwatch eval --limit 40 --max-distractors 400 --no-cache``: real photos from Debian
    packages, every edit, hashed afresh; about 3 minutes here).
 
@@ -30,6 +31,7 @@ import csv
 import datetime as dt
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,11 +72,11 @@ def _normalise(value):
     return value
 
 
-def _table_snapshot(folder: Path) -> dict:
-    """Every row of one Parquet table (all its dt=/run_id= partitions), normalised and sorted."""
+def _table_snapshot(folder: Path, leave_out: frozenset[str] | set[str] = frozenset()) -> dict:
+    """Every row of one Parquet table (its dt=/run_id= partitions but ``leave_out``), normalised and sorted."""
     import pyarrow.parquet as pq
 
-    files = sorted(folder.rglob("*.parquet"))
+    files = sorted(p for p in folder.rglob("*.parquet") if p.parent.name not in leave_out)
     schema = None
     rows = []
     for path in files:
@@ -93,16 +95,17 @@ def _table_snapshot(folder: Path) -> dict:
     return {"files": len(files), "schema": schema, "rows": rows}
 
 
-def _tables(output: Path) -> dict:
+def _tables(output: Path, leave_out: frozenset[str] | set[str] = frozenset()) -> dict:
     return {
-        child.name: _table_snapshot(child)
+        child.name: _table_snapshot(child, leave_out)
         for child in sorted(output.iterdir())
         if child.is_dir() and not child.name.startswith(("_", "."))
     }
 
 
 def _second_list_version(first: Path, second: Path) -> None:
-    """The demo list with its first item withdrawn and its second recategorised, under a new version."""
+    """The demo list, next version: its first item withdrawn, its second recategorised and listed by a second
+    source too (new match identities for the rescan to report)."""
     with first.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     items = list(dict.fromkeys(r["item_id"] for r in rows))
@@ -113,6 +116,7 @@ def _second_list_version(first: Path, second: Path) -> None:
             row["deleted"] = "true"
         if row["item_id"] == recategorised:
             row["category"] = "C" if row["category"] != "C" else "B"
+    rows += [{**row, "source": row["source"] + "-second"} for row in rows if row["item_id"] == recategorised]
     with second.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -126,7 +130,10 @@ def record(out: Path, workdir: Path, eval_limit: int) -> dict:
     _run([python, "-m", "hashwatch.demo", "--workdir", str(demo)], log)
     next_list = workdir / "hash-list-next.csv"
     _second_list_version(demo / "demo-hash-list.csv", next_list)
+    # The rescan writes into a copy of the demo's folder (its default --output-dir is --history-dir), so it
+    # reconciles with the demo's matches: the withdrawn item's matches are retracted, the rest already reported.
     rescan_out = workdir / "rescan"
+    shutil.copytree(demo / "output", rescan_out)
     _run(
         [
             python,
@@ -134,15 +141,14 @@ def record(out: Path, workdir: Path, eval_limit: int) -> dict:
             "hashwatch.cli",
             "rescan",
             "--history-dir",
-            str(demo / "output"),
-            "--output-dir",
             str(rescan_out),
             "--hash-list",
             str(next_list),
         ],
         log,
     )
-    snapshot = {"demo": _tables(demo / "output"), "rescan": _tables(rescan_out)}
+    demo_runs = {p.name for p in (demo / "output" / "_runs").glob("*/run_id=*")}
+    snapshot = {"demo": _tables(demo / "output"), "rescan": _tables(rescan_out, leave_out=demo_runs)}
     if eval_limit:
         eval_out = workdir / "eval"
         _run(
