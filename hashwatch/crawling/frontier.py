@@ -6,21 +6,16 @@ ends as exactly one fetch_log row: either a task that the fetch stage logs, or a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.fetcher import one_line
+from hashwatch.crawling.fetch_log_row import LoggedUrl
 from hashwatch.crawling.url_rules import UrlError, link_skip_reason, normalize_url
 from schemas.crawl import CrawlTask, DiscoveredLink
 from schemas.fetch_log import FetchLogRecord
-from schemas.outcomes import KIND_PAGE, OUTCOME_SKIPPED, ROBOTS_NOT_APPLICABLE
+from schemas.outcomes import KIND_PAGE, OUTCOME_SKIPPED
 
 _LINK_CAP_MESSAGE = "page had more links than --max-links-per-page"
-
-
-def now_us() -> int:
-    return int(time.time() * 1_000_000)
 
 
 def skipped_row(  # noqa: PLR0917
@@ -34,26 +29,7 @@ def skipped_row(  # noqa: PLR0917
     outcome: str = OUTCOME_SKIPPED,
 ) -> FetchLogRecord:
     """A fetch_log row for a URL decided against before any request."""
-    return FetchLogRecord(
-        run_id=run_id,
-        url=url,
-        kind=kind,
-        depth=depth,
-        parent_url=parent_url,
-        outcome=outcome,
-        error_kind=error_kind,
-        error_message=one_line(message),
-        http_status=None,
-        final_url=None,
-        redirect_count=0,
-        robots=ROBOTS_NOT_APPLICABLE,
-        content_type=None,
-        declared_content_type=None,
-        bytes_length=None,
-        attempts=0,
-        fetched_at=now_us(),
-        elapsed_ms=0.0,
-    )
+    return LoggedUrl(run_id, url, kind, depth, parent_url).row(outcome, error_kind, message)
 
 
 def seed_key(raw: str) -> tuple[str, CrawlTask | None, tuple[str, str] | None]:
