@@ -1,8 +1,8 @@
 """What one worker does with one task: fetch a page (robots, fetch, sniff, extract) or fetch an image and hand
 its bytes to the image handler. Every call returns records and never raises; bytes never leave.
 
-Shared by the Beam DoFns (``transforms/crawl.py``) and the Beam-free driver (``driver.py``). Run tasks through
-:class:`hashwatch.crawling.politeness.HostScheduler` so each gets a :class:`Pacer`.
+Used by the Beam DoFns (``transforms/crawl.py``) and the test driver (``benchmarks/crawl_driver.py``). Run tasks
+through :class:`hashwatch.crawling.politeness.HostScheduler` so each gets a :class:`Pacer`.
 """
 
 from __future__ import annotations
