@@ -125,7 +125,8 @@ def _is_local(url: str, port: int) -> bool:
 
 
 def run_driver(seed: str, port: int, max_depth: int) -> dict:
-    from hashwatch.crawling.driver import crawl, fetch_images, image_tasks
+    from benchmarks.crawl_driver import crawl, fetch_images
+    from hashwatch.crawling.frontier import image_tasks
     from hashwatch.crawling.image_handler import DigestImageHandler
 
     config = _config(max_depth)

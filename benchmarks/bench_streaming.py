@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.bench_pipeline import build_bench_site
 from benchmarks.machine import describe_machine
-from pipelines.streaming import cancel_flink_job, flink_late_drops
+from hashwatch.flink.rest import cancel_flink_job, flink_late_drops
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "deploy" / "flink" / "cluster.sh"

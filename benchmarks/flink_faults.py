@@ -59,7 +59,7 @@ from benchmarks.flink_fault_checks import (
     table_rows,
 )
 from benchmarks.machine import describe_machine
-from hashwatch.flink_rest import FlinkRest, FlinkRestError
+from hashwatch.flink.rest import FlinkRest, FlinkRestError
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "deploy" / "flink" / "cluster.sh"

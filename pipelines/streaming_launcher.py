@@ -2,7 +2,7 @@
 
 :func:`run_streaming` starts the pipeline and waits: until the sources end (embedded runner with
 ``--run-for``), ``--run-for`` seconds pass, the job fails, or Ctrl-C/SIGTERM. On a Flink cluster it watches
-the job through Flink's REST API meanwhile (:class:`pipelines.flink_job_watch.FlinkJobWatch`: restarts and
+the job through Flink's REST API meanwhile (:class:`hashwatch.flink.job_watch.FlinkJobWatch`: restarts and
 outages as they happen), stops it with a savepoint (:func:`_stop`) or cancels it (:func:`_cancel`), and reads
 the elements Flink dropped as late first (:func:`flink_late_drops`)::
 
@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from hashwatch.flink.rest import LATE_DROP_METRIC, cancel_flink_job, flink_job_ids, flink_late_drops
 
 __all__ = [
     "LATE_DROP_METRIC",
@@ -134,7 +136,7 @@ class _ResultWaiter:
 
 
 def _job_watch(options: PipelineOptions, master: str, job_name: str):
-    from pipelines.flink_job_watch import FlinkJobWatch
+    from hashwatch.flink.job_watch import FlinkJobWatch
 
     everything = options.get_all_options()
     pool = everything.get("environment_config") if everything.get("environment_type") == "EXTERNAL" else None
@@ -150,7 +152,7 @@ def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None
     if not (master and job_id):
         return _cancel(result, options, drops, waiter)
     drops[0] = _read_late_drops(master, watch.job_name)
-    from hashwatch.flink_rest import FlinkRest, FlinkRestError, first_line
+    from hashwatch.flink.rest import FlinkRest, FlinkRestError, first_line
 
     try:
         path = FlinkRest(master).stop_with_savepoint(job_id, timeout=_SAVEPOINT_TIMEOUT_S)
@@ -253,70 +255,3 @@ def _cancel(result, options: PipelineOptions, drops: list | None = None, waiter=
     if master and job_name:
         cancel_flink_job(master, job_name)
     return state
-
-
-def _rest_get(flink_master: str, path: str, timeout: float = 10.0):
-    """GET ``path`` from Flink's REST API, parsed JSON."""
-    from hashwatch.flink_rest import FlinkRest
-
-    return FlinkRest(flink_master, timeout).call(path)
-
-
-def _flink_jobs(flink_master: str, job_name: str, timeout: float = 10.0) -> list[dict]:
-    """The Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
-    from hashwatch.flink_rest import FlinkRest
-
-    return FlinkRest(flink_master, timeout).jobs(job_name)
-
-
-def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
-    """Ids of the Flink jobs named ``job_name``."""
-    return [j["jid"] for j in _flink_jobs(flink_master, job_name, timeout)]
-
-
-def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
-    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
-    they are CANCELED. Returns their ids."""
-    from hashwatch.flink_rest import TERMINAL_STATES, FlinkRest, FlinkRestError
-
-    rest = FlinkRest(flink_master)
-    ids = []
-    try:
-        for job in rest.jobs(job_name):
-            if job["state"] not in TERMINAL_STATES:
-                rest.cancel(job["jid"])
-                ids.append(job["jid"])
-        rest.wait_until_terminal(ids, timeout)
-    except (OSError, FlinkRestError) as exc:
-        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, rest.base, exc)
-    if ids:
-        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), rest.base)
-    return ids
-
-
-LATE_DROP_METRIC = "droppedDueToLateness"
-
-
-def flink_late_drops(flink_master: str, job_id: str, timeout: float = 10.0) -> dict[str, int]:
-    """Elements Flink dropped as late in a job (Beam's ``droppedDueToLateness`` counters, read through
-    Flink's REST API, summed over subtasks), by operator metric; empty when none were dropped.
-
-    A windowed GroupByKey drops an element that arrives after the watermark passed its window's end plus
-    ``--allowed-lateness``, and says so only in this counter. hashwatch reads it when a cluster job ends so
-    that such a loss is logged as an error instead of passing unseen.
-    """
-    import urllib.parse
-
-    drops: dict[str, int] = {}
-    for vertex in _rest_get(flink_master, f"/jobs/{job_id}", timeout).get("vertices", []):
-        path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
-        names = [
-            m["id"] for m in _rest_get(flink_master, path, timeout) if m["id"].endswith(LATE_DROP_METRIC)
-        ]
-        for start in range(0, len(names), 20):  # keep the query string short
-            query = urllib.parse.urlencode({"get": ",".join(names[start : start + 20]), "agg": "sum"})
-            for metric in _rest_get(flink_master, f"{path}?{query}", timeout):
-                count = int(float(metric.get("sum", 0) or 0))
-                if count:
-                    drops[metric["id"]] = drops.get(metric["id"], 0) + count
-    return drops

@@ -512,7 +512,7 @@ class _JobServer:
 @pytest.fixture(scope="session")
 def flink_local_options(flink_job_server_jar, tmp_path_factory) -> Iterator[FlinkTarget]:
     """Embedded Flink: ``--flink_master=[local]``, SDK workers from a worker pool in this process."""
-    from hashwatch.flink_worker_pool import WorkerPool
+    from hashwatch.flink.worker_pool import WorkerPool
 
     workdir = tmp_path_factory.mktemp("flink-local")
     pool = WorkerPool(host=LOOPBACK, port=0).start()

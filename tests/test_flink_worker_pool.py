@@ -8,7 +8,7 @@ import grpc
 import pytest
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, endpoints_pb2
 
-from hashwatch.flink_worker_pool import WorkerPool
+from hashwatch.flink.worker_pool import WorkerPool
 
 pytestmark = pytest.mark.network
 
@@ -58,7 +58,7 @@ def test_command_line_reports_a_taken_port():
         taken.listen()
         port = taken.getsockname()[1]
         out = subprocess.run(
-            [sys.executable, "-m", "hashwatch.flink_worker_pool", "--port", str(port)],
+            [sys.executable, "-m", "hashwatch.flink.worker_pool", "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -81,7 +81,7 @@ def _non_loopback_address() -> str | None:
 def test_sdk_workers_log_hashwatch_info_and_warnings_to_the_pool_output():
     """Beam's pool drops a worker's INFO lines (the progress reporter's); ours keeps hashwatch's."""
     code = (
-        "import logging; from hashwatch.flink_worker_pool import configure_worker_logging; "
+        "import logging; from hashwatch.flink.worker_pool import configure_worker_logging; "
         "configure_worker_logging('w-7'); "
         "logging.getLogger('hashwatch.progress').info('progress: fetches=3'); "
         "logging.getLogger('apache_beam.runners.worker.sdk_worker').info('beam chatter'); "

@@ -54,11 +54,11 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
 from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome, shared_fetcher
-from hashwatch.crawling.driver import image_task_for
 from hashwatch.crawling.frontier import (
     apply_host_cap,
     choose_candidate,
     decide_link,
+    image_task_for,
     seed_key,
     skipped_row,
 )

@@ -14,7 +14,7 @@
 #
 # Flink itself comes from PyPI: apache-flink and apache-flink-libraries $FLINK_VERSION installed with
 # --no-deps into a virtualenv of their own ($FLINK_VENV); they pin an old Beam, so never into the project's.
-# The worker pool runs `python -m hashwatch.flink_worker_pool` from the project's virtualenv (make venv).
+# The worker pool runs `python -m hashwatch.flink.worker_pool` from the project's virtualenv (make venv).
 # ZooKeeper is the one inside Flink's own jar (flink-dist), so nothing else is downloaded.
 #
 # Environment (defaults in brackets); a running cluster keeps the values it was started with:
@@ -143,7 +143,8 @@ cmdline_mark_of() {
     zookeeper) echo "$log_dir/flink-hashwatch-zookeeper-" ;;
     jobmanager) echo "$log_dir/flink-hashwatch-standalonesession-" ;;
     taskmanager) echo "$log_dir/flink-hashwatch-taskexecutor-" ;;
-    worker-pool) echo "hashwatch.flink_worker_pool --host $bind_host --port $pool_port" ;;
+    # Without the package: a pool started as hashwatch.flink_worker_pool (before the move) is found too.
+    worker-pool) echo "worker_pool --host $bind_host --port $pool_port" ;;
     job-server) echo "--job-port=$job_port" ;;
     supervisor) echo "supervise $cluster_dir" ;;
     esac
@@ -297,7 +298,7 @@ start_part() {
     taskmanager) setsid -w bash "$home/bin/taskmanager.sh" start >&2 9>&- ;;
     worker-pool)
         # The pool leads its own process group, so stopping it also ends the SDK workers it started.
-        setsid "$pool_python" -m hashwatch.flink_worker_pool --host "$bind_host" --port "$pool_port" \
+        setsid "$pool_python" -m hashwatch.flink.worker_pool --host "$bind_host" --port "$pool_port" \
             </dev/null >>"$pool_log" 2>&1 9>&- &
         echo $! >>"$(pid_file_of worker-pool)"
         ;;
@@ -424,7 +425,7 @@ check_start_prerequisites() {
     command -v java >/dev/null 2>&1 || die "java not found: Flink 1.19 needs Java 11 or 17"
     command -v setsid >/dev/null 2>&1 || die "setsid not found (util-linux)"
     command -v flock >/dev/null 2>&1 || die "flock not found (util-linux)"
-    "$pool_python" -c 'import apache_beam, hashwatch.flink_worker_pool' 2>/dev/null ||
+    "$pool_python" -c 'import apache_beam, hashwatch.flink.worker_pool' 2>/dev/null ||
         die "$pool_python cannot import apache_beam and hashwatch: run 'make venv' or set WORKER_POOL_PYTHON"
     [[ "$ha" == zookeeper || "$ha" == none ]] || die "FLINK_HA must be zookeeper or none, not '$ha'"
 }
@@ -498,7 +499,7 @@ cmd_start() {
 # Stop every running job of the cluster with a savepoint (printed), cancelling a job whose savepoint fails.
 # Succeeds when no job is left running (fails when the JobManager does not answer).
 stop_jobs_with_savepoints() {
-    python3 "$repo/hashwatch/flink_rest.py" --master "$(url_host):$rest_port" stop-jobs --timeout 120
+    python3 "$repo/hashwatch/flink/rest.py" --master "$(url_host):$rest_port" stop-jobs --timeout 120
 }
 
 cmd_stop() {

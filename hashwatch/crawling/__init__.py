@@ -1,4 +1,4 @@
 """Beam-free crawling: URL rules, robots.txt, politeness, the SSRF guard, fetching, sniffing, HTML
-extraction, and a driver that crawls without Beam. ``transforms/crawl.py`` adapts it to Beam;
+extraction, the frontier and one page or image task at a time. ``transforms/crawl.py`` runs it on Beam;
 docs/crawling.md explains it.
 """

@@ -1,8 +1,8 @@
 """What one worker does with one task: fetch a page (robots, fetch, sniff, extract) or fetch an image and hand
 its bytes to the image handler. Every call returns records and never raises; bytes never leave.
 
-Shared by the Beam DoFns (``transforms/crawl.py``) and the Beam-free driver (``driver.py``). Run tasks through
-:class:`hashwatch.crawling.politeness.HostScheduler` so each gets a :class:`Pacer`.
+Used by the Beam DoFns (``transforms/crawl.py``) and the test driver (``benchmarks/crawl_driver.py``). Run tasks
+through :class:`hashwatch.crawling.politeness.HostScheduler` so each gets a :class:`Pacer`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hashwatch.crawling import address_guard, robots
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.data_uri import DataUriImage
+from hashwatch.crawling.fetch_log_row import LoggedUrl, now_us
 from hashwatch.crawling.fetcher import Fetcher, FetchResult, one_line
-from hashwatch.crawling.frontier import now_us, page_links
+from hashwatch.crawling.frontier import page_links
 from hashwatch.crawling.html_extract import extract_page
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
 from hashwatch.crawling.politeness import HostSlots, Pacer, process_host_slots
@@ -106,6 +108,23 @@ class ImageOutcome:
 @dataclass
 class _RobotsState:
     decision: str = ROBOTS_NOT_APPLICABLE
+
+
+class _Fetched(NamedTuple):
+    """A gated fetch of one URL (a refusal is a result that made no request), and its fetch_log row."""
+
+    logged: LoggedUrl
+    result: FetchResult
+    robots: str
+    fetched_at: int
+
+    def row(
+        self, outcome: str | None = None, error_kind: str | None = None, message: str | None = None
+    ) -> FetchLogRecord:
+        """The row: the fetch's own outcome, or the one given (e.g. ``not_html`` for a fetch that went well)."""
+        return self.logged.row(
+            outcome, error_kind, message, result=self.result, robots=self.robots, fetched_at=self.fetched_at
+        )
 
 
 class CrawlWorker:
@@ -244,6 +263,21 @@ class CrawlWorker:
 
         return check
 
+    def _fetch(self, logged: LoggedUrl, seed_url: str, max_bytes: int, pace: Pacer) -> _Fetched:
+        """Gate ``logged.url`` (refusals need no request), then fetch it, vetting every redirect hop."""
+        fetched_at = now_us()
+        state = _RobotsState()
+        state.decision, refused = self._gate(logged.url, logged.kind, pace)
+        if refused is not None:
+            outcome, error_kind, message = refused
+            result = FetchResult(logged.url, outcome=outcome, error_kind=error_kind, error_message=message)
+            return _Fetched(logged, result, state.decision, fetched_at)
+        hop_check = self._hop_check(logged.depth, seed_url, logged.kind, state)
+        result = self.fetcher.fetch(
+            logged.url, max_bytes=max_bytes, hop_check=lambda target: hop_check(target, pace), pace=pace
+        )
+        return _Fetched(logged, result, state.decision, fetched_at)  # hops may have changed the decision
+
     # --- pages -------------------------------------------------------------------------------------------
 
     def crawl_page(self, task: CrawlTask, pace: Pacer) -> PageOutcome:
@@ -267,29 +301,15 @@ class CrawlWorker:
 
     def _crawl_page(self, task: CrawlTask, pace: Pacer, out: PageOutcome) -> None:
         config = self.config
-        fetched_at = now_us()
-        state = _RobotsState()
-        state.decision, refused = self._gate(task.url, KIND_PAGE, pace)
-        if refused is not None:
-            out.fetch_log.append(
-                self._refused_row(
-                    task.url, KIND_PAGE, task.depth, task.parent_url, state.decision, fetched_at, refused
-                )
-            )
-            return
-        hop_check = self._hop_check(task.depth, task.seed_url, KIND_PAGE, state)
-        result = self.fetcher.fetch(
-            task.url,
-            max_bytes=max(config.max_page_bytes, config.max_image_bytes),
-            hop_check=lambda target: hop_check(target, pace),
-            pace=pace,
+        fetched = self._fetch(
+            LoggedUrl(self.run_id, task.url, KIND_PAGE, task.depth, task.parent_url),
+            task.seed_url,
+            max(config.max_page_bytes, config.max_image_bytes),
+            pace,
         )
+        result, row = fetched.result, fetched.row
         if not result.ok:
-            out.fetch_log.append(
-                self._row(
-                    task.url, KIND_PAGE, task.depth, task.parent_url, result, state.decision, fetched_at
-                )
-            )
+            out.fetch_log.append(row())
             return
         body = result.body or b""
         out.bytes_length = len(body)
@@ -304,52 +324,17 @@ class CrawlWorker:
             handled = self._handle(image_task, result)
             if handled.record is not None:
                 out.inline_images.append(handled.record)
-            out.fetch_log.append(
-                self._row(
-                    task.url,
-                    KIND_PAGE,
-                    task.depth,
-                    task.parent_url,
-                    result,
-                    state.decision,
-                    fetched_at,
-                    error_kind=handled.error_kind,
-                    message=handled.error_message,
-                    outcome=OUTCOME_FAILED if handled.error_kind else OUTCOME_OK,
-                )
-            )
+            out.fetch_log.append(row(_handled_outcome(handled), handled.error_kind, handled.error_message))
             return
         if not is_html(result.content_type, result.declared_content_type):
+            kind = result.content_type or "empty"
             out.fetch_log.append(
-                self._row(
-                    task.url,
-                    KIND_PAGE,
-                    task.depth,
-                    task.parent_url,
-                    result,
-                    state.decision,
-                    fetched_at,
-                    outcome=OUTCOME_FAILED,
-                    error_kind="not_html",
-                    message=f"body is {result.content_type or 'empty'}, neither HTML nor an image",
-                )
+                row(OUTCOME_FAILED, "not_html", f"body is {kind}, neither HTML nor an image")
             )
             return
         if len(body) > config.max_page_bytes:
-            out.fetch_log.append(
-                self._row(
-                    task.url,
-                    KIND_PAGE,
-                    task.depth,
-                    task.parent_url,
-                    result,
-                    state.decision,
-                    fetched_at,
-                    outcome=OUTCOME_FAILED,
-                    error_kind="too_large",
-                    message=f"page body over the {config.max_page_bytes} byte cap (--max-page-bytes)",
-                )
-            )
+            message = f"page body over the {config.max_page_bytes} byte cap (--max-page-bytes)"
+            out.fetch_log.append(row(OUTCOME_FAILED, "too_large", message))
             return
         page_url = result.final_url or task.url
         extraction = extract_page(
@@ -360,9 +345,7 @@ class CrawlWorker:
             obey_meta_robots=not config.ignore_robots,
         )
         out.dropped_references = extraction.dropped
-        out.fetch_log.append(
-            self._row(task.url, KIND_PAGE, task.depth, task.parent_url, result, state.decision, fetched_at)
-        )
+        out.fetch_log.append(row())
         # A seed that redirected (example.com -> www.example.com) is judged by where it landed.
         scope_seed = page_url if task.depth == 0 else task.seed_url
         out.image_refs = [ImageRef(url, task.url, task.depth, scope_seed) for url in extraction.image_urls]
@@ -370,60 +353,42 @@ class CrawlWorker:
             extraction.links, extraction.skipped_links, task.url, task.depth, scope_seed, config
         )
         for data_image in extraction.data_images:
-            row, record = self._inline_image(task, data_image, scope_seed)
-            out.fetch_log.append(row)
+            image_row, record = self._inline_image(task, data_image, scope_seed)
+            out.fetch_log.append(image_row)
             if record is not None:
                 out.inline_images.append(record)
 
     def _inline_image(
         self, task: CrawlTask, image: DataUriImage, seed_url: str
     ) -> tuple[FetchLogRecord, ImageRecord | None]:
+        """An inline data: image of the page: read from the page in memory, no request (no status, no
+        attempts); its declared type is the URI's, its length the decoded one."""
+        logged = LoggedUrl(self.run_id, image.uri_id, KIND_IMAGE, task.depth, task.url)
         fetched_at = now_us()
         started = time.monotonic()
-        base = dict(
-            run_id=self.run_id,
-            url=image.uri_id,
-            kind=KIND_IMAGE,
-            depth=task.depth,
-            parent_url=task.url,
-            http_status=None,
-            final_url=None,
-            redirect_count=0,
-            robots=ROBOTS_NOT_APPLICABLE,
-            declared_content_type=image.mime,
-            bytes_length=image.decoded_length,
-            attempts=0,
-            fetched_at=fetched_at,
-        )
+        read = FetchResult(image.uri_id, declared_content_type=image.mime, bytes_length=image.decoded_length)
         if image.body is None:
             outcome = OUTCOME_SKIPPED if image.error_kind == "data_uri_too_large" else OUTCOME_FAILED
-            row = FetchLogRecord(
-                outcome=outcome,
-                error_kind=image.error_kind,
-                error_message=image.error_message,
-                content_type=None,
-                elapsed_ms=0.0,
-                **base,
-            )
-            return row, None
-        sniffed = sniff_content_type(image.body)
-        record = None
+            return logged.row(
+                outcome, image.error_kind, image.error_message, result=read, fetched_at=fetched_at
+            ), None
+        read.content_type = sniffed = sniff_content_type(image.body)
         if not is_image_type(sniffed):
-            error_kind, message = "not_an_image", f"inline data: image bytes are {sniffed or 'empty'}"
+            handled = HandledImage(None, "not_an_image", f"inline data: image bytes are {sniffed or 'empty'}")
         else:
             image_task = ImageTask(image.uri_id, task.depth, [task.url], seed_url)
-            fetched = FetchedBody(image.body, None, None, sniffed, image.mime, 0)
-            handled = self._call_handler(image_task, fetched)
-            record, error_kind, message = handled.record, handled.error_kind, handled.error_message
-        row = FetchLogRecord(
-            outcome=OUTCOME_FAILED if error_kind else OUTCOME_OK,
-            error_kind=error_kind,
-            error_message=one_line(message) if message else None,
-            content_type=sniffed,
-            elapsed_ms=(time.monotonic() - started) * 1000,
-            **base,
+            handled = self._call_handler(
+                image_task, FetchedBody(image.body, None, None, sniffed, image.mime, 0)
+            )
+        read.elapsed_s = time.monotonic() - started
+        row = logged.row(
+            _handled_outcome(handled),
+            handled.error_kind,
+            handled.error_message,
+            result=read,
+            fetched_at=fetched_at,
         )
-        return row, record
+        return row, handled.record
 
     # --- images ------------------------------------------------------------------------------------------
 
@@ -440,54 +405,23 @@ class CrawlWorker:
         return outcome
 
     def _fetch_image(self, task: ImageTask, pace: Pacer, parent: str | None) -> ImageOutcome:
-        fetched_at = now_us()
-        state = _RobotsState()
-        state.decision, refused = self._gate(task.image_url, KIND_IMAGE, pace)
-        if refused is not None:
-            row = self._refused_row(
-                task.image_url, KIND_IMAGE, task.depth, parent, state.decision, fetched_at, refused
-            )
-            return ImageOutcome(row, None)
-        hop_check = self._hop_check(task.depth, task.seed_url, KIND_IMAGE, state)
-        result = self.fetcher.fetch(
-            task.image_url,
-            max_bytes=self.config.max_image_bytes,
-            hop_check=lambda target: hop_check(target, pace),
-            pace=pace,
+        fetched = self._fetch(
+            LoggedUrl(self.run_id, task.image_url, KIND_IMAGE, task.depth, parent),
+            task.seed_url,
+            self.config.max_image_bytes,
+            pace,
         )
+        result, row = fetched.result, fetched.row
         if not result.ok:
-            return ImageOutcome(
-                self._row(task.image_url, KIND_IMAGE, task.depth, parent, result, state.decision, fetched_at),
-                None,
-            )
+            return ImageOutcome(row(), None)
         if not is_image_type(result.content_type):
-            row = self._row(
-                task.image_url,
-                KIND_IMAGE,
-                task.depth,
-                parent,
-                result,
-                state.decision,
-                fetched_at,
-                outcome=OUTCOME_FAILED,
-                error_kind="not_an_image",
-                message=f"body is {result.content_type or 'empty'}, not an image",
+            message = f"body is {result.content_type or 'empty'}, not an image"
+            return ImageOutcome(
+                row(OUTCOME_FAILED, "not_an_image", message), None, bytes_length=result.bytes_length or 0
             )
-            return ImageOutcome(row, None, bytes_length=result.bytes_length or 0)
         handled = self._handle(task, result)
-        row = self._row(
-            task.image_url,
-            KIND_IMAGE,
-            task.depth,
-            parent,
-            result,
-            state.decision,
-            fetched_at,
-            outcome=OUTCOME_FAILED if handled.error_kind else OUTCOME_OK,
-            error_kind=handled.error_kind,
-            message=handled.error_message,
-        )
-        return ImageOutcome(row, handled.record, bytes_length=result.bytes_length or 0)
+        outcome = row(_handled_outcome(handled), handled.error_kind, handled.error_message)
+        return ImageOutcome(outcome, handled.record, bytes_length=result.bytes_length or 0)
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -518,89 +452,13 @@ class CrawlWorker:
         message = one_line(handled.error_message) if handled.error_message else None
         return HandledImage(record, handled.error_kind, message)
 
-    def _row(  # noqa: PLR0917
-        self,
-        url: str,
-        kind: str,
-        depth: int,
-        parent_url: str | None,
-        result: FetchResult | None,
-        robots_decision: str,
-        fetched_at: int,
-        *,
-        outcome: str | None = None,
-        error_kind: str | None = None,
-        message: str | None = None,
-    ) -> FetchLogRecord:
-        if result is not None and error_kind is None and outcome is None:
-            outcome, error_kind, message = result.outcome, result.error_kind, result.error_message
-        outcome = outcome or OUTCOME_OK
-        return FetchLogRecord(
-            run_id=self.run_id,
-            url=url,
-            kind=kind,
-            depth=depth,
-            parent_url=parent_url,
-            outcome=outcome,
-            error_kind=error_kind,
-            error_message=one_line(message) if message else None,
-            http_status=result.status if result is not None else None,
-            final_url=result.final_url if result is not None else None,
-            redirect_count=result.redirect_count if result is not None else 0,
-            robots=robots_decision,
-            content_type=result.content_type if result is not None else None,
-            declared_content_type=result.declared_content_type if result is not None else None,
-            bytes_length=result.bytes_length if result is not None else None,
-            attempts=(result.requests_made - result.redirect_count) if result is not None else 0,
-            fetched_at=fetched_at,
-            elapsed_ms=(result.elapsed_s * 1000) if result is not None else 0.0,
-        )
-
-    def _refused_row(  # noqa: PLR0917
-        self,
-        url: str,
-        kind: str,
-        depth: int,
-        parent_url: str | None,
-        robots_decision: str,
-        fetched_at: int,
-        refused: tuple[str, str, str],
-    ) -> FetchLogRecord:
-        """The row of a URL refused before it was requested."""
-        outcome, error_kind, message = refused
-        return self._row(
-            url,
-            kind,
-            depth,
-            parent_url,
-            None,
-            robots_decision,
-            fetched_at,
-            outcome=outcome,
-            error_kind=error_kind,
-            message=message,
-        )
-
     def internal_row(
         self, url: str, kind: str, depth: int, parent_url: str | None, exc: BaseException
     ) -> FetchLogRecord:
-        return FetchLogRecord(
-            run_id=self.run_id,
-            url=url,
-            kind=kind,
-            depth=depth,
-            parent_url=parent_url,
-            outcome=OUTCOME_FAILED,
-            error_kind="internal",
-            error_message=f"unexpected {type(exc).__name__} while crawling (a hashwatch bug)",
-            http_status=None,
-            final_url=None,
-            redirect_count=0,
-            robots=ROBOTS_NOT_APPLICABLE,
-            content_type=None,
-            declared_content_type=None,
-            bytes_length=None,
-            attempts=0,
-            fetched_at=now_us(),
-            elapsed_ms=0.0,
-        )
+        """The row of a task whose crawl raised (a hashwatch bug)."""
+        return LoggedUrl(self.run_id, url, kind, depth, parent_url).internal(exc)
+
+
+def _handled_outcome(handled: HandledImage) -> str:
+    """A handled image is ok unless the handler named an error (a record may still come with it)."""
+    return OUTCOME_FAILED if handled.error_kind else OUTCOME_OK

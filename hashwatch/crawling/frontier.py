@@ -1,26 +1,24 @@
-"""The frontier: which seeds and discovered links become fetch tasks, and which become "skipped" rows.
+"""The frontier: which seeds, discovered links and image references become fetch tasks, and which become
+"skipped" rows.
 
-Pure functions shared by the Beam transforms and the Beam-free driver, so both crawl identically. Every URL
-ends as exactly one fetch_log row: either a task that the fetch stage logs, or a skipped row made here.
+Pure functions shared by the Beam transforms and the Beam-free test driver (``benchmarks/crawl_driver.py``), so
+both crawl identically. Every URL ends as exactly one fetch_log row: either a task that the fetch stage logs, or
+a skipped row made here.
 """
 
 from __future__ import annotations
 
-import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.fetcher import one_line
+from hashwatch.crawling.fetch_log_row import LoggedUrl
 from hashwatch.crawling.url_rules import UrlError, link_skip_reason, normalize_url
-from schemas.crawl import CrawlTask, DiscoveredLink
+from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
-from schemas.outcomes import KIND_PAGE, OUTCOME_SKIPPED, ROBOTS_NOT_APPLICABLE
+from schemas.outcomes import KIND_PAGE, OUTCOME_SKIPPED
 
 _LINK_CAP_MESSAGE = "page had more links than --max-links-per-page"
-
-
-def now_us() -> int:
-    return int(time.time() * 1_000_000)
 
 
 def skipped_row(  # noqa: PLR0917
@@ -34,26 +32,7 @@ def skipped_row(  # noqa: PLR0917
     outcome: str = OUTCOME_SKIPPED,
 ) -> FetchLogRecord:
     """A fetch_log row for a URL decided against before any request."""
-    return FetchLogRecord(
-        run_id=run_id,
-        url=url,
-        kind=kind,
-        depth=depth,
-        parent_url=parent_url,
-        outcome=outcome,
-        error_kind=error_kind,
-        error_message=one_line(message),
-        http_status=None,
-        final_url=None,
-        redirect_count=0,
-        robots=ROBOTS_NOT_APPLICABLE,
-        content_type=None,
-        declared_content_type=None,
-        bytes_length=None,
-        attempts=0,
-        fetched_at=now_us(),
-        elapsed_ms=0.0,
-    )
+    return LoggedUrl(run_id, url, kind, depth, parent_url).row(outcome, error_kind, message)
 
 
 def seed_key(raw: str) -> tuple[str, CrawlTask | None, tuple[str, str] | None]:
@@ -130,3 +109,23 @@ def page_links(  # noqa: PLR0917
         out.append(DiscoveredLink(url, depth + 1, page_url, seed_url, skip))
     out.extend(DiscoveredLink(url, depth + 1, page_url, seed_url, kind) for url, kind in skipped)
     return out
+
+
+def image_tasks(refs: Iterable[ImageRef]) -> list[ImageTask]:
+    """Group image references into one task per distinct image URL (all its pages, its smallest depth)."""
+    by_url: dict[str, list[ImageRef]] = defaultdict(list)
+    for ref in refs:
+        by_url[ref.image_url].append(ref)
+    return [image_task_for(url, group) for url, group in sorted(by_url.items())]
+
+
+def image_task_for(url: str, refs: Iterable[ImageRef]) -> ImageTask:
+    """The one task of an image URL found on several pages: all its pages, its shallowest depth and seed."""
+    refs = list(refs)
+    shallowest = min(refs, key=lambda r: (r.depth, r.page_url))
+    return ImageTask(
+        image_url=url,
+        depth=shallowest.depth,
+        page_urls=sorted({r.page_url for r in refs}),
+        seed_url=shallowest.seed_url,
+    )

@@ -8,8 +8,8 @@ import time
 import pytest
 from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS, png_bytes
 
+from benchmarks.crawl_driver import crawl
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.driver import crawl
 from hashwatch.crawling.image_handler import DigestImageHandler, HandledImage
 from hashwatch.crawling.politeness import HostSlots
 from hashwatch.crawling.robots import RobotsCache

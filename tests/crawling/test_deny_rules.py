@@ -6,6 +6,7 @@ import socket
 import pytest
 from local_http import png_bytes
 
+from benchmarks.crawl_driver import crawl
 from hashwatch.crawling import address_guard
 from hashwatch.crawling.config import (
     DEFAULT_DENY_PATTERNS,
@@ -13,7 +14,6 @@ from hashwatch.crawling.config import (
     add_crawl_arguments,
     read_deny_hosts_file,
 )
-from hashwatch.crawling.driver import crawl
 from hashwatch.crawling.image_handler import DigestImageHandler
 from hashwatch.crawling.url_rules import denied_host, image_denied_by, link_skip_reason, parse_deny_host
 from hashwatch.errors import UserError

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
+from benchmarks.crawl_driver import crawl
 from hashwatch.crawling import address_guard, crawl_worker
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.driver import crawl
 from hashwatch.crawling.image_handler import DigestImageHandler
 
 pytestmark = pytest.mark.network

@@ -13,9 +13,9 @@ import socket
 import pytest
 from local_http import ipv6_loopback_available
 
+from benchmarks.crawl_driver import crawl
 from hashwatch.crawling import address_guard
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.driver import crawl
 from hashwatch.crawling.fetcher import Fetcher
 from hashwatch.crawling.image_handler import DigestImageHandler
 

@@ -2,7 +2,7 @@
 
 - With hashwatch's streaming defaults every on-time element reaches the end of GroupByKey -> slow step ->
   GroupByKey, and the late-drop counter hashwatch reads at the end of a cluster run
-  (pipelines.streaming_launcher.flink_late_drops) sees real drops: besides its on-time elements the probe sends one
+  (hashwatch.flink.rest.flink_late_drops) sees real drops: besides its on-time elements the probe sends one
   copy per window an hour in the past, which Flink drops at the first GroupByKey and counts.
 - The control: the same job with ``--finish_bundle_before_checkpointing=false`` (Beam's default) loses
   data on Beam 2.62 (here: every window; outputs a checkpoint buffered are never flushed, or flushed behind
@@ -21,8 +21,9 @@ from flink_support import flink_timed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "streaming"))
 from streaming_support import wait_for  # noqa: E402
 
+from hashwatch.flink.rest import flink_job_ids, flink_late_drops
 from pipelines.lateness_probe import start_probe, wait_for_windows
-from pipelines.streaming_launcher import _cancel, flink_job_ids, flink_late_drops
+from pipelines.streaming_launcher import _cancel
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 

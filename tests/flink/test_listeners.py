@@ -1,7 +1,7 @@
 """Where the Flink set-up listens: what we configure is on 127.0.0.1, and Beam's wildcard servers are known.
 
 We control Flink's own servers (JobManager REST and RPC, blob server, TaskManager RPC and data: all bound
-through FLINK_BIND_HOST / local-conf), the worker pool (hashwatch.flink_worker_pool) and which address
+through FLINK_BIND_HOST / local-conf), the worker pool (hashwatch.flink.worker_pool) and which address
 everything is contacted on (127.0.0.1). Beam 2.62 binds its Java gRPC servers (job server, artifact
 staging, the TaskManager's Fn API servers) on the wildcard address whatever we ask; the audit recognises
 them (a Beam JVM, the wildcard address, a gRPC answer) and fails on anything else off loopback.
@@ -33,7 +33,7 @@ TASK_MANAGER = (
 )
 JOB_SERVER = "java -jar launcher.jar --flink-master=[local] --job-host=127.0.0.1 --job-port=8099"
 JOB_MANAGER = f"{JAVA} -classpath x org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
-POOL = "/repo/.venv/bin/python -m hashwatch.flink_worker_pool --host 127.0.0.1 --port 50000"
+POOL = "/repo/.venv/bin/python -m hashwatch.flink.worker_pool --host 127.0.0.1 --port 50000"
 
 
 def _listener(command: str, address: str = "::", pid: int = 100) -> Listener:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from flink_support import flink_timed
 
-from hashwatch.flink_rest import FlinkRest
+from hashwatch.flink.rest import FlinkRest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "streaming"))
 from streaming_support import drop_seed_file, flink_jobs, wait_for  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 INSTRUMENT = {
     "url": ["hashwatch.crawling.url_rules", "w3lib", "idna"],
     "html": ["hashwatch.crawling", "w3lib", "idna"],
-    "data_uri": ["hashwatch.crawling.data_uri"],
+    "data_uri": ["hashwatch.crawling.data_uri", "w3lib"],
     "robots": ["hashwatch.crawling.robots", "protego"],
     "list": ["hashwatch.hashing.known_hash_list", "hashwatch.hashing.list_tombstones", "pyarrow"],
     "index": ["hashwatch.hashing.known_hash_index", "hashwatch.hashing.known_hash_list"],

@@ -1,4 +1,4 @@
-"""The launcher's watch of a cluster job (pipelines/flink_job_watch.py) against a fake Flink REST API on
+"""The launcher's watch of a cluster job (hashwatch/flink/job_watch.py) against a fake Flink REST API on
 127.0.0.1: restarts (also one quicker than a look), outages and their end, a lost JobManager and its
 replacement, a dead worker pool, the restart limit; and run_streaming stopping a job with a savepoint and
 failing loudly when the job fails."""
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from hashwatch.flink.job_watch import FlinkJobWatch, on_this_host
 from pipelines import streaming_launcher as streaming
-from pipelines.flink_job_watch import FlinkJobWatch, on_this_host
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_flink_rest import JOB_ID, JOB_NAME, FakeFlink  # noqa: E402

@@ -1,4 +1,4 @@
-"""``cluster.sh stop``'s job stop (hashwatch/flink_rest.py stop-jobs) against a fake Flink REST API on
+"""``cluster.sh stop``'s job stop (hashwatch/flink/rest.py stop-jobs) against a fake Flink REST API on
 127.0.0.1: a savepoint per running job, printed; a job Flink refuses one for is cancelled, its latest
 checkpoint printed, and the exit status says not every job could be stopped (cluster.sh then keeps the HA
 store, so that job resumes at the next start)."""
@@ -9,16 +9,16 @@ import io
 import sys
 from pathlib import Path
 
-from hashwatch.flink_rest import FlinkRest, main, root_cause, stop_jobs
+from hashwatch.flink.rest import FlinkRest, main, root_cause, stop_jobs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_flink_rest import JOB_ID, JOB_NAME, FakeFlink  # noqa: E402
 
 
 def test_every_running_job_is_stopped_with_a_savepoint(monkeypatch):
-    import hashwatch.flink_rest
+    import hashwatch.flink.rest
 
-    monkeypatch.setattr(hashwatch.flink_rest, "_LAUNCHER_GRACE_S", 0.0)
+    monkeypatch.setattr(hashwatch.flink.rest, "_LAUNCHER_GRACE_S", 0.0)
     with FakeFlink() as flink:
         out = io.StringIO()
         assert stop_jobs(FlinkRest(flink.master), timeout=10, out=out) == 0

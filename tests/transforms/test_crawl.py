@@ -16,8 +16,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from local_http import CONTENT_MARKER, SMALL_SITE_CONFIG_KWARGS
 
+from benchmarks.crawl_driver import crawl
 from hashwatch.crawling.config import CrawlConfig
-from hashwatch.crawling.driver import crawl
 from hashwatch.crawling.image_handler import DigestImageHandler
 from hashwatch.crawling.politeness import HostSlots
 from hashwatch.crawling.robots import RobotsCache

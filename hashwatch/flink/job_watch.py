@@ -36,7 +36,7 @@ import socket
 import time
 from typing import Any
 
-from hashwatch.flink_rest import TERMINAL_STATES, FlinkRest, FlinkRestError
+from hashwatch.flink.rest import TERMINAL_STATES, FlinkRest, FlinkRestError
 
 __all__ = ["FlinkJobWatch", "on_this_host"]
 

@@ -1,6 +1,10 @@
 """A Beam-free crawl: seeds -> rounds of pages -> distinct images, with the same rules as the Beam transforms.
 
-For tests, the benchmark and small jobs. One process, one thread pool, politeness per host::
+Not part of hashwatch: the pipeline crawls with ``transforms/crawl.py`` alone. This second orchestration of the
+same pieces (``CrawlWorker``, the frontier, politeness) serves tests that want a crawl without a runner
+(``tests/crawling``, and ``tests/transforms/test_crawl.py``, which checks that Beam crawls identically) and
+``bench_crawl.py``, which measures the crawl without Beam's overhead. One process, one thread pool, politeness
+per host::
 
     report = crawl(["https://example.org/"], CrawlConfig(max_depth=2), DigestImageHandler())
     report.fetch_log, report.images
@@ -18,6 +22,7 @@ from hashwatch.crawling.frontier import (
     apply_host_cap,
     choose_candidate,
     decide_link,
+    image_tasks,
     seed_key,
     skipped_row,
 )
@@ -40,25 +45,6 @@ class CrawlReport:
     inline_images: list[ImageRecord] = field(default_factory=list)
     images: list[ImageRecord] = field(default_factory=list)
     dropped_references: int = 0
-
-
-def image_tasks(refs: Iterable[ImageRef]) -> list[ImageTask]:
-    """Group image references into one task per distinct image URL (all its pages, its smallest depth)."""
-    by_url: dict[str, list[ImageRef]] = defaultdict(list)
-    for ref in refs:
-        by_url[ref.image_url].append(ref)
-    return [image_task_for(url, group) for url, group in sorted(by_url.items())]
-
-
-def image_task_for(url: str, refs: Iterable[ImageRef]) -> ImageTask:
-    refs = list(refs)
-    shallowest = min(refs, key=lambda r: (r.depth, r.page_url))
-    return ImageTask(
-        image_url=url,
-        depth=shallowest.depth,
-        page_urls=sorted({r.page_url for r in refs}),
-        seed_url=shallowest.seed_url,
-    )
 
 
 def crawl(

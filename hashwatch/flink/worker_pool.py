@@ -8,7 +8,7 @@ that has hashwatch installed (``pip install .``): this kind of worker does not i
 
 Run it on every TaskManager host::
 
-    python -m hashwatch.flink_worker_pool --port 50000            # binds 127.0.0.1:50000
+    python -m hashwatch.flink.worker_pool --port 50000            # binds 127.0.0.1:50000
 
 It is Beam's own pool (``apache_beam.runners.worker.worker_pool_main``) with three fixes:
 
@@ -49,7 +49,7 @@ DEFAULT_PORT = 50000
 # What each SDK worker process runs: run_sdk_worker() below, i.e. the SDK harness entry point Beam's pool uses
 # (apache_beam 2.62) plus logging. Only the interpreter and the logging differ from Beam's pool.
 _HARNESS_CODE = (
-    "from hashwatch.flink_worker_pool import run_sdk_worker; "
+    "from hashwatch.flink.worker_pool import run_sdk_worker; "
     "run_sdk_worker({control!r}, worker_id={worker_id!r}, state_cache_size={state_cache_size:d}, "
     "data_buffer_time_limit_ms={data_buffer_time_limit_ms:d})"
 )
@@ -190,7 +190,7 @@ class WorkerPool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hashwatch.flink_worker_pool",
+        prog="python -m hashwatch.flink.worker_pool",
         description="Beam worker pool for --environment_type=EXTERNAL on Flink (see docs/flink.md).",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pool = WorkerPool(args.host, args.port, state_cache_size=args.state_cache_size).start()
     except OSError as exc:
-        print(f"flink_worker_pool: error: {exc}", file=sys.stderr)
+        print(f"hashwatch.flink.worker_pool: error: {exc}", file=sys.stderr)
         return 2
     # One line on stdout that scripts can wait for.
     print(f"worker pool listening on {pool.address}", flush=True)

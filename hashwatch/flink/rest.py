@@ -1,13 +1,17 @@
-"""Flink's REST API, the few calls hashwatch needs: a job's state, restarts, last failure and checkpoints;
-stop with a savepoint; cancel. Standard library only, so ``deploy/flink/cluster.sh stop`` runs this file with
-the system's ``python3`` (no virtualenv needed to stop a cluster)::
+"""Flink's REST API, the few calls hashwatch needs: a job's state, restarts, last failure, checkpoints and the
+elements it dropped as late; stop with a savepoint; cancel. Standard library only, so
+``deploy/flink/cluster.sh stop`` runs this file with the system's ``python3`` (no virtualenv needed to stop a
+cluster)::
 
     rest = FlinkRest("127.0.0.1:8081")
     for job in rest.jobs():
         print(job["name"], job["state"], rest.restarts(job["jid"]))
     path = rest.stop_with_savepoint(job_id)        # the savepoint's folder, e.g. file:/.../savepoint-1a2b3c-...
 
-    python3 hashwatch/flink_rest.py --master 127.0.0.1:8081 stop-jobs   # what `cluster.sh stop` does
+    flink_late_drops("127.0.0.1:8081", job_id)     # {operator metric: elements dropped as late}
+    cancel_flink_job("127.0.0.1:8081", job_name)   # every unfinished job of that name, waited for
+
+    python3 hashwatch/flink/rest.py --master 127.0.0.1:8081 stop-jobs   # what `cluster.sh stop` does
 
 Every call raises :class:`OSError` when the JobManager cannot be reached and :class:`FlinkRestError` when it
 answers with something else than expected.
@@ -17,13 +21,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-__all__ = ["TERMINAL_STATES", "FlinkRest", "FlinkRestError", "first_line", "root_cause"]
+__all__ = [
+    "LATE_DROP_METRIC",
+    "TERMINAL_STATES",
+    "FlinkRest",
+    "FlinkRestError",
+    "cancel_flink_job",
+    "first_line",
+    "flink_job_ids",
+    "flink_late_drops",
+    "root_cause",
+]
+
+_LOGGER = logging.getLogger("hashwatch.flink")
 
 # Flink job states after which nothing runs any more (a suspended job of a JobManager that shuts down in HA
 # mode is not one: its replacement takes it over).
@@ -192,6 +209,57 @@ class FlinkRest:
         return False
 
 
+# --- what the launcher reads and does at a job's end ------------------------------------------------------
+
+
+def flink_job_ids(flink_master: str, job_name: str, timeout: float = 10.0) -> list[str]:
+    """Ids of the Flink jobs named ``job_name`` (Beam's job server names the Flink job after its own id)."""
+    return [job["jid"] for job in FlinkRest(flink_master, timeout).jobs(job_name)]
+
+
+def cancel_flink_job(flink_master: str, job_name: str, timeout: float = 30.0) -> list[str]:
+    """Cancel every unfinished Flink job named ``job_name`` (REST: PATCH /jobs/<id>?mode=cancel); wait until
+    they are CANCELED. Returns their ids; a JobManager that cannot be reached is a warning, not an error."""
+    rest = FlinkRest(flink_master)
+    ids = []
+    try:
+        for job in rest.jobs(job_name):
+            if job["state"] not in TERMINAL_STATES:
+                rest.cancel(job["jid"])
+                ids.append(job["jid"])
+        rest.wait_until_terminal(ids, timeout)
+    except (OSError, FlinkRestError) as exc:
+        _LOGGER.warning("could not cancel the Flink job %s through %s: %s", job_name, rest.base, exc)
+    if ids:
+        _LOGGER.info("cancelled Flink job(s) %s through %s", ", ".join(ids), rest.base)
+    return ids
+
+
+LATE_DROP_METRIC = "droppedDueToLateness"
+
+
+def flink_late_drops(flink_master: str, job_id: str, timeout: float = 10.0) -> dict[str, int]:
+    """Elements Flink dropped as late in a job (Beam's ``droppedDueToLateness`` counters, read through
+    Flink's REST API, summed over subtasks), by operator metric; empty when none were dropped.
+
+    A windowed GroupByKey drops an element that arrives after the watermark passed its window's end plus
+    ``--allowed-lateness``, and says so only in this counter. hashwatch reads it when a cluster job ends so
+    that such a loss is logged as an error instead of passing unseen.
+    """
+    rest = FlinkRest(flink_master, timeout)
+    drops: dict[str, int] = {}
+    for vertex in rest.job(job_id).get("vertices", []):
+        path = f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics"
+        names = [m["id"] for m in rest.call(path) if m["id"].endswith(LATE_DROP_METRIC)]
+        for start in range(0, len(names), 20):  # keep the query string short
+            query = urllib.parse.urlencode({"get": ",".join(names[start : start + 20]), "agg": "sum"})
+            for metric in rest.call(f"{path}?{query}"):
+                count = int(float(metric.get("sum", 0) or 0))
+                if count:
+                    drops[metric["id"]] = drops.get(metric["id"], 0) + count
+    return drops
+
+
 def stop_jobs(rest: FlinkRest, timeout: float, out=sys.stdout) -> int:
     """Stop every unfinished job with a savepoint; a job whose savepoint fails is cancelled (its latest
     retained checkpoint printed, to resume from). Returns how many jobs could not be savepointed."""
@@ -231,7 +299,7 @@ _LAUNCHER_GRACE_S = 4.0
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python3 hashwatch/flink_rest.py", description=__doc__.split("\n\n")[0]
+        prog="python3 hashwatch/flink/rest.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--master", required=True, help="the JobManager's REST address, host:port")
     commands = parser.add_subparsers(dest="command", required=True)
