@@ -34,6 +34,9 @@ EXTRAS = {
     # Test and lint tools: `make test` installs these.
     "test": [
         "pytest==9.2.0",
+        # A backstop, not a speed check: a test that hangs (a Flink job waiting for a slot forever) fails
+        # after pyproject's `timeout` instead of holding CI until its 90 minutes run out.
+        "pytest-timeout==2.4.0",
         "hypothesis==6.170.17",
         # Coverage-guided fuzzing of the parsers (tests/fuzz, docs/testing.md); cp311 manylinux wheel on PyPI.
         "atheris==3.0.0",
