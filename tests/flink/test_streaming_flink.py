@@ -30,7 +30,9 @@ from streaming_support import drop_seed_file, flink_jobs, wait_for  # noqa: E402
 pytestmark = [pytest.mark.flink, pytest.mark.slow, pytest.mark.network]
 
 WINDOW_S = 10
-RUN_FOR_S = 100
+# Seed file to match row is about one window plus the crawl (8.7 and 20.1 s seen); the bound is a correctness
+# bound (the job keeps up), with room for a loaded machine: 40.9 s was seen at load average 12.
+RUN_FOR_S = 130
 
 
 def _match_rows(output: Path) -> list[dict]:
@@ -81,7 +83,7 @@ def test_streaming_on_the_cluster_with_checkpointing(flink_cluster, served_demo_
             )
             latency_1 = time.time() - landed
             assert first, f"no match from the first seed file; {_tail(tmp_path)}\n{flink_cluster.log_tail()}"
-            assert latency_1 <= WINDOW_S + 30, latency_1
+            assert latency_1 <= WINDOW_S + 50, latency_1
 
             landed = drop_seed_file(incoming, "batch-2.txt", [b + "mirror.html", a + "index.html"])
             second = wait_for(
@@ -89,7 +91,7 @@ def test_streaming_on_the_cluster_with_checkpointing(flink_cluster, served_demo_
             )
             latency_2 = time.time() - landed
             assert second, f"no match from the second seed file; {_tail(tmp_path)}"
-            assert latency_2 <= WINDOW_S + 30, latency_2
+            assert latency_2 <= WINDOW_S + 50, latency_2
             print(f"seed file -> match row readable: {latency_1:.1f} s, {latency_2:.1f} s")
 
             launcher.wait(timeout=RUN_FOR_S + 120)
