@@ -24,7 +24,8 @@ from apache_beam.utils.shared import Shared
 
 from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
+from hashwatch.hashing.known_hash_index import KnownHashIndex
+from hashwatch.hashing.match_policy import Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 from transforms.progress import ProgressConfig, start_reporting

@@ -157,7 +157,7 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 
 
 def _cmd_index_build(args: argparse.Namespace) -> int:
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     try:
         report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
@@ -205,7 +205,8 @@ def _parse_thresholds(items: Sequence[str]) -> dict[str, int]:
 
 def _cmd_match(args: argparse.Namespace) -> int:
     from hashwatch.hashing.image_hashes import compute_image_hashes
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, parse_corroboration
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MatchOptions, parse_corroboration
 
     options = MatchOptions(
         thresholds=_parse_thresholds(args.threshold),
