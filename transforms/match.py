@@ -30,7 +30,7 @@ from apache_beam.utils.windowed_value import PaneInfo, WindowedValue
 from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex
-from hashwatch.hashing.match_policy import Match
+from hashwatch.hashing.match_policy import MATCH_BATCH, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 from transforms.progress import ProgressConfig, start_reporting
@@ -39,10 +39,6 @@ from transforms.run_counters import MATCHING, StageCounters
 __all__ = ["MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
 
 _NAMESPACE = MATCHING  # MatchKnownHashes
-# Images matched per KnownHashIndex.match_many call (a bundle's last ones at its end). Against 8e5 list
-# entries (pdq, phash, dhash, md5) with real images' dihedral and candidate hashes: 1.66x the images/s of one
-# at a time at 64, 1.9x at 256 (medians of 9, load average 11 on 2 cores); 64 keeps what a bundle holds small.
-MATCH_BATCH = 64
 
 
 def image_hashes_of(record: ImageRecord) -> ImageHashes:
@@ -193,14 +189,16 @@ class _MatchDoFn(beam.DoFn):
         self._pending: list[_Pending] = []
 
     # ``ref``: the IndexRef side input, or None with an IndexWatch. Not hinted: Beam checks a hinted default
-    # (None) against the hint itself and fails at construction.
+    # (None) against the hint itself and fails at construction. It comes last: Beam binds a side input to
+    # the first defaulted argument that is not a DoFn parameter, and without one (an IndexWatch) it drops
+    # that argument's slot, shifting the parameters after it (the window arrived as the timestamp).
     def process(
         self,
         image: ImageRecord,
-        ref=None,
         timestamp=beam.DoFn.TimestampParam,
         window=beam.DoFn.WindowParam,
         pane=beam.DoFn.PaneInfoParam,
+        ref=None,
     ) -> Iterator[MatchRecord]:
         if self._watch is not None:
             ref = self._watch.current()

@@ -16,9 +16,10 @@ from apache_beam.transforms import window
 
 from hashwatch.hashing.index_build import build_index
 from hashwatch.hashing.known_hash_index import KnownHashIndex
+from hashwatch.hashing.match_policy import MATCH_BATCH
 from schemas.known_hashes import IndexRef
 from transforms import match as match_module
-from transforms.match import MATCH_BATCH, MatchKnownHashes
+from transforms.match import MatchKnownHashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rescan"))
 from rescan_helpers import image  # noqa: E402
@@ -93,9 +94,22 @@ def test_a_bundle_is_matched_in_batches_with_the_same_rows(listed, monkeypatch):
     assert max(sizes) == MATCH_BATCH and len(sizes) < len(images) // 10
 
 
-def test_match_rows_keep_their_image_window_and_timestamp(listed):
+class _FixedWatch:
+    """Stands for a streaming job's IndexWatch (no side input): the current index is always this one."""
+
+    def __init__(self, ref: IndexRef):
+        self.ref = ref
+
+    def current(self) -> IndexRef:
+        return self.ref
+
+
+@pytest.mark.parametrize("index_from", ["side input", "watch"])
+def test_match_rows_keep_their_image_window_and_timestamp(listed, index_from):
     """Images in fixed windows at their own timestamps: each row comes out in its image's window, at its
-    timestamp, although it was matched in a batch with images of other windows."""
+    timestamp, although it was matched in a batch with images of other windows; with the index as a side
+    input (batch) or from a watch (streaming, where a first version of this change got the window as the
+    timestamp: Beam shifts DoFn parameters after an unfilled argument)."""
     images, ref = listed
     stamp = {img.image_url: 1_000 + 7 * i for i, img in enumerate(images)}
     index = KnownHashIndex.load(ref.path)
@@ -110,7 +124,7 @@ def test_match_rows_keep_their_image_window_and_timestamp(listed):
         return (m.image_url, int(ts.micros // 1_000_000), int(win.start.micros // 1_000_000))
 
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        refs = pipeline | "Ref" >> beam.Create([ref])
+        refs = pipeline | "Ref" >> beam.Create([ref]) if index_from == "side input" else _FixedWatch(ref)
         rows = (
             pipeline
             | beam.Create(images, reshuffle=False)
