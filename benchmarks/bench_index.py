@@ -185,7 +185,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _save_table(table, bits: int, path: str) -> None:
-    """Write one Hamming table as an index file with a single type named 'bench' (labels empty)."""
+    """Write one Hamming table as an index file with a single type named 'bench' (one empty label)."""
     from hashwatch.hashing.index_file import FORMAT_VERSION, write_container
 
     header = {
@@ -194,8 +194,9 @@ def _save_table(table, bits: int, path: str) -> None:
         "list_versions": {},
         "files": [],
         "types": {"bench": {"kind": "hamming", "bits": bits, "count": table.n, **table.layout()}},
-        "labels": [],
-        "label_sets": [],
+        # One empty label and one set holding it: every entry's label_set (0) must name a set (index_file_check).
+        "labels": [[None, None, None]],
+        "label_sets": [[0]],
     }
     arrays = {"bench.label_set": np.zeros(table.n, dtype=np.int32), **table.arrays("bench")}
     write_container(path, header, arrays)
