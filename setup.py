@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     "tldextract==5.4.0",
     "threadpoolctl==3.8.0",
     "ahocorasick-rs==1.0.3",  # the audit's signature-literal search (docs/benchmarks.md: 17x bytes.find)
+    "scipy==1.17.1",  # pHash's DCT on the JPEG draft (draft_resample.py), its BLAS capped (blas_threads.py)
+    "grpcio==1.65.5",  # the Flink worker pool's gRPC server (flink_worker_pool.py); Beam 2.62's own pin
 ]
 
 EXTRAS = {
@@ -57,16 +59,17 @@ EXTRAS = {
 }
 EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["eval"]))
 
-# The known-hash index's hot loops (multi-index Hamming search), plain C against the CPython API: gcc builds
-# it at install. Without it hashwatch still works, on a slower numpy path (known_hash_index.py says which).
-# -ffp-contract=off: no fused multiply-adds, so band_rows (PDQ's downscale) rounds every product and sum as
-# numpy would, whatever the target CPU; the hashes must not depend on the compiler's choice.
+# The known-hash index's hot loops (multi-index Hamming search) and PDQ's banded filters, plain C against the
+# CPython API: gcc builds it at install, and the install fails without a C compiler (not optional: without it
+# a Hamming search would scan the whole list, 240x slower at 1e6 PDQ hashes; c_extension.py says so in
+# one line if the module is missing anyway). -ffp-contract=off: no fused multiply-adds, so band_rows (PDQ's
+# downscale) rounds every product and sum as numpy would, whatever the target CPU; the hashes must not depend
+# on the compiler's choice.
 EXT_MODULES = [
     Extension(
         "hashwatch.hashing._mih",
         sources=["hashwatch/hashing/_mih.c"],
         extra_compile_args=["-O3", "-std=c99", "-ffp-contract=off"],
-        optional=True,
     )
 ]
 

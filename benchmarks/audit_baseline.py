@@ -193,7 +193,7 @@ def _audit_hash_index(path: str, data: bytes, index: ContentIndex | None) -> Ite
     Its arrays are dense random-looking bytes, where a 4-byte signature turns up by chance, so only its
     header (text) gets the signature scan; the whole file gets the 64-byte content-run scan.
     """
-    from hashwatch.hashing.known_hash_index import MAGIC
+    from hashwatch.hashing.index_file import MAGIC
 
     (length,) = struct.unpack_from("<Q", data, len(MAGIC))
     header = data[len(MAGIC) + 8 : len(MAGIC) + 8 + length]
@@ -205,7 +205,7 @@ def _audit_hash_index(path: str, data: bytes, index: ContentIndex | None) -> Ite
 
 
 def _audit_file(path: str, index: ContentIndex | None) -> Iterator[AuditFinding]:
-    from hashwatch.hashing.known_hash_index import MAGIC
+    from hashwatch.hashing.index_file import MAGIC
 
     with open(path, "rb") as handle:
         head = handle.read(len(MAGIC))

@@ -83,7 +83,7 @@ def _output_tree(out: Path, rows: int, rng: random.Random) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     def h(n: int) -> str:
         return rng.randbytes(n).hex()

@@ -99,7 +99,9 @@ def time_once(index, queries, options, batch: int = 1000) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+    from hashwatch.hashing.index_build import build_index
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MatchOptions
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pictures", type=float, default=1e6)

@@ -103,7 +103,7 @@ def timed_rounds(search, queries: np.ndarray) -> tuple[float, tuple]:
 
 
 def exact_pairs(codes: np.ndarray, queries: np.ndarray, radius: int) -> set[tuple[int, int]]:
-    from hashwatch.hashing.known_hash_index import brute_force_search
+    from hashwatch.hashing.hamming_search import brute_force_search
 
     qi, ci, _ = brute_force_search(codes, queries, radius)
     return set(zip(qi.tolist(), ci.tolist(), strict=True))
@@ -118,7 +118,8 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
     base_rss = rss_mb()[0]
     found: set[tuple[int, int]] = set()
     if args.method == "ours":
-        from hashwatch.hashing.known_hash_index import HammingTable, KnownHashIndex
+        from hashwatch.hashing.hamming_search import HammingTable
+        from hashwatch.hashing.known_hash_index import KnownHashIndex
 
         t0 = time.perf_counter()
         table, perm = HammingTable.build(bits, codes, radius)
@@ -168,7 +169,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
         rss = rss_mb()[0]
         truth = exact_pairs(codes, queries[:truth_q], radius)
     else:
-        from hashwatch.hashing.known_hash_index import brute_force_search
+        from hashwatch.hashing.hamming_search import brute_force_search
 
         qps, (qi, ids) = timed_rounds(lambda q: brute_force_search(codes, q, radius)[:2], queries)
         found = {(q, i) for q, i in zip(qi.tolist(), ids.tolist(), strict=True) if q < truth_q}
@@ -184,8 +185,8 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _save_table(table, bits: int, path: str) -> None:
-    """Write one Hamming table as an index file with a single type named 'bench' (labels empty)."""
-    from hashwatch.hashing.known_hash_index import FORMAT_VERSION, _write_container
+    """Write one Hamming table as an index file with a single type named 'bench' (one empty label)."""
+    from hashwatch.hashing.index_file import FORMAT_VERSION, write_container
 
     header = {
         "format_version": FORMAT_VERSION,
@@ -193,11 +194,12 @@ def _save_table(table, bits: int, path: str) -> None:
         "list_versions": {},
         "files": [],
         "types": {"bench": {"kind": "hamming", "bits": bits, "count": table.n, **table.layout()}},
-        "labels": [],
-        "label_sets": [],
+        # One empty label and one set holding it: every entry's label_set (0) must name a set (index_file_check).
+        "labels": [[None, None, None]],
+        "label_sets": [[0]],
     }
     arrays = {"bench.label_set": np.zeros(table.n, dtype=np.int32), **table.arrays("bench")}
-    _write_container(path, header, arrays)
+    write_container(path, header, arrays)
 
 
 def run_one(method: str, n: str, kind: str, *, bits: int, radius: int, queries: int, check: int) -> dict:

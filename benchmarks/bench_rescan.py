@@ -191,7 +191,7 @@ def _data(rows: int, entries: int, dihedral: bool) -> tuple[str, str]:
 
 
 def _index(list_path: str) -> tuple[str, float]:
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     path = list_path.replace(".csv", ".hwidx")
     if not os.path.exists(path):
@@ -207,7 +207,8 @@ def screening(history: str, index_path: str, sample_rows: int, rounds: int = 3) 
     both must find the same matches."""
     import pyarrow.parquet as pq
 
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MatchOptions
     from transforms.rescan import HISTORY_COLUMNS, _HistoryRows, _hit_rows, _image_hashes
 
     index = KnownHashIndex.load(index_path)

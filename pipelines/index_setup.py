@@ -13,7 +13,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from schemas.known_hashes import IndexRef
 
 __all__ = ["load_allowlist", "prepare_index"]

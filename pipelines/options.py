@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_index import MatchOptions, parse_corroboration
+from hashwatch.hashing.match_policy import MatchOptions, parse_corroboration
 
 _LOGGER = logging.getLogger(__name__)
 

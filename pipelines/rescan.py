@@ -42,8 +42,9 @@ if __name__ == "__main__":  # pragma: no cover
     exit_process(main())
 
 from hashwatch.hashing.allowlist import Allowlist
-from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import read_tombstones
+from hashwatch.hashing.match_policy import MatchOptions
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     KnownHashOptions,

@@ -134,7 +134,7 @@ def test_cli_exit_status(tmp_path, jpeg, capsys):
 
 
 def test_compiled_index_is_recognised_and_scanned(tmp_path, jpeg):
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     listing = tmp_path / "list.csv"
     listing.write_text(

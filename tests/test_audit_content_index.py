@@ -26,7 +26,7 @@ def _webp_with_zero_block() -> bytes:
 
 
 def _compiled_index(folder) -> None:
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     listing = folder / "list.csv"
     listing.write_text(

@@ -11,20 +11,26 @@ removes matches before they are written; each removed match is counted (``allowl
 Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
 """
 
+import itertools
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import BoundedWindow
 from apache_beam.utils.shared import Shared
+from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import PaneInfo, WindowedValue
 
 from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import KnownHashIndex, Match
+from hashwatch.hashing.known_hash_index import KnownHashIndex
+from hashwatch.hashing.match_policy import MATCH_BATCH, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 from transforms.progress import ProgressConfig, start_reporting
@@ -139,7 +145,23 @@ class SharedIndex:
         return self._index
 
 
+class _Pending(NamedTuple):
+    """An image waiting for its batch, with the index it is matched against and where its rows go."""
+
+    image: ImageRecord
+    index: KnownHashIndex
+    checksum: str
+    timestamp: Timestamp
+    window: BoundedWindow
+    pane: PaneInfo
+
+
 class _MatchDoFn(beam.DoFn):
+    """Matches images in batches through :meth:`KnownHashIndex.match_many` (one search call per hash type per
+    batch): ``process`` holds each image with its window, timestamp and pane, and a batch is matched when it
+    holds :data:`MATCH_BATCH` images or the bundle ends; its rows go out in their image's window, at its
+    timestamp, so batching changes neither the rows nor where they land (batch or streaming)."""
+
     def __init__(
         self,
         run_id: str,
@@ -163,15 +185,47 @@ class _MatchDoFn(beam.DoFn):
         # The DoFn holds the index: Shared keeps only a weak reference.
         self._index_for = SharedIndex(self._shared, _NAMESPACE)
 
+    def start_bundle(self):
+        self._pending: list[_Pending] = []
+
     # ``ref``: the IndexRef side input, or None with an IndexWatch. Not hinted: Beam checks a hinted default
-    # (None) against the hint itself and fails at construction.
-    def process(self, image: ImageRecord, ref=None) -> Iterator[MatchRecord]:
+    # (None) against the hint itself and fails at construction. It comes last: Beam binds a side input to
+    # the first defaulted argument that is not a DoFn parameter, and without one (an IndexWatch) it drops
+    # that argument's slot, shifting the parameters after it (the window arrived as the timestamp).
+    def process(
+        self,
+        image: ImageRecord,
+        timestamp=beam.DoFn.TimestampParam,
+        window=beam.DoFn.WindowParam,
+        pane=beam.DoFn.PaneInfoParam,
+        ref=None,
+    ) -> Iterator[MatchRecord]:
         if self._watch is not None:
             ref = self._watch.current()
         index = self._index_for(ref)
+        self._counters.inc(_NAMESPACE, "images_matched_against_index")
+        self._pending.append(_Pending(image, index, ref.checksum, timestamp, window, pane))
+        if len(self._pending) >= MATCH_BATCH:
+            yield from self._match_pending()
+
+    def finish_bundle(self):
+        yield from self._match_pending()
+        self._counters.publish()
+
+    def _match_pending(self) -> Iterator[WindowedValue]:
+        """Match the held images, a batch per index (a streaming job may swap it mid-bundle), in order."""
+        pending, self._pending = self._pending, []
+        now_us = time.time_ns() // 1000
+        for _, group in itertools.groupby(pending, key=lambda p: id(p.index)):
+            batch = list(group)
+            found = batch[0].index.match_many([image_hashes_of(p.image) for p in batch], self._match_options)
+            for p, matches in zip(batch, found, strict=True):
+                for record in self._rows(p.image, matches, p.checksum, now_us):
+                    yield WindowedValue(record, p.timestamp, (p.window,), p.pane)
+
+    def _rows(self, image: ImageRecord, matches: list[Match], checksum: str, now_us: int):
+        """One image's match rows after the allowlist, counted."""
         counters = self._counters
-        counters.inc(_NAMESPACE, "images_matched_against_index")
-        matches = index.match(image_hashes_of(image), self._match_options)
         if matches and self._allowlist is not None:
             matches, suppressed = self._allowlist.split(matches, image_hashes_mapping(image))
             if suppressed:
@@ -181,13 +235,10 @@ class _MatchDoFn(beam.DoFn):
         if not matches:
             return
         counters.inc(_NAMESPACE, "images_with_a_match")
-        for record in match_records(self._run_id, image, matches, ref.checksum, time.time_ns() // 1000):
+        for record in match_records(self._run_id, image, matches, checksum, now_us):
             counters.inc(_NAMESPACE, f"matches_{record.hash_type}_{record.match_kind}")
             counters.inc(_NAMESPACE, "match_rows")
             yield record
-
-    def finish_bundle(self):
-        self._counters.publish()
 
 
 class MatchKnownHashes(beam.PTransform):

@@ -46,8 +46,9 @@ from apache_beam.utils.shared import Shared
 from hashwatch.hashing.allowlist import Allowlist, image_hashes_mapping
 from hashwatch.hashing.hash_types import get_hash_type
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import Tombstones
+from hashwatch.hashing.match_policy import MatchOptions
 from schemas import MatchEvent, MatchRecord, RejectedRowRecord, RetractionRecord, match_key
 from schemas.known_hashes import IndexRef
 from schemas.rejected_rows import ERROR_INVALID_HASH, ERROR_MISSING_IMAGE_URL

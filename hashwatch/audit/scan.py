@@ -332,7 +332,7 @@ def _scan_hash_index(path: str, table: BlockTable | None, full: bool, report: _R
 
     Its arrays are dense random-looking bytes, where a 4-byte signature turns up by chance, so only its
     header (text) gets the signature and encoded-run scans; the whole file gets the 64-byte content-run scan."""
-    from hashwatch.hashing.known_hash_index import MAGIC
+    from hashwatch.hashing.index_file import MAGIC
 
     with open(path, "rb") as handle:
         handle.seek(len(MAGIC))
@@ -364,7 +364,7 @@ def _scan_hash_index(path: str, table: BlockTable | None, full: bool, report: _R
 
 
 def _audit_file(path: str, table: BlockTable | None, full: bool, report: _Report) -> None:
-    from hashwatch.hashing.known_hash_index import MAGIC
+    from hashwatch.hashing.index_file import MAGIC
 
     with open(path, "rb") as handle:
         head = handle.read(len(MAGIC))

@@ -286,7 +286,7 @@ def _product_facts(known, distractors, list_only, matchers) -> dict[str, dict[st
     """The copies through KnownHashIndex with hashwatch's default options (hashwatch.evaluation.product), on
     the list with and without item ids; empty unless the run hashed pdq+all, phash and dhash."""
     from hashwatch.evaluation.product import product_check
-    from hashwatch.hashing.known_hash_index import MatchOptions
+    from hashwatch.hashing.match_policy import MatchOptions
 
     if not {"pdq+all", "phash", "dhash"} <= {m.name for m in matchers}:
         return {}

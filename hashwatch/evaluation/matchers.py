@@ -27,9 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hashwatch.hashing.hash_codes import hex_to_codes
 from hashwatch.hashing.hash_types import get_hash_type
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import hex_to_codes
 
 __all__ = [
     "AnyOfMatcher",

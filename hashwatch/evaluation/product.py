@@ -24,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from hashwatch.hashing.hash_codes import codes_to_hex
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index, codes_to_hex
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
+from hashwatch.hashing.match_policy import MatchOptions
 
 __all__ = ["ISSUE_9_EDITS", "product_check"]
 

@@ -14,6 +14,7 @@ Output is JSON lines on stdout (hashes and metadata only, never image content). 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -157,7 +158,7 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 
 
 def _cmd_index_build(args: argparse.Namespace) -> int:
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     try:
         report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
@@ -205,7 +206,8 @@ def _parse_thresholds(items: Sequence[str]) -> dict[str, int]:
 
 def _cmd_match(args: argparse.Namespace) -> int:
     from hashwatch.hashing.image_hashes import compute_image_hashes
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, parse_corroboration
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MATCH_BATCH, MatchOptions, parse_corroboration
 
     options = MatchOptions(
         thresholds=_parse_thresholds(args.threshold),
@@ -218,16 +220,18 @@ def _cmd_match(args: argparse.Namespace) -> int:
     config = _hash_config(args, dihedral=not args.no_dihedral)
     files = matched_files = matches = 0
     undecoded: list[str] = []
-    for path, data in _read_inputs(args.files):
-        files += 1
-        hashes = compute_image_hashes(data, config)
-        if hashes.decode_status != "ok":
-            undecoded.append(f"{path} ({hashes.decode_status})")
-        found = index.match(hashes, options)
-        for match in found:
-            _emit({"file": path, **match.to_dict(), "decode_status": hashes.decode_status})
-        matches += len(found)
-        matched_files += bool(found)
+    hashed = ((path, compute_image_hashes(data, config)) for path, data in _read_inputs(args.files))
+    while batch := list(itertools.islice(hashed, MATCH_BATCH)):  # hashes only are held, never the bytes
+        for (path, hashes), found in zip(
+            batch, index.match_many([h for _, h in batch], options), strict=True
+        ):
+            files += 1
+            if hashes.decode_status != "ok":
+                undecoded.append(f"{path} ({hashes.decode_status})")
+            for match in found:
+                _emit({"file": path, **match.to_dict(), "decode_status": hashes.decode_status})
+            matches += len(found)
+            matched_files += bool(found)
     # stdout stays JSON lines; the verdict goes to stderr, so "nothing matched" is never just silence.
     verdict = (
         f"{matches} match(es) in {matched_files} of {files} file(s)"

@@ -26,6 +26,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from hashwatch.hashing.c_extension import mih
+
 __all__ = [
     "dhash_from_luma",
     "jarosz_matrix",
@@ -152,15 +154,11 @@ def _jarosz_band(n_full: int, scale: int, n_draft: int) -> tuple[np.ndarray, np.
 
 
 def _rows_downscale(luma: np.ndarray, n_full: int, scale: int) -> np.ndarray:
-    """``luma @ jarosz_matrix(...).T``: banded in C when the extension is built, else a dense product."""
-    try:
-        from hashwatch.hashing import _mih
-    except ImportError:  # pragma: no cover - only without the C extension
-        return luma @ jarosz_matrix(n_full, scale, luma.shape[1]).T
+    """``luma @ jarosz_matrix(...).T``, banded in C (the extension is required: :mod:`.c_extension`)."""
     h, w = luma.shape
     starts, weights, width = _jarosz_band(n_full, scale, w)
     x = np.ascontiguousarray(luma, dtype=np.float32)
-    out = _mih.band_rows(x, h, w, starts, weights, width)
+    out = mih().band_rows(x, h, w, starts, weights, width)
     return np.frombuffer(out, dtype=np.float64).reshape(h, starts.size)
 
 

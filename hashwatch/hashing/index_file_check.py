@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from hashwatch.errors import UserError
+from hashwatch.hashing.hamming_search import MAX_CHUNK_BITS
 
 __all__ = ["check_arrays", "check_header"]
 
-_MAX_CHUNK_BITS = 22  # known_hash_index.MAX_CHUNK_BITS (not imported: that module imports this one)
 _KINDS = ("exact", "hamming", "linear")
 # The dtypes an index stores (little-endian integers; numpy's own parser is not for untrusted text).
 _DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8"})
@@ -115,7 +115,7 @@ def _check_hamming_layout(name: str, spec: Mapping[str, Any], bits: int) -> None
     _need(isinstance(lengths, list) and 1 <= len(lengths) <= bits, f"{name}: chunk lengths")
     m = len(lengths)
     _need(
-        sum(_int(n, f"{name}: chunk length", 1, _MAX_CHUNK_BITS) for n in lengths) == bits, f"{name}: chunks"
+        sum(_int(n, f"{name}: chunk length", 1, MAX_CHUNK_BITS) for n in lengths) == bits, f"{name}: chunks"
     )
     _int_list(spec.get("table_off"), f"{name}: table offsets", m, 0)
     _int_list(spec.get("id_base"), f"{name}: id bases", m, -1)

@@ -115,7 +115,7 @@ def read_tombstones(paths: Sequence[str], *, skip_invalid: bool = False) -> Tomb
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from hashwatch.hashing.known_hash_list import read_list
+    from hashwatch.hashing.list_file import read_list
 
     parts = [read_list(path, skip_invalid=skip_invalid) for path in paths]
     if not parts:

@@ -177,7 +177,7 @@ def test_the_product_check_finds_what_the_harness_finds(hashed, run):
     hashwatch's defaults on a list with item ids, give the corroborated fusion's numbers edit by edit, and
     without item ids (pHash uncorroborated) the plain fusion's; no false match on this corpus."""
     from hashwatch.evaluation.product import product_check
-    from hashwatch.hashing.known_hash_index import MatchOptions
+    from hashwatch.hashing.match_policy import MatchOptions
 
     known, distractors, _ = hashed
     _, summaries = run
@@ -239,7 +239,9 @@ def test_no_false_match_at_the_defaults(run):
 def test_harness_agrees_with_the_compiled_index(run, known_sources, tmp_path):
     """At the same thresholds, the brute-force harness finds exactly the copies KnownHashIndex finds."""
     from hashwatch.hashing.image_hashes import compute_image_hashes
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+    from hashwatch.hashing.index_build import build_index
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MatchOptions
 
     known, summaries = run
     settings = KnownSettings()
@@ -296,7 +298,9 @@ def test_corroborated_phash_agrees_with_the_compiled_index(run, known_sources, t
     copies the evaluation's corroborated fusion finds (the rule docs/evaluation.md measured), at the default
     dHash threshold and at one tight enough to turn matches down; without item ids it is the plain rule."""
     from hashwatch.hashing.image_hashes import compute_image_hashes
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+    from hashwatch.hashing.index_build import build_index
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+    from hashwatch.hashing.match_policy import MatchOptions
 
     known, summaries = run
     by_name = {s.matcher: s for s in summaries}

@@ -29,8 +29,24 @@ INSTRUMENT = {
     "html": ["hashwatch.crawling", "w3lib", "idna"],
     "data_uri": ["hashwatch.crawling.data_uri", "w3lib"],
     "robots": ["hashwatch.crawling.robots", "protego"],
-    "list": ["hashwatch.hashing.known_hash_list", "hashwatch.hashing.list_tombstones", "pyarrow"],
-    "index": ["hashwatch.hashing.known_hash_index", "hashwatch.hashing.known_hash_list"],
+    "list": [
+        "hashwatch.hashing.list_file",
+        "hashwatch.hashing.known_hash_list",
+        "hashwatch.hashing.list_tombstones",
+        "pyarrow",
+    ],
+    "index": [
+        "hashwatch.hashing.index_file",
+        "hashwatch.hashing.index_file_check",
+        "hashwatch.hashing.index_entries",
+        "hashwatch.hashing.hamming_search",
+        "hashwatch.hashing.known_hash_index",
+        "hashwatch.hashing.match_policy",
+        "hashwatch.hashing.corroboration",
+        "hashwatch.hashing.index_build",
+        "hashwatch.hashing.known_hash_list",
+        "hashwatch.hashing.list_file",
+    ],
     "image": ["hashwatch.hashing", "PIL", "imagehash"],
 }
 # Largest input libFuzzer makes: a few times the largest seed (index files and bombs are tens of KB).
@@ -52,9 +68,11 @@ def _import_targets(target: str):
             import hashwatch.crawling.robots  # noqa: F401
         elif target == "list":
             import hashwatch.hashing.known_hash_list
+            import hashwatch.hashing.list_file
             import hashwatch.hashing.list_tombstones  # noqa: F401
         elif target == "index":
             import hashwatch.hashing.image_hashes
+            import hashwatch.hashing.index_build
             import hashwatch.hashing.known_hash_index  # noqa: F401
         elif target == "image":
             import hashwatch.hashing.decode

@@ -202,7 +202,8 @@ def check_list_file(path: str) -> None:
     file; never a bare traceback type (UnicodeDecodeError, KeyError, IndexError, csv.Error, pyarrow errors).
     With ``skip_invalid=True`` the same holds, and a file that loads without it loads with it too."""
     from hashwatch.errors import UserError
-    from hashwatch.hashing.known_hash_list import load_lists, read_list
+    from hashwatch.hashing.known_hash_list import load_lists
+    from hashwatch.hashing.list_file import read_list
     from hashwatch.hashing.list_tombstones import read_tombstones
 
     strict_ok = True

@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_index import _ALIGN, MAGIC, KnownHashIndex
+from hashwatch.hashing.index_file import ALIGN, MAGIC
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 
 
 class _Files(dict):
@@ -51,9 +52,9 @@ def assemble(header: dict, data: bytes, old_end: int) -> bytes:
     """A file with ``header`` in place of the old one; the arrays keep their place when the new header fits
     the old one's padding (else they move with it, which is one more kind of damage)."""
     head = json.dumps(header, separators=(",", ":")).encode()
-    old_start = (old_end + _ALIGN - 1) // _ALIGN * _ALIGN
+    old_start = (old_end + ALIGN - 1) // ALIGN * ALIGN
     new_end = 16 + len(head)
-    new_start = (new_end + _ALIGN - 1) // _ALIGN * _ALIGN
+    new_start = (new_end + ALIGN - 1) // ALIGN * ALIGN
     body = data[old_start:]
     return MAGIC + struct.pack("<Q", len(head)) + head + b"\x00" * (new_start - new_end) + body
 
@@ -132,7 +133,7 @@ def test_flipped_bytes_in_the_arrays(index_files, tmp_path_factory, which, data)
     original = index_files[which]
     raw = bytearray(original)
     header, end = split(original)
-    data_start = (end + _ALIGN - 1) // _ALIGN * _ALIGN
+    data_start = (end + ALIGN - 1) // ALIGN * ALIGN
     extents = [
         (data_start + spec["offset"], data_start + spec["offset"] + spec["nbytes"])
         for spec in header["arrays"].values()
@@ -158,7 +159,7 @@ def test_truncated_files_are_rejected(index_files, tmp_path_factory, which, cut)
     path = write(tmp_path_factory, raw[:size])
     check_index_file(path)
     header, end = split(raw)
-    data_start = (end + _ALIGN - 1) // _ALIGN * _ALIGN
+    data_start = (end + ALIGN - 1) // ALIGN * ALIGN
     needed = max(data_start + s["offset"] + s["nbytes"] for s in header["arrays"].values())
     if size < needed:
         with pytest.raises(UserError, match=r"is not a hashwatch index|truncated|corrupt"):

@@ -25,7 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_list import load_lists, read_list
+from hashwatch.hashing.known_hash_list import load_lists
+from hashwatch.hashing.list_file import read_list
 
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64, "phash": 16, "dhash": 16}
 TRUE, FALSE = ("true", "1", "yes", "y", "t"), ("", "false", "0", "no", "n", "f")

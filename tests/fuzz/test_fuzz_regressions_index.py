@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 
 # ---------------------------------------------------------------- known_hash_index: the file reader
 

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.known_hash_list import load_lists, read_list
+from hashwatch.hashing.known_hash_list import load_lists
+from hashwatch.hashing.list_file import read_list
 from hashwatch.hashing.list_tombstones import read_tombstones
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,19 @@ def refvectors() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference vectors not found at {path} (set HASHWATCH_REFVECTORS)")
     return path
+
+
+def rand_hex(rng: random.Random, bits: int) -> str:
+    """A random ``bits``-bit hash in hex."""
+    return f"{rng.getrandbits(bits):0{bits // 4}x}"
+
+
+def flip(rng: random.Random, value: str, k: int, bits: int) -> str:
+    """``value`` with ``k`` distinct random bits flipped: exactly ``k`` bits away."""
+    v = int(value, 16)
+    for pos in rng.sample(range(bits), k):
+        v ^= 1 << pos
+    return f"{v:0{bits // 4}x}"
 
 
 def synthetic_array(width: int, height: int, seed: int = 0, kind: str = "mixed") -> np.ndarray:

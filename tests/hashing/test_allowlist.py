@@ -6,7 +6,7 @@ import pytest
 
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
-from hashwatch.hashing.known_hash_index import Match
+from hashwatch.hashing.match_policy import Match
 
 PDQ = "f" * 64
 MD5 = "0123456789abcdef" * 2

@@ -340,7 +340,8 @@ def test_no_candidates_without_a_plain_hash():
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
     """A list of 6 synthetic originals' PDQ and pHash (categories photo0..photo5)."""
-    from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+    from hashwatch.hashing.index_build import build_index
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
 
     folder = tmp_path_factory.mktemp("list")
     rows = ["hash_type,hash_value,category,source"]
@@ -379,7 +380,7 @@ def _edited(k: int, edit: str) -> bytes:
 )
 @pytest.mark.parametrize("k", [0, 3])
 def test_edited_copies_are_found_through_their_candidate(index, edit, family, k):
-    from hashwatch.hashing.known_hash_index import MatchOptions
+    from hashwatch.hashing.match_policy import MatchOptions
 
     h = compute_image_hashes(_edited(k, edit))
     found = index.match(h)
@@ -398,7 +399,7 @@ def test_edited_copies_are_found_through_their_candidate(index, edit, family, k)
 
 
 def test_distractors_match_nothing_with_every_candidate(index):
-    from hashwatch.hashing.known_hash_index import MatchOptions
+    from hashwatch.hashing.match_policy import MatchOptions
 
     every = MatchOptions(candidates=C.CANDIDATE_FAMILIES, candidate_hash_types=("pdq", "phash"))
     for seed in range(300, 316):

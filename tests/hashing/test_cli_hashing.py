@@ -148,3 +148,40 @@ def test_index_build_names_the_rows_it_skips_and_refuses_an_empty_index(tmp_path
         == f"hashwatch index build: error: {index} holds no entry (7 rows read, 7 skipped): it can match nothing"
     )
     assert main(["index", "build", str(lst), "--out", index, "--skip-invalid", "--allow-empty"]) == 0
+
+
+def test_match_matches_files_in_batches_with_the_rows_of_one_at_a_time(tmp_path, images, capsys, monkeypatch):
+    """``hashwatch match`` hands the index MATCH_BATCH files' hashes per match_many call (on main: one file
+    per call, through match), with the rows, in file order, that matching one file at a time gives."""
+    from hashwatch.hashing import match_policy
+    from hashwatch.hashing.known_hash_index import KnownHashIndex
+
+    assert main(["hash", images["photo.jpg"], images["other.png"]]) == 0
+    photo, other = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    lst = tmp_path / "known.csv"
+    lst.write_text(
+        f"hash_type,hash_value,category,source\npdq,{photo['pdq']},A,s\nmd5,{other['md5']},B,s\n",
+        encoding="utf-8",
+    )
+    index = str(tmp_path / "known.hwidx")
+    assert main(["index", "build", str(lst), "--out", index]) == 0
+    capsys.readouterr()
+    files = [images[name] for name in ("photo.jpg", "rotated.png", "other.png", "broken.jpg")] * 2
+    monkeypatch.setattr(match_policy, "MATCH_BATCH", 3)
+    alone = []
+    for path in files:
+        assert main(["match", "--index", index, path]) == 0
+        alone += capsys.readouterr().out.splitlines()
+    sizes: list[int] = []
+    original = KnownHashIndex.match_many
+
+    def counting(self, many, options=None):
+        sizes.append(len(many))
+        return original(self, many, options)
+
+    monkeypatch.setattr(KnownHashIndex, "match_many", counting)
+    assert main(["match", "--index", index, *files]) == 0
+    together = capsys.readouterr()
+    assert together.out.splitlines() == alone and len(alone) == 6
+    assert together.err.startswith("hashwatch match: 6 match(es) in 6 of 8 file(s)")
+    assert sizes == [3, 3, 2]

@@ -15,13 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from hashwatch.hashing.image_hashes import ImageHashes
-from hashwatch.hashing.known_hash_index import (
-    DEFAULT_CORROBORATION,
-    KnownHashIndex,
-    MatchOptions,
-    build_index,
-)
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.known_hash_list import load_lists
+from hashwatch.hashing.match_policy import DEFAULT_CORROBORATION, MatchOptions
 
 HEADER = ["hash_type", "hash_value", "category", "source", "list_version", "deleted", "item_id"]
 

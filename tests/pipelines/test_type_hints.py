@@ -49,7 +49,7 @@ def test_the_streaming_crawl_graph_has_no_string_type_hints(app, tmp_path, caplo
 
 
 def test_the_rescan_graph_has_no_string_type_hints(tmp_path, caplog):
-    from hashwatch.hashing.known_hash_index import MatchOptions
+    from hashwatch.hashing.match_policy import MatchOptions
     from pipelines import rescan
     from transforms.rescan import TombstonesRef
 

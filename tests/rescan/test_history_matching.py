@@ -10,7 +10,9 @@ import pyarrow as pa
 import pytest
 from rescan_helpers import flip, image, write_list
 
-from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
+from hashwatch.hashing.match_policy import MatchOptions
 from schemas import IMAGES_SCHEMA
 from schemas.arrow_util import records_to_table
 from transforms.match import image_hashes_of

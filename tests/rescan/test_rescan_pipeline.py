@@ -333,7 +333,7 @@ def test_reads_only_the_dt_range_but_retracts_everywhere(tmp_path):
 
 
 def test_prebuilt_index_has_no_tombstones_so_nothing_is_retracted_as_deleted(world, tmp_path):
-    from hashwatch.hashing.known_hash_index import build_index
+    from hashwatch.hashing.index_build import build_index
 
     world.rescan()
     img = world.images

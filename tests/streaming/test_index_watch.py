@@ -7,7 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from schemas.known_hashes import IndexRef
 from transforms.index_refresh import IndexWatch, newest_index_file
 

@@ -12,7 +12,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from hashwatch.crawling.image_handler import FetchedBody
 from hashwatch.hashing.image_hashes import compute_image_hashes
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.sites.synthetic_images import encode, synthetic_photo
 from schemas import IMAGES_SCHEMA, ImageTask
 from schemas.known_hashes import IndexRef

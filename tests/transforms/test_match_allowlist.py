@@ -12,7 +12,8 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from hashwatch.hashing.allowlist import Allowlist
-from hashwatch.hashing.known_hash_index import KnownHashIndex, build_index
+from hashwatch.hashing.index_build import build_index
+from hashwatch.hashing.known_hash_index import KnownHashIndex
 from schemas.known_hashes import IndexRef
 from transforms.match import MatchKnownHashes
 
