@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from hashwatch.hashing import hash_types as ht_mod
+from hashwatch.hashing.algorithms.pdq import DIHEDRAL_VARIANTS
 from hashwatch.hashing.hash_types import (
-    DIHEDRAL_VARIANTS,
     HashResult,
     HashType,
     IndexKind,
+    Source,
     get_hash_type,
     hamming_distance_hex,
     hash_types,
@@ -31,7 +32,7 @@ class ToyMeanHash(HashType):
     bits = 64
     index_kind = IndexKind.HAMMING
     default_threshold = 6
-    needs_image = True
+    computed_from = Source.PICTURE
 
     def compute(self, data, decoded):
         if decoded is None or decoded.image is None:
@@ -55,7 +56,7 @@ class Exploding(HashType):
     name = "exploding"
     bits = 64
     index_kind = IndexKind.HAMMING
-    needs_image = True
+    computed_from = Source.PICTURE
 
     def compute(self, data, decoded):
         raise RuntimeError("boom")
@@ -216,7 +217,7 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
         lambda group=None: [FakeEntryPoint()] if group == ht_mod.ENTRY_POINT_GROUP else [],
     )
     monkeypatch.setattr(ht_mod, "_registry", {})
-    monkeypatch.setattr(ht_mod, "_state", {"loaded": False})
+    monkeypatch.setattr(ht_mod, "_state", {"builtins": {}, "plugins": False})
     assert get_hash_type("toymean").bits == 64
     assert [t.name for t in hash_types()][-1] == "toymean"
 
