@@ -9,12 +9,13 @@ they see (the same match again on every crawl); a rescan reports a match only if
 (never reported, or retracted since: see :mod:`schemas.retractions`).
 """
 
-from typing import NamedTuple, Optional
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 import pyarrow as pa
 
-from hashwatch.hashing.hash_types import MATCHES
+from hashwatch.hashing.hash_types import MATCHES, hash_columns
 from schemas.arrow_util import check_record_matches_schema
 from schemas.hash_columns import arrow_fields, record_fields
 
@@ -52,6 +53,40 @@ hashwatch.hashing.image_hashes.match_hash_columns)."""
 MATCHES_SCHEMA = pa.schema([(n, a) for n, _, a in _HEAD] + arrow_fields(MATCHES))
 
 MATCH_IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
+
+
+def match_records(
+    run_id: str, image: Mapping[str, Any], matches: Iterable[Any], checksum: str, now_us: int
+) -> Iterator[MatchRecord]:
+    """The matches/ rows of one image: one per (page showing it, list entry matched). ``image`` is its
+    images/ row as a mapping (``ImageRecord._asdict()``, or a history row a rescan read back) for its URLs and
+    hash columns; ``matches`` are the index's ``Match`` results for it (hash_type, query_hash, list_hash,
+    distance, ...)."""
+    pages = list(image["page_urls"] or ()) or [None]
+    hashes = {c.name: image.get(c.name) for c in hash_columns(MATCHES)}
+    for match in matches:
+        for page in pages:
+            yield MatchRecord(
+                run_id=run_id,
+                matched_at=now_us,
+                page_url=page,
+                image_url=image["image_url"],
+                final_url=image["final_url"],
+                depth=image["depth"],
+                hash_type=match.hash_type,
+                hash_value=match.query_hash,
+                list_hash=match.list_hash,
+                distance=match.distance,
+                match_kind=match.match_kind,
+                variant=match.variant,
+                corroboration=match.corroboration,
+                category=match.category,
+                source=match.source,
+                list_version=match.list_version,
+                item_id=match.item_id,
+                index_checksum=checksum,
+                **hashes,
+            )
 
 
 def match_key(image_url: str, page_url, hash_type: str, list_hash: str, source) -> str:

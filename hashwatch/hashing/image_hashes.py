@@ -33,7 +33,6 @@ from hashwatch.hashing.decode import (
 )
 from hashwatch.hashing.hash_types import (
     IMAGES,
-    MATCHES,
     ColumnRole,
     HashType,
     Source,
@@ -41,11 +40,10 @@ from hashwatch.hashing.hash_types import (
     hash_types,
 )
 
-__all__ = ["HashConfig", "ImageHashes", "compute_image_hashes", "match_hash_columns"]
+__all__ = ["HashConfig", "ImageHashes", "compute_image_hashes"]
 
 # The registry's hash columns (built-ins): the fields of ImageHashes and the images/ and matches/ columns.
 _COLUMNS = hash_columns(IMAGES)
-_MATCH_COLUMNS = hash_columns(MATCHES)
 _OWN_VALUES = frozenset(c.name for c in _COLUMNS if c.role == ColumnRole.VALUE)
 _VARIANTS = {c.hash_type: c.name for c in _COLUMNS if c.role == ColumnRole.VARIANTS}
 
@@ -174,10 +172,13 @@ class _ImageHashesMethods:
             **kwargs,
         )
 
-
-def match_hash_columns(image: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``matches/`` hash columns (the matched image's other hashes) of an ``images/`` row."""
-    return {column.name: image.get(column.name) for column in _MATCH_COLUMNS}
+    @classmethod
+    def of_value(cls, hash_type: str, value: str) -> ImageHashes:
+        """The hashes of an image known by one value only: a query for the list entries equal to a list hash
+        (the rescan asks whether an entry is still listed)."""
+        if hash_type in _OWN_VALUES:
+            return cls.from_columns({hash_type: value})
+        return cls.from_columns({"extra_hashes": {hash_type: value}})
 
 
 def _image_hashes_fields() -> list[tuple]:
