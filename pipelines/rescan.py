@@ -44,6 +44,8 @@ if __name__ == "__main__":  # pragma: no cover
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex, MatchOptions
 from hashwatch.hashing.list_tombstones import read_tombstones
+from hashwatch.rescan.history import CANDIDATE_COLUMNS, HISTORY_COLUMNS
+from hashwatch.rescan.rules import EVENT_COLUMNS
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     KnownHashOptions,
@@ -68,9 +70,6 @@ from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.rescan import (
-    CANDIDATE_COLUMNS,
-    EVENT_COLUMNS,
-    HISTORY_COLUMNS,
     MatchHistory,
     ReadMatchEvents,
     ReadParquetBatches,
