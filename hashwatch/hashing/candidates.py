@@ -125,7 +125,7 @@ def candidate_hash_types(names: Iterable[str] | None = None) -> list[HashType]:
     unable = [ht.name for ht in chosen if not ht.query_candidates]
     if unable:
         able = ", ".join(ht.name for ht in hash_types() if ht.query_candidates)
-        raise ValueError(f"no query-side candidates for {', '.join(unable)} (they exist for {able})")
+        raise ValueError(f"{', '.join(unable)}: no query-side candidates (they exist for {able})")
     return chosen
 
 
