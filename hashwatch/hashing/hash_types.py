@@ -429,3 +429,30 @@ def hash_types() -> list[HashType]:
     builtin = _state["builtins"]
     others = sorted((ht for n, ht in _registry.items() if n not in builtin), key=lambda h: h.name)
     return builtin_hash_types() + others
+
+
+def types_table_markdown() -> str:
+    """The registered types as the Markdown table docs/hashing.md shows (a test keeps the two equal)::
+
+    python -m hashwatch.hashing.hash_types    # prints it
+    """
+    rows = [
+        "| name | bits | computed from | index kind | default threshold | stored in | what |",
+        "| --- | ---: | --- | --- | ---: | --- | --- |",
+    ]
+    for ht in hash_types():
+        matched = ht.matchable and ht.index_kind != IndexKind.NONE
+        threshold = (str(ht.default_threshold) if matched else "-") + (
+            "" if ht.match_by_default else ", asked"
+        )
+        own = [ht.name, ht.quality_column, ht.variants_column]
+        stored = ", ".join(f"`{c}`" for c in own if c) if ht.own_column else "`extra_hashes`"
+        rows.append(
+            f"| `{ht.name}` | {ht.bits} | {ht.computed_from} | {ht.index_kind} | {threshold} | {stored} "
+            f"| {ht.description} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(types_table_markdown())

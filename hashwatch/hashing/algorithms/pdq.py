@@ -66,7 +66,9 @@ class PdqHashType(HashType):
     variants_column = "pdq_dihedral"
     variant_names = DIHEDRAL_VARIANTS
     query_candidates = True
-    description = "PDQ (Meta, via pdqhash 0.2.8); quality < 50 gives no hash"
+    description = (
+        "PDQ (Meta, via pdqhash 0.2.8), its quality and 7 dihedral variants; quality < 50 gives no hash"
+    )
 
     def __init__(self, dihedral: bool = True) -> None:
         self.dihedral = dihedral
