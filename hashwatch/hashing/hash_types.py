@@ -119,7 +119,7 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
     """Each row of a 2-D bool array as hex, most significant bit first (as imagehash and PDQ print them)."""
     import numpy as np
 
-    return [row.tobytes().hex() for row in np.packbits(np.asarray(bits, dtype=bool), axis=1)]
+    return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
 
 
 class HashType:

@@ -115,15 +115,18 @@ def pdq_dct_matrix() -> np.ndarray:
 def pdq_dct(buffer64: np.ndarray) -> np.ndarray:
     """The 16 x 16 DCT of a 64 x 64 buffer (or of each of a stack), in float32."""
     d = pdq_dct_matrix()
-    return d @ buffer64.astype(np.float32) @ d.T
+    return d @ np.asarray(buffer64, dtype=np.float32) @ d.T
 
 
 def pdq_hex(dcts: np.ndarray) -> list[str]:
     """PDQ's bits of each 16 x 16 DCT (a stack, or one): above the median (pdqBuffer16x16ToBits)."""
     flat = np.asarray(dcts).reshape(-1, 256)
-    median = np.partition(flat, 127, axis=1)[:, 127:128]  # torben(): the lower median of 256 values
     # The hex string's first bit is coefficient (15, 15), its last (0, 0): reverse the row-major order.
-    return bits_to_hex((flat > median)[:, ::-1])
+    if flat.shape[0] == 1:  # one DCT (a single candidate): 1-D calls, 8 us instead of 12
+        row = flat[0]
+        return [np.packbits(row[::-1] > np.partition(row, 127)[127]).tobytes().hex()]
+    median = np.partition(flat, 127, axis=1)[:, 127:128]  # torben(): the lower median of 256 values
+    return bits_to_hex(flat[:, ::-1] > median)
 
 
 def pdq_quality(buffer64: np.ndarray) -> int:

@@ -56,7 +56,11 @@ class PHashType(HashType):
 def phash_bits_hex(low: np.ndarray) -> list[str]:
     """pHash's bits: each 8 x 8 block of low frequencies (a stack, or one block) above its median."""
     flat = np.asarray(low).reshape(-1, 64)
-    mid = np.partition(flat, (31, 32), axis=1)  # the median of 64 values, as numpy's median computes it
+    if flat.shape[0] == 1:  # one block (a picture, a single candidate): 1-D calls, 6 us instead of 11
+        row = flat[0]
+        mid = np.partition(row, (31, 32))  # the median of 64 values, as numpy's median computes it
+        return [np.packbits(row > (mid[31] + mid[32]) / 2).tobytes().hex()]
+    mid = np.partition(flat, (31, 32), axis=1)
     return bits_to_hex(flat > ((mid[:, 31] + mid[:, 32]) / 2)[:, None])
 
 
