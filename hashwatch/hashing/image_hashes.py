@@ -5,9 +5,12 @@
 >>> h.decode_status, h.pdq, h.phash                              # doctest: +SKIP
 ('ok', 'f8f8f0ce...', 'ba8c84536bd3c366')
 
-The bytes are hashed (md5, sha1, sha256, crc32c), decoded once (see :mod:`hashwatch.hashing.decode`) and every
-enabled image hash type runs on the same small working image. Nothing here keeps the bytes or the pixels:
-an :class:`ImageHashes` holds only hashes and metadata, so it is safe to log, write and ship.
+The registered types (:mod:`hashwatch.hashing.hash_types`) that hash the bytes run first (md5, sha1, sha256,
+crc32c, byte plug-ins); the bytes are decoded once (see :mod:`hashwatch.hashing.decode`) and every type that
+hashes the picture runs on the same small working image. Nothing here keeps the bytes or the pixels: an
+:class:`ImageHashes` holds only hashes and metadata, so it is safe to log, write and ship.
+:meth:`ImageHashes.to_columns` and :meth:`ImageHashes.from_columns` are the one pair of converters between it
+and an ``images/`` row.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from hashwatch.hashing.hash_types import (
     ColumnRole,
     HashType,
     Source,
+    get_hash_type,
     hash_columns,
     hash_types,
 )
@@ -98,8 +102,6 @@ class _ImageHashesMethods:
         values = getattr(self, column) if column else None
         if not values:
             return {}
-        from hashwatch.hashing.hash_types import get_hash_type
-
         return dict(zip(get_hash_type(name).variant_names, values, strict=True))
 
     def candidates(self, name: str) -> dict[str, str]:
