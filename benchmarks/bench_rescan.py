@@ -207,9 +207,10 @@ def screening(history: str, index_path: str, sample_rows: int, rounds: int = 3) 
     both must find the same matches."""
     import pyarrow.parquet as pq
 
+    from hashwatch.hashing.image_hashes import ImageHashes
     from hashwatch.hashing.known_hash_index import KnownHashIndex
     from hashwatch.hashing.match_policy import MatchOptions
-    from transforms.rescan import HISTORY_COLUMNS, _HistoryRows, _hit_rows, _image_hashes
+    from hashwatch.rescan.history import HISTORY_COLUMNS, HistoryRows, hit_rows
 
     index = KnownHashIndex.load(index_path)
     tables = []
@@ -221,23 +222,21 @@ def screening(history: str, index_path: str, sample_rows: int, rounds: int = 3) 
             tables.append(parquet.read_row_group(group, columns=list(HISTORY_COLUMNS)))
     options = MatchOptions()
 
-    class _Quiet:
-        def time(self, *args):
-            pass
-
     def every_row():
         found = 0
         for table in tables:
-            hashes = [_image_hashes(r) for r in table.to_pylist()]
+            hashes = [ImageHashes.from_columns(r) for r in table.to_pylist()]
             found += sum(len(m) for m in index.match_many(hashes, options))
         return found
 
     def screened():
         found = 0
         for table in tables:
-            hit = _hit_rows(index, _HistoryRows(table, []), options, _Quiet())
+            hit = hit_rows(index, HistoryRows(table, []), options)
             rows = table.take(hit).to_pylist()
-            found += sum(len(m) for m in index.match_many([_image_hashes(r) for r in rows], options))
+            found += sum(
+                len(m) for m in index.match_many([ImageHashes.from_columns(r) for r in rows], options)
+            )
         return found
 
     times: dict[str, list[float]] = {"every_row": [], "screened": []}

@@ -216,12 +216,13 @@ def match_options_from(known: KnownHashOptions) -> MatchOptions:
 
 
 def _candidate_hash_types(value: str | None) -> tuple[str, ...]:
+    from hashwatch.hashing.candidates import candidate_hash_types
+
     names = tuple(t.strip().lower() for t in (value or "pdq").split(",") if t.strip())
-    unknown = [t for t in names if t not in ("pdq", "phash")]
-    if unknown:
-        raise UserError(
-            f"--candidate-hash-types: {', '.join(unknown)}: candidates exist for pdq and phash only"
-        )
+    try:
+        candidate_hash_types(names)  # the registry's types with query-side candidates: pdq, phash
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"--candidate-hash-types: {exc.args[0]}") from None
     return names
 
 

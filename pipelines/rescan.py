@@ -45,6 +45,8 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import read_tombstones
 from hashwatch.hashing.match_policy import MatchOptions
+from hashwatch.rescan.history import CANDIDATE_COLUMNS, HISTORY_COLUMNS
+from hashwatch.rescan.rules import EVENT_COLUMNS
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     KnownHashOptions,
@@ -69,9 +71,6 @@ from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
 from transforms.rescan import (
-    CANDIDATE_COLUMNS,
-    EVENT_COLUMNS,
-    HISTORY_COLUMNS,
     MatchHistory,
     ReadMatchEvents,
     ReadParquetBatches,

@@ -9,68 +9,58 @@ from typing import NamedTuple, Optional
 
 import pyarrow as pa
 
+from hashwatch.hashing.hash_types import IMAGES
 from schemas.arrow_util import check_record_matches_schema
+from schemas.hash_columns import arrow_fields, record_fields
 
-
-class ImageRecord(NamedTuple):
-    run_id: str
-    image_url: str
-    final_url: Optional[str]
-    page_urls: Sequence[str]  # every page in this run that showed the image (sorted, distinct)
-    depth: int  # smallest crawl depth of those pages
-    http_status: Optional[int]
-    content_type: Optional[str]  # sniffed
-    bytes_length: int
-    format: Optional[str]  # decoded format: JPEG, PNG, GIF, WEBP, BMP, TIFF
-    width: Optional[int]
-    height: Optional[int]
-    md5: str
-    sha1: str
-    sha256: str
-    crc32c: str
-    phash: Optional[str]  # None when the image did not decode or is too small for perceptual hashes
-    dhash: Optional[str]
-    pdq: Optional[str]  # None also when pdq_quality < 50
-    pdq_quality: Optional[int]
-    pdq_dihedral: Optional[Sequence[str]]  # PDQ of the 7 flips/rotations, named in DIHEDRAL_VARIANTS order
-    exif_orientation: Optional[int]  # the EXIF Orientation tag, if any (hashes are of the stored pixels)
-    decode_status: str  # ok | too_small | decode_error | too_many_pixels | unsupported_format
-    decode_error: Optional[str]  # one line; never content
-    extra_hashes: Mapping[str, str]  # plug-in hash types: name -> hex
+# The columns before and after the hash columns, which the hash-type registry declares (schemas.hash_columns:
+# md5, sha1, sha256, crc32c, phash, dhash, pdq, pdq_quality, pdq_dihedral).
+_HEAD = [
+    ("run_id", str, pa.string()),
+    ("image_url", str, pa.string()),
+    ("final_url", Optional[str], pa.string()),
+    (
+        "page_urls",
+        Sequence[str],
+        pa.list_(pa.string()),
+    ),  # every page in this run that showed it (sorted, distinct)
+    ("depth", int, pa.int32()),  # smallest crawl depth of those pages
+    ("http_status", Optional[int], pa.int32()),
+    ("content_type", Optional[str], pa.string()),  # sniffed
+    ("bytes_length", int, pa.int64()),
+    ("format", Optional[str], pa.string()),  # decoded format: JPEG, PNG, GIF, WEBP, BMP, TIFF
+    ("width", Optional[int], pa.int32()),
+    ("height", Optional[int], pa.int32()),
+]
+_TAIL = [
+    (
+        "exif_orientation",
+        Optional[int],
+        pa.int32(),
+    ),  # the EXIF Orientation tag, if any (hashes are of the stored pixels)
+    (
+        "decode_status",
+        str,
+        pa.string(),
+    ),  # ok | too_small | decode_error | too_many_pixels | unsupported_format
+    ("decode_error", Optional[str], pa.string()),  # one line; never content
+    ("extra_hashes", Mapping[str, str], pa.map_(pa.string(), pa.string())),  # plug-in hash types: name -> hex
     # Query-side candidates (hashwatch.hashing.candidates): "<type>:<candidate>" -> hex, e.g. "pdq:trimmed"
-    candidate_hashes: Mapping[str, str]
-    hashed_at: int  # epoch microseconds (UTC)
+    ("candidate_hashes", Mapping[str, str], pa.map_(pa.string(), pa.string())),
+    ("hashed_at", int, pa.timestamp("us", tz="UTC")),  # epoch microseconds (UTC)
+]
 
+ImageRecord = NamedTuple(
+    "ImageRecord",
+    [(n, t) for n, t, _ in _HEAD] + record_fields(IMAGES) + [(n, t) for n, t, _ in _TAIL],
+)
+ImageRecord.__doc__ = """One images/ row: where the image was seen, what was fetched, every hash (a hash column is None
+when the image did not decode or is too small for perceptual hashes; pdq also when pdq_quality < 50;
+pdq_dihedral holds PDQ of the 7 flips and turns, named in DIHEDRAL_VARIANTS order). Its hash fields are
+ImageHashes.to_columns()."""
 
 IMAGES_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("image_url", pa.string()),
-        ("final_url", pa.string()),
-        ("page_urls", pa.list_(pa.string())),
-        ("depth", pa.int32()),
-        ("http_status", pa.int32()),
-        ("content_type", pa.string()),
-        ("bytes_length", pa.int64()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("md5", pa.string()),
-        ("sha1", pa.string()),
-        ("sha256", pa.string()),
-        ("crc32c", pa.string()),
-        ("phash", pa.string()),
-        ("dhash", pa.string()),
-        ("pdq", pa.string()),
-        ("pdq_quality", pa.int32()),
-        ("pdq_dihedral", pa.list_(pa.string())),
-        ("exif_orientation", pa.int32()),
-        ("decode_status", pa.string()),
-        ("decode_error", pa.string()),
-        ("extra_hashes", pa.map_(pa.string(), pa.string())),
-        ("candidate_hashes", pa.map_(pa.string(), pa.string())),
-        ("hashed_at", pa.timestamp("us", tz="UTC")),
-    ]
+    [(n, a) for n, _, a in _HEAD] + arrow_fields(IMAGES) + [(n, a) for n, _, a in _TAIL]
 )
 
 check_record_matches_schema(ImageRecord, IMAGES_SCHEMA)

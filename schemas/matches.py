@@ -9,74 +9,83 @@ they see (the same match again on every crawl); a rescan reports a match only if
 (never reported, or retracted since: see :mod:`schemas.retractions`).
 """
 
-from typing import NamedTuple, Optional
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, Optional
 
 import pyarrow as pa
 
+from hashwatch.hashing.hash_types import MATCHES, hash_columns
 from schemas.arrow_util import check_record_matches_schema
+from schemas.hash_columns import arrow_fields, record_fields
 
+# The columns before the matched image's hash columns, which the hash-type registry declares
+# (schemas.hash_columns: md5, sha1, sha256, phash, dhash, pdq, pdq_quality, for joining with other systems).
+_HEAD = [
+    ("run_id", str, pa.string()),
+    ("matched_at", int, pa.timestamp("us", tz="UTC")),  # epoch microseconds (UTC)
+    ("page_url", Optional[str], pa.string()),  # None when the image URL was itself a seed
+    ("image_url", str, pa.string()),
+    ("final_url", Optional[str], pa.string()),
+    ("depth", int, pa.int32()),
+    ("hash_type", str, pa.string()),  # md5 | sha1 | sha256 | phash | dhash | pdq | plug-in name
+    ("hash_value", str, pa.string()),  # our hash of the image (of the matching variant, when variant is set)
+    ("list_hash", str, pa.string()),  # the known hash it matched
+    ("distance", int, pa.int32()),  # Hamming distance; 0 for exact types
+    ("match_kind", str, pa.string()),  # exact | near
+    # which query-side variant matched (e.g. rot90, flipx); None for the plain image
+    ("variant", Optional[str], pa.string()),
+    # what confirmed a corroborated type's match, e.g. "dhash:7" (pHash); else None
+    ("corroboration", Optional[str], pa.string()),
+    ("category", Optional[str], pa.string()),
+    ("source", Optional[str], pa.string()),
+    ("list_version", Optional[str], pa.string()),
+    # the list's own id of the matched picture (its rows' item_id, for this source)
+    ("item_id", Optional[str], pa.string()),
+    ("index_checksum", str, pa.string()),  # the compiled index the match was made against
+]
 
-class MatchRecord(NamedTuple):
-    run_id: str
-    matched_at: int  # epoch microseconds (UTC)
-    page_url: Optional[str]  # None when the image URL was itself a seed
-    image_url: str
-    final_url: Optional[str]
-    depth: int
-    hash_type: str  # md5 | sha1 | sha256 | phash | dhash | pdq | plug-in name
-    hash_value: str  # our hash of the image (of the matching variant, when variant is set)
-    list_hash: str  # the known hash it matched
-    distance: int  # Hamming distance; 0 for exact types
-    match_kind: str  # exact | near
-    variant: Optional[str]  # which query-side variant matched (e.g. rot90, flipx); None for the plain image
-    corroboration: Optional[
-        str
-    ]  # what confirmed a corroborated type's match, e.g. "dhash:7" (pHash); else None
-    category: Optional[str]
-    source: Optional[str]
-    list_version: Optional[str]
-    item_id: Optional[str]  # the list's own id of the matched picture (its rows' item_id, for this source)
-    index_checksum: str  # the compiled index the match was made against
-    md5: str  # the image's other hashes, for joining with other systems
-    sha1: str
-    sha256: str
-    phash: Optional[str]
-    dhash: Optional[str]
-    pdq: Optional[str]
-    pdq_quality: Optional[int]
+MatchRecord = NamedTuple("MatchRecord", [(n, t) for n, t, _ in _HEAD] + record_fields(MATCHES))
+MatchRecord.__doc__ = """One matches/ row: a sighting of a list entry, and the matched image's own hashes (its
+hash columns are ImageHashes.to_columns() restricted to matches/'s, see
+hashwatch.hashing.image_hashes.match_hash_columns)."""
 
-
-MATCHES_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("matched_at", pa.timestamp("us", tz="UTC")),
-        ("page_url", pa.string()),
-        ("image_url", pa.string()),
-        ("final_url", pa.string()),
-        ("depth", pa.int32()),
-        ("hash_type", pa.string()),
-        ("hash_value", pa.string()),
-        ("list_hash", pa.string()),
-        ("distance", pa.int32()),
-        ("match_kind", pa.string()),
-        ("variant", pa.string()),
-        ("corroboration", pa.string()),
-        ("category", pa.string()),
-        ("source", pa.string()),
-        ("list_version", pa.string()),
-        ("item_id", pa.string()),
-        ("index_checksum", pa.string()),
-        ("md5", pa.string()),
-        ("sha1", pa.string()),
-        ("sha256", pa.string()),
-        ("phash", pa.string()),
-        ("dhash", pa.string()),
-        ("pdq", pa.string()),
-        ("pdq_quality", pa.int32()),
-    ]
-)
+MATCHES_SCHEMA = pa.schema([(n, a) for n, _, a in _HEAD] + arrow_fields(MATCHES))
 
 MATCH_IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
+
+
+def match_records(
+    run_id: str, image: Mapping[str, Any], matches: Iterable[Any], checksum: str, now_us: int
+) -> Iterator[MatchRecord]:
+    """The matches/ rows of one image: one per (page showing it, list entry matched). ``image`` is its
+    images/ row as a mapping (``ImageRecord._asdict()``, or a history row a rescan read back) for its URLs and
+    hash columns; ``matches`` are the index's ``Match`` results for it (hash_type, query_hash, list_hash,
+    distance, ...)."""
+    pages = list(image["page_urls"] or ()) or [None]
+    hashes = {c.name: image.get(c.name) for c in hash_columns(MATCHES)}
+    for match in matches:
+        for page in pages:
+            yield MatchRecord(
+                run_id=run_id,
+                matched_at=now_us,
+                page_url=page,
+                image_url=image["image_url"],
+                final_url=image["final_url"],
+                depth=image["depth"],
+                hash_type=match.hash_type,
+                hash_value=match.query_hash,
+                list_hash=match.list_hash,
+                distance=match.distance,
+                match_kind=match.match_kind,
+                variant=match.variant,
+                corroboration=match.corroboration,
+                category=match.category,
+                source=match.source,
+                list_version=match.list_version,
+                item_id=match.item_id,
+                index_checksum=checksum,
+                **hashes,
+            )
 
 
 def match_key(image_url: str, page_url, hash_type: str, list_hash: str, source) -> str:

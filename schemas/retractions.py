@@ -11,7 +11,9 @@ from typing import NamedTuple, Optional
 
 import pyarrow as pa
 
+from hashwatch.hashing.hash_types import MATCHES
 from schemas.arrow_util import check_record_matches_schema
+from schemas.hash_columns import value_fields
 
 REASON_DELETED = "deleted"
 REASON_ALLOWLISTED = "allowlisted"
@@ -67,26 +69,25 @@ RETRACTIONS_SCHEMA = pa.schema(
 )
 
 
-class MatchEvent(NamedTuple):
-    """One earlier report (``kind="match"``) or retraction (``kind="retraction"``) of a match, inside a
-    rescan. ``at`` is the report's ``matched_at``; for a retraction, the ``matched_at`` it withdraws up to."""
-
-    kind: str  # match | retraction
-    run_id: str  # the run that wrote the row
-    at: int  # epoch microseconds
-    image_url: str
-    page_url: Optional[str]
-    hash_type: str
-    list_hash: str
-    source: Optional[str]
-    category: Optional[str]
-    list_version: Optional[str]
-    md5: Optional[str]  # the image's hashes as reported (matches only): image-scope allowlist checks
-    sha1: Optional[str]
-    sha256: Optional[str]
-    phash: Optional[str]
-    dhash: Optional[str]
-    pdq: Optional[str]
+MatchEvent = NamedTuple(
+    "MatchEvent",
+    [
+        ("kind", str),  # match | retraction
+        ("run_id", str),  # the run that wrote the row
+        ("at", int),  # epoch microseconds
+        ("image_url", str),
+        ("page_url", Optional[str]),
+        ("hash_type", str),
+        ("list_hash", str),
+        ("source", Optional[str]),
+        ("category", Optional[str]),
+        ("list_version", Optional[str]),
+        # The image's hashes as reported (matches only; None for retractions): image-scope allowlist checks.
+        *value_fields(MATCHES),
+    ],
+)
+MatchEvent.__doc__ = """One earlier report (``kind="match"``) or retraction (``kind="retraction"``) of a match, inside
+a rescan. ``at`` is the report's ``matched_at``; for a retraction, the ``matched_at`` it withdraws up to."""
 
 
 check_record_matches_schema(RetractionRecord, RETRACTIONS_SCHEMA)

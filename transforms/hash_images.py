@@ -40,7 +40,8 @@ def image_record(
     content_type: str | None,
     hashed_at: int,
 ) -> ImageRecord:
-    """The images/ row for one hashed body."""
+    """The images/ row for one hashed body: where it was seen, what the fetch learned, and the hashes'
+    own columns (``ImageHashes.to_columns``)."""
     return ImageRecord(
         run_id=run_id,
         image_url=task.image_url,
@@ -49,24 +50,7 @@ def image_record(
         depth=task.depth,
         http_status=http_status,
         content_type=content_type,
-        bytes_length=hashes.bytes_length,
-        format=hashes.format,
-        width=hashes.width,
-        height=hashes.height,
-        md5=hashes.md5,
-        sha1=hashes.sha1,
-        sha256=hashes.sha256,
-        crc32c=hashes.crc32c,
-        phash=hashes.phash,
-        dhash=hashes.dhash,
-        pdq=hashes.pdq,
-        pdq_quality=hashes.pdq_quality,
-        pdq_dihedral=list(hashes.pdq_dihedral) if hashes.pdq_dihedral else None,
-        exif_orientation=hashes.exif_orientation,
-        decode_status=hashes.decode_status,
-        decode_error=hashes.error_message,
-        extra_hashes=dict(hashes.extra),
-        candidate_hashes=dict(hashes.candidate_hashes),
+        **hashes.to_columns(),
         hashed_at=hashed_at,
     )
 

@@ -33,6 +33,7 @@ from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.match_policy import MATCH_BATCH, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
+from schemas.matches import match_records
 from transforms.progress import ProgressConfig, start_reporting
 from transforms.run_counters import MATCHING, StageCounters
 
@@ -43,26 +44,7 @@ _NAMESPACE = MATCHING  # MatchKnownHashes
 
 def image_hashes_of(record: ImageRecord) -> ImageHashes:
     """The hashing library's view of an images/ row (no bytes needed: a rescan works from history)."""
-    return ImageHashes(
-        bytes_length=record.bytes_length,
-        md5=record.md5,
-        sha1=record.sha1,
-        sha256=record.sha256,
-        crc32c=record.crc32c,
-        format=record.format,
-        width=record.width,
-        height=record.height,
-        phash=record.phash,
-        dhash=record.dhash,
-        pdq=record.pdq,
-        pdq_quality=record.pdq_quality,
-        pdq_dihedral=tuple(record.pdq_dihedral) if record.pdq_dihedral else None,
-        exif_orientation=record.exif_orientation,
-        decode_status=record.decode_status,
-        error_message=record.decode_error,
-        extra=dict(record.extra_hashes or {}),
-        candidate_hashes=dict(record.candidate_hashes or {}),
-    )
+    return ImageHashes.from_columns(record._asdict())
 
 
 def _local_path(ref: IndexRef) -> str:
@@ -86,40 +68,6 @@ def load_index(ref: IndexRef) -> KnownHashIndex:
             "it was replaced while the job ran; rebuild or restart"
         )
     return index
-
-
-def match_records(run_id: str, image: ImageRecord, matches: list[Match], checksum: str, now_us: int):
-    """One MatchRecord per (page showing the image, list entry matched)."""
-    pages = list(image.page_urls) or [None]
-    for match in matches:
-        for page in pages:
-            yield MatchRecord(
-                run_id=run_id,
-                matched_at=now_us,
-                page_url=page,
-                image_url=image.image_url,
-                final_url=image.final_url,
-                depth=image.depth,
-                hash_type=match.hash_type,
-                hash_value=match.query_hash,
-                list_hash=match.list_hash,
-                distance=match.distance,
-                match_kind=match.match_kind,
-                variant=match.variant,
-                corroboration=match.corroboration,
-                category=match.category,
-                source=match.source,
-                list_version=match.list_version,
-                item_id=match.item_id,
-                index_checksum=checksum,
-                md5=image.md5,
-                sha1=image.sha1,
-                sha256=image.sha256,
-                phash=image.phash,
-                dhash=image.dhash,
-                pdq=image.pdq,
-                pdq_quality=image.pdq_quality,
-            )
 
 
 class SharedIndex:
@@ -235,7 +183,7 @@ class _MatchDoFn(beam.DoFn):
         if not matches:
             return
         counters.inc(_NAMESPACE, "images_with_a_match")
-        for record in match_records(self._run_id, image, matches, checksum, now_us):
+        for record in match_records(self._run_id, image._asdict(), matches, checksum, now_us):
             counters.inc(_NAMESPACE, f"matches_{record.hash_type}_{record.match_kind}")
             counters.inc(_NAMESPACE, "match_rows")
             yield record

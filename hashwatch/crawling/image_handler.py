@@ -6,7 +6,6 @@ The pipeline's handler decodes and hashes; :class:`DigestImageHandler` here (cry
 serves tests and benchmarks.
 """
 
-import hashlib
 import time
 from typing import NamedTuple, Optional, Protocol, runtime_checkable
 
@@ -69,9 +68,9 @@ class DigestImageHandler:
         pass
 
     def __call__(self, task: ImageTask, fetched: FetchedBody) -> HandledImage:
-        import google_crc32c
+        from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
 
-        body = fetched.body
+        hashes = compute_image_hashes(fetched.body, HashConfig(hash_types=(), candidates=()))  # digests only
         record = ImageRecord(
             run_id="",
             image_url=task.image_url,
@@ -80,24 +79,7 @@ class DigestImageHandler:
             depth=task.depth,
             http_status=fetched.http_status,
             content_type=fetched.content_type,
-            bytes_length=len(body),
-            format=_FORMATS.get(fetched.content_type or ""),
-            width=None,
-            height=None,
-            md5=hashlib.md5(body).hexdigest(),
-            sha1=hashlib.sha1(body).hexdigest(),
-            sha256=hashlib.sha256(body).hexdigest(),
-            crc32c=f"{google_crc32c.value(body):08x}",
-            phash=None,
-            dhash=None,
-            pdq=None,
-            pdq_quality=None,
-            pdq_dihedral=None,
-            exif_orientation=None,
-            decode_status="ok",
-            decode_error=None,
-            extra_hashes={},
-            candidate_hashes={},
+            **{**hashes.to_columns(), "format": _FORMATS.get(fetched.content_type or "")},
             hashed_at=int(time.time() * 1_000_000),
         )
         return HandledImage(record, None, None)

@@ -22,6 +22,11 @@ __all__ = ["HashCache", "code_fingerprint", "default_cache_dir"]
 
 # Modules whose source decides the codes (relative to the hashwatch package).
 _FINGERPRINTED = (
+    "hashing/algorithms/dhash.py",
+    "hashing/algorithms/digests.py",
+    "hashing/algorithms/pdq.py",
+    "hashing/algorithms/phash.py",
+    "hashing/candidate_detectors.py",
     "hashing/candidates.py",
     "hashing/decode.py",
     "hashing/draft_resample.py",

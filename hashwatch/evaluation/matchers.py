@@ -229,7 +229,7 @@ class CandidateMatcher(HammingMatcher):
     ) -> None:
         from hashwatch.hashing.candidates import check_families
 
-        super().__init__(hash_type, dihedral=dihedral and hash_type == "pdq")
+        super().__init__(hash_type, dihedral=dihedral and bool(get_hash_type(hash_type).variant_names))
         self.candidate_families = check_families(families)
         self.name = name or f"{hash_type}+{'+'.join(self.candidate_families) or 'none'}"
         self.description = f"{hash_type} with candidates: {', '.join(self.candidate_families)}"
@@ -412,11 +412,12 @@ def candidate_matchers() -> list[Matcher]:
         out.append(CandidateMatcher(hash_type, CANDIDATE_FAMILIES, name=f"{hash_type}+all"))
     pdq_all, phash_all = out[len(CANDIDATE_FAMILIES)], out[-1]
     phash = HammingMatcher("phash")
+    at = (pdq_all.current_threshold, phash.current_threshold)  # the types' default thresholds (31, 4)
     out += [
-        AnyOfMatcher([pdq_all, phash_all], [31, 4], "any(pdq+all,phash+all)"),
-        AnyOfMatcher([pdq_all, phash], [31, 4], "any(pdq+all,phash)"),
-        AnyOfMatcher([pdq_all, phash], [31, 4], "pdq+all,else phash", fallback=True),
-        AnyOfMatcher([pdq_all, phash_all], [31, 4], "pdq+all,else phash+all", fallback=True),
+        AnyOfMatcher([pdq_all, phash_all], at, "any(pdq+all,phash+all)"),
+        AnyOfMatcher([pdq_all, phash], at, "any(pdq+all,phash)"),
+        AnyOfMatcher([pdq_all, phash], at, "pdq+all,else phash", fallback=True),
+        AnyOfMatcher([pdq_all, phash_all], at, "pdq+all,else phash+all", fallback=True),
     ]
     # pHash corroborated by dHash (the open decision of issue 9): pHash counts only where the copy's dHash
     # is within PHASH_CORROBORATING_DHASH of the same list entry's dHash.
@@ -424,13 +425,13 @@ def candidate_matchers() -> list[Matcher]:
     for t in PHASH_CORROBORATING_DHASH:
         out.append(
             AnyOfMatcher(
-                [pdq_all, phash, dhash], [31, 4, t], f"any(pdq+all,phash&dhash@{t})", corroborated_by={1: 2}
+                [pdq_all, phash, dhash], (*at, t), f"any(pdq+all,phash&dhash@{t})", corroborated_by={1: 2}
             )
         )
     # A quality gate for pHash (the open decision of issue 9): pHash only for copies with some texture.
     for q in PHASH_QUALITY_GATES:
         gated = QualityGatedMatcher("phash", q)
-        out += [gated, AnyOfMatcher([pdq_all, gated], [31, 4], f"any(pdq+all,phash-q{q})")]
+        out += [gated, AnyOfMatcher([pdq_all, gated], at, f"any(pdq+all,phash-q{q})")]
     return out
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hashwatch.hashing.hash_codes import codes_to_hex
+from hashwatch.hashing.hash_types import get_hash_type, hash_columns
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.index_build import build_index
 from hashwatch.hashing.known_hash_index import KnownHashIndex
@@ -46,8 +47,11 @@ ISSUE_9_EDITS: tuple[str, ...] = (
     *("gamma@0.6", "gamma@0.8", "gamma@1.25", "gamma@1.6"),
 )
 
-_ZERO = {"bytes_length": 1, "md5": "0" * 32, "sha1": "0" * 40, "sha256": "0" * 64, "crc32c": "0" * 8}
-_BITS = {"pdq": 256, "phash": 64, "dhash": 64}
+# The digests a query rebuilt from codes has (zeros: the evaluation matches perceptual hashes only).
+_ZERO = {
+    "bytes_length": 1,
+    **{c.name: "0" * get_hash_type(c.hash_type).hex_length for c in hash_columns() if c.required},
+}
 
 
 def _hex_rows(codes: np.ndarray | None, bits: int) -> list[str]:
@@ -86,7 +90,7 @@ def _write_list(path: str, known, list_only, names: dict[str, str], with_item_id
                     code = hashed.known[matcher][i]
                     if code is None:
                         continue
-                    [value] = _hex_rows(np.asarray(code)[None, :], _BITS[hash_type])
+                    [value] = _hex_rows(np.asarray(code)[None, :], get_hash_type(hash_type).bits)
                     writer.writerow([hash_type, value, item, "eval", item if with_item_ids else ""])
 
 
@@ -130,7 +134,7 @@ def product_check(
             return out
 
         def rows(per_query: Sequence[np.ndarray], i: int, hash_type: str) -> list[str]:
-            return _hex_rows(per_query[i], _BITS[hash_type])
+            return _hex_rows(per_query[i], get_hash_type(hash_type).bits)
 
         found_by_edit: dict[str, int] = {}
         copies_by_edit: dict[str, int] = {}

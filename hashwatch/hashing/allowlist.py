@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hashwatch.errors import UserError
-from hashwatch.hashing.hash_types import IndexKind, get_hash_type
+from hashwatch.hashing.hash_types import MATCHES, ColumnRole, IndexKind, get_hash_type, hash_columns
 
 __all__ = ["IMAGE_SCOPE_TYPES", "SCOPES", "Allowlist", "AllowlistEntry"]
 
@@ -45,8 +45,9 @@ SCOPE_LIST = "list"
 SCOPE_IMAGE = "image"
 SCOPE_BOTH = "both"
 SCOPES = (SCOPE_LIST, SCOPE_IMAGE, SCOPE_BOTH)
-# The image hashes a matches/ row carries: image-scope entries must use one of them.
-IMAGE_SCOPE_TYPES = ("md5", "sha1", "sha256", "phash", "dhash", "pdq")
+# The image hashes a matches/ row carries (md5, sha1, sha256, phash, dhash, pdq): image-scope entries must use
+# one of them.
+IMAGE_SCOPE_TYPES = tuple(c.hash_type for c in hash_columns(MATCHES) if c.role == ColumnRole.VALUE)
 _REQUIRED = ("hash_type", "hash_value", "reason")
 
 

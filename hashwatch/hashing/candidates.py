@@ -42,13 +42,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hashwatch.hashing.algorithms.pdq import pdq_dct
+from hashwatch.hashing.c_extension import mih
 from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
+from hashwatch.hashing.candidate_detectors import find_caption_bands, find_skew, find_uniform_border
+from hashwatch.hashing.hash_types import HashType, get_hash_type, hash_types
 
 if TYPE_CHECKING:  # pragma: no cover
     from hashwatch.hashing.decode import DecodedImage
@@ -56,13 +59,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "CANDIDATE_FAMILIES",
     "DEFAULT_CANDIDATE_FAMILIES",
-    "CandidateBoxes",
     "candidate_family",
+    "candidate_hash_types",
     "clear_size_caches",
     "compute_candidates",
-    "find_caption_bands",
-    "find_skew",
-    "find_uniform_border",
     "jarosz_band",
 ]
 
@@ -89,7 +89,6 @@ EXTENSIONS: tuple[tuple[str, int], ...] = tuple(
 )
 
 _PDQ_SIDE = 64
-_PDQ_QUALITY_THRESHOLD = 50
 
 
 def candidate_family(variant: str) -> str | None:
@@ -116,6 +115,19 @@ def check_families(families: Iterable[str]) -> tuple[str, ...]:
             f"unknown candidate families: {', '.join(unknown)} (known: {', '.join(CANDIDATE_FAMILIES)})"
         )
     return out
+
+
+def candidate_hash_types(names: Iterable[str] | None = None) -> list[HashType]:
+    """The registered types that hash query-side candidates (``query_candidates``), or those of ``names``
+    (a ValueError names one that cannot)."""
+    if names is None:
+        return [ht for ht in hash_types() if ht.query_candidates]
+    chosen = [get_hash_type(name) for name in names]
+    unable = [ht.name for ht in chosen if not ht.query_candidates]
+    if unable:
+        able = ", ".join(ht.name for ht in hash_types() if ht.query_candidates)
+        raise ValueError(f"{', '.join(unable)}: no query-side candidates (they exist for {able})")
+    return chosen
 
 
 # ---------------------------------------------------------------- PDQ's downscale as a band, fast
@@ -234,15 +246,7 @@ def _apply_rows(x: np.ndarray, band: Band) -> np.ndarray:
     starts, weights, width = band
     h, w = x.shape
     x = np.ascontiguousarray(x, dtype=np.float32)
-    try:
-        from hashwatch.hashing import _mih
-    except ImportError:  # pragma: no cover - only without the C extension
-        dense = np.zeros((starts.size, w))
-        for i, (s0, row) in enumerate(zip(starts.tolist(), weights, strict=True)):
-            span = min(width, w - s0)
-            dense[i, s0 : s0 + span] = row[:span]
-        return x.astype(np.float64) @ dense.T
-    out = _mih.band_rows(x, h, w, starts, np.ascontiguousarray(weights), width)
+    out = mih().band_rows(x, h, w, starts, np.ascontiguousarray(weights), width)
     return np.frombuffer(out, dtype=np.float64).reshape(h, starts.size)
 
 
@@ -255,256 +259,6 @@ def _buffer_t(rows_t: np.ndarray, band_y: Band) -> np.ndarray:
     """:func:`_buffer` from the row pass already transposed (``R.T``, 64 x h, as :meth:`_Hasher.rows_t`
     returns it): the same numbers, without transposing ``R``."""
     return _apply_rows(rows_t, band_y).T
-
-
-# ---------------------------------------------------------------- hashing a 64 x 64 buffer
-
-
-@lru_cache(maxsize=1)
-def _pdq_dct() -> np.ndarray:
-    i = np.arange(16)[:, None]
-    j = np.arange(64)[None, :]
-    return (math.sqrt(2.0 / 64) * np.cos((math.pi / 2.0 / 64) * (i + 1) * (2 * j + 1))).astype(np.float32)
-
-
-@lru_cache(maxsize=1)
-def _phash_resize() -> np.ndarray:
-    """Pillow's LANCZOS weights for 64 -> 32 (float)."""
-    from hashwatch.hashing.draft_resample import _PRECISION_BITS, _lanczos_full
-
-    return _lanczos_full(64, 32) / 2**_PRECISION_BITS
-
-
-@lru_cache(maxsize=1)
-def _dct32() -> np.ndarray:
-    """scipy.fftpack.dct (type II, unnormalised) over 32 samples, first 8 rows, as a matrix."""
-    k = np.arange(8)[:, None]
-    n = np.arange(32)[None, :]
-    return 2.0 * np.cos(np.pi * k * (2 * n + 1) / 64)
-
-
-def _quality(buffer64: np.ndarray) -> int:
-    from hashwatch.hashing.draft_resample import pdq_quality
-
-    return pdq_quality(buffer64)
-
-
-def _pdq_dct_of(buffer64: np.ndarray) -> np.ndarray:
-    d = _pdq_dct()
-    return d @ buffer64.astype(np.float32) @ d.T
-
-
-def _pdq_bits_hex(dct: np.ndarray) -> str:
-    from hashwatch.hashing.hash_types import _pdq_bits
-
-    return _pdq_bits(dct)
-
-
-def _pdq_hex(buffer64: np.ndarray) -> str:
-    return _pdq_bits_hex(_pdq_dct_of(buffer64))
-
-
-@lru_cache(maxsize=1)
-def _phash_projection() -> tuple[np.ndarray, np.ndarray]:
-    """``_dct32() @ _phash_resize()`` (8 x 64) and its transpose, computed once (read-only)."""
-    dr = _dct32() @ _phash_resize()
-    dr_t = dr.T
-    dr.flags.writeable = False
-    dr_t.flags.writeable = False
-    return dr, dr_t
-
-
-def _hex_rows(bits: np.ndarray) -> list[str]:
-    """Each row of a 2-D bool array as hex, most significant bit first (as :func:`_bits_to_hex`)."""
-    packed = np.packbits(bits, axis=1)
-    return [row.tobytes().hex() for row in packed]
-
-
-def _pdq_hex_many(dcts: np.ndarray) -> list[str]:
-    """:func:`_pdq_bits_hex` of each of a stack of 16 x 16 DCTs (n x 16 x 16): the same bits, one partition."""
-    flat = dcts.reshape(dcts.shape[0], 256)
-    median = np.partition(flat, 127, axis=1)[:, 127:128]  # torben(): the lower median of 256 values
-    return _hex_rows((flat > median)[:, ::-1])
-
-
-def _phash_hex_many(buffers: np.ndarray) -> list[str]:
-    """:func:`_phash_hex` of each of a stack of 64 x 64 buffers (n x 64 x 64 float64)."""
-    dr, dr_t = _phash_projection()
-    flat = (dr @ buffers @ dr_t).reshape(buffers.shape[0], 64)
-    mid = np.partition(flat, (31, 32), axis=1)
-    return _hex_rows(flat > ((mid[:, 31] + mid[:, 32]) / 2)[:, None])
-
-
-def _phash_hex(buffer64: np.ndarray) -> str:
-    dr, dr_t = _phash_projection()
-    low = dr @ buffer64 @ dr_t  # the 8 x 8 low frequencies of the 32 x 32 thumbnail
-    flat = low.ravel()
-    mid = np.partition(flat, (31, 32))
-    return np.packbits(flat > (mid[31] + mid[32]) / 2).tobytes().hex()
-
-
-# ---------------------------------------------------------------- finding borders, bands and skew
-
-
-@dataclass(frozen=True)
-class CandidateBoxes:
-    """What the detectors found on the working image (draft pixels): boxes are (x0, y0, x1, y1)."""
-
-    trimmed: tuple[int, int, int, int] | None = None
-    uncaptioned: tuple[int, int, int, int] | None = None
-    skew_degrees: float | None = None  # the copy's rotation (counter-clockwise positive), if measured
-
-
-def _flat_run(profile_std: np.ndarray, profile_mean: np.ndarray, edge: float, tol_std: float, tol: float):
-    """How many lines from the start of the profile are flat and of the edge's value."""
-    ok = (profile_std <= tol_std) & (np.abs(profile_mean - edge) <= tol)
-    if not ok[0]:
-        return 0
-    bad = np.flatnonzero(~ok)
-    return int(bad[0]) if bad.size else ok.size
-
-
-def find_uniform_border(
-    luma: np.ndarray, *, tol_std: float = 4.0, tol: float = 8.0, min_fraction: float = 0.01
-) -> tuple[int, int, int, int] | None:
-    """The box inside uniform borders (any colour, each side on its own), or None if there is none.
-
-    A border line (row or column) has a small spread and the value of the outermost line of its side. There
-    is a border when some side has at least ``min_fraction`` of the size (and 2 px); then every side of 2 px
-    or more is trimmed (a frame's thin sides too). The box keeps at least 30 % of each axis.
-    """
-    h, w = luma.shape
-    if h < 16 or w < 16:
-        return None
-
-    def run(lines: np.ndarray) -> int:  # lines: the side's lines, outermost first (rows of this array)
-        if lines[0].std() > tol_std:  # the common case, a photo to its edge: one line looked at
-            return 0
-        part = lines[: int(0.7 * lines.shape[0])]
-        return _flat_run(part.std(axis=1), part.mean(axis=1), float(part[0].mean()), tol_std, tol)
-
-    top, bottom = run(luma), run(luma[::-1])
-    left, right = run(luma.T), run(luma.T[::-1])
-    need_h, need_w = max(2, math.ceil(min_fraction * h)), max(2, math.ceil(min_fraction * w))
-    if not (top >= need_h or bottom >= need_h or left >= need_w or right >= need_w):
-        return None
-    # Once one side is a border, thinner sides of a frame (2 px and up) are trimmed as well.
-    top, bottom, left, right = (v if v >= 2 else 0 for v in (top, bottom, left, right))
-    x0, y0, x1, y1 = left, top, w - right, h - bottom
-    if x1 - x0 < 0.3 * w or y1 - y0 < 0.3 * h:
-        return None
-    return x0, y0, x1, y1
-
-
-def find_caption_bands(
-    luma: np.ndarray,
-    *,
-    tol: float = 12.0,
-    min_share: float = 0.25,
-    min_fraction: float = 0.03,
-    max_fraction: float = 0.4,
-) -> tuple[int, int] | None:
-    """Rows to keep ``(y0, y1)`` after removing caption bands at the top and/or bottom, or None.
-
-    A band starts at the image's edge with a uniform row (the band's background), continues through rows
-    in which at least ``min_share`` of the pixels have that colour (the text is the rest), and ends at its
-    last uniform row before the picture: the margin between the text and the picture. It holds some text (else
-    it is a plain border, which trimming handles) and is between ``min_fraction`` and ``max_fraction`` of the
-    height.
-    """
-    h, w = luma.shape
-    if h < 32 or w < 16:
-        return None
-
-    def band(rows: np.ndarray) -> int:
-        if rows[0].std() > 6.0:
-            return 0
-        edge = float(np.median(rows[0]))
-        share = (np.abs(rows - edge) <= tol).mean(axis=1)
-        bad = np.flatnonzero(share < min_share)
-        run = int(bad[0]) if bad.size else rows.shape[0]  # the band cannot reach past here
-        uniform = np.flatnonzero(share[:run] >= 0.98)
-        end = int(uniform[-1]) + 1 if uniform.size else 0  # its inner margin's last row
-        if end < max(3, min_fraction * h) or end > max_fraction * h:
-            return 0
-        if share[:end].min() > 0.98:  # no text: a plain border, which trimming handles
-            return 0
-        return end
-
-    limit = int(max_fraction * h) + 2
-    top = band(luma[:limit])
-    bottom = band(luma[::-1][:limit])
-    if not (top or bottom):
-        return None
-    return top, h - bottom
-
-
-def _edge_slope(content: np.ndarray) -> float | None:
-    """The slope (positions per line) of where content starts along each line, fitted over the middle 60 %
-    of the lines that hold content; None if that is not a straight edge."""
-    lines = np.flatnonzero(content.any(axis=1))
-    if lines.size < 20:
-        return None
-    lo, hi = lines[0], lines[-1]
-    span = hi - lo
-    sel = lines[(lines >= lo + 0.2 * span) & (lines <= hi - 0.2 * span)]
-    if sel.size < 10:
-        return None
-    first = content[sel].argmax(axis=1).astype(np.float64)
-    slope, icpt = np.polyfit(sel, first, 1)
-    keep = np.abs(first - (slope * sel + icpt)) <= 2.0
-    if keep.mean() < 0.7:
-        return None
-    slope, _ = np.polyfit(sel[keep], first[keep], 1)
-    return float(slope)
-
-
-def find_skew(
-    luma: np.ndarray, *, tol: float = 16.0, content_tol: float = 6.0, min_edges: int = 3
-) -> float | None:
-    """The angle (degrees, counter-clockwise positive, as Pillow's ``rotate``) of a copy rotated on an
-    expanded canvas, or None when the image does not look like that.
-
-    The four corners must be background of one colour (within ``tol``); content is what differs from it by
-    more than ``content_tol`` (the corner triangles of a rotated copy are flat, so a small margin suffices
-    and a dark picture's edge still counts as content). The content's left, right, top and bottom edges
-    are fitted as straight lines; at least ``min_edges`` of them must fit and agree within half a degree
-    (a picture whose own edge is the background's colour along one side loses that side only).
-    """
-    h, w = luma.shape
-    if h < 32 or w < 32:
-        return None
-    corners = np.array([luma[0, 0], luma[0, -1], luma[-1, 0], luma[-1, -1]], dtype=np.float64)
-    bg = float(np.median(corners))
-    if np.abs(corners - bg).max() > tol:
-        return None
-    content = np.abs(luma - bg) > content_tol
-    slopes = [
-        _edge_slope(content),  # left edge: x of the first content pixel per row
-        _edge_slope(content[:, ::-1]),  # right edge, seen from the right
-        _edge_slope(content.T),  # top edge: y of the first content pixel per column
-        _edge_slope(content.T[:, ::-1]),  # bottom edge, from the bottom
-    ]
-    # A counter-clockwise turn moves the left edge right going down, the right edge left (seen from the
-    # right: right), the top edge up going right (seen from the top: its first row falls), the bottom down.
-    signs = (1.0, -1.0, -1.0, 1.0)
-    angles = sorted(
-        float(np.degrees(np.arctan(g * s))) for g, s in zip(signs, slopes, strict=True) if s is not None
-    )
-    if len(angles) < min_edges:
-        return None
-    # The largest group of estimates within half a degree of each other (all of them, or all but one).
-    best: list[float] = []
-    for i in range(len(angles)):
-        group = [a for a in angles[i:] if a - angles[i] <= 0.5]
-        if len(group) > len(best):
-            best = group
-    if len(best) < min_edges:
-        return None
-    angle = float(np.mean(best))
-    if not 0.5 <= abs(angle) <= 12.0:
-        return None
-    return angle
 
 
 # ---------------------------------------------------------------- the candidates
@@ -531,7 +285,7 @@ _ANCHORS = {
 class _Hasher:
     """Candidate buffers for one decoded image; caches the row passes shared by several candidates."""
 
-    def __init__(self, luma: np.ndarray, full_size: tuple[int, int], scale: int, types: Sequence[str]):
+    def __init__(self, luma: np.ndarray, full_size: tuple[int, int], scale: int, types: Sequence[HashType]):
         self.luma = luma
         self.full_w, self.full_h = full_size
         self.scale = scale
@@ -543,28 +297,26 @@ class _Hasher:
         """The row pass ``luma @ Mx.T`` transposed (64 x h float64), bit-identical to
         ``_apply_rows(luma, band_x).T``. With the C extension it runs down the columns of the transposed
         luma (made once per image and shared by every candidate), where the sums vectorise: about 2.5x
-        faster than a row pass."""
-        try:
-            from hashwatch.hashing import _mih
-        except ImportError:  # pragma: no cover - only without the C extension
-            return _apply_rows(self.luma, band_x).T
+        faster than a row pass. The extension is required (``c_extension.mih``: a one-line error without it)."""
+        ext = mih()
         h, w = self.luma.shape
         if self._luma_t is None:
             x = np.ascontiguousarray(self.luma, dtype=np.float32)
-            self._luma_t = np.frombuffer(_mih.transpose_f32(x, h, w), dtype=np.float32).reshape(w, h)
+            self._luma_t = np.frombuffer(ext.transpose_f32(x, h, w), dtype=np.float32).reshape(w, h)
         starts, weights, width = band_x
-        out = _mih.band_cols(self._luma_t, w, h, starts, np.ascontiguousarray(weights), width)
+        out = ext.band_cols(self._luma_t, w, h, starts, np.ascontiguousarray(weights), width)
         return np.frombuffer(out, dtype=np.float64).reshape(starts.size, h)
 
     def add(
         self, name: str, buffer64: np.ndarray, *, gate: bool = True, dct: np.ndarray | None = None
     ) -> None:
-        """Hash one candidate's 64 x 64 buffer. ``gate``: apply PDQ's quality gate (not needed when the
-        candidate has the plain image's pixels, e.g. a flip); ``dct``: its PDQ DCT, if already known."""
-        if "pdq" in self.types and (not gate or _quality(buffer64) >= _PDQ_QUALITY_THRESHOLD):
-            self.out[f"pdq:{name}"] = _pdq_hex(buffer64) if dct is None else _pdq_bits_hex(dct)
-        if "phash" in self.types:
-            self.out[f"phash:{name}"] = _phash_hex(buffer64)
+        """Hash one candidate's 64 x 64 buffer with each type. ``gate``: apply the type's quality gate (PDQ's;
+        not needed when the candidate has the plain image's pixels, e.g. a flip); ``dct``: its PDQ DCT, if
+        already known."""
+        for ht in self.types:
+            value = ht.hash_buffer(buffer64, dct=dct, gate=gate)
+            if value is not None:
+                self.out[f"{ht.name}:{name}"] = value
 
     def add_many(self, items: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
         """:meth:`add` with ``gate=False`` for several candidates at once: ``(name, buffer, dct or None)``.
@@ -574,19 +326,10 @@ class _Hasher:
             return
         names = [name for name, _, _ in items]
         buffers = np.stack([b for _, b, _ in items])
-        if "pdq" in self.types:
-            dcts = [dct for _, _, dct in items]
-            missing = [i for i, dct in enumerate(dcts) if dct is None]
-            if missing:
-                d = _pdq_dct()
-                computed = d @ buffers[missing].astype(np.float32) @ d.T
-                for i, dct in zip(missing, computed, strict=True):
-                    dcts[i] = dct
-            for name, hex_ in zip(names, _pdq_hex_many(np.stack(dcts)), strict=True):
-                self.out[f"pdq:{name}"] = hex_
-        if "phash" in self.types:
-            for name, hex_ in zip(names, _phash_hex_many(buffers), strict=True):
-                self.out[f"phash:{name}"] = hex_
+        dcts = [dct for _, _, dct in items]
+        for ht in self.types:
+            for name, hex_ in zip(names, ht.hash_buffers(buffers, dcts), strict=True):
+                self.out[f"{ht.name}:{name}"] = hex_
 
     def axis(self, source: np.ndarray, vertical: bool) -> Band:
         n_draft = self.luma.shape[0] if vertical else self.luma.shape[1]
@@ -614,16 +357,19 @@ class _Hasher:
 def compute_candidates(
     decoded: DecodedImage,
     families: Iterable[str] = DEFAULT_CANDIDATE_FAMILIES,
-    types: Sequence[str] = ("pdq", "phash"),
+    types: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """Every applicable candidate's hashes, as ``{"pdq:trimmed": hex, "phash:trimmed": hex, ...}``.
 
     ``decoded`` is the working image the plain hashes were computed from (see
-    :func:`hashwatch.hashing.decode.decode_image`); nothing is decoded again. A PDQ candidate under PDQ's
-    quality gate is left out, as the plain PDQ would be.
+    :func:`hashwatch.hashing.decode.decode_image`); nothing is decoded again. ``types``: the hash types to
+    hash the candidates with (default: every registered type with ``query_candidates``, i.e. pdq and phash),
+    each through its own ``hash_buffer``. A PDQ candidate under PDQ's quality gate is left out, as the plain
+    PDQ would be.
     """
     families = set(check_families(families))
-    if decoded.image is None or not families or not types:
+    hashers = candidate_hash_types(types)
+    if decoded.image is None or not families or not hashers:
         return {}
     luma = decoded.luma
     full_size = decoded.full_size or (
@@ -631,7 +377,7 @@ def compute_candidates(
         luma.shape[0] * decoded.draft_scale,
     )
     luma, scale = reduce_working_image(luma, decoded.draft_scale)
-    h = _Hasher(luma, full_size, scale, tuple(types))
+    h = _Hasher(luma, full_size, scale, hashers)
     trim_box = None
     if "trimmed" in families or "uncaptioned" in families:
         trim_box = find_uniform_border(luma)
@@ -716,7 +462,7 @@ def _real_dihedral(h: _Hasher) -> None:
     flip_lr = _buffer_t(rows_rev, my)  # mirrored left-right (Pillow FLIP_LEFT_RIGHT; PDQ's "flipy")
     flip_tb = _buffer_t(rows, my_rev)  # upside down (FLIP_TOP_BOTTOM; PDQ's "flipx")
     both = _buffer_t(rows_rev, my_rev)  # rot180
-    dcts = {"lr": _pdq_dct_of(flip_lr), "tb": _pdq_dct_of(flip_tb), "both": _pdq_dct_of(both)}
+    dcts = {"lr": pdq_dct(flip_lr), "tb": pdq_dct(flip_tb), "both": pdq_dct(both)}
     # PDQ's downscale and DCT commute exactly with a transpose, so the quarter turns are transposes of the
     # flips (TRANSPOSE itself equals the DCT variant flip_plus1 and is not repeated).
     variants = {

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hashwatch.errors import UserError
+from hashwatch.hashing.hash_types import hash_types
 
 __all__ = ["register"]
 
@@ -64,7 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override a type's match threshold, e.g. pdq=24 (repeatable)",
     )
     p.add_argument("--no-dihedral", action="store_true", help="do not match rotated/flipped PDQ variants")
-    p.add_argument("--match-types", default=None, metavar="T1,T2", help="only match these hash types")
+    p.add_argument(
+        "--match-types",
+        default=None,
+        metavar="T1,T2",
+        help=f"only match these hash types (of {', '.join(ht.name for ht in hash_types() if ht.matchable)})",
+    )
     p.add_argument(
         "--corroborate",
         action="append",
@@ -84,7 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_hash_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--types", default=None, metavar="T1,T2", help="hash types to compute (default: all)")
+    p.add_argument(
+        "--types",
+        default=None,
+        metavar="T1,T2",
+        help=f"hash types to compute (default: all: {', '.join(ht.name for ht in hash_types())})",
+    )
     p.add_argument("--apply-exif-orientation", action="store_true", help="rotate by the EXIF tag first")
     p.add_argument(
         "--draft-min-side",

@@ -21,7 +21,6 @@ Nothing here sees bytes or keeps pixels; inputs are the decoded draft as a float
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -29,11 +28,11 @@ import numpy as np
 from hashwatch.hashing.c_extension import mih
 
 __all__ = [
-    "dhash_from_luma",
+    "jarosz_buffer64",
     "jarosz_matrix",
     "lanczos_matrix",
-    "pdq_dct_and_quality_from_luma",
-    "phash_from_luma",
+    "lanczos_weights",
+    "pillow_resize",
 ]
 
 PDQ_SIDE = 64
@@ -114,6 +113,11 @@ def _aggregate(m_full: np.ndarray, scale: int, n_draft: int, dtype=np.float32) -
     return padded.reshape(m_full.shape[0], n_draft, scale).sum(axis=2).astype(dtype)
 
 
+def lanczos_weights(n_in: int, n_out: int) -> np.ndarray:
+    """Pillow's LANCZOS weights for ``n_in -> n_out`` as floats (its fixed-point coefficients / 2^22)."""
+    return _lanczos_full(n_in, n_out) / 2**_PRECISION_BITS
+
+
 @lru_cache(maxsize=512)
 def lanczos_matrix(n_full: int, n_out: int, scale: int, n_draft: int) -> np.ndarray:
     """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft.
@@ -162,7 +166,7 @@ def _rows_downscale(luma: np.ndarray, n_full: int, scale: int) -> np.ndarray:
     return np.frombuffer(out, dtype=np.float64).reshape(h, starts.size)
 
 
-def _pillow_resize(
+def pillow_resize(
     luma: np.ndarray, full_size: tuple[int, int], out: tuple[int, int], scale: int
 ) -> np.ndarray:
     """Pillow's two-pass resize (one axis, round to 8 bits, the other axis, round) emulated on the draft.
@@ -189,52 +193,12 @@ def _pillow_resize(
     return np.clip(np.floor((my @ tmp + half) / unit), 0, 255)
 
 
-def phash_from_luma(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> str:
-    """imagehash.phash (hash_size 8) of the full-resolution image, from its draft luma (float32, h x w)."""
-    import scipy.fftpack
-
-    pixels = _pillow_resize(luma, full_size, (32, 32), scale)
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
-    low = dct[:8, :8]
-    return np.packbits((low > np.median(low)).ravel()).tobytes().hex()
-
-
-def dhash_from_luma(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> str:
-    """imagehash.dhash (hash_size 8) of the full-resolution image, from its draft luma."""
-    pixels = _pillow_resize(luma, full_size, (9, 8), scale)
-    return np.packbits((pixels[:, 1:] > pixels[:, :-1]).ravel()).tobytes().hex()
-
-
-@lru_cache(maxsize=1)
-def _pdq_dct_matrix() -> np.ndarray:
-    """PDQ's 16x64 DCT matrix (pdqhashing.cpp dct_matrix_64), in float32 as the reference computes it."""
-    i = np.arange(16)[:, None]
-    j = np.arange(64)[None, :]
-    m = math.sqrt(2.0 / 64) * np.cos((math.pi / 2.0 / 64) * (i + 1) * (2 * j + 1))
-    return m.astype(np.float32)
-
-
-def pdq_quality(buffer64: np.ndarray) -> int:
-    """pdqImageDomainQualityMetric: summed vertical and horizontal gradients, scaled to 0..100."""
-    b = buffer64.astype(np.float32)
-    dv = np.trunc((b[:-1, :] - b[1:, :]) * np.float32(100) / np.float32(255)).astype(np.int64)
-    dh = np.trunc((b[:, :-1] - b[:, 1:]) * np.float32(100) / np.float32(255)).astype(np.int64)
-    total = int(np.abs(dv).sum() + np.abs(dh).sum())
-    return min(total // 90, 100)
-
-
-def pdq_dct_and_quality_from_luma(
-    luma: np.ndarray, full_size: tuple[int, int], scale: int
-) -> tuple[np.ndarray, int]:
-    """PDQ's 16x16 DCT output and quality for the full-resolution image, from its draft luma."""
+def jarosz_buffer64(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> np.ndarray:
+    """PDQ's 64 x 64 buffer (two Jarosz box passes and decimation per axis) of the full-resolution image, from
+    its draft luma, in float32."""
     full_w, full_h = full_size
     h, w = luma.shape
-    if min(full_w, full_h) < 5:  # MIN_HASHABLE_DIM
-        return np.zeros((16, 16), np.float32), 0
     if full_w == PDQ_SIDE and full_h == PDQ_SIDE and scale == 1:
-        buffer64 = luma.astype(np.float32)
-    else:
-        my = _jarosz_matrix64(full_h, scale, h)
-        buffer64 = (my @ _rows_downscale(luma, full_w, scale)).astype(np.float32)
-    d = _pdq_dct_matrix()
-    return d @ buffer64 @ d.T, pdq_quality(buffer64)
+        return luma.astype(np.float32)
+    my = _jarosz_matrix64(full_h, scale, h)
+    return (my @ _rows_downscale(luma, full_w, scale)).astype(np.float32)

@@ -1,76 +1,72 @@
-"""One abstraction per hash algorithm, a registry of them, and the plug-in point.
+"""The registry of hash types: the one place that knows which hashes exist, and the plug-in point.
 
-A :class:`HashType` knows its name, its length, how to parse and validate a hex value, how to compute itself
-from an image's bytes and/or its decoded working image, how far apart two values are, its default match
-threshold and which kind of index serves it:
+A :class:`HashType` is declared once and everything else derives from it: what it is (name, bits, hex
+length, parsing), how it is computed (:class:`Source`: from the bytes, from the decoded picture, or, for
+videos, from frames), how it is matched (index kind, distance, default threshold) and where its values are
+stored (:func:`hash_columns`: the ``images/`` and ``matches/`` columns of the built-ins; plug-ins go to the
+``extra_hashes`` map). The Parquet schemas, list parsing, the index, matching, rescan, the allowlist, the
+evaluation, the CLI's choices and the docs' table of types read the registry; the algorithms themselves live
+in :mod:`hashwatch.hashing.algorithms`, one module each.
+
+Index kinds:
 
 - ``exact``: equality on the bytes of the value (md5, sha1, sha256, or a plug-in such as sha512);
 - ``hamming``: every list value within a Hamming radius (phash, dhash, pdq), served by multi-index hashing;
-- ``linear``: a plug-in's own ``distance`` (e.g. PhotoDNA's), served by a linear scan.
+- ``linear``: a plug-in's own ``distance`` (e.g. PhotoDNA's), served by a linear scan;
+- ``none``: computed and recorded, never matched (crc32c, a content key).
 
-Built-ins: ``md5``, ``sha1``, ``sha256`` (of the raw bytes), ``crc32c`` (a content key, never matched against
-lists), ``phash`` and ``dhash`` (imagehash's algorithms, 64 bits), ``pdq`` (256 bits with a quality score;
-quality < 50 means "no pdq").
-
-**Plug-ins** (a licensed hash such as PhotoDNA) need no change here. Either call :func:`register_hash_type`
-with an instance before hashing, or ship a package with an entry point in the group ``hashwatch.hash_types``
-whose value is a :class:`HashType` subclass or instance (or a no-argument factory returning one)::
+**Plug-ins** (a licensed hash such as PhotoDNA) need no change to hashwatch. Either call
+:func:`register_hash_type` with an instance or class before hashing, or ship a package with an entry point in
+the group ``hashwatch.hash_types`` whose value is a :class:`HashType` subclass or instance (or a no-argument
+factory returning one)::
 
     # setup.py of the plug-in package
     entry_points={"hashwatch.hash_types": ["photodna = my_pdna.hashwatch_plugin:PhotoDnaHashType"]}
 
+    # or, in code
+    class Sha512(CryptoHashType):          # hashwatch.hashing.algorithms.digests
+        name, bits = "sha512", 512
+    register_hash_type(Sha512)
+
 Entry points are loaded the first time the registry is read. A plug-in's values appear in
-``ImageHashes.extra[name]`` and in known-hash lists under its name.
+``ImageHashes.extra[name]``, in the ``images/`` row's ``extra_hashes`` map, and in known-hash lists under its
+name.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from hashwatch.hashing.decode import DecodedImage
 
 __all__ = [
-    "DIHEDRAL_VARIANTS",
     "ENTRY_POINT_GROUP",
-    "CryptoHashType",
-    "Crc32cHashType",
-    "DHashType",
+    "IMAGES",
+    "MATCHES",
+    "ColumnRole",
+    "HashColumn",
     "HashResult",
     "HashType",
     "IndexKind",
-    "PDQ_QUALITY_THRESHOLD",
-    "PHashType",
-    "PdqHashType",
+    "Source",
+    "bits_to_hex",
+    "builtin_hash_types",
     "get_hash_type",
     "hamming_distance_hex",
+    "hash_columns",
     "hash_types",
     "register_hash_type",
     "unregister_hash_type",
 ]
 
 ENTRY_POINT_GROUP = "hashwatch.hash_types"
-
-# Names of PDQ's 7 non-trivial dihedral variants, in the order ImageHashes.pdq_dihedral stores them. A variant
-# is the hash the image would have after that transform: "rot90" = rotated 90 degrees counter-clockwise, as in
-# ThreatExchange's reference (pdqhashing.cpp: Rotate90, Rotate180, Rotate270, FlipX, FlipY, FlipPlus1,
-# FlipMinus1).
-DIHEDRAL_VARIANTS: tuple[str, ...] = (
-    "rot90",
-    "rot180",
-    "rot270",
-    "flipx",
-    "flipy",
-    "flip_plus1",
-    "flip_minus1",
-)
-
-PDQ_QUALITY_THRESHOLD = 50
 
 
 class IndexKind:
@@ -80,6 +76,24 @@ class IndexKind:
     NONE = "none"  # computed and recorded, never matched (crc32c)
 
     ALL = (EXACT, HAMMING, LINEAR, NONE)
+
+
+class Source:
+    """How a type is computed, i.e. what ``compute`` gets from :func:`compute_image_hashes`:
+
+    - ``BYTES``: ``compute(data, None)``, a digest of the raw bytes; every fetched body has one, so its
+      column is never null.
+    - ``PICTURE``: ``compute(data, decoded)`` with the decoded still picture (``decoded.image`` in the type's
+      ``image_mode``, ``decoded.luma``); no value when the bytes do not decode.
+    - ``FRAMES``: a video hash computed from decoded frames (video MD5 of the stream, vPDQ). Reserved for the
+      video path (next issue), which will hand such a type its frames; still images never run them.
+    """
+
+    BYTES = "bytes"
+    PICTURE = "picture"
+    FRAMES = "frames"
+
+    ALL = (BYTES, PICTURE, FRAMES)
 
 
 @dataclass(frozen=True)
@@ -101,14 +115,30 @@ def hamming_distance_hex(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
+def bits_to_hex(bits: np.ndarray) -> list[str]:
+    """Each row of a 2-D bool array as hex, most significant bit first (as imagehash and PDQ print them)."""
+    import numpy as np
+
+    return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
+
+
 class HashType:
     """The uniform interface. Subclasses set the class attributes and implement :meth:`compute`.
 
-    ``bits`` is the value's length (hex length = bits / 4). ``needs_image`` says whether :meth:`compute`
-    wants the decoded working image (``image_mode`` "L" or "RGB"); byte digests only need the bytes.
+    ``bits`` is the value's length (hex length = bits / 4). ``computed_from`` (:class:`Source`) says what
+    :meth:`compute` needs; ``image_mode`` ("L" or "RGB") the mode of the decoded picture it gets.
     ``matchable=False`` types are computed and recorded but may not appear in known-hash lists;
     ``match_by_default=False`` types may be listed and indexed but are matched only when
     ``MatchOptions.hash_types`` names them.
+
+    Storage: a plug-in's values go to the ``extra_hashes`` map of ``images/``. A built-in has
+    ``own_column``: a column named after it in ``images/`` and, if matchable, in ``matches/`` (the matched
+    image's other hashes); with a ``quality_column`` (in both) and a ``variants_column`` (``images/`` only,
+    the values of ``variant_names`` in that order). Those columns are the tables' schema: only the built-ins
+    in :func:`_builtins` may have them.
+
+    ``query_candidates``: the type can hash the query-side candidates of :mod:`hashwatch.hashing.candidates`
+    (pictures given as PDQ's 64 x 64 luma buffer) through :meth:`hash_buffer` and :meth:`hash_buffers`.
     """
 
     name: ClassVar[str]
@@ -117,16 +147,26 @@ class HashType:
     default_threshold: ClassVar[int] = 0
     # Matched when MatchOptions names no hash types. False: recorded and indexed, matched only when asked.
     match_by_default: ClassVar[bool] = True
-    needs_image: ClassVar[bool] = False
+    computed_from: ClassVar[str] = Source.BYTES
     image_mode: ClassVar[str] = "L"
     matchable: ClassVar[bool] = True
     # Reported values of a lower quality are treated as "no hash" (None: the type has no quality score).
     min_quality: ClassVar[int | None] = None
     description: ClassVar[str] = ""
+    own_column: ClassVar[bool] = False
+    quality_column: ClassVar[str | None] = None
+    variants_column: ClassVar[str | None] = None
+    variant_names: ClassVar[tuple[str, ...]] = ()
+    query_candidates: ClassVar[bool] = False
 
     @property
     def hex_length(self) -> int:
         return self.bits // 4
+
+    @property
+    def needs_image(self) -> bool:
+        """Whether :meth:`compute` wants the decoded picture."""
+        return self.computed_from == Source.PICTURE
 
     def parse(self, text: str) -> str:
         """Normalise (strip, lower-case) and validate a hex value; raise ValueError saying what is wrong."""
@@ -147,12 +187,28 @@ class HashType:
         return True
 
     def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        """Hash one image from its bytes and, for ``needs_image`` types, its decoded working image.
+        """Hash one image from its bytes and, for ``PICTURE`` types, its decoded working image.
 
         ``decoded.image`` is a PIL image in mode ``image_mode`` (possibly a JPEG draft: see
         ``decoded.draft_scale`` and ``decoded.full_size``); ``decoded.luma`` is its luma as float32.
         """
         raise NotImplementedError
+
+    def without_variants(self) -> HashType:
+        """This type computing no variants (``HashConfig(pdq_dihedral=False)``): itself when it has none."""
+        return self
+
+    def hash_buffer(
+        self, buffer64: np.ndarray, *, dct: np.ndarray | None = None, gate: bool = True
+    ) -> str | None:
+        """(``query_candidates`` types) The hash of one candidate picture given as PDQ's 64 x 64 luma buffer;
+        None when the type's quality gate (``gate``) says no. ``dct``: the buffer's PDQ DCT when known."""
+        raise NotImplementedError(f"{self.name} does not hash query-side candidates")
+
+    def hash_buffers(self, buffers: np.ndarray, dcts: Sequence[np.ndarray | None]) -> list[str]:
+        """(``query_candidates`` types) :meth:`hash_buffer` without a gate for a stack of buffers (n x 64 x
+        64), computed as one stack: the same hashes, fewer calls."""
+        raise NotImplementedError(f"{self.name} does not hash query-side candidates")
 
     def distance(self, a: str, b: str) -> int:
         """Distance between two parsed values: Hamming for ``hamming`` types, 0 or 1 for ``exact``."""
@@ -164,177 +220,88 @@ class HashType:
         return f"<HashType {self.name} ({self.bits} bits, {self.index_kind})>"
 
 
-class CryptoHashType(HashType):
-    """A cryptographic digest of the raw bytes, matched exactly."""
+# ---------------------------------------------------------------- columns
 
-    index_kind = IndexKind.EXACT
-
-    def __init__(self, name: str, bits: int) -> None:
-        self.name = name  # type: ignore[misc]
-        self.bits = bits  # type: ignore[misc]
-        self.description = f"{name} of the raw bytes"  # type: ignore[misc]
-
-    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        return HashResult(hashlib.new(self.name, data).hexdigest())
+IMAGES = "images"
+MATCHES = "matches"
 
 
-class Crc32cHashType(HashType):
-    """CRC-32C of the raw bytes: a cheap content key for deduplication, too short to match lists on."""
-
-    name = "crc32c"
-    bits = 32
-    index_kind = IndexKind.NONE
-    matchable = False
-    description = "CRC-32C (Castagnoli) of the raw bytes; a content key, not matched"
-
-    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        import google_crc32c
-
-        return HashResult(f"{google_crc32c.value(data):08x}")
+class ColumnRole:
+    VALUE = "value"  # the hash, lower-case hex
+    QUALITY = "quality"  # its quality score (int)
+    VARIANTS = "variants"  # the values of its variant_names (list of hex)
 
 
-def _bits_to_hex(bits) -> str:
-    """Row-major bits (numpy bool array), most significant first, as imagehash and PDQ print them."""
-    import numpy as np
+@dataclass(frozen=True)
+class HashColumn:
+    """One hash column of ``images/`` or ``matches/``: its name, the type it belongs to, what it holds, and
+    whether it is never null (a digest of the bytes)."""
 
-    return np.packbits(np.asarray(bits, dtype=bool).ravel()).tobytes().hex()
+    name: str
+    hash_type: str
+    role: str
+    required: bool = False
 
-
-class PHashType(HashType):
-    """imagehash.phash: 32x32 Lanczos downscale of luma, 2-D DCT, 8x8 low frequencies above their median.
-
-    Computed by :mod:`hashwatch.hashing.draft_resample`, which applies Pillow's full-resolution Lanczos
-    kernel to the JPEG draft; on an undrafted image it equals ``imagehash.phash`` bit for bit (tested).
-    """
-
-    name = "phash"
-    bits = 64
-    index_kind = IndexKind.HAMMING
-    # The detection-quality evaluation (docs/evaluation.md): at 10, 5 false matches in 8.3 million
-    # comparisons (clip art against wallpapers); the nearest non-matching pair is at 6. At 4: none, and 96.5 %
-    # recall on the edits hashes are made for (99.5 % at 10).
-    default_threshold = 4
-    needs_image = True
-    description = "pHash (imagehash 4.3.2 phash, hash_size=8): DCT of a 32x32 luma thumbnail"
-
-    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        from hashwatch.hashing.draft_resample import phash_from_luma
-
-        if decoded is None or decoded.image is None:
-            return HashResult(None)
-        return HashResult(phash_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale))
+    @property
+    def python_type(self) -> Any:
+        """The field type of the records that carry it (Beam's RowCoder reads nullability from it)."""
+        if self.role == ColumnRole.QUALITY:
+            return Optional[int]  # noqa: UP045 - typing objects, as the records' other fields
+        if self.role == ColumnRole.VARIANTS:
+            return Optional[Sequence[str]]  # noqa: UP045
+        return str if self.required else Optional[str]  # noqa: UP045
 
 
-class DHashType(HashType):
-    """imagehash.dhash: 9x8 Lanczos downscale of luma, each pixel brighter than its left neighbour.
+def hash_columns(table: str = IMAGES) -> tuple[HashColumn, ...]:
+    """The hash columns of ``images/`` or ``matches/``, in table order, from the built-in types.
 
-    Computed like :class:`PHashType` from the draft; equals ``imagehash.dhash`` on an undrafted image.
-    """
-
-    name = "dhash"
-    bits = 64
-    index_kind = IndexKind.HAMMING
-    # Not matched unless asked: the detection-quality evaluation (docs/evaluation.md) found no threshold
-    # without false matches. Flat gradients, glows and stripes share the dHash 0000000000000000 (9 pairs of
-    # different images at distance 0); at 10, 7,407 false matches in 8.3 million comparisons. When asked for,
-    # exact equality.
-    default_threshold = 0
-    match_by_default = False
-    needs_image = True
-    description = "dHash (imagehash 4.3.2 dhash, hash_size=8): horizontal gradient signs of a 9x8 thumbnail"
-
-    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        from hashwatch.hashing.draft_resample import dhash_from_luma
-
-        if decoded is None or decoded.image is None:
-            return HashResult(None)
-        return HashResult(dhash_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale))
-
-
-def _pdq_bits(coefficients):
-    """PDQ's bits from its 16x16 DCT output: above the median (pdqBuffer16x16ToBits), hex bit order."""
-    import numpy as np
-
-    flat = coefficients.ravel()
-    median = np.partition(flat, 127)[127]  # torben(): the lower median of 256 values
-    # The hex string's first bit is coefficient (15, 15), its last (0, 0): reverse the row-major order.
-    return _bits_to_hex((flat > median)[::-1])
-
-
-def _pdq_dihedral_dcts(a):
-    """The 16x16 DCT of each dihedral variant, from the original's (pdqhashing.cpp dct16OriginalTo*)."""
-    import numpy as np
-
-    i = np.arange(16)[:, None]
-    j = np.arange(16)[None, :]
-    odd_i = (i & 1).astype(bool)
-    odd_j = (j & 1).astype(bool)
-    odd_ij = ((i + j) & 1).astype(bool)
-    return {
-        # B[j][i] = A[i][j] if j odd else -A[i][j]
-        "rot90": np.where(odd_j, a, -a).T,
-        "rot180": np.where(odd_ij, -a, a),
-        "rot270": np.where(odd_i, a, -a).T,
-        "flipx": np.where(odd_i, a, -a),
-        "flipy": np.where(odd_j, a, -a),
-        "flip_plus1": a.T,
-        "flip_minus1": np.where(odd_ij, -a, a).T,
-    }
-
-
-class PdqHashType(HashType):
-    """Meta's PDQ (pdqhash 0.2.8, the reference C++): 256 bits, a quality 0-100, and 7 dihedral variants.
-
-    The reference's steps (Jarosz downscale to 64x64, quality metric, 16x16 DCT, threshold at the median;
-    ``pdq/cpp/hashing/pdqhashing.cpp``) are computed by :mod:`hashwatch.hashing.draft_resample`, whose
-    downscale emulates the full-resolution filter on a JPEG draft. On an undrafted image the result equals
-    ``pdqhash.compute`` (tested). The dihedral variants come from the same DCT by the reference's
-    sign/transpose rules (``dct16OriginalTo*``), so one computation yields all 8 hashes.
-    """
-
-    name = "pdq"
-    bits = 256
-    index_kind = IndexKind.HAMMING
-    default_threshold = 31  # ThreatExchange's PDQ_CONFIDENT_MATCH_THRESHOLD
-    needs_image = True
-    min_quality = PDQ_QUALITY_THRESHOLD
-    description = "PDQ (Meta, via pdqhash 0.2.8); quality < 50 gives no hash"
-
-    def __init__(self, dihedral: bool = True) -> None:
-        self.dihedral = dihedral
-
-    def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
-        from hashwatch.hashing.draft_resample import pdq_dct_and_quality_from_luma
-
-        if decoded is None or decoded.image is None:
-            return HashResult(None)
-        dct, quality = pdq_dct_and_quality_from_luma(decoded.luma, decoded.full_size, decoded.draft_scale)
-        if quality < PDQ_QUALITY_THRESHOLD:
-            return HashResult(None, quality)
-        variants: dict[str, str] = {}
-        if self.dihedral:
-            variants = {name: _pdq_bits(v) for name, v in _pdq_dihedral_dcts(dct).items()}
-        return HashResult(_pdq_bits(dct), quality, variants)
+    ``images/`` has every built-in's value, quality and variants; ``matches/`` the values and qualities of
+    the matchable ones (the matched image's other hashes, for joining with other systems). Plug-in values
+    are in the ``extra_hashes`` map, and in ``matches/`` as the ``hash_value`` of their own matches."""
+    if table not in (IMAGES, MATCHES):
+        raise ValueError(f"no hash columns in table {table!r}")
+    out: list[HashColumn] = []
+    for ht in builtin_hash_types():
+        if table == MATCHES and not ht.matchable:
+            continue
+        out.append(HashColumn(ht.name, ht.name, ColumnRole.VALUE, ht.computed_from == Source.BYTES))
+        if ht.quality_column:
+            out.append(HashColumn(ht.quality_column, ht.name, ColumnRole.QUALITY))
+        if ht.variants_column and table == IMAGES:
+            out.append(HashColumn(ht.variants_column, ht.name, ColumnRole.VARIANTS))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- registry
 
-_BUILTIN_ORDER = ("md5", "sha1", "sha256", "crc32c", "phash", "dhash", "pdq")
 _registry: dict[str, HashType] = {}
-_state = {"loaded": False}  # built-ins and entry points are loaded on first use
+_state: dict[str, Any] = {
+    "builtins": {},
+    "plugins": False,
+}  # loaded on first use: built-ins, then entry points
 _lock = threading.RLock()
 
 
 def _builtins() -> list[HashType]:
+    """The built-in types, in the order of their columns: the one list of them."""
+    from hashwatch.hashing.algorithms.dhash import DHashType
+    from hashwatch.hashing.algorithms.digests import Crc32cHashType, Md5HashType, Sha1HashType, Sha256HashType
+    from hashwatch.hashing.algorithms.pdq import PdqHashType
+    from hashwatch.hashing.algorithms.phash import PHashType
+
     return [
-        CryptoHashType("md5", 128),
-        CryptoHashType("sha1", 160),
-        CryptoHashType("sha256", 256),
+        Md5HashType(),
+        Sha1HashType(),
+        Sha256HashType(),
         Crc32cHashType(),
         PHashType(),
         DHashType(),
         PdqHashType(),
     ]
+
+
+def _storage(ht: HashType) -> tuple:
+    return (ht.own_column, ht.quality_column, ht.variants_column, tuple(ht.variant_names), ht.computed_from)
 
 
 def _check(ht: HashType) -> None:
@@ -346,31 +313,42 @@ def _check(ht: HashType) -> None:
         raise ValueError(f"hash type {name}: bits must be a positive multiple of 8, got {bits!r}")
     if getattr(ht, "index_kind", None) not in IndexKind.ALL:
         raise ValueError(f"hash type {name}: index_kind must be one of {IndexKind.ALL}")
+    if ht.computed_from not in Source.ALL:
+        raise ValueError(f"hash type {name}: computed_from must be one of {Source.ALL}")
+    if not isinstance(type(ht).needs_image, property):
+        raise ValueError(f"hash type {name}: set computed_from = Source.PICTURE instead of needs_image")
     if ht.image_mode not in ("L", "RGB"):
         raise ValueError(f"hash type {name}: image_mode must be 'L' or 'RGB'")
 
 
-def register_hash_type(hash_type: HashType | type[HashType], *, replace: bool = False) -> HashType:
-    """Add a hash type (an instance, or a class with a no-argument constructor); returns the instance.
+def _check_storage(ht: HashType) -> None:
+    """Only the built-ins have columns of their own (they are the Parquet schema); a replacement of a built-in
+    keeps its columns."""
+    builtin = _state["builtins"]
+    if ht.name in builtin:
+        if _storage(ht) != _storage(builtin[ht.name]):
+            raise ValueError(
+                f"hash type {ht.name}: a replacement must keep the built-in's columns and source "
+                f"(own_column, quality_column, variants_column, variant_names, computed_from)"
+            )
+    elif ht.own_column or ht.quality_column or ht.variants_column:
+        raise ValueError(
+            f"hash type {ht.name}: only built-ins have columns of their own (they are the images/ and "
+            "matches/ schema); a plug-in's values go to the extra_hashes map: leave own_column False"
+        )
 
-    Registering a name twice is an error unless ``replace=True`` (which is also how a deployment swaps a
-    built-in's implementation).
-    """
-    ht = hash_type() if isinstance(hash_type, type) else hash_type
-    _check(ht)
+
+def _ensure_builtins() -> None:
+    if _state["builtins"]:
+        return
     with _lock:
-        _ensure_loaded()
-        if ht.name in _registry and not replace:
-            raise ValueError(f"hash type {ht.name!r} is already registered")
-        _registry[ht.name] = ht
-    return ht
-
-
-def unregister_hash_type(name: str) -> None:
-    """Remove a registered type (tests and plug-in reloads); unknown names are ignored."""
-    with _lock:
-        _ensure_loaded()
-        _registry.pop(name, None)
+        if _state["builtins"]:
+            return
+        builtins = _builtins()
+        for ht in builtins:
+            _check(ht)
+            _registry.setdefault(ht.name, ht)
+        _state["builtins"] = {ht.name: ht for ht in builtins}
 
 
 def _load_entry_points() -> None:
@@ -385,19 +363,48 @@ def _load_entry_points() -> None:
         else:
             raise TypeError(f"entry point {ep.name} in {ENTRY_POINT_GROUP} is not a HashType")
         _check(ht)
+        _check_storage(ht)
         _registry.setdefault(ht.name, ht)
 
 
 def _ensure_loaded() -> None:
-    if _state["loaded"]:
+    _ensure_builtins()
+    if _state["plugins"]:
         return
     with _lock:
-        if _state["loaded"]:
+        if _state["plugins"]:
             return
-        for ht in _builtins():
-            _registry.setdefault(ht.name, ht)
-        _state["loaded"] = True
+        _state["plugins"] = True
         _load_entry_points()
+
+
+def register_hash_type(hash_type: HashType | type[HashType], *, replace: bool = False) -> HashType:
+    """Add a hash type (an instance, or a class with a no-argument constructor); returns the instance.
+
+    Registering a name twice is an error unless ``replace=True`` (which is also how a deployment swaps a
+    built-in's implementation; the replacement keeps the built-in's columns).
+    """
+    ht = hash_type() if isinstance(hash_type, type) else hash_type
+    _check(ht)
+    with _lock:
+        _ensure_loaded()
+        _check_storage(ht)
+        if ht.name in _registry and not replace:
+            raise ValueError(f"hash type {ht.name!r} is already registered")
+        _registry[ht.name] = ht
+    return ht
+
+
+def unregister_hash_type(name: str) -> None:
+    """Remove a registered plug-in (tests and plug-in reloads); unknown names are ignored. A built-in cannot
+    be removed (its columns are the tables' schema); a replaced built-in gets its own implementation back."""
+    with _lock:
+        _ensure_loaded()
+        builtin = _state["builtins"].get(name)
+        if builtin is not None:
+            _registry[name] = builtin
+        else:
+            _registry.pop(name, None)
 
 
 def get_hash_type(name: str) -> HashType:
@@ -409,9 +416,43 @@ def get_hash_type(name: str) -> HashType:
         raise KeyError(f"unknown hash type {name!r} (known: {', '.join(_registry)})") from None
 
 
+def builtin_hash_types() -> list[HashType]:
+    """The built-in types in their fixed order (as registered: a replacement counts). Reads no entry point:
+    the schemas derive from these at import."""
+    _ensure_builtins()
+    return [_registry[name] for name in _state["builtins"]]
+
+
 def hash_types() -> list[HashType]:
     """All registered types: built-ins first in their fixed order, then plug-ins by name."""
     _ensure_loaded()
-    builtin = [_registry[n] for n in _BUILTIN_ORDER if n in _registry]
-    others = sorted((ht for n, ht in _registry.items() if n not in _BUILTIN_ORDER), key=lambda h: h.name)
-    return builtin + others
+    builtin = _state["builtins"]
+    others = sorted((ht for n, ht in _registry.items() if n not in builtin), key=lambda h: h.name)
+    return builtin_hash_types() + others
+
+
+def types_table_markdown() -> str:
+    """The registered types as the Markdown table docs/hashing.md shows (a test keeps the two equal)::
+
+    python -m hashwatch.hashing.hash_types    # prints it
+    """
+    rows = [
+        "| name | bits | computed from | index kind | default threshold | stored in | what |",
+        "| --- | ---: | --- | --- | ---: | --- | --- |",
+    ]
+    for ht in hash_types():
+        matched = ht.matchable and ht.index_kind != IndexKind.NONE
+        threshold = (str(ht.default_threshold) if matched else "-") + (
+            "" if ht.match_by_default else ", asked"
+        )
+        own = [ht.name, ht.quality_column, ht.variants_column]
+        stored = ", ".join(f"`{c}`" for c in own if c) if ht.own_column else "`extra_hashes`"
+        rows.append(
+            f"| `{ht.name}` | {ht.bits} | {ht.computed_from} | {ht.index_kind} | {threshold} | {stored} "
+            f"| {ht.description} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(types_table_markdown())

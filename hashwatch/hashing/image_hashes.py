@@ -5,17 +5,20 @@
 >>> h.decode_status, h.pdq, h.phash                              # doctest: +SKIP
 ('ok', 'f8f8f0ce...', 'ba8c84536bd3c366')
 
-The bytes are hashed (md5, sha1, sha256, crc32c), decoded once (see :mod:`hashwatch.hashing.decode`) and every
-enabled image hash type runs on the same small working image. Nothing here keeps the bytes or the pixels:
-an :class:`ImageHashes` holds only hashes and metadata, so it is safe to log, write and ship.
+The registered types (:mod:`hashwatch.hashing.hash_types`) that hash the bytes run first (md5, sha1, sha256,
+crc32c, byte plug-ins); the bytes are decoded once (see :mod:`hashwatch.hashing.decode`) and every type that
+hashes the picture runs on the same small working image. Nothing here keeps the bytes or the pixels: an
+:class:`ImageHashes` holds only hashes and metadata, so it is safe to log, write and ship.
+:meth:`ImageHashes.to_columns` and :meth:`ImageHashes.from_columns` are the one pair of converters between it
+and an ``images/`` row.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.candidates import (
@@ -31,19 +34,29 @@ from hashwatch.hashing.decode import (
     DecodeStatus,
     decode_image,
 )
-from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS, HashType, PdqHashType, hash_types
+from hashwatch.hashing.hash_types import (
+    IMAGES,
+    ColumnRole,
+    HashType,
+    Source,
+    get_hash_type,
+    hash_columns,
+    hash_types,
+)
 
-__all__ = ["DIHEDRAL_VARIANTS", "HashConfig", "ImageHashes", "compute_image_hashes"]
+__all__ = ["HashConfig", "ImageHashes", "compute_image_hashes"]
 
-_PDQ_BY_DIHEDRAL = {True: PdqHashType(dihedral=True), False: PdqHashType(dihedral=False)}
-
-# Fields of ImageHashes that hold a built-in hash type's value (everything else goes to ``extra``).
-_FIELD_TYPES = ("md5", "sha1", "sha256", "crc32c", "phash", "dhash", "pdq")
+# The registry's hash columns (built-ins): the fields of ImageHashes and the images/ and matches/ columns.
+_COLUMNS = hash_columns(IMAGES)
+_OWN_VALUES = frozenset(c.name for c in _COLUMNS if c.role == ColumnRole.VALUE)
+_VARIANTS = {c.hash_type: c.name for c in _COLUMNS if c.role == ColumnRole.VARIANTS}
 
 
 @dataclass(frozen=True)
 class HashConfig:
-    """What to compute. ``hash_types=None`` means every registered type (built-ins and plug-ins)."""
+    """What to compute. ``hash_types=None`` means every registered type (built-ins and plug-ins); the byte
+    digests with columns of their own (md5, sha1, sha256, crc32c) are computed whatever it says: every
+    images/ row has them."""
 
     decode: DecodeConfig = DEFAULT_DECODE_CONFIG
     hash_types: tuple[str, ...] | None = None
@@ -64,55 +77,32 @@ class HashConfig:
         unknown = wanted - {ht.name for ht in registered}
         if unknown:
             raise ValueError(f"unknown hash types: {', '.join(sorted(unknown))}")
-        return [ht for ht in registered if ht.name in wanted]
+        return [
+            ht
+            for ht in registered
+            if ht.name in wanted or (ht.own_column and ht.computed_from == Source.BYTES)
+        ]
 
 
 DEFAULT_HASH_CONFIG = HashConfig()
 
 
-@dataclass(frozen=True)
-class ImageHashes:
-    """Everything computed from one image's bytes; never holds the bytes or pixels.
-
-    Hex values are lower-case. ``md5``/``sha1``/``sha256``/``crc32c`` are always present. The perceptual
-    hashes
-    are None unless ``decode_status == "ok"``; ``pdq`` is also None when ``pdq_quality < 50`` (the quality is
-    still recorded). ``pdq_dihedral`` holds the 7 variants named in :data:`DIHEDRAL_VARIANTS`, in that order.
-    ``width``/``height`` are the stored image's size from its header. ``extra`` maps plug-in type names to
-    hex. ``candidate_hashes`` maps ``"<type>:<candidate>"`` (e.g. ``"pdq:trimmed"``) to the hash of a
-    query-side candidate (:mod:`hashwatch.hashing.candidates`).
-    """
-
-    bytes_length: int
-    md5: str
-    sha1: str
-    sha256: str
-    crc32c: str
-    format: str | None = None
-    width: int | None = None
-    height: int | None = None
-    phash: str | None = None
-    dhash: str | None = None
-    pdq: str | None = None
-    pdq_quality: int | None = None
-    decode_status: str = DecodeStatus.OK
-    error_message: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
-    pdq_dihedral: tuple[str, ...] | None = None
-    exif_orientation: int | None = None
-    candidate_hashes: Mapping[str, str] = field(default_factory=dict, hash=False)
+class _ImageHashesMethods:
+    """The methods of :class:`ImageHashes` (its fields come from the registry)."""
 
     def hash_value(self, name: str) -> str | None:
         """The value of hash type ``name`` (a field or a plug-in's entry in ``extra``), or None."""
-        if name in _FIELD_TYPES:
+        if name in _OWN_VALUES:
             return getattr(self, name)
         return self.extra.get(name)
 
     def variants(self, name: str) -> dict[str, str]:
-        """Extra query values for type ``name``: PDQ's dihedral variants by name, else empty."""
-        if name == "pdq" and self.pdq_dihedral:
-            return dict(zip(DIHEDRAL_VARIANTS, self.pdq_dihedral, strict=True))
-        return {}
+        """Extra query values for type ``name`` by variant name (PDQ's dihedral variants), else empty."""
+        column = _VARIANTS.get(name)
+        values = getattr(self, column) if column else None
+        if not values:
+            return {}
+        return dict(zip(get_hash_type(name).variant_names, values, strict=True))
 
     def candidates(self, name: str) -> dict[str, str]:
         """Query-side candidates for type ``name``: ``{"trimmed": hex, "rot90-real": hex, ...}``."""
@@ -123,31 +113,131 @@ class ImageHashes:
         out = asdict(self)
         out["extra"] = dict(self.extra)
         out["candidate_hashes"] = dict(self.candidate_hashes)
-        if self.pdq_dihedral is not None:
-            out["pdq_dihedral"] = list(self.pdq_dihedral)
+        for column in _VARIANTS.values():
+            if out[column] is not None:
+                out[column] = list(out[column])
         return out
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> ImageHashes:
-        """Inverse of :meth:`to_dict` (e.g. a row read back from the ``images`` table for a rescan)."""
-        known = {f for f in cls.__dataclass_fields__}
+        """Inverse of :meth:`to_dict`."""
+        known = set(cls.__dataclass_fields__)
         kwargs = {k: v for k, v in row.items() if k in known}
-        if kwargs.get("pdq_dihedral") is not None:
-            kwargs["pdq_dihedral"] = tuple(kwargs["pdq_dihedral"])
+        for column in _VARIANTS.values():
+            if kwargs.get(column) is not None:
+                kwargs[column] = tuple(kwargs[column])
         kwargs["extra"] = dict(kwargs.get("extra") or {})
         kwargs["candidate_hashes"] = dict(kwargs.get("candidate_hashes") or {})
         return cls(**kwargs)
 
+    def to_columns(self) -> dict[str, Any]:
+        """The ``images/`` columns these hashes fill: all but the run's and the fetch's (``run_id``, the URLs,
+        ``depth``, ``http_status``, ``content_type``, ``hashed_at``)::
 
-def _digests(data: bytes) -> dict[str, str]:
-    import google_crc32c
+            ImageRecord(run_id=..., image_url=..., ..., **hashes.to_columns(), hashed_at=...)
+        """
+        out = {
+            "bytes_length": self.bytes_length,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "exif_orientation": self.exif_orientation,
+            "decode_status": self.decode_status,
+            "decode_error": self.error_message,
+            "extra_hashes": dict(self.extra),
+            "candidate_hashes": dict(self.candidate_hashes),
+        }
+        for column in _COLUMNS:
+            value = getattr(self, column.name)
+            out[column.name] = (
+                (list(value) if value else None) if column.role == ColumnRole.VARIANTS else value
+            )
+        return out
 
-    return {
-        "md5": hashlib.md5(data).hexdigest(),
-        "sha1": hashlib.sha1(data).hexdigest(),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "crc32c": f"{google_crc32c.value(data):08x}",
-    }
+    @classmethod
+    def from_columns(cls, row: Mapping[str, Any]) -> ImageHashes:
+        """The hashes of an ``images/`` row (``ImageRecord._asdict()``, or a history row read back by a
+        rescan, which may hold only the hash columns: the others are then None, 0 or empty)."""
+        kwargs: dict[str, Any] = {column.name: row.get(column.name) for column in _COLUMNS}
+        for column in _VARIANTS.values():
+            kwargs[column] = tuple(kwargs[column]) if kwargs[column] else None
+        return cls(
+            bytes_length=row.get("bytes_length") or 0,
+            format=row.get("format"),
+            width=row.get("width"),
+            height=row.get("height"),
+            exif_orientation=row.get("exif_orientation"),
+            decode_status=row.get("decode_status") or DecodeStatus.OK,
+            error_message=row.get("decode_error"),
+            extra=dict(row.get("extra_hashes") or ()),
+            candidate_hashes=dict(row.get("candidate_hashes") or ()),
+            **kwargs,
+        )
+
+    @classmethod
+    def of_value(cls, hash_type: str, value: str) -> ImageHashes:
+        """The hashes of an image known by one value only: a query for the list entries equal to a list hash
+        (the rescan asks whether an entry is still listed)."""
+        if hash_type in _OWN_VALUES:
+            return cls.from_columns({hash_type: value})
+        return cls.from_columns({"extra_hashes": {hash_type: value}})
+
+
+def _image_hashes_fields() -> list[tuple]:
+    """ImageHashes's fields: the registry's hash columns placed among the picture's metadata. The order is
+    ``to_dict()``'s, i.e. the keys ``hashwatch hash`` prints: byte digests, the picture's size, its hashes
+    and qualities, its status, the plug-ins' values, the variants, orientation, candidates."""
+
+    def column(c) -> tuple:
+        if c.required:
+            return (c.name, str)
+        hint = Optional[tuple[str, ...]] if c.role == ColumnRole.VARIANTS else c.python_type  # noqa: UP045
+        return (c.name, hint, field(default=None))
+
+    def optional(name: str, hint: Any) -> tuple:
+        return (name, Optional[hint], field(default=None))  # noqa: UP045
+
+    def mapping(name: str) -> tuple:
+        return (name, Mapping[str, str], field(default_factory=dict, hash=False))
+
+    return [
+        ("bytes_length", int),
+        *[column(c) for c in _COLUMNS if c.required],
+        optional("format", str),
+        optional("width", int),
+        optional("height", int),
+        *[column(c) for c in _COLUMNS if not c.required and c.role != ColumnRole.VARIANTS],
+        ("decode_status", str, field(default=DecodeStatus.OK)),
+        optional("error_message", str),
+        mapping("extra"),
+        *[column(c) for c in _COLUMNS if c.role == ColumnRole.VARIANTS],
+        optional("exif_orientation", int),
+        mapping("candidate_hashes"),
+    ]
+
+
+ImageHashes = dataclasses.make_dataclass(
+    "ImageHashes",
+    _image_hashes_fields(),
+    bases=(_ImageHashesMethods,),
+    frozen=True,
+    kw_only=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": """Everything computed from one image's bytes; never holds the bytes or pixels.
+
+    Its fields are the registry's hash columns (:func:`~hashwatch.hashing.hash_types.hash_columns`) among
+    the picture's metadata; keyword arguments only. Hex values are lower-case. ``md5``/``sha1``/``sha256``/
+    ``crc32c`` are always present. The perceptual hashes are None unless ``decode_status == "ok"``; ``pdq``
+    is also None when ``pdq_quality < 50`` (the quality is still recorded). ``pdq_dihedral`` holds the 7
+    variants named in :data:`~hashwatch.hashing.algorithms.pdq.DIHEDRAL_VARIANTS`, in that order.
+    ``width``/``height`` are the stored image's size from its header. ``extra`` maps plug-in type names to
+    hex. ``candidate_hashes`` maps ``"<type>:<candidate>"`` (e.g. ``"pdq:trimmed"``) to the hash of a
+    query-side candidate (:mod:`hashwatch.hashing.candidates`). :meth:`to_columns` and
+    :meth:`from_columns` convert to and from ``images/`` rows.
+    """,
+    },
+)
 
 
 def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> ImageHashes:
@@ -160,36 +250,31 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
     config = config or DEFAULT_HASH_CONFIG
     data = bytes(data) if not isinstance(data, bytes) else data
     types = config.selected_types()
-    acc = _Accumulator(values=_digests(data))
+    acc = _Accumulator()
 
-    # Byte-only plug-ins (e.g. sha512) need no decode.
+    # Byte digests (md5, sha1, sha256, crc32c, plug-ins such as sha512) need no decode.
     for ht in types:
-        if ht.name in acc.values or ht.needs_image:
-            continue
-        acc.run(ht, data, None)
+        if ht.computed_from == Source.BYTES:
+            acc.run(ht, data, None)
 
-    image_types = [ht for ht in types if ht.needs_image]
+    # Frame types (Source.FRAMES) hash videos: not run on a still image.
+    picture_types = [ht for ht in types if ht.computed_from == Source.PICTURE]
     decode_config = config.decode
-    if any(ht.image_mode == "RGB" for ht in image_types) and decode_config.mode != "RGB":
-        from dataclasses import replace
-
-        decode_config = replace(decode_config, mode="RGB")
-    decoded = decode_image(data, decode_config) if image_types else None
+    if any(ht.image_mode == "RGB" for ht in picture_types) and decode_config.mode != "RGB":
+        decode_config = dataclasses.replace(decode_config, mode="RGB")
+    decoded = decode_image(data, decode_config) if picture_types else None
 
     status = decoded.status if decoded else DecodeStatus.OK
     error_message = decoded.error_message if decoded else None
     candidate_hashes: dict[str, str] = {}
     if decoded is not None and decoded.image is not None:
-        for ht in image_types:
-            if isinstance(ht, PdqHashType) and ht.dihedral != config.pdq_dihedral:
-                acc.run(_PDQ_BY_DIHEDRAL[config.pdq_dihedral], data, decoded)
-            else:
-                acc.run(ht, data, decoded)
+        for ht in picture_types:
+            acc.run(ht if config.pdq_dihedral else ht.without_variants(), data, decoded)
         # Candidates of the types that have a plain hash (PDQ under its quality gate has none).
-        types_with_value = [t for t in ("pdq", "phash") if acc.values.get(t) is not None]
-        if config.candidates and types_with_value:
+        with_value = [ht.name for ht in picture_types if ht.query_candidates and acc.value(ht) is not None]
+        if config.candidates and with_value:
             try:
-                candidate_hashes = compute_candidates(decoded, config.candidates, types_with_value)
+                candidate_hashes = compute_candidates(decoded, config.candidates, with_value)
             except Exception as exc:  # a bug here must not lose the plain hashes; the record says so
                 acc.errors.append(f"candidates failed ({type(exc).__name__})")
     if acc.errors:  # a failing type, byte-only or not: the record says which
@@ -201,33 +286,28 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
 
     return ImageHashes(
         bytes_length=len(data),
-        md5=acc.values["md5"],
-        sha1=acc.values["sha1"],
-        sha256=acc.values["sha256"],
-        crc32c=acc.values["crc32c"],
         format=decoded.format if decoded else None,
         width=decoded.width if decoded else None,
         height=decoded.height if decoded else None,
-        phash=acc.values.get("phash"),
-        dhash=acc.values.get("dhash"),
-        pdq=acc.values.get("pdq"),
-        pdq_quality=acc.values.get("pdq_quality"),
         decode_status=status,
         error_message=error_message,
         extra=acc.extra,
-        pdq_dihedral=acc.values.get("pdq_dihedral"),
         exif_orientation=decoded.exif_orientation if decoded else None,
         candidate_hashes=candidate_hashes,
+        **{column.name: acc.values.get(column.name) for column in _COLUMNS},
     )
 
 
 @dataclass
 class _Accumulator:
-    """Collects hash values of one image while the types run."""
+    """Collects hash values of one image while the types run: built-ins by column, plug-ins in ``extra``."""
 
-    values: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    def value(self, ht: HashType) -> str | None:
+        return self.values.get(ht.name) if ht.own_column else self.extra.get(ht.name)
 
     def run(self, ht: HashType, data: bytes, decoded: DecodedImage | None) -> None:
         try:
@@ -238,11 +318,12 @@ class _Accumulator:
             return
         if ht.min_quality is not None and result.quality is not None and result.quality < ht.min_quality:
             value = None
-        if ht.name in _FIELD_TYPES:
-            self.values[ht.name] = value
-            if ht.name == "pdq":
-                self.values["pdq_quality"] = result.quality
-                if value is not None and result.variants:
-                    self.values["pdq_dihedral"] = tuple(result.variants[n] for n in DIHEDRAL_VARIANTS)
-        elif value is not None:
-            self.extra[ht.name] = value
+        if not ht.own_column:
+            if value is not None:
+                self.extra[ht.name] = value
+            return
+        self.values[ht.name] = value
+        if ht.quality_column:
+            self.values[ht.quality_column] = result.quality
+        if ht.variants_column and value is not None and result.variants:
+            self.values[ht.variants_column] = tuple(result.variants[n] for n in ht.variant_names)

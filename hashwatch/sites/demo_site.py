@@ -191,6 +191,11 @@ def build_site(
     return site
 
 
+# What the demo's list carries, as a hotline's list typically does: two digests of the file and the three
+# perceptual hashes (not sha1: the demo's matches would only repeat md5's).
+LISTED_TYPES = ("md5", "sha256", "pdq", "phash", "dhash")
+
+
 def write_hash_list(site: Site, path: str | Path) -> Path:
     """Write the demo's known-hash list (CSV) from the site's originals: md5, sha256, pdq, phash, dhash.
 
@@ -203,8 +208,8 @@ def write_hash_list(site: Site, path: str | Path) -> Path:
     for note, (photo_seed, content) in sorted(site.listed.items()):
         hashes = compute_image_hashes(content)
         category = CATEGORIES[photo_seed % len(CATEGORIES)]
-        for hash_type in ("md5", "sha256", "pdq", "phash", "dhash"):
-            value = getattr(hashes, hash_type)
+        for hash_type in LISTED_TYPES:
+            value = hashes.hash_value(hash_type)
             if value:
                 # item_id links one picture's hashes, so a pHash match is corroborated by its dHash.
                 item = f"photo-{photo_seed}"

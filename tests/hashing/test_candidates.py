@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from hashwatch.hashing import candidate_detectors as D
 from hashwatch.hashing import candidates as C
+from hashwatch.hashing.algorithms.pdq import pdq_dct
 from hashwatch.hashing.decode import decode_image
 from hashwatch.hashing.draft_resample import _jarosz_full
 from hashwatch.hashing.image_hashes import HashConfig, ImageHashes, compute_image_hashes
@@ -79,7 +81,7 @@ def test_column_pass_is_bit_identical_to_the_row_pass(h, w):
     """Hasher.rows_t (C: transpose, then sums down the columns, vectorised) against _apply_rows (C: sums
     along rows): the same bits, for every candidate axis kind, on non-integer data too."""
     luma = (np.random.default_rng(h).random((h, w)) * 255).astype(np.float32)
-    hasher = C._Hasher(luma, (2 * w, 2 * h), 2, ("pdq",))
+    hasher = C._Hasher(luma, (2 * w, 2 * h), 2, C.candidate_hash_types(("pdq",)))
     for spec in [("range",), ("reversed",), ("extend", 5, "centre"), ("extend", 10, "end")]:
         band = hasher.sized_axis(spec[0], False, *spec[1:])
         assert np.array_equal(hasher.rows_t(band), C._apply_rows(luma, band).T)
@@ -91,10 +93,10 @@ def test_batched_hashes_equal_one_at_a_time(photo):
     """_Hasher.add_many (stacked products and partitions) against add (one candidate at a time)."""
     rng = np.random.default_rng(5)
     buffers = [rng.random((64, 64)) * 255 for _ in range(5)]
-    dcts = [None, C._pdq_dct_of(buffers[1]).T, None, None, C._pdq_dct_of(buffers[4])]
+    dcts = [None, pdq_dct(buffers[1]).T, None, None, pdq_dct(buffers[4])]
     one, many = (
-        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
-        C._Hasher(buffers[0], (64, 64), 1, ("pdq", "phash")),
+        C._Hasher(buffers[0], (64, 64), 1, C.candidate_hash_types(("pdq", "phash"))),
+        C._Hasher(buffers[0], (64, 64), 1, C.candidate_hash_types(("pdq", "phash"))),
     )
     for i, (b, d) in enumerate(zip(buffers, dcts, strict=True)):
         one.add(f"c{i}", b, gate=False, dct=d)
@@ -159,7 +161,7 @@ def test_uniform_borders_are_trimmed(photo, original, border, colour):
     assert bits(h.candidates("phash")["trimmed"], original.phash) <= 4
     decoded = decode_image(encode(framed))
     luma, k = decoded.luma, decoded.draft_scale  # the box is in the working image's (draft) pixels
-    x0, y0, x1, y1 = C.find_uniform_border(luma)
+    x0, y0, x1, y1 = D.find_uniform_border(luma)
     assert abs(x0 * k - border[0]) <= 2 * k and abs(y0 * k - border[1]) <= 2 * k
     assert abs((luma.shape[1] - x1) * k - border[2]) <= 2 * k
     assert abs((luma.shape[0] - y1) * k - border[3]) <= 2 * k
@@ -168,7 +170,7 @@ def test_uniform_borders_are_trimmed(photo, original, border, colour):
 def test_no_border_no_trimmed_candidate(photo):
     h = _candidates(photo)
     assert "pdq:trimmed" not in h.candidate_hashes and "pdq:uncaptioned" not in h.candidate_hashes
-    assert C.find_uniform_border(decode_image(encode(photo)).luma) is None
+    assert D.find_uniform_border(decode_image(encode(photo)).luma) is None
 
 
 @pytest.mark.parametrize(
@@ -185,7 +187,7 @@ def test_caption_bands_are_removed(photo, original, fraction, top, colour, ink):
     assert bits(h.pdq, original.pdq) > 31
     assert bits(h.candidates("pdq")["uncaptioned"], original.pdq) <= 16
     decoded = decode_image(encode(captioned))
-    y0, y1 = C.find_caption_bands(decoded.luma)
+    y0, y1 = D.find_caption_bands(decoded.luma)
     k, rows = decoded.draft_scale, decoded.luma.shape[0]
     band = captioned.height - photo.height
     assert abs((y0 if top else rows - y1) * k - band) <= 4 * k
@@ -194,10 +196,10 @@ def test_caption_bands_are_removed(photo, original, fraction, top, colour, ink):
 def test_captions_on_both_sides_and_plain_borders():
     # A uniform band with no text is a border (trimming's), not a caption.
     image = ImageOps.expand(synthetic_photo(3), border=(0, 50, 0, 50), fill=(0, 0, 0))
-    assert C.find_caption_bands(decode_image(encode(image)).luma) is None
+    assert D.find_caption_bands(decode_image(encode(image)).luma) is None
     both = _caption(_caption(synthetic_photo(3), 0.12, top=True), 0.1, top=False)
     decoded = decode_image(encode(both))
-    y0, y1 = C.find_caption_bands(decoded.luma)  # in the working image's (draft) pixels
+    y0, y1 = D.find_caption_bands(decoded.luma)  # in the working image's (draft) pixels
     k, rows = decoded.draft_scale, decoded.luma.shape[0]
     assert abs(y0 * k - round(480 * 0.12)) <= 4 * k
     assert abs((rows - y1) * k - round((480 + round(480 * 0.12)) * 0.1)) <= 4 * k
@@ -238,9 +240,9 @@ def test_a_rotation_is_measured_when_one_side_of_the_picture_is_dark(photo, orig
     known = compute_image_hashes(encode(dark, quality=92))
     rotated = dark.rotate(3, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
     luma = decode_image(encode(rotated)).luma
-    assert C.find_skew(luma) == pytest.approx(3, abs=0.25)
-    assert C.find_skew(luma, min_edges=4) is None  # all four edges asked for: not found
-    assert C.find_skew(luma, content_tol=16, min_edges=4) is None  # nor by the detector before
+    assert D.find_skew(luma) == pytest.approx(3, abs=0.25)
+    assert D.find_skew(luma, min_edges=4) is None  # all four edges asked for: not found
+    assert D.find_skew(luma, content_tol=16, min_edges=4) is None  # nor by the detector before
     h = _candidates(rotated)
     (name,) = [k for k in h.candidates("pdq") if k.startswith("deskew")]
     assert bits(h.candidates("pdq")[name], known.pdq) <= 24
@@ -264,18 +266,18 @@ def test_the_added_part_of_a_re_extension_is_smoothed_along_its_edge():
 def test_small_rotations_are_measured_and_undone(photo, original, angle):
     rotated = photo.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
     luma = decode_image(encode(rotated)).luma
-    assert C.find_skew(luma) == pytest.approx(angle, abs=0.25)
+    assert D.find_skew(luma) == pytest.approx(angle, abs=0.25)
     h = _candidates(rotated)
     assert bits(h.pdq, original.pdq) > 31
     (name,) = [k for k in h.candidates("pdq") if k.startswith("deskew")]
-    assert name == f"deskew{-C.find_skew(luma):+.1f}"
+    assert name == f"deskew{-D.find_skew(luma):+.1f}"
     assert bits(h.candidates("pdq")[name], original.pdq) <= 24
 
 
 def test_no_skew_on_an_upright_or_bordered_image(photo):
-    assert C.find_skew(decode_image(encode(photo)).luma) is None
+    assert D.find_skew(decode_image(encode(photo)).luma) is None
     framed = ImageOps.expand(photo, border=30, fill=(0, 0, 0))
-    assert C.find_skew(decode_image(encode(framed)).luma) is None
+    assert D.find_skew(decode_image(encode(framed)).luma) is None
 
 
 @pytest.mark.parametrize(

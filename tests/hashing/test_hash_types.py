@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from hashwatch.hashing import hash_types as ht_mod
+from hashwatch.hashing.algorithms.pdq import DIHEDRAL_VARIANTS
 from hashwatch.hashing.hash_types import (
-    DIHEDRAL_VARIANTS,
     HashResult,
     HashType,
     IndexKind,
+    Source,
     get_hash_type,
     hamming_distance_hex,
     hash_types,
@@ -31,7 +32,7 @@ class ToyMeanHash(HashType):
     bits = 64
     index_kind = IndexKind.HAMMING
     default_threshold = 6
-    needs_image = True
+    computed_from = Source.PICTURE
 
     def compute(self, data, decoded):
         if decoded is None or decoded.image is None:
@@ -55,7 +56,7 @@ class Exploding(HashType):
     name = "exploding"
     bits = 64
     index_kind = IndexKind.HAMMING
-    needs_image = True
+    computed_from = Source.PICTURE
 
     def compute(self, data, decoded):
         raise RuntimeError("boom")
@@ -216,10 +217,68 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
         lambda group=None: [FakeEntryPoint()] if group == ht_mod.ENTRY_POINT_GROUP else [],
     )
     monkeypatch.setattr(ht_mod, "_registry", {})
-    monkeypatch.setattr(ht_mod, "_state", {"loaded": False})
+    monkeypatch.setattr(ht_mod, "_state", {"builtins": {}, "plugins": False})
     assert get_hash_type("toymean").bits == 64
     assert [t.name for t in hash_types()][-1] == "toymean"
 
 
 def test_dihedral_variant_names_are_the_reference_order():
     assert DIHEDRAL_VARIANTS == ("rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1")
+
+
+def test_docs_table_of_hash_types_is_the_registry():
+    """docs/hashing.md shows types_table_markdown() as it is (regenerate: python -m hashwatch.hashing.hash_types)."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "hashing.md").read_text(encoding="utf-8")
+    assert ht_mod.types_table_markdown() in docs
+
+
+def test_only_builtins_have_columns_and_replacements_keep_them():
+    class WithColumn(ToySha512):
+        name = "withcolumn"
+        own_column = True
+
+    with pytest.raises(ValueError, match="only built-ins have columns"):
+        register_hash_type(WithColumn)
+
+    class Md5Elsewhere(ToySha512):
+        name = "md5"
+        bits = 128
+
+    with pytest.raises(ValueError, match="keep the built-in's columns"):
+        register_hash_type(Md5Elsewhere, replace=True)
+
+    class OldStyle(ToyMeanHash):
+        name = "oldstyle"
+        needs_image = True
+
+    with pytest.raises(ValueError, match="computed_from = Source.PICTURE"):
+        register_hash_type(OldStyle)
+    assert [t.name for t in hash_types()][:7] == ["md5", "sha1", "sha256", "crc32c", "phash", "dhash", "pdq"]
+
+
+def test_hash_columns_are_the_builtins_storage():
+    from hashwatch.hashing.hash_types import hash_columns
+
+    images = [(c.name, c.role, c.required) for c in hash_columns("images")]
+    assert images == [
+        ("md5", "value", True),
+        ("sha1", "value", True),
+        ("sha256", "value", True),
+        ("crc32c", "value", True),
+        ("phash", "value", False),
+        ("dhash", "value", False),
+        ("pdq", "value", False),
+        ("pdq_quality", "quality", False),
+        ("pdq_dihedral", "variants", False),
+    ]
+    assert [c.name for c in hash_columns("matches")] == [
+        "md5",
+        "sha1",
+        "sha256",
+        "phash",
+        "dhash",
+        "pdq",
+        "pdq_quality",
+    ]

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from hashwatch.hashing.algorithms.pdq import DIHEDRAL_VARIANTS
 from hashwatch.hashing.decode import DecodeConfig
-from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS
 from hashwatch.hashing.image_hashes import HashConfig, ImageHashes, compute_image_hashes
 
 from .conftest import encode, synthetic_array
@@ -52,13 +52,12 @@ def _expected_pdq(refvectors):
 
 def _ungated_pdq(data: bytes) -> tuple[str, int]:
     """Our PDQ without the quality gate (the references print a hash at any quality)."""
+    from hashwatch.hashing.algorithms.pdq import pdq_dct_and_quality, pdq_hex
     from hashwatch.hashing.decode import decode_image
-    from hashwatch.hashing.draft_resample import pdq_dct_and_quality_from_luma
-    from hashwatch.hashing.hash_types import _pdq_bits
 
     d = decode_image(data)
-    dct, quality = pdq_dct_and_quality_from_luma(d.luma, d.full_size, d.draft_scale)
-    return _pdq_bits(dct), quality
+    dct, quality = pdq_dct_and_quality(d.luma, d.full_size, d.draft_scale)
+    return pdq_hex(dct)[0], quality
 
 
 def test_pdq_reference_values_within_16_bits(refvectors):

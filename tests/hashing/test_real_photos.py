@@ -85,7 +85,7 @@ def test_dihedral_matching_adds_no_false_matches_between_different_images():
         a, variant = divmod(q, 7)
         if a != c and (min(a, c), max(a, c)) not in plain_pairs:
             new[(a, c)] = variant
-    from hashwatch.hashing.hash_types import DIHEDRAL_VARIANTS
+    from hashwatch.hashing.algorithms.pdq import DIHEDRAL_VARIANTS
 
     for (a, c), v in new.items():
         name = DIHEDRAL_VARIANTS[v]

@@ -24,14 +24,14 @@ def _die() -> None:
 def _arm(spec: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 
+    import hashwatch.rescan.history
     import pipelines.rescan
-    import transforms.rescan
     from transforms import parquet_output
 
     parquet_output.WriteParquetTable.__init__.__defaults__ = ("zstd", 3)  # 3 shards per table
     kind, _, number = spec.partition(":")
     if kind == "read":
-        original_init = transforms.rescan._HistoryRows.__init__
+        original_init = hashwatch.rescan.history.HistoryRows.__init__
         seen = [0]
 
         def init(self, *args, **kwargs):
@@ -40,7 +40,7 @@ def _arm(spec: str) -> None:
                 _die()
             original_init(self, *args, **kwargs)
 
-        transforms.rescan._HistoryRows.__init__ = init
+        hashwatch.rescan.history.HistoryRows.__init__ = init
     elif kind == "rename":
         import threading
 

@@ -13,17 +13,12 @@ from rescan_helpers import flip, image, write_list
 from hashwatch.hashing.index_build import build_index
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.match_policy import MatchOptions
+from hashwatch.rescan.history import HISTORY_COLUMNS, HistoryRows, hex_bytes, hit_rows
 from schemas import IMAGES_SCHEMA
 from schemas.arrow_util import records_to_table
 from transforms.match import image_hashes_of
-from transforms.rescan import HISTORY_COLUMNS, _hex_bytes, _HistoryRows, _hit_rows
 
 RND = random.Random(11)
-
-
-class _NoCounters:
-    def time(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +40,9 @@ def test_hex_bytes_matches_fromhex_on_slices_and_large_strings(large):
     values = [f"{RND.getrandbits(128):032x}" for _ in range(50)]
     array = pa.array(values, pa.large_string() if large else pa.string())
     for part in (array, array.slice(7, 20), array.take(pa.array([3, 1, 40, 2]))):
-        got = _hex_bytes(part, 16)
+        got = hex_bytes(part, 16)
         assert [bytes(r).hex() for r in got] == part.to_pylist()
-    assert _hex_bytes(pa.chunked_array([array[:10], array[10:]]), 16).shape == (50, 16)
+    assert hex_bytes(pa.chunked_array([array[:10], array[10:]]), 16).shape == (50, 16)
 
 
 def test_query_hits_agrees_with_lookup(index):
@@ -77,15 +72,15 @@ def test_hit_rows_find_every_row_match_many_matches(index):
     images[11] = images[11]._replace(pdq=None, pdq_dihedral=None, phash=None, dhash=None)
     table = records_to_table(images, IMAGES_SCHEMA).select(list(HISTORY_COLUMNS))
     for options in (MatchOptions(), MatchOptions(dihedral=False), MatchOptions(thresholds={"pdq": 20})):
-        rows_ = _HistoryRows(table, [])
-        hits = set(_hit_rows(known, rows_, options, _NoCounters()).tolist())
+        rows_ = HistoryRows(table, [])
+        hits = set(hit_rows(known, rows_, options).tolist())
         truth = {
             k
             for k, found in enumerate(known.match_many([image_hashes_of(i) for i in images], options))
             if found
         }
         assert hits == truth
-    assert set(_hit_rows(known, _HistoryRows(table, []), MatchOptions(), _NoCounters()).tolist()) == {3, 7, 9}
+    assert set(hit_rows(known, HistoryRows(table, []), MatchOptions()).tolist()) == {3, 7, 9}
 
 
 def test_history_rows_flag_the_first_problem_of_each_bad_row():
@@ -99,7 +94,7 @@ def test_history_rows_flag_the_first_problem_of_each_bad_row():
         good._replace(phash=None, dhash=None, pdq=None, pdq_dihedral=None),  # fine: nothing to compare
     ]
     table = records_to_table([good, *bad], IMAGES_SCHEMA).select(list(HISTORY_COLUMNS))
-    rows = _HistoryRows(table, [])
+    rows = HistoryRows(table, [])
     assert rows.ok.tolist() == [True, False, False, False, False, False, True]
     assert {k: v[:2] for k, v in rows.problems.items()} == {
         1: ("md5", "invalid_hash"),
@@ -108,5 +103,5 @@ def test_history_rows_flag_the_first_problem_of_each_bad_row():
         4: ("pdq_dihedral", "invalid_hash"),
         5: ("pdq_dihedral", "invalid_hash"),
     }
-    positions, raw = rows.raw_dihedral()
+    positions, raw = rows.raw_variants("pdq")
     assert sorted(set(positions.tolist())) == [0] and raw.shape == (7, 32)
