@@ -331,7 +331,7 @@ def build_pipeline(
     ):
         written[table] = (
             records
-            | f"Progress {table}" >> CountProgress(table, progress_interval)
+            | f"Progress {table}" >> CountProgress(table, progress_interval, run_id)
             | f"Write {table}" >> WriteParquetTable(output, table, schema, run_id, day, codec=codec)
         )
     return written

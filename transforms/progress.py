@@ -301,16 +301,18 @@ class ProgressMonitor:
 
 # --- the rescan: rows as they reach the writers -----------------------------------------------------------
 
+# Per run: a process may run several rescans (tests, a notebook), and each run's line counts its own rows, at
+# its own interval, from the first of its DoFns set up in this process.
 _rows_lock = threading.Lock()
-_rows: Counter[str] = Counter()
-_rows_reporter: list[threading.Thread] = []
-_rows_started = time.monotonic()
+_rows: dict[str, Counter[str]] = {}
+_rows_started: dict[str, float] = {}
 
 
-def _rows_line() -> str:
+def _rows_line(run_id: str) -> str:
     with _rows_lock:
-        counts = dict(_rows)
-    elapsed = time.monotonic() - _rows_started
+        counts = dict(_rows.get(run_id, {}))
+        started = _rows_started.get(run_id, time.monotonic())
+    elapsed = time.monotonic() - started
     return (
         "progress: "
         + " ".join(f"{table}={n}" for table, n in sorted(counts.items()))
@@ -318,34 +320,39 @@ def _rows_line() -> str:
     )
 
 
-def _report_rows_forever(interval: float) -> None:
+def _report_rows_forever(run_id: str, interval: float) -> None:
     last = None
     while True:
         time.sleep(interval)
         with _rows_lock:
-            snapshot = dict(_rows)
+            snapshot = dict(_rows[run_id])
         if snapshot != last:
-            _LOGGER.info(_rows_line())
+            _LOGGER.info(_rows_line(run_id))
             last = snapshot
 
 
 class _CountRowsFn(beam.DoFn):
-    def __init__(self, table: str, interval: float):
+    def __init__(self, table: str, interval: float, run_id: str):
         self._table = table
         self._interval = interval
+        self._run_id = run_id
 
     def setup(self):
         with _rows_lock:
-            if not _rows_reporter and self._interval > 0:
-                thread = threading.Thread(
-                    target=_report_rows_forever, args=(self._interval,), name="progress", daemon=True
-                )
-                thread.start()
-                _rows_reporter.append(thread)
+            if self._run_id not in _rows:
+                _rows[self._run_id] = Counter()
+                _rows_started[self._run_id] = time.monotonic()
+                if self._interval > 0:
+                    threading.Thread(
+                        target=_report_rows_forever,
+                        args=(self._run_id, self._interval),
+                        name=f"progress-{self._run_id}",
+                        daemon=True,
+                    ).start()
 
     def process(self, record):
         with _rows_lock:
-            _rows[self._table] += 1
+            _rows[self._run_id][self._table] += 1
         yield record
 
 
@@ -354,12 +361,12 @@ class CountProgress(beam.PTransform):
     ``interval`` s from each worker process (``progress: matches=.. retractions=..``). The crawl counts
     where the work happens instead (:class:`ProgressMonitor`)."""
 
-    def __init__(self, table: str, interval: float = 10.0):
+    def __init__(self, table: str, interval: float = 10.0, run_id: str = ""):
         super().__init__()
         self._table = table
         self._interval = interval
+        self._run_id = run_id or f"unnamed-{id(self)}"
 
     def expand(self, records):
-        return records | "Count" >> beam.ParDo(_CountRowsFn(self._table, self._interval)).with_output_types(
-            records.element_type
-        )
+        fn = _CountRowsFn(self._table, self._interval, self._run_id)
+        return records | "Count" >> beam.ParDo(fn).with_output_types(records.element_type)

@@ -203,8 +203,8 @@ def test_the_docs_table_lists_exactly_the_catalogued_counters():
 def test_the_rescans_rows_are_counted_as_they_reach_its_writers(caplog):
     caplog.set_level(logging.INFO, logger="hashwatch.progress")
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        _ = pipeline | beam.Create(["a", "b", "c"]) | CountProgress("retractions", interval=0.05)
-        _ = pipeline | "More" >> beam.Create(["d"]) | "Count2" >> CountProgress("matches", interval=0.05)
+        _ = pipeline | beam.Create(["a", "b", "c"]) | CountProgress("retractions", 0.05, "run-a")
+        _ = pipeline | "More" >> beam.Create(["d"]) | "Count2" >> CountProgress("matches", 0.05, "run-a")
     lines = _wait_for(
         lambda: [
             r.getMessage()
@@ -213,3 +213,16 @@ def test_the_rescans_rows_are_counted_as_they_reach_its_writers(caplog):
         ]
     )
     assert lines and lines[0].startswith("progress: ")
+
+
+def test_two_rescans_in_one_process_count_their_own_rows(caplog):
+    """A second run in the same process (tests, a notebook) reports its own rows at its own interval; the first
+    run's reporter (10 s here) must not stand in for it, nor its counts add to the second's."""
+    caplog.set_level(logging.INFO, logger="hashwatch.progress")
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        _ = pipeline | beam.Create(["a", "b"]) | CountProgress("retractions", 10.0, "run-first")
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        _ = pipeline | beam.Create(["c"]) | CountProgress("retractions", 0.05, "run-second")
+    lines = _wait_for(lambda: [r.getMessage() for r in caplog.records if "retractions=1 " in r.getMessage()])
+    assert lines, [r.getMessage() for r in caplog.records]
+    assert not [r.getMessage() for r in caplog.records if "retractions=3" in r.getMessage()]
