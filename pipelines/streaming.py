@@ -41,7 +41,7 @@ from pipelines.streaming_launcher import (
 )
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
-from transforms.crawl import CrawlOptions, FetchImages, ImageTasksFromRefs
+from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
 from transforms.hash_images import HashImageBody
 from transforms.index_refresh import IndexWatch
 from transforms.match import MatchKnownHashes
@@ -49,7 +49,7 @@ from transforms.merge_images import MergeImageRecords
 from transforms.progress import ProgressConfig
 from transforms.seed_file_ledger import ledger_dir
 from transforms.seed_sources import SEED_SOURCES, SeedSourceConfig, SeedStream, seed_source
-from transforms.streaming_crawl import StreamingCrawlRounds, StreamWindowing
+from transforms.streaming_crawl import SeenWithinTtl, StreamWindowing
 from transforms.windowed_parquet import WriteWindowedParquet
 
 __all__ = [
@@ -238,8 +238,8 @@ def build_streaming_graph(
     ``progress``: live progress (:mod:`transforms.progress`)."""
     hasher = HashImageBody(run_id, hash_config=hash_config)
     seeds = seed_stream.seeds | "WindowSeeds" >> windowing.into()
-    crawl = seeds | "CrawlRounds" >> StreamingCrawlRounds(
-        crawl_config, run_id, hasher, windowing, dedupe_ttl, progress
+    crawl = seeds | "CrawlRounds" >> CrawlRounds(
+        crawl_config, run_id, hasher, progress, seen=SeenWithinTtl(windowing, dedupe_ttl)
     )
     tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
     fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)

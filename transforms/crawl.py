@@ -44,7 +44,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -82,6 +82,8 @@ __all__ = [
     "HandledImage",
     "ImageBodyHandler",
     "ImageTasksFromRefs",
+    "SeenInRun",
+    "SeenUrls",
     "image_shards",
 ]
 
@@ -450,6 +452,40 @@ def _image_key(url: str, shards: int) -> str:
     return f"{host}#{zlib.crc32(url.encode('utf-8')) % shards}/{shards}"
 
 
+# --- which URLs the rounds have seen: within this run (batch), or within a TTL across windows (streaming)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SeenUrls(Protocol):
+    """How :class:`CrawlRounds` drops URLs already seen. Two behaviours, one interface: :class:`SeenInRun`
+    (batch: each distinct seed once, links the host's state already holds are dropped in the round itself)
+    and :class:`transforms.streaming_crawl.SeenWithinTtl` (streaming: seeds and links seen in earlier windows
+    within ``--dedupe-ttl`` are dropped too). Both apply their steps under the labels given (``Seeds/...``,
+    ``Round<d>/...``), inside ``CrawlRounds``."""
+
+    def seeds_by_url(self, seeds: PCollection) -> PCollection:
+        """Seed lines -> ``(key, [seed_key decisions])`` per distinct URL (or junk line), for Seeds/Decide."""
+
+    def fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
+        """What round ``name`` (after the first) groups by host: the previous round's carry (links and host
+        states), less the links this policy has seen. ``earlier_rows``: the fetch_log rows decided so far."""
+
+
+class SeenInRun:
+    """Batch: duplicate seeds are grouped into one; links are checked against each host's state."""
+
+    def seeds_by_url(self, seeds: PCollection) -> PCollection:
+        return (
+            seeds
+            | "Seeds/Normalise" >> beam.Map(_decide_seed)
+            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
+            | "Seeds/GroupByUrl" >> beam.GroupByKey()
+        )
+
+    def fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
+        return carry
+
+
 # --- public transforms
 # ---------------------------------------------------------------------------------------
 
@@ -459,7 +495,8 @@ class CrawlRounds(beam.PTransform):
 
     In: ``PCollection[str]`` of seed URLs (duplicates and junk allowed: a bad seed becomes a failed row).
     Out: :class:`CrawlResult` (fetch_log, image_refs, inline_images). ``progress``: report the run's
-    counts live (:mod:`transforms.progress`). Example::
+    counts live (:mod:`transforms.progress`). ``seen``: which URLs count as seen (:class:`SeenUrls`;
+    default :class:`SeenInRun`, a batch run's). Example::
 
         result = seeds | "Crawl" >> CrawlRounds(CrawlConfig(max_depth=2), run_id, handler)
         tasks = result.image_refs | "ImageTasks" >> ImageTasksFromRefs()
@@ -472,12 +509,14 @@ class CrawlRounds(beam.PTransform):
         run_id: str,
         image_handler: ImageBodyHandler,
         progress: ProgressConfig | None = None,
+        seen: SeenUrls | None = None,
     ) -> None:
         super().__init__()
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
         self._progress = progress
+        self._seen = seen if seen is not None else SeenInRun()
 
     # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
     def expand(self, seeds: PCollection[str]):
@@ -487,7 +526,7 @@ class CrawlRounds(beam.PTransform):
             .with_output_types(CrawlTask)
             .with_outputs(_SKIPPED, main="tasks")
         )
-        decided = self._seeds_by_url(seeds) | "Seeds/Decide" >> decide
+        decided = self._seen.seeds_by_url(seeds) | "Seeds/Decide" >> decide
         carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
@@ -497,7 +536,7 @@ class CrawlRounds(beam.PTransform):
         for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
             if depth > 0:
-                carry = self._round_input(name, carry, fetch_logs)
+                carry = self._seen.fresh_links(name, carry, fetch_logs)
             fetched = (
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
@@ -516,21 +555,6 @@ class CrawlRounds(beam.PTransform):
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
         )
-
-    def _seeds_by_url(self, seeds: PCollection) -> PCollection:
-        """Seed lines -> ``(key, [seed_key decisions])`` per distinct URL (or junk line), for Seeds/Decide.
-        A streaming crawl overrides it to drop URLs seen within a TTL across windows."""
-        return (
-            seeds
-            | "Seeds/Normalise" >> beam.Map(_decide_seed)
-            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
-            | "Seeds/GroupByUrl" >> beam.GroupByKey()
-        )
-
-    def _round_input(self, name: str, carry: PCollection, fetch_logs: list[PCollection]) -> PCollection:
-        """What round ``name`` (after the first) groups by host: the previous round's carry (links and host
-        states). ``fetch_logs``: the rows decided so far. A streaming crawl drops links seen within a TTL."""
-        return carry
 
 
 class ImageTasksFromRefs(beam.PTransform):
