@@ -80,7 +80,7 @@ from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
 from transforms.hash_images import HashImageBody
-from transforms.match import MatchKnownHashes
+from transforms.match import FixedIndex, MatchKnownHashes
 from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import ProgressConfig, ProgressMonitor, progress_folder
@@ -129,7 +129,6 @@ def build_pipeline(
     # The candidates --candidates names are computed (and kept in images/) and matched.
     hasher = HashImageBody(run_id, hash_config=hash_config_from(app.view_as(KnownHashOptions)))
     progress = progress_config(app, run_id, day)
-    index_ref = pipeline | "IndexRef" >> beam.Create([ref])
 
     seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column, run_id)
     crawl = seeds.seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
@@ -141,7 +140,7 @@ def build_pipeline(
         | "MergeImageRecords" >> MergeImageRecords()
     )
     matches = images | "MatchKnownHashes" >> MatchKnownHashes(
-        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
+        FixedIndex(ref), run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
     )
     fetch_log = (seeds.fetch_log, crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
 
