@@ -47,11 +47,10 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.typehints import native_type_compatibility
 
-from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
+from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.crawl_worker import ImageOutcome, PageOutcome
 from hashwatch.crawling.driver import image_task_for
 from hashwatch.crawling.frontier import (
@@ -72,7 +71,6 @@ from transforms.progress import ProgressConfig, start_reporting
 from transforms.run_counters import IMAGES, PAGES, StageCounters, count_row
 
 __all__ = [
-    "CrawlOptions",
     "CrawlResult",
     "CrawlRounds",
     "FetchImages",
@@ -92,19 +90,6 @@ _METRICS_IMAGES = IMAGES  # hashwatch.FetchImages
 _REFS = "image_refs"
 _CARRY = "carry"
 _SKIPPED = "skipped"
-
-
-class CrawlOptions(PipelineOptions):
-    """The crawl flags (``--max-depth``, ``--per-host-delay``, ``--ignore-robots``, ...) as Beam pipeline
-    options: ``CrawlConfig.from_options(options.view_as(CrawlOptions))``.
-
-    The one place they are registered: Beam builds one parser from every ``PipelineOptions`` subclass, so two
-    classes adding the same flags would conflict.
-    """
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        add_crawl_arguments(parser)
 
 
 class CrawlResult(NamedTuple):
