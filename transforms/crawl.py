@@ -17,9 +17,10 @@ URL), each fetched one request at a time: at most N in flight wherever Beam runs
 share one host's fetching and hashing (:func:`image_shards`). Inside a DoFn
 instance a pool of ``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered,
 fetched concurrently and drained by ``finish_bundle``. The fetch threads do not hash: each body they fetch
-goes, in memory, to the ``HashImages`` step fused right after the fetching ParDo (:mod:`transforms.hash_fetched`),
-which runs the image handler and gives the body's fetch_log row its final outcome. At most ``fetch_threads``
-bodies wait for it per DoFn instance; a fetch thread with one more waits meanwhile.
+goes, in memory, to the ``HashImages`` step fused right after the fetching ParDo
+(:mod:`transforms.hash_fetched`), which runs the image handler and gives the body's fetch_log row its final
+outcome. At most ``fetch_threads`` bodies wait for it per DoFn instance; a fetch thread with one more waits
+meanwhile (:mod:`transforms.polite_fetch`).
 
 Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey by host of a single carried
 collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
@@ -35,8 +36,8 @@ images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha
 
 Counting: the fetch threads count each task's rows, times and sizes as it finishes (the rows of bodies are
 counted by ``HashImages`` once hashed), into the DoFn's :class:`transforms.run_counters.StageCounters`; the
-DoFn's thread hands them to Beam's metrics. So the counts are live (:mod:`transforms.progress`) and none is lost: Beam drops any
-metric updated on a thread other than the bundle's.
+DoFn's thread hands them to Beam's metrics. So the counts are live (:mod:`transforms.progress`) and none is
+lost: Beam drops any metric updated on a thread other than the bundle's.
 
 Type hints are evaluated (no ``from __future__ import annotations`` here): Beam reads the hints of
 ``expand``, ``process`` and mapped functions, and turns a string hint into ``Any`` with a log line each.

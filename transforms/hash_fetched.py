@@ -107,7 +107,8 @@ def hashed_row(row: FetchLogRecord, handled: HandledImage) -> FetchLogRecord:
 def _handle(handler: ImageBodyHandler, image: FetchedImage, run_id: str) -> HandledImage:
     try:
         handled = handler(image.task, image.fetched)
-    except Exception as exc:  # noqa: BLE001 - the handler's bug must not lose the row; its text may quote content
+    # The handler's bug must not lose the row; its text may quote content, so only its type is kept.
+    except Exception as exc:  # noqa: BLE001
         return HandledImage(None, "internal", f"image handler raised {type(exc).__name__}")
     record = handled.record._replace(run_id=run_id) if handled.record is not None else None
     return HandledImage(record, handled.error_kind, handled.error_message)

@@ -1,8 +1,8 @@
 """The fetching DoFns' base: buffer a bundle's tasks, fetch them on a thread pool under per-host politeness,
 hand each fetched image body over to the ``HashImages`` step, and emit from the DoFn's thread.
 
-:class:`PoliteFetchFn` takes ``(host, tasks)`` elements; a :class:`~hashwatch.crawling.politeness.HostScheduler`
-of ``fetch_threads`` threads runs the tasks (a page, an image) through a
+:class:`PoliteFetchFn` takes ``(host, tasks)`` elements; a
+:class:`~hashwatch.crawling.politeness.HostScheduler` of ``fetch_threads`` threads runs the tasks (a page, an image) through a
 :class:`~hashwatch.crawling.crawl_worker.CrawlWorker`; the records are emitted on the DoFn's thread (Beam's
 output and metrics are not thread-safe), as tasks finish, by ``process`` and ``finish_bundle``.
 

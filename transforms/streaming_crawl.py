@@ -1,9 +1,9 @@
 """Crawl rounds on an unbounded stream of seeds: the batch rounds, windowed, with cross-window URL dedupe.
 
 A Beam graph has no cycles, so as in batch the rounds are unrolled (depth 0..``max_depth`` + the round that
-logs the links beyond it as ``skipped``/``max_depth``): the same :class:`transforms.crawl.CrawlRounds`, given
-:class:`SeenWithinTtl` as the policy for URLs already seen, on seeds in fixed windows (:class:`StreamWindowing`):
-each round is one GroupByKey by host, which in a fixed window fires when the watermark passes the window's
+logs the links beyond it as ``skipped``/``max_depth``): the same :class:`transforms.crawl.CrawlRounds`,
+given :class:`SeenWithinTtl` as the policy for URLs already seen, on seeds in fixed windows
+(:class:`StreamWindowing`): each round is one GroupByKey by host, which in a fixed window fires when the watermark passes the window's
 end; the rounds of a window then run one after the other, and their output stays in that window.
 
 Across windows, each round drops URLs already decided within ``--dedupe-ttl`` (:class:`DropRecentlySeen`):

@@ -108,3 +108,21 @@ def test_keyed_bodies_are_refused_by_a_shuffle_too():
         bodies = p | beam.Create([0]) | beam.FlatMap(_bodies).with_output_types(FetchedImage)
         keyed = bodies | beam.Map(lambda b: (b.task.image_url, b)).with_output_types(tuple[str, FetchedImage])
         _ = keyed | beam.GroupByKey()
+
+
+class _Raising:
+    def setup(self):
+        pass
+
+    def __call__(self, task, fetched):
+        raise ValueError(f"bad bytes {fetched.body[:8]!r}")  # its text must not reach the row
+
+
+def test_a_handler_that_raises_fails_the_row_without_its_message():
+    with TestPipeline(runner=EMBEDDED_RUNNER) as p:
+        bodies = p | beam.Create([0]) | beam.FlatMap(_bodies).with_output_types(FetchedImage)
+        hashed = bodies | HashImages(RUN_ID, _Raising(), "hashwatch.FetchImages")
+        rows = hashed.fetch_log | beam.Map(lambda r: (r.outcome, r.error_kind, r.error_message))
+        expected = ("failed", "internal", "image handler raised ValueError")
+        assert_that(rows, equal_to([expected, expected]), label="rows")
+        assert_that(hashed.images, equal_to([]), label="no records")
