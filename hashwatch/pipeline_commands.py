@@ -1,5 +1,6 @@
 """``hashwatch crawl ...``, ``hashwatch rescan ...``: the pipelines as sub-commands. Beam is imported only
-when one runs."""
+when one runs. ``--help`` shows hashwatch's own flags by group, ``--help-beam`` Beam's
+(:mod:`pipelines.command_help`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def _crawl(args: argparse.Namespace) -> int:
 
 
 def _rescan(args: argparse.Namespace) -> int:
+    from pipelines.command_help import help_requested
+
+    if help_requested("rescan", args.pipeline_args):
+        return 0
     from pipelines.rescan import main
 
     return main(args.pipeline_args)
@@ -23,7 +28,7 @@ def register(subparsers) -> None:
         "crawl",
         help="crawl seed URLs, hash every image, match against known hashes, write Parquet",
         description="Runs pipelines/crawl_match.py; every flag (Beam's included) passes through. "
-        "See `python -m pipelines.crawl_match --help` for the full list.",
+        "`hashwatch crawl --help` lists hashwatch's flags, `--help-beam` Beam's.",
         add_help=False,
     )
     parser.set_defaults(func=_crawl, pass_through=True)
@@ -31,7 +36,7 @@ def register(subparsers) -> None:
         "rescan",
         help="match the images/ history against today's lists: new matches and retractions, no fetching",
         description="Runs pipelines/rescan.py; every flag (Beam's included) passes through. "
-        "See `python -m pipelines.rescan --help` for the full list.",
+        "`hashwatch rescan --help` lists hashwatch's flags, `--help-beam` Beam's.",
         add_help=False,
     )
     parser.set_defaults(func=_rescan, pass_through=True)

@@ -1,13 +1,15 @@
-"""The crawl-and-match pipeline: seed URLs in, Parquet out.
+"""The crawl-and-match pipeline: seed URLs in, Parquet out, batch or (``--streaming``) unbounded.
 
 ::
 
-    seeds -> CrawlRounds (pages, depth 0..N) -> ImageTasksFromRefs -> FetchImages (fetch + hash in one DoFn)
-          -> MergeImageRecords -> MatchKnownHashes (side input: the compiled index)
+    command line -> run_config_from -> RunConfig (parsed and checked once, here)
+    seeds -> CrawlAndMatch (transforms/crawl_and_match.py: crawl, fetch, hash, merge, match)
           -> matches/, images/, fetch_log/ (Parquet, dt=/run_id= partitions) + a JSON run manifest
 
 Run it with ``hashwatch crawl`` or ``python -m pipelines.crawl_match``; every Beam flag passes through
 (``--runner=FlinkRunner --flink_master=...``). With no ``--runner`` it runs on the embedded ``FnApiRunner``.
+``--help`` lists hashwatch's own flags by group; ``--help-beam`` Beam's (:mod:`pipelines.command_help`).
+A streaming run is launched and watched by :mod:`pipelines.streaming_launcher`.
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ if __name__ == "__main__":  # pragma: no cover
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
+from hashwatch.run_config import KnownHashConfig, OutputConfig, RunConfig, SeedConfig
+from pipelines.command_help import help_requested
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     EMBEDDED_RUNNER,
     KnownHashOptions,
     OutputOptions,
     absolute_path,
+    add_seed_arguments,
     configure_runner,
     hash_config_from,
     match_options_from,
@@ -69,24 +74,14 @@ from pipelines.run_verdict import (
     index_problems,
     one_line_error,
 )
-from pipelines.streaming import (
-    StreamingOptions,
-    build_streaming_pipeline,
-    configure_streaming_runner,
-    run_streaming,
-    validate_streaming,
-)
-from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
+from pipelines.streaming_launcher import run_streaming
+from pipelines.streaming_options import configure_streaming_runner, streaming_config_from
 from schemas.known_hashes import IndexRef
-from transforms.crawl import CrawlOptions, CrawlRounds, FetchImages, ImageTasksFromRefs
-from transforms.hash_images import HashImageBody
-from transforms.match import MatchKnownHashes
-from transforms.merge_images import MergeImageRecords
-from transforms.parquet_output import WriteParquetTable
+from transforms.crawl_and_match import build_crawl_and_match
 from transforms.progress import ProgressConfig, ProgressMonitor, progress_folder
-from transforms.seeds import ReadSeeds, validate_seed_patterns
+from transforms.seeds import validate_seed_patterns
 
-__all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run"]
+__all__ = ["EMBEDDED_RUNNER", "CrawlMatchOptions", "build_pipeline", "run", "run_config_from"]
 
 _LOGGER = logging.getLogger("hashwatch.crawl_match")
 
@@ -94,67 +89,57 @@ _LOGGER = logging.getLogger("hashwatch.crawl_match")
 class CrawlMatchOptions(OutputOptions, KnownHashOptions, PipelineOptions):
     """hashwatch's own flags: the crawl's seeds here; the output and known-hash flags (``--output-dir``,
     ``--hash-list``, ``--allowlist``, ...) from :mod:`pipelines.options`, shared with the rescan; the crawl
-    flags are :class:`transforms.crawl.CrawlOptions`; Beam's flags (runner, parallelism, Flink) are parsed by
-    Beam's classes."""
+    flags are :class:`pipelines.options.CrawlOptions`, the streaming ones
+    :class:`pipelines.streaming_options.StreamingOptions`; Beam's flags (runner, parallelism, Flink) are parsed
+    by Beam's classes."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--seeds",
-            action="append",
-            default=[],
-            help="seed file(s): text (one URL a line), CSV/TSV or Parquet with a URL column; globs and any "
-            "Beam file system; repeat the flag for several",
-        )
-        parser.add_argument("--seed-url-column", dest="seed_url_column", default="url")
+        add_seed_arguments(parser)
 
 
-def progress_config(app: CrawlMatchOptions, run_id: str, day: str) -> ProgressConfig:
+def run_config_from(options: PipelineOptions) -> RunConfig:
+    """The run's configuration from the parsed command line, every value checked: a :class:`UserError` says
+    what to change. Local paths are made absolute, in the options too (the manifest records them)."""
+    app = options.view_as(CrawlMatchOptions)
+    streaming = _validate(app, options)
+    matching = match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails here
+    values = options.get_all_options(drop_default=False, retain_unknown_options=False)
+    crawl = CrawlConfig.from_options(values)  # so does a bad crawl option or --deny-hosts-file
+    _absolute_paths(app)
+    return RunConfig(
+        seeds=SeedConfig(tuple(app.seeds), app.seed_url_column),
+        crawl=crawl,
+        # The candidates --candidates names are computed (and kept in images/) and matched.
+        hashing=hash_config_from(app.view_as(KnownHashOptions)),
+        matching=matching,
+        known=KnownHashConfig(tuple(app.hash_list), app.index, app.skip_invalid, app.allowlist),
+        output=OutputConfig(
+            app.output_dir, app.run_id, app.parquet_codec, app.allow_empty, app.progress_interval
+        ),
+        streaming=streaming,
+    )
+
+
+def progress_config(config: RunConfig, day: str) -> ProgressConfig:
     """Live progress every ``--progress-interval`` s; worker processes leave their counts in the run's
     ``_runs`` folder for the launcher (:mod:`transforms.progress`)."""
-    folder = progress_folder(run_files_dir(app.output_dir, day, run_id))
-    return ProgressConfig(run_id, app.progress_interval, folder)
+    folder = progress_folder(run_files_dir(config.output.output_dir, day, config.run_id))
+    return ProgressConfig(config.run_id, config.output.progress_interval, folder)
 
 
 def build_pipeline(
     pipeline: beam.Pipeline,
-    app: CrawlMatchOptions,
-    run_id: str,
+    config: RunConfig,
     day: str,
     ref: IndexRef,
     allowlist: Allowlist | None = None,
+    progress: ProgressConfig | None = None,
 ):
-    """Add the crawl-and-match graph to ``pipeline``. Returns the written-files PCollections by table."""
-    crawl_config = CrawlConfig.from_options(app.view_as(CrawlOptions))
-    # The candidates --candidates names are computed (and kept in images/) and matched.
-    hasher = HashImageBody(run_id, hash_config=hash_config_from(app.view_as(KnownHashOptions)))
-    progress = progress_config(app, run_id, day)
-    index_ref = pipeline | "IndexRef" >> beam.Create([ref])
-
-    seeds = pipeline | "ReadSeeds" >> ReadSeeds(app.seeds, app.seed_url_column, run_id)
-    crawl = seeds.seeds | "CrawlRounds" >> CrawlRounds(crawl_config, run_id, hasher, progress)
-    tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
-    fetched = tasks | "FetchImages" >> FetchImages(crawl_config, run_id, hasher, progress)
-    images = (
-        (fetched.images, crawl.inline_images)
-        | "AllImages" >> beam.Flatten()
-        | "MergeImageRecords" >> MergeImageRecords()
-    )
-    matches = images | "MatchKnownHashes" >> MatchKnownHashes(
-        index_ref, run_id, match_options_from(app.view_as(KnownHashOptions)), allowlist, progress
-    )
-    fetch_log = (seeds.fetch_log, crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
-
-    written = {}
-    for table, records, schema in (
-        ("fetch_log", fetch_log, FETCH_LOG_SCHEMA),
-        ("images", images, IMAGES_SCHEMA),
-        ("matches", matches, MATCHES_SCHEMA),
-    ):
-        written[table] = records | f"Write {table}" >> WriteParquetTable(
-            app.output_dir, table, schema, run_id, day, codec=app.parquet_codec
-        )
-    return written
+    """Add the crawl-and-match job (batch or streaming, as ``config`` says) to ``pipeline``: the run's seed
+    source, :class:`transforms.crawl_and_match.CrawlAndMatch`, its table sink. ``config`` has its run id.
+    Returns the written-files PCollections by table."""
+    return build_crawl_and_match(pipeline, config, ref, day, allowlist, progress)
 
 
 def _absolute_paths(app: CrawlMatchOptions) -> None:
@@ -168,7 +153,8 @@ def _absolute_paths(app: CrawlMatchOptions) -> None:
         app.index = absolute_path(app.index)
 
 
-def _validate(app: CrawlMatchOptions) -> None:
+def _validate(app: CrawlMatchOptions, options: PipelineOptions):
+    """The checks that need no parsing beyond Beam's; returns the streaming config (None: batch)."""
     if not app.output_dir:
         raise UserError("--output-dir is required: the folder the Parquet tables and the run manifest go to")
     check_output_dir(app.output_dir)
@@ -177,9 +163,9 @@ def _validate(app: CrawlMatchOptions) -> None:
     if app.hash_list and app.index:
         raise UserError("--hash-list and --index exclude each other: give one")
     if app.view_as(StandardOptions).streaming:
-        validate_streaming(app)  # the watched folder may be empty at start
-        return
+        return streaming_config_from(options, tuple(app.seeds))  # the watched folder may be empty at start
     validate_seed_patterns(app.seeds, app.seed_url_column)
+    return None
 
 
 class RunFailed(Exception):
@@ -205,24 +191,23 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     argv = list(sys.argv[1:] if argv is None else argv)
     reject_unknown_flags(argv)
     options = PipelineOptions(argv)
-    app = options.view_as(CrawlMatchOptions)
-    _validate(app)
-    match_options = match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails here
-    CrawlConfig.from_options(app.view_as(CrawlOptions))  # so does a bad crawl option or --deny-hosts-file
-    _absolute_paths(app)
-    streaming = options.view_as(StandardOptions).streaming
+    config = run_config_from(options)  # the only place the flags are read
+    streaming = config.streaming is not None
     if streaming:
         configure_streaming_runner(options)  # Flink only: says how, before any work
     configure_runner(options, argv)
 
     started = dt.datetime.now(dt.timezone.utc)
-    run_id = app.run_id = app.run_id or new_run_id(started)  # in the options: a stop names it for a resume
+    run_id = config.output.run_id or new_run_id(started)
+    config = config.with_run_id(run_id)
+    options.view_as(CrawlMatchOptions).run_id = run_id  # recorded in the manifest's options
     day = f"{started:%Y-%m-%d}"
-    ref, index_info = prepare_index(app.output_dir, app.hash_list, app.index, app.skip_invalid)
+    output, known = config.output.output_dir, config.known
+    ref, index_info = prepare_index(output, list(known.hash_lists), known.index, known.skip_invalid)
     _LOGGER.info("run %s: index %s (checksum %s)", run_id, ref.path, ref.checksum[:16])
-    allowlist = load_allowlist(app.allowlist) if app.allowlist else None
+    allowlist = load_allowlist(known.allowlist) if known.allowlist else None
     summary = {
-        "output": app.output_dir,
+        "output": output,
         "run_id": run_id,
         "day": day,
         "started": started,
@@ -231,34 +216,36 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         "allowlist_info": allowlist.describe() if allowlist is not None else {},
     }
 
-    problems = index_problems(index_info, match_options.hash_types)
-    if problems and streaming and app.index:
+    problems = index_problems(index_info, config.matching.hash_types)
+    if problems and streaming and known.index:
         # A watched --index may get a usable version while the job runs: say so, do not refuse.
         for problem in problems:
-            _LOGGER.warning("%s (the job watches %s for a new version)", problem, app.index)
+            _LOGGER.warning("%s (the job watches %s for a new version)", problem, known.index)
         problems = []
-    if problems and not app.allow_empty:
+    if problems and not config.output.allow_empty:
         report = RunReport.not_started(**summary, problems=problems)
         report.hints.append(ALLOW_EMPTY_HINT)
-        write_run_files(app.output_dir, report, capture.lines)
+        write_run_files(output, report, capture.lines)
         return report
 
     pipeline = test_pipeline if test_pipeline is not None else beam.Pipeline(options=options)
-    progress = progress_config(app, run_id, day)
+    progress = progress_config(config, day)
     clock = time.monotonic()
     late_drops = flink_job = None
     try:
         with ProgressMonitor(progress):  # the run-wide progress line, every --progress-interval s
+            build_pipeline(pipeline, config, day, ref, allowlist, progress)
             if streaming:
-                # --index is watched for new versions; an index compiled from --hash-list stays as it is.
-                build_streaming_pipeline(
-                    pipeline, app, run_id, ref, app.index or ref.path, allowlist, progress=progress
-                )
+                stream = config.streaming
                 result, state, elapsed, late_drops, flink_job = run_streaming(
-                    pipeline, options, options.view_as(StreamingOptions).run_for
+                    pipeline,
+                    options,
+                    stream.run_for,
+                    max_outage=stream.max_outage,
+                    run_id=run_id,
+                    progress_interval=config.output.progress_interval,
                 )
             else:
-                build_pipeline(pipeline, app, run_id, day, ref, allowlist)
                 result = pipeline.run()
                 state = result.wait_until_finish()
                 elapsed = time.monotonic() - clock
@@ -271,14 +258,14 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     report.late_drops = late_drops
     report.flink_job = flink_job
     if not streaming:
-        report.problems = index_problems(index_info, match_options.hash_types) + crawl_problems(report)
-        if report.problems and not app.allow_empty:
+        report.problems = index_problems(index_info, config.matching.hash_types) + crawl_problems(report)
+        if report.problems and not config.output.allow_empty:
             report.hints.append(ALLOW_EMPTY_HINT)
     hint = blocked_seed_hint(report)
     if hint:
         report.hints.insert(0, hint)
     _LOGGER.info("run %s finished: %s", run_id, report.state)
-    write_run_files(app.output_dir, report, capture.lines)
+    write_run_files(output, report, capture.lines)
     return report
 
 
@@ -299,6 +286,9 @@ def _failed(summary: dict, exc: Exception, elapsed: float, capture: LogCapture) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if help_requested("crawl", argv):  # printed --help or --help-beam
+        return EXIT_OK
     configure_console_logging()
     try:
         report = run(argv)

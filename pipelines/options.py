@@ -24,8 +24,10 @@ from apache_beam.options.pipeline_options import (
     _BeamArgumentParser,
 )
 
+from hashwatch.crawling.config import add_crawl_arguments
 from hashwatch.errors import UserError
 from hashwatch.hashing.match_policy import MatchOptions, parse_corroboration
+from hashwatch.run_config import OutputConfig, SeedConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +45,14 @@ __all__ = [
     "absolute_path",
     "apply_portable_runner_defaults",
     "candidate_families",
+    "CrawlOptions",
     "KnownHashOptions",
     "OutputOptions",
+    "add_candidate_arguments",
+    "add_known_hash_arguments",
+    "add_match_arguments",
+    "add_output_arguments",
+    "add_seed_arguments",
     "configure_runner",
     "match_options_from",
     "reject_unknown_flags",
@@ -70,38 +78,141 @@ def absolute_path(path: str) -> str:
     return path if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
+def add_seed_arguments(parser) -> None:
+    """Where the seeds come from (:class:`~hashwatch.run_config.SeedConfig`)."""
+    parser.add_argument(
+        "--seeds",
+        action="append",
+        default=[],
+        help="seed file(s): text (one URL a line), CSV/TSV or Parquet with a URL column; globs and any "
+        "Beam file system; repeat the flag for several",
+    )
+    parser.add_argument(
+        "--seed-url-column",
+        dest="seed_url_column",
+        default=SeedConfig().url_column,
+        help="the URL column of CSV/TSV and Parquet seed files (default: url)",
+    )
+
+
+def add_output_arguments(parser) -> None:
+    """Where a pipeline writes its tables and manifest, and how (:class:`~hashwatch.run_config.OutputConfig`)."""
+    d = OutputConfig()
+    parser.add_argument(
+        "--output-dir",
+        dest="output_dir",
+        help="output folder (local, or a Beam file system URL); not --output, which argparse would read as "
+        "a prefix of Beam's --output_executable_path",
+    )
+    parser.add_argument("--run-id", dest="run_id", help="default: UTC time + random suffix")
+    parser.add_argument(
+        "--parquet-codec",
+        dest="parquet_codec",
+        default=d.parquet_codec,
+        choices=["zstd", "snappy", "gzip", "none"],
+    )
+    parser.add_argument(
+        "--allow-empty",
+        dest="allow_empty",
+        action="store_true",
+        help="let a run that could detect nothing (no seed URL, no usable list entry, nothing fetched, no "
+        "history row) exit 0; its reasons are still printed and recorded in the manifest",
+    )
+    parser.add_argument(
+        "--progress-interval",
+        dest="progress_interval",
+        type=float,
+        default=d.progress_interval,
+        help="seconds between progress lines from each worker (0 turns them off)",
+    )
+
+
+def add_known_hash_arguments(parser) -> None:
+    """What to match against: lists or a prebuilt index, the allowlist."""
+    parser.add_argument(
+        "--hash-list",
+        dest="hash_list",
+        action="append",
+        default=[],
+        help="known-hash list file(s) (CSV/TSV, Parquet, or pytx '<type> <hash>' lines): compiled to an "
+        "index under OUTPUT/_indexes/ before the run; repeat for several",
+    )
+    parser.add_argument("--index", help="a prebuilt index (hashwatch index build), instead of --hash-list")
+    parser.add_argument(
+        "--skip-invalid",
+        dest="skip_invalid",
+        action="store_true",
+        help="count and skip malformed list rows instead of failing",
+    )
+    parser.add_argument(
+        "--allowlist",
+        help="CSV of hashes never to report (known collisions, known-innocent images): columns "
+        "hash_type, hash_value, reason, and optionally scope (list | image | both), added_at, added_by",
+    )
+
+
+def add_match_arguments(parser) -> None:
+    """How to match: thresholds, variants, types, corroboration."""
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        help="TYPE=N: report perceptual matches of TYPE within N bits (default: the type's own, "
+        "e.g. pdq=31, phash=4); repeat for several types",
+    )
+    parser.add_argument(
+        "--no-dihedral",
+        dest="no_dihedral",
+        action="store_true",
+        help="do not match the 7 rotated/flipped PDQ variants of each image",
+    )
+    parser.add_argument(
+        "--match-types",
+        dest="match_types",
+        help="comma-separated hash types to match (default: every type the index holds)",
+    )
+    parser.add_argument(
+        "--corroborate",
+        action="append",
+        default=[],
+        help="TYPE=OTHER:N: a near-match of TYPE counts only where the copy's OTHER hash is within N bits "
+        "of the same list picture's (rows sharing source and item_id); default phash=dhash:10, 'none' "
+        "switches corroboration off; repeat for several types",
+    )
+    parser.add_argument(
+        "--uncorroborated",
+        default="keep",
+        choices=["keep", "drop"],
+        help="a match on a list entry that cannot be corroborated (no item_id, or its picture has no "
+        "hash of the other type): keep it (the plain rule, default) or drop it",
+    )
+
+
+def add_candidate_arguments(parser) -> None:
+    """Query-side candidates: which families are computed (hashing) and for which types they are matched."""
+    parser.add_argument(
+        "--candidates",
+        dest="candidates",
+        default="default",
+        help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
+        "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
+        "switch them off (docs/evaluation.md)",
+    )
+    parser.add_argument(
+        "--candidate-hash-types",
+        dest="candidate_hash_types",
+        default="pdq",
+        help="comma-separated hash types whose candidates are matched (default pdq; phash candidates are "
+        "computed and kept in images/ but add false matches, docs/evaluation.md)",
+    )
+
+
 class OutputOptions(PipelineOptions):
     """Where a pipeline writes its tables and manifest, and how."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--output-dir",
-            dest="output_dir",
-            help="output folder (local, or a Beam file system URL); not --output, which argparse would read as "
-            "a prefix of Beam's --output_executable_path",
-        )
-        parser.add_argument("--run-id", dest="run_id", help="default: UTC time + random suffix")
-        parser.add_argument(
-            "--parquet-codec",
-            dest="parquet_codec",
-            default="zstd",
-            choices=["zstd", "snappy", "gzip", "none"],
-        )
-        parser.add_argument(
-            "--allow-empty",
-            dest="allow_empty",
-            action="store_true",
-            help="let a run that could detect nothing (no seed URL, no usable list entry, nothing fetched, no "
-            "history row) exit 0; its reasons are still printed and recorded in the manifest",
-        )
-        parser.add_argument(
-            "--progress-interval",
-            dest="progress_interval",
-            type=float,
-            default=10.0,
-            help="seconds between progress lines from each worker (0 turns them off)",
-        )
+        add_output_arguments(parser)
 
 
 class KnownHashOptions(PipelineOptions):
@@ -109,76 +220,18 @@ class KnownHashOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--hash-list",
-            dest="hash_list",
-            action="append",
-            default=[],
-            help="known-hash list file(s) (CSV/TSV, Parquet, or pytx '<type> <hash>' lines): compiled to an "
-            "index under OUTPUT/_indexes/ before the run; repeat for several",
-        )
-        parser.add_argument(
-            "--index", help="a prebuilt index (hashwatch index build), instead of --hash-list"
-        )
-        parser.add_argument(
-            "--skip-invalid",
-            dest="skip_invalid",
-            action="store_true",
-            help="count and skip malformed list rows instead of failing",
-        )
-        parser.add_argument(
-            "--allowlist",
-            help="CSV of hashes never to report (known collisions, known-innocent images): columns "
-            "hash_type, hash_value, reason, and optionally scope (list | image | both), added_at, added_by",
-        )
-        parser.add_argument(
-            "--threshold",
-            action="append",
-            default=[],
-            help="TYPE=N: report perceptual matches of TYPE within N bits (default: the type's own, "
-            "e.g. pdq=31, phash=4); repeat for several types",
-        )
-        parser.add_argument(
-            "--no-dihedral",
-            dest="no_dihedral",
-            action="store_true",
-            help="do not match the 7 rotated/flipped PDQ variants of each image",
-        )
-        parser.add_argument(
-            "--match-types",
-            dest="match_types",
-            help="comma-separated hash types to match (default: every type the index holds)",
-        )
-        parser.add_argument(
-            "--candidates",
-            dest="candidates",
-            default="default",
-            help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
-            "dihedral_real, deskew, extended), 'default' for those the evaluation found safe, 'none' to "
-            "switch them off (docs/evaluation.md)",
-        )
-        parser.add_argument(
-            "--candidate-hash-types",
-            dest="candidate_hash_types",
-            default="pdq",
-            help="comma-separated hash types whose candidates are matched (default pdq; phash candidates are "
-            "computed and kept in images/ but add false matches, docs/evaluation.md)",
-        )
-        parser.add_argument(
-            "--corroborate",
-            action="append",
-            default=[],
-            help="TYPE=OTHER:N: a near-match of TYPE counts only where the copy's OTHER hash is within N bits "
-            "of the same list picture's (rows sharing source and item_id); default phash=dhash:10, 'none' "
-            "switches corroboration off; repeat for several types",
-        )
-        parser.add_argument(
-            "--uncorroborated",
-            default="keep",
-            choices=["keep", "drop"],
-            help="a match on a list entry that cannot be corroborated (no item_id, or its picture has no "
-            "hash of the other type): keep it (the plain rule, default) or drop it",
-        )
+        add_known_hash_arguments(parser)
+        add_match_arguments(parser)
+        add_candidate_arguments(parser)
+
+
+class CrawlOptions(PipelineOptions):
+    """The crawl flags (``--max-depth``, ``--per-host-delay``, ``--ignore-robots``, ...):
+    ``CrawlConfig.from_options(options.get_all_options())``. The one place they are registered with Beam."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_crawl_arguments(parser)
 
 
 def match_options_from(known: KnownHashOptions) -> MatchOptions:

@@ -18,7 +18,7 @@ import time
 from typing import NamedTuple
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
 from hashwatch.flink.rest import LATE_DROP_METRIC, cancel_flink_job, flink_job_ids, flink_late_drops
 
@@ -48,7 +48,15 @@ class StreamingOutcome(NamedTuple):
 _WATCH_EVERY_S = 2.0
 
 
-def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: float) -> StreamingOutcome:
+def run_streaming(
+    pipeline: beam.Pipeline,
+    options: PipelineOptions,
+    run_for: float,
+    *,
+    max_outage: float = 0.0,
+    run_id: str | None = None,
+    progress_interval: float = 0.0,
+) -> StreamingOutcome:
     """Run and wait: until the sources end (embedded runner with --run-for), ``run_for`` seconds pass (other
     runners: the job is stopped), the job fails, or Ctrl-C/SIGTERM.
 
@@ -58,17 +66,18 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
     Ctrl-C, SIGTERM) takes a savepoint, whose path is logged (``--savepoint_path`` resumes from it), falling
     back to a cancel. The elements Flink dropped as late are read just before the stop and logged as an
     error if there are any. A job that fails (the restart limit reached) or stays down for more than
-    ``--max-outage`` seconds ends the run as FAILED with the reason in ``flink_job["failure"]``."""
+    ``max_outage`` seconds (``--max-outage``; 0: never) ends the run as FAILED with the reason in
+    ``flink_job["failure"]``. ``options``: the runner's (Flink master, worker pool); ``run_id``: named in the
+    resume hint after a savepoint; ``progress_interval``: how often the cluster job's progress is logged."""
     clock = time.monotonic()
     result = pipeline.run()
     embedded = options.view_as(StandardOptions).runner in (STREAMING_RUNNER, "BundleBasedDirectRunner")
     master = _cluster_master(options)
     job_name = (getattr(result, "_job_id", "") or "").split("_", 1)[0]
-    watch = _job_watch(options, master, job_name) if master and job_name else None
+    watch = _job_watch(options, master, job_name, progress_interval) if master and job_name else None
     waiter = _ResultWaiter(result)
     drops: list[int | None] = [None]
     restore = _sigterm_as_interrupt()  # a scheduler's SIGTERM stops the job too, not only Ctrl-C
-    max_outage = float(options.get_all_options().get("max_outage") or 0)
     try:
         state = None
         while state is None:
@@ -93,10 +102,10 @@ def run_streaming(pipeline: beam.Pipeline, options: PipelineOptions, run_for: fl
                     _LOGGER.info("Beam's job server reports %s; following the Flink job itself", waiter.state)
             if state is None and run_for and not embedded and time.monotonic() - clock >= run_for:
                 _LOGGER.info("--run-for %.0f s reached: stopping the job", run_for)
-                state = _stop(result, options, drops, watch, waiter)
+                state = _stop(result, options, drops, watch, waiter, run_id)
     except KeyboardInterrupt:
         _LOGGER.info("interrupted: stopping the job")
-        _stop(result, options, drops, watch, waiter)
+        _stop(result, options, drops, watch, waiter, run_id)
         raise
     finally:
         restore()
@@ -135,16 +144,15 @@ class _ResultWaiter:
         self._thread.join(seconds)
 
 
-def _job_watch(options: PipelineOptions, master: str, job_name: str):
+def _job_watch(options: PipelineOptions, master: str, job_name: str, progress_interval: float):
     from hashwatch.flink.job_watch import FlinkJobWatch
 
-    everything = options.get_all_options()
-    pool = everything.get("environment_config") if everything.get("environment_type") == "EXTERNAL" else None
-    interval = float(everything.get("progress_interval") or 0)
-    return FlinkJobWatch(master, job_name, pool=pool, progress_interval=interval)
+    portable = options.view_as(PortableOptions)
+    pool = portable.environment_config if portable.environment_type == "EXTERNAL" else None
+    return FlinkJobWatch(master, job_name, pool=pool, progress_interval=progress_interval)
 
 
-def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None) -> str:
+def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None, run_id=None) -> str:
     """End the job: on a Flink cluster, stop it with a savepoint (logged; ``watch.savepoint``), else cancel.
     Reads the late-drop counters first (Flink forgets a job's metrics once it ends)."""
     master = _cluster_master(options)
@@ -168,7 +176,7 @@ def _stop(result, options: PipelineOptions, drops: list, watch=None, waiter=None
         )
         return _cancel(result, options, None, waiter)
     watch.savepoint = path
-    run_id = options.get_all_options().get("run_id") or "<this run's --run-id>"
+    run_id = run_id or "<this run's --run-id>"
     _LOGGER.info(
         "flink: job %s stopped with a savepoint: %s (resume: the same flags plus --savepoint_path=%s --run-id=%s)",
         job_id,

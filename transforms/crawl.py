@@ -16,8 +16,11 @@ flight, so ``FetchImages`` spreads a host's images over N keys (``host#k/N``, by
 URL), each fetched one request at a time: at most N in flight wherever Beam runs them, and up to N workers
 share one host's fetching and hashing (:func:`image_shards`). Inside a DoFn
 instance a pool of ``fetch_threads`` threads fetches many hosts at once: elements of a bundle are buffered,
-fetched concurrently and drained by ``finish_bundle``. Image bytes never leave the DoFn that fetched them:
-the handler turns them into an ``ImageRecord`` there.
+fetched concurrently and drained by ``finish_bundle``. The fetch threads do not hash: each body they fetch
+goes, in memory, to the ``HashImages`` step fused right after the fetching ParDo
+(:mod:`transforms.hash_fetched`), which runs the image handler and gives the body's fetch_log row its final
+outcome. At most ``fetch_threads`` bodies wait for it per DoFn instance; a fetch thread with one more waits
+meanwhile (:mod:`transforms.polite_fetch`).
 
 Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey by host of a single carried
 collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
@@ -31,29 +34,25 @@ Counting rule: one fetch_log row per page URL (seeds included) and per image URL
 images, which get one row per page that embeds them (``url`` = ``data:<mime>;sha256=<hex>``, ``parent_url``
 = the page).
 
-Counting: the fetch threads count each task's rows, times and sizes as it finishes (and the image handler
-its hashing), into the DoFn's :class:`transforms.run_counters.StageCounters`; the DoFn's thread hands them
-to Beam's metrics. So the counts are live (:mod:`transforms.progress`) and none is lost: Beam drops any
-metric updated on a thread other than the bundle's.
+Counting: the fetch threads count each task's rows, times and sizes as it finishes (the rows of bodies are
+counted by ``HashImages`` once hashed), into the DoFn's :class:`transforms.run_counters.StageCounters`; the
+DoFn's thread hands them to Beam's metrics. So the counts are live (:mod:`transforms.progress`) and none is
+lost: Beam drops any metric updated on a thread other than the bundle's.
 
 Type hints are evaluated (no ``from __future__ import annotations`` here): Beam reads the hints of
 ``expand``, ``process`` and mapped functions, and turns a string hint into ``Any`` with a log line each.
 """
 
-import threading
 import zlib
-from collections import deque
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.typehints import native_type_compatibility
-from apache_beam.utils.windowed_value import WindowedValue
 
-from hashwatch.crawling.config import CrawlConfig, add_crawl_arguments
-from hashwatch.crawling.crawl_worker import CrawlWorker, ImageOutcome, PageOutcome, shared_fetcher
+from hashwatch.crawling.config import CrawlConfig
+from hashwatch.crawling.crawl_worker import ImageOutcome, PageOutcome
 from hashwatch.crawling.frontier import (
     apply_host_cap,
     choose_candidate,
@@ -63,17 +62,16 @@ from hashwatch.crawling.frontier import (
     skipped_row,
 )
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
-from hashwatch.crawling.politeness import HostScheduler
 from hashwatch.crawling.url_rules import host_key
 from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
-from schemas.images import ImageRecord
 from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
+from transforms.hash_fetched import BODIES, FetchedImage, HashImages
+from transforms.polite_fetch import Handed, PoliteFetchFn, wv
 from transforms.progress import ProgressConfig, start_reporting
-from transforms.run_counters import IMAGES, PAGES, StageCounters
+from transforms.run_counters import IMAGES, PAGES, StageCounters, count_row
 
 __all__ = [
-    "CrawlOptions",
     "CrawlResult",
     "CrawlRounds",
     "FetchImages",
@@ -82,31 +80,17 @@ __all__ = [
     "HandledImage",
     "ImageBodyHandler",
     "ImageTasksFromRefs",
+    "SeenInRun",
+    "SeenUrls",
     "image_shards",
 ]
 
 _METRICS_PAGES = PAGES  # hashwatch.CrawlRounds
 _METRICS_IMAGES = IMAGES  # hashwatch.FetchImages
-# finish_bundle hands the counts to Beam at least this often while it waits for the bundle's fetches.
-_PUBLISH_EVERY_S = 1.0
 
 _REFS = "image_refs"
 _CARRY = "carry"
-_INLINE = "inline_images"
 _SKIPPED = "skipped"
-
-
-class CrawlOptions(PipelineOptions):
-    """The crawl flags (``--max-depth``, ``--per-host-delay``, ``--ignore-robots``, ...) as Beam pipeline
-    options: ``CrawlConfig.from_options(options.view_as(CrawlOptions))``.
-
-    The one place they are registered: Beam builds one parser from every ``PipelineOptions`` subclass, so two
-    classes adding the same flags would conflict.
-    """
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        add_crawl_arguments(parser)
 
 
 class CrawlResult(NamedTuple):
@@ -120,131 +104,6 @@ class CrawlResult(NamedTuple):
 class FetchImagesResult(NamedTuple):
     fetch_log: PCollection  # [FetchLogRecord] one row per image task
     images: PCollection  # [ImageRecord] what the handler made of each image fetched
-
-
-# --- the fetching DoFn base: buffer a bundle, fetch concurrently, drain in finish_bundle
-# ---------------------
-
-
-class _PoliteFetchFn(beam.DoFn):
-    """Takes (host, tasks) elements, runs the tasks on a per-instance thread pool under per-host politeness,
-    and emits each task's records from the DoFn thread (Beam's output and metrics are not thread-safe).
-
-    Each task is counted on the fetch thread that did it, as it finishes (:meth:`_count`), and the image
-    handler counts its hashing there too (the thread is bound to the DoFn's counters); ``process`` and
-    ``finish_bundle`` publish the counts to Beam from the DoFn thread, at least every
-    ``_PUBLISH_EVERY_S`` while the bundle's fetches run."""
-
-    metrics_namespace = "hashwatch"
-
-    def __init__(
-        self,
-        config: CrawlConfig,
-        run_id: str,
-        image_handler: ImageBodyHandler,
-        key_concurrency: int | None = None,
-        progress: ProgressConfig | None = None,
-    ) -> None:
-        self._config = config
-        self._run_id = run_id
-        self._handler = image_handler
-        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
-        self._key_concurrency = key_concurrency or config.host_concurrency
-        self._progress = progress
-        self._worker: CrawlWorker | None = None
-        self._scheduler: HostScheduler | None = None
-
-    def setup(self) -> None:
-        config = self._config
-        self._counters = StageCounters(self._run_id)
-        start_reporting(self._progress)
-        self._worker = CrawlWorker(config, self._run_id, self._handler, fetcher=shared_fetcher(config))
-        self._ready = threading.Condition()
-        self._finished: deque = deque()
-        self._in_flight = 0
-        self._scheduler = HostScheduler(
-            self._work_counted,
-            threads=config.fetch_threads,
-            default_delay=config.per_host_delay,
-            concurrency=self._key_concurrency,
-            slots=self._worker.slots,
-            on_result=self._collect,
-        )
-
-    def teardown(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.close()
-            self._scheduler = None
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
-
-    def _work_counted(self, item, pacer):  # runs on a fetch thread
-        with self._counters.bound():  # the image handler's counts go to this DoFn's counters
-            return self._work(item, pacer)
-
-    def _collect(self, item, result) -> None:  # runs on the fetch thread, as the task finishes
-        task = item[0]
-        try:
-            outcome = self._outcome(task, result)
-            self._count(outcome)
-        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the task nor hang the bundle
-            outcome = self._outcome(task, exc)
-        with self._ready:
-            self._finished.append((item, outcome))
-            self._in_flight -= 1
-            self._ready.notify_all()
-
-    def _arrive(self, host: str) -> None:
-        """Called once per (host, tasks) element: the host's first request of this stage waits a delay."""
-        self._worker.slots.arrive(host, self._config.per_host_delay)
-
-    def _submit(self, host: str, task, timestamp, window) -> None:
-        with self._ready:
-            self._in_flight += 1
-        self._scheduler.submit(host, (task, timestamp, window))
-
-    def _drain(self) -> Iterable:
-        with self._ready:
-            batch = list(self._finished)
-            self._finished.clear()
-        for (task, timestamp, window), outcome in batch:
-            yield from self._emit(task, outcome, timestamp, window)
-
-    def finish_bundle(self) -> Iterable:
-        """Emit the bundle's records as their fetches finish, publishing the counts meanwhile."""
-        while True:
-            with self._ready:
-                if self._in_flight and not self._finished:
-                    self._ready.wait(timeout=_PUBLISH_EVERY_S)
-                done = not self._in_flight  # every task's outcome is in _finished
-            yield from self._drain()
-            self._counters.publish()
-            if done:
-                return
-
-    def _work(self, item, pacer):  # runs on a fetch thread
-        raise NotImplementedError
-
-    def _outcome(self, task, result):  # the task's outcome; ``result`` may be the exception it raised
-        raise NotImplementedError
-
-    def _count(self, outcome) -> None:  # runs on the fetch thread
-        raise NotImplementedError
-
-    def _emit(self, task, outcome, timestamp, window) -> Iterable:  # runs on the DoFn thread
-        raise NotImplementedError
-
-
-def _wv(value, timestamp, window, tag: str | None = None):
-    windowed = WindowedValue(value, timestamp, (window,))
-    return windowed if tag is None else TaggedOutput(tag, windowed)
-
-
-def _count_row(counters: StageCounters, namespace: str, row: FetchLogRecord) -> None:
-    counters.inc(namespace, f"{row.kind}_{row.outcome}")
-    if row.error_kind:
-        counters.inc(namespace, f"error_{row.error_kind}")
 
 
 class _HostState(NamedTuple):
@@ -262,7 +121,7 @@ _CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
 _CARRY_STATE = "state"  # the host's _HostState
 
 
-class _FetchPagesFn(_PoliteFetchFn):
+class _FetchPagesFn(PoliteFetchFn):
     """One round for one host: decide its newly found links, fetch its pages, hand its state on.
 
     In: (host, [(tag, value)]) with seed tasks (round 0), links found on the previous round's pages that point
@@ -293,7 +152,7 @@ class _FetchPagesFn(_PoliteFetchFn):
             seen.add(url)
             task, row = decide_link(choose_candidate(candidates[url]), self._config, self._run_id)
             if row is not None:
-                _count_row(self._counters, _METRICS_PAGES, row)
+                count_row(self._counters, _METRICS_PAGES, row)
                 yield row
             else:
                 tasks.append(task)
@@ -301,7 +160,7 @@ class _FetchPagesFn(_PoliteFetchFn):
         if tasks:
             keep, capped = apply_host_cap(tasks, prior, self._config, self._run_id)
             for row in capped:
-                _count_row(self._counters, _METRICS_PAGES, row)
+                count_row(self._counters, _METRICS_PAGES, row)
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
         yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
@@ -321,7 +180,10 @@ class _FetchPagesFn(_PoliteFetchFn):
             return PageOutcome(fetch_log=[row])
         return result
 
-    def _count(self, outcome: PageOutcome) -> None:
+    def _rows(self, outcome: PageOutcome) -> list[FetchLogRecord]:
+        return outcome.fetch_log
+
+    def _count(self, outcome: PageOutcome, handed: Handed) -> None:
         counters = self._counters
         counters.observe(_METRICS_PAGES, "page_fetch_ms", int(outcome.elapsed_s * 1000))
         if outcome.bytes_length:
@@ -330,24 +192,20 @@ class _FetchPagesFn(_PoliteFetchFn):
             counters.inc(_METRICS_PAGES, "dropped_references", outcome.dropped_references)
         counters.inc(_METRICS_PAGES, "image_refs", len(outcome.image_refs))
         counters.inc(_METRICS_PAGES, "links_found", len(outcome.links))
-        if outcome.inline_images:
-            counters.inc(_METRICS_PAGES, "inline_images", len(outcome.inline_images))
-        for row in outcome.fetch_log:
-            _count_row(counters, _METRICS_PAGES, row)
+        for row in handed.rows:  # the rows of bodies: counted by HashImages, with inline_images
+            count_row(counters, _METRICS_PAGES, row)
 
-    def _emit(self, task: CrawlTask, outcome: PageOutcome, timestamp, window):
-        for row in outcome.fetch_log:
-            yield _wv(row, timestamp, window)
+    def _emit(self, task: CrawlTask, outcome: PageOutcome, handed: Handed, timestamp, window):
+        for row in handed.rows:
+            yield wv(row, timestamp, window)
         for ref in outcome.image_refs:
-            yield _wv(ref, timestamp, window, _REFS)
+            yield wv(ref, timestamp, window, _REFS)
         for link in outcome.links:
-            yield _wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
-        for record in outcome.inline_images:
-            yield _wv(record, timestamp, window, _INLINE)
+            yield wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
 
 
-class _FetchImagesFn(_PoliteFetchFn):
-    """(host or host shard, [ImageTask]) -> fetch_log rows (main) and image records (tagged ``images``).
+class _FetchImagesFn(PoliteFetchFn):
+    """(host or host shard, [ImageTask]) -> fetch_log rows (main) and bodies for HashImages (``bodies``).
 
     The key is what the politeness table counts requests in flight under: the host, or one of its shards
     (``host#k/N``, then with a concurrency of 1). With shards no delay applies (see :func:`image_shards`), so
@@ -371,17 +229,20 @@ class _FetchImagesFn(_PoliteFetchFn):
             return ImageOutcome(row, None)
         return result
 
-    def _count(self, outcome: ImageOutcome) -> None:
+    def _rows(self, outcome: ImageOutcome) -> list[FetchLogRecord]:
+        return [outcome.fetch_log]
+
+    def _count(self, outcome: ImageOutcome, handed: Handed) -> None:
         counters = self._counters
         counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
         if outcome.bytes_length:
             counters.observe(_METRICS_IMAGES, "image_bytes", outcome.bytes_length)
-        _count_row(counters, _METRICS_IMAGES, outcome.fetch_log)
+        for row in handed.rows:  # a body's row is counted by HashImages
+            count_row(counters, _METRICS_IMAGES, row)
 
-    def _emit(self, task: ImageTask, outcome: ImageOutcome, timestamp, window):
-        yield _wv(outcome.fetch_log, timestamp, window)
-        if outcome.image is not None:
-            yield _wv(outcome.image, timestamp, window, "images")
+    def _emit(self, task: ImageTask, outcome: ImageOutcome, handed: Handed, timestamp, window):
+        for row in handed.rows:
+            yield wv(row, timestamp, window)
 
 
 # --- frontier DoFns (no network)
@@ -450,6 +311,40 @@ def _image_key(url: str, shards: int) -> str:
     return f"{host}#{zlib.crc32(url.encode('utf-8')) % shards}/{shards}"
 
 
+# --- which URLs the rounds have seen: within this run (batch), or within a TTL across windows (streaming)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SeenUrls(Protocol):
+    """How :class:`CrawlRounds` drops URLs already seen. Two behaviours, one interface: :class:`SeenInRun`
+    (batch: each distinct seed once, links the host's state already holds are dropped in the round itself)
+    and :class:`transforms.streaming_crawl.SeenWithinTtl` (streaming: seeds and links seen in earlier windows
+    within ``--dedupe-ttl`` are dropped too). Both apply their steps under the labels given (``Seeds/...``,
+    ``Round<d>/...``), inside ``CrawlRounds``."""
+
+    def seeds_by_url(self, seeds: PCollection) -> PCollection:
+        """Seed lines -> ``(key, [seed_key decisions])`` per distinct URL (or junk line), for Seeds/Decide."""
+
+    def fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
+        """What round ``name`` (after the first) groups by host: the previous round's carry (links and host
+        states), less the links this policy has seen. ``earlier_rows``: the fetch_log rows decided so far."""
+
+
+class SeenInRun:
+    """Batch: duplicate seeds are grouped into one; links are checked against each host's state."""
+
+    def seeds_by_url(self, seeds: PCollection) -> PCollection:
+        return (
+            seeds
+            | "Seeds/Normalise" >> beam.Map(_decide_seed)
+            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
+            | "Seeds/GroupByUrl" >> beam.GroupByKey()
+        )
+
+    def fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
+        return carry
+
+
 # --- public transforms
 # ---------------------------------------------------------------------------------------
 
@@ -459,7 +354,8 @@ class CrawlRounds(beam.PTransform):
 
     In: ``PCollection[str]`` of seed URLs (duplicates and junk allowed: a bad seed becomes a failed row).
     Out: :class:`CrawlResult` (fetch_log, image_refs, inline_images). ``progress``: report the run's
-    counts live (:mod:`transforms.progress`). Example::
+    counts live (:mod:`transforms.progress`). ``seen``: which URLs count as seen (:class:`SeenUrls`;
+    default :class:`SeenInRun`, a batch run's). Example::
 
         result = seeds | "Crawl" >> CrawlRounds(CrawlConfig(max_depth=2), run_id, handler)
         tasks = result.image_refs | "ImageTasks" >> ImageTasksFromRefs()
@@ -472,12 +368,14 @@ class CrawlRounds(beam.PTransform):
         run_id: str,
         image_handler: ImageBodyHandler,
         progress: ProgressConfig | None = None,
+        seen: SeenUrls | None = None,
     ) -> None:
         super().__init__()
         self._config = config
         self._run_id = run_id
         self._handler = image_handler
         self._progress = progress
+        self._seen = seen if seen is not None else SeenInRun()
 
     # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
     def expand(self, seeds: PCollection[str]):
@@ -487,7 +385,7 @@ class CrawlRounds(beam.PTransform):
             .with_output_types(CrawlTask)
             .with_outputs(_SKIPPED, main="tasks")
         )
-        decided = self._seeds_by_url(seeds) | "Seeds/Decide" >> decide
+        decided = self._seen.seeds_by_url(seeds) | "Seeds/Decide" >> decide
         carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
@@ -497,18 +395,26 @@ class CrawlRounds(beam.PTransform):
         for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
             if depth > 0:
-                carry = self._round_input(name, carry, fetch_logs)
+                carry = self._seen.fresh_links(name, carry, fetch_logs)
             fetched = (
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
                 | f"{name}/FetchPages"
-                >> beam.ParDo(_FetchPagesFn(config, run_id, self._handler, progress=self._progress))
+                >> beam.ParDo(_FetchPagesFn(config, run_id, progress=self._progress))
                 .with_output_types(FetchLogRecord)
-                .with_outputs(_REFS, _INLINE, _CARRY, main="fetch_log")
+                .with_outputs(_REFS, BODIES, _CARRY, main="fetch_log")
             )
-            fetch_logs.append(_with_type(fetched.fetch_log, FetchLogRecord))
+            # Seeds and links that were images, and inline data: images: hashed in the round's stage.
+            hashed = _with_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
+                run_id,
+                self._handler,
+                _METRICS_PAGES,
+                records_counter="inline_images",
+                progress=self._progress,
+            )
+            fetch_logs += [_with_type(fetched.fetch_log, FetchLogRecord), hashed.fetch_log]
             refs.append(_with_type(fetched[_REFS], ImageRef))
-            inline.append(_with_type(fetched[_INLINE], ImageRecord))
+            inline.append(hashed.images)
             carry = _with_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
@@ -516,21 +422,6 @@ class CrawlRounds(beam.PTransform):
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
         )
-
-    def _seeds_by_url(self, seeds: PCollection) -> PCollection:
-        """Seed lines -> ``(key, [seed_key decisions])`` per distinct URL (or junk line), for Seeds/Decide.
-        A streaming crawl overrides it to drop URLs seen within a TTL across windows."""
-        return (
-            seeds
-            | "Seeds/Normalise" >> beam.Map(_decide_seed)
-            | "Seeds/KeyByUrl" >> beam.Map(lambda d: (d[0], d))
-            | "Seeds/GroupByUrl" >> beam.GroupByKey()
-        )
-
-    def _round_input(self, name: str, carry: PCollection, fetch_logs: list[PCollection]) -> PCollection:
-        """What round ``name`` (after the first) groups by host: the previous round's carry (links and host
-        states). ``fetch_logs``: the rows decided so far. A streaming crawl drops links seen within a TTL."""
-        return carry
 
 
 class ImageTasksFromRefs(beam.PTransform):
@@ -549,7 +440,8 @@ class ImageTasksFromRefs(beam.PTransform):
 
 
 class FetchImages(beam.PTransform):
-    """Fetch each distinct image once and hand its bytes to ``image_handler`` in the same DoFn.
+    """Fetch each distinct image once (step ``Fetch``) and hand its bytes to ``image_handler`` in the step
+    fused right after it (``HashImages``, :mod:`transforms.hash_fetched`).
 
     In: ``PCollection[ImageTask]``, already one per distinct URL (see :class:`ImageTasksFromRefs`).
     Out: :class:`FetchImagesResult` (one fetch_log row per task; the handler's records). Tasks are grouped by
@@ -579,7 +471,6 @@ class FetchImages(beam.PTransform):
         fetch_fn = _FetchImagesFn(
             self._config,
             self._run_id,
-            self._handler,
             key_concurrency=1 if shards > 1 else None,
             progress=self._progress,
         )
@@ -588,9 +479,13 @@ class FetchImages(beam.PTransform):
             | "KeyByHost" >> beam.Map(lambda t: (_image_key(t.image_url, shards), t))
             | "GroupByHost" >> beam.GroupByKey()
             | "Fetch"
-            >> beam.ParDo(fetch_fn).with_output_types(FetchLogRecord).with_outputs("images", main="fetch_log")
+            >> beam.ParDo(fetch_fn).with_output_types(FetchLogRecord).with_outputs(BODIES, main="fetch_log")
         )
-        return FetchImagesResult(
-            fetch_log=_with_type(fetched.fetch_log, FetchLogRecord),
-            images=_with_type(fetched.images, ImageRecord),
+        hashed = _with_type(fetched[BODIES], FetchedImage) | "HashImages" >> HashImages(
+            self._run_id, self._handler, _METRICS_IMAGES, progress=self._progress
         )
+        fetch_log = (
+            _with_type(fetched.fetch_log, FetchLogRecord),
+            hashed.fetch_log,
+        ) | "FetchLog" >> beam.Flatten()
+        return FetchImagesResult(fetch_log=fetch_log, images=hashed.images)

@@ -1,10 +1,11 @@
 """The known-hash index of a streaming run, refreshed without a restart.
 
-:class:`IndexWatch` travels inside the match DoFn (it is picklable configuration: the ``--index`` spec, the
-output folder, the interval and the index the job started with). Each DoFn instance asks it for the current
-:class:`~schemas.known_hashes.IndexRef` per element; at most every ``interval_s`` seconds it lists ``--index``
-(a file, or a glob whose newest file wins), and when the file's size or time changed it reads the checksum in
-the index header. A new checksum is published: the file is copied to ``<output>/_indexes/<checksum>.hwidx``
+:class:`IndexWatch` is a :class:`transforms.match.IndexSource` (the streaming one; a batch run's is a
+:class:`transforms.match.FixedIndex`). It travels inside the match DoFn (it is picklable configuration: the
+``--index`` spec, the output folder, the interval and the index the job started with). Each DoFn instance
+asks it for the current :class:`~schemas.known_hashes.IndexRef` per element; at most every ``interval_s``
+seconds it lists ``--index`` (a file, or a glob whose newest file wins), and when the file's size or time
+changed it reads the checksum in the index header. A new checksum is published: the file is copied to ``<output>/_indexes/<checksum>.hwidx``
 (content-addressed, never rewritten, so a worker that loads it reads exactly what was announced even if
 ``--index`` is replaced again meanwhile). The DoFn then loads it once per worker process (``Shared``, keyed by
 checksum) and every match row records the ``index_checksum`` and ``list_version`` it was made against.

@@ -1,9 +1,12 @@
 """Joining image hashes against the known-hash index.
 
-The side input is a small :class:`~schemas.known_hashes.IndexRef` (path and checksum), not the list: each
-worker process loads the compiled index once through :class:`apache_beam.utils.shared.Shared` and every DoFn
-instance in that process uses the same object. A new checksum (a refreshed index in a streaming job) loads
-the new file.
+Where the index comes from is one interface, :class:`IndexSource`: ``current()`` gives the
+:class:`~schemas.known_hashes.IndexRef` (path and checksum) to match against now. A batch run's is a
+:class:`FixedIndex` (the file compiled or given at start); a streaming run's is a
+:class:`transforms.index_refresh.IndexWatch` (``--index`` watched for new versions). The source travels
+inside the DoFn (picklable configuration, not the list): each worker process loads the compiled index once
+through :class:`apache_beam.utils.shared.Shared` and every DoFn instance in that process uses the same object.
+A new checksum (a refreshed index in a streaming job) loads the new file.
 
 An :class:`~hashwatch.hashing.allowlist.Allowlist` (known-collision list entries, known-innocent images)
 removes matches before they are written; each removed match is counted (``allowlisted_matches``).
@@ -17,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -37,7 +40,7 @@ from schemas.matches import match_records
 from transforms.progress import ProgressConfig, start_reporting
 from transforms.run_counters import MATCHING, StageCounters
 
-__all__ = ["MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
+__all__ = ["FixedIndex", "IndexSource", "MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
 
 _NAMESPACE = MATCHING  # MatchKnownHashes
 
@@ -45,6 +48,27 @@ _NAMESPACE = MATCHING  # MatchKnownHashes
 def image_hashes_of(record: ImageRecord) -> ImageHashes:
     """The hashing library's view of an images/ row (no bytes needed: a rescan works from history)."""
     return ImageHashes.from_columns(record._asdict())
+
+
+class IndexSource(Protocol):
+    """Where :class:`MatchKnownHashes` finds the known-hash index. Picklable: it travels inside the DoFn, and
+    ``current`` is called per image on the worker (keep it cheap)."""
+
+    def current(self) -> IndexRef:
+        """The index to match against now."""
+
+
+class FixedIndex(NamedTuple):
+    """The index of a batch run (or of a streaming run whose index never changes): one compiled file.
+
+    >>> FixedIndex(IndexRef("/data/lists.hwidx", "ab" * 32)).current().path
+    '/data/lists.hwidx'
+    """
+
+    ref: IndexRef
+
+    def current(self) -> IndexRef:
+        return self.ref
 
 
 def _local_path(ref: IndexRef) -> str:
@@ -112,14 +136,14 @@ class _MatchDoFn(beam.DoFn):
 
     def __init__(
         self,
+        index: IndexSource,
         run_id: str,
         match_options,
         shared: Shared,
         allowlist: Allowlist | None = None,
-        watch=None,
         progress: ProgressConfig | None = None,
     ):
-        self._watch = watch  # transforms.index_refresh.IndexWatch (streaming): no side input then
+        self._index = index
         self._run_id = run_id
         self._match_options = match_options
         self._shared = shared
@@ -136,20 +160,14 @@ class _MatchDoFn(beam.DoFn):
     def start_bundle(self):
         self._pending: list[_Pending] = []
 
-    # ``ref``: the IndexRef side input, or None with an IndexWatch. Not hinted: Beam checks a hinted default
-    # (None) against the hint itself and fails at construction. It comes last: Beam binds a side input to
-    # the first defaulted argument that is not a DoFn parameter, and without one (an IndexWatch) it drops
-    # that argument's slot, shifting the parameters after it (the window arrived as the timestamp).
     def process(
         self,
         image: ImageRecord,
         timestamp=beam.DoFn.TimestampParam,
         window=beam.DoFn.WindowParam,
         pane=beam.DoFn.PaneInfoParam,
-        ref=None,
     ) -> Iterator[MatchRecord]:
-        if self._watch is not None:
-            ref = self._watch.current()
+        ref = self._index.current()
         index = self._index_for(ref)
         self._counters.inc(_NAMESPACE, "images_matched_against_index")
         self._pending.append(_Pending(image, index, ref.checksum, timestamp, window, pane))
@@ -192,8 +210,8 @@ class _MatchDoFn(beam.DoFn):
 class MatchKnownHashes(beam.PTransform):
     """Match images against the known-hash index: ``PCollection[ImageRecord] -> PCollection[MatchRecord]``.
 
-    ``index_ref`` is a one-element ``PCollection[IndexRef]`` used as a singleton side input; or (streaming)
-    a :class:`transforms.index_refresh.IndexWatch`, which each DoFn instance asks for the current index, so a
+    ``index`` is an :class:`IndexSource`: a :class:`FixedIndex`, or (streaming) a
+    :class:`transforms.index_refresh.IndexWatch`, which each DoFn instance asks for the current index, so a
     new compiled index is used without a restart. Each image gives
     one row per page that showed it and per list entry it matched (exact for MD5/SHA, within the type's
     Hamming threshold for pHash/dHash/PDQ). With an ``allowlist``, matches of allowlisted list entries and of
@@ -202,32 +220,27 @@ class MatchKnownHashes(beam.PTransform):
 
     ``progress``: report the match rows live (:mod:`transforms.progress`). Example::
 
-        ref = pipeline | "IndexRef" >> beam.Create([IndexRef("/data/list.hwidx", checksum)])
-        matches = images | "MatchKnownHashes" >> MatchKnownHashes(ref, run_id)
+        index = FixedIndex(IndexRef("/data/list.hwidx", checksum))
+        matches = images | "MatchKnownHashes" >> MatchKnownHashes(index, run_id)
     """
 
     def __init__(
         self,
-        index_ref: beam.PCollection[IndexRef],
+        index: IndexSource,
         run_id: str,
         match_options=None,
         allowlist: Allowlist | None = None,
         progress: ProgressConfig | None = None,
     ):
         super().__init__()
-        self._index_ref = index_ref
+        self._index = index
         self._run_id = run_id
         self._match_options = match_options
         self._allowlist = allowlist
         self._progress = progress
 
     def expand(self, images: beam.PCollection[ImageRecord]) -> beam.PCollection[MatchRecord]:
-        if hasattr(self._index_ref, "current"):  # an IndexWatch: no side input
-            fn = _MatchDoFn(
-                self._run_id, self._match_options, Shared(), self._allowlist, self._index_ref, self._progress
-            )
-            return images | "Match" >> beam.ParDo(fn).with_output_types(MatchRecord)
-        return images | "Match" >> beam.ParDo(
-            _MatchDoFn(self._run_id, self._match_options, Shared(), self._allowlist, progress=self._progress),
-            beam.pvalue.AsSingleton(self._index_ref),
-        ).with_output_types(MatchRecord)
+        fn = _MatchDoFn(
+            self._index, self._run_id, self._match_options, Shared(), self._allowlist, self._progress
+        )
+        return images | "Match" >> beam.ParDo(fn).with_output_types(MatchRecord)

@@ -38,6 +38,7 @@ __all__ = [
     "CounterSpec",
     "StageCounters",
     "count",
+    "count_row",
     "observe",
     "reset_run_totals",
     "run_totals",
@@ -174,6 +175,13 @@ class StageCounters:
             yield self
         finally:
             _bound.counters = previous
+
+
+def count_row(counters: StageCounters, namespace: str, row) -> None:
+    """Count a fetch_log row: ``<kind>_<outcome>``, and ``error_<error_kind>`` if it has one."""
+    counters.inc(namespace, f"{row.kind}_{row.outcome}")
+    if row.error_kind:
+        counters.inc(namespace, f"error_{row.error_kind}")
 
 
 def count(namespace: str, name: str, n: int = 1) -> None:

@@ -1,19 +1,23 @@
-"""Unbounded seed sources for streaming runs: where new seed URLs come from while the job runs.
+"""Seed sources: where a run's seed URLs come from, batch and streaming, in one registry.
 
-A seed source is a ``PTransform`` from ``PBegin`` to :class:`SeedStream`: the seed lines as they arrive
-(``PCollection[str]``, timestamped with their arrival time) and dead-letter ``fetch_log`` rows for input that
-could not be read at all (a seed file that vanished or cannot be opened). A line that is not a usable URL is
-not the source's business: the crawl turns it into a ``failed``/``invalid_url`` row, as in batch.
+A seed source is a ``PTransform`` from ``PBegin`` to :class:`SeedStream`: the seed lines
+(``PCollection[str]``; a streaming source's timestamped with their arrival time) and dead-letter
+``fetch_log`` rows for input that could not be read at all (a seed file that vanished, a line that is not
+UTF-8). A line that is not a usable URL is not the source's business: the crawl turns it into a
+``failed``/``invalid_url`` row. :class:`transforms.crawl_and_match.CrawlAndMatch` takes the stream from there.
 
-Sources are chosen by ``--seed-source`` through :data:`SEED_SOURCES` (name -> factory taking the pipeline
-options). One exists today:
+:data:`SEED_SOURCES` maps a name to a :class:`SeedSource`: whether it is unbounded (a streaming run's
+``--seed-source`` chooses among those) and a factory taking the run's
+:class:`~hashwatch.run_config.RunConfig`. Two exist today:
 
-* ``folder``: :class:`WatchedFolderSeeds`, every new file matching ``--seeds`` (a glob), polled every
-  ``--seed-poll-interval`` seconds, read as text (one URL a line, ``#`` comments; ``.gz`` read transparently)
-  or CSV/TSV with a URL column.
+* ``files`` (batch): :class:`transforms.seeds.ReadSeeds`, every file matching ``--seeds``, read once.
+* ``folder`` (streaming): :class:`WatchedFolderSeeds`, every new file matching ``--seeds`` (a glob), polled
+  every ``--seed-poll-interval`` seconds, read as text (one URL a line, ``#`` comments; ``.gz`` read
+  transparently) or CSV/TSV with a URL column.
 
-A message queue plugs in as another entry: a factory returning a transform that reads the queue and maps each
-message to its URL string (README, "Streaming", says what Kafka takes).
+Adding one (a message queue, an archive reader) is one entry here and its transform: a queue's maps each
+message to its URL string (README, "Streaming", says what Kafka takes); settings of its own go into the
+run config (docs/architecture.md, "The graph").
 
 Type hints are evaluated (no ``from __future__ import annotations``): Beam reads ``process`` and ``expand``'s.
 """
@@ -35,11 +39,26 @@ from apache_beam.transforms.userstate import CombiningValueStateSpec
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
+from hashwatch.run_config import RunConfig
 from schemas.fetch_log import FetchLogRecord
-from transforms.seed_file_ledger import SeedFileLedger
-from transforms.seeds import INVALID_SEED, InvalidSeed, SeedStream, iter_seed_file, seed_dead_letter
+from transforms.seed_file_ledger import SeedFileLedger, ledger_dir
+from transforms.seeds import (
+    INVALID_SEED,
+    InvalidSeed,
+    ReadSeeds,
+    SeedStream,
+    iter_seed_file,
+    seed_dead_letter,
+)
 
-__all__ = ["SEED_SOURCES", "SeedSourceConfig", "SeedStream", "WatchedFolderSeeds", "seed_source"]
+__all__ = [
+    "SEED_SOURCES",
+    "SeedSource",
+    "SeedStream",
+    "WatchedFolderSeeds",
+    "seed_source",
+    "streaming_source_names",
+]
 
 _NAMESPACE = "SeedSource"
 _DEAD = "dead_letters"
@@ -214,35 +233,49 @@ class WatchedFolderSeeds(beam.PTransform):
         return SeedStream(seeds=read.seeds, fetch_log=dead)
 
 
-class SeedSourceConfig(NamedTuple):
-    """What every seed source factory gets. ``options`` is the whole ``PipelineOptions``: a source with
-    flags of its own (a queue's brokers and topic) reads them through its own options class."""
+class SeedSource(NamedTuple):
+    """One way seeds arrive. ``unbounded``: a streaming source (``--seed-source`` names one); a batch run
+    reads a bounded one. ``make``: the run's config -> ``PTransform[PBegin, SeedStream]``. ``label``: its
+    step's name (a failure in it is reported as "... in step '<label>/...'")."""
 
-    patterns: list[str]  # --seeds
-    url_column: str  # --seed-url-column
-    poll_interval_s: float  # --seed-poll-interval
-    run_id: str
-    stop_after_s: float | None  # --run-for (None: never)
-    options: object = None
-    ledger_folder: str | None = None  # where the folder source records when it found each file
+    unbounded: bool
+    make: Callable[[RunConfig], beam.PTransform]
+    label: str
 
 
-def _folder(config: SeedSourceConfig) -> beam.PTransform:
-    (pattern,) = config.patterns
+def _files(config: RunConfig) -> beam.PTransform:
+    return ReadSeeds(config.seeds.patterns, config.seeds.url_column, config.run_id)
+
+
+def _folder(config: RunConfig) -> beam.PTransform:
+    (pattern,) = config.seeds.patterns
+    stream = config.streaming
     return WatchedFolderSeeds(
         pattern,
         config.run_id,
-        interval_s=config.poll_interval_s,
-        url_column=config.url_column,
-        stop_after_s=config.stop_after_s,
-        ledger_folder=config.ledger_folder,
+        interval_s=stream.seed_poll_interval,
+        url_column=config.seeds.url_column,
+        stop_after_s=stream.run_for or None,
+        ledger_folder=ledger_dir(config.output.output_dir, config.run_id),
     )
 
 
-# name -> factory(SeedSourceConfig) -> PTransform[PBegin, SeedStream]
-SEED_SOURCES: dict[str, Callable[[SeedSourceConfig], beam.PTransform]] = {"folder": _folder}
+SEED_SOURCES: dict[str, SeedSource] = {
+    "files": SeedSource(unbounded=False, make=_files, label="ReadSeeds"),
+    "folder": SeedSource(unbounded=True, make=_folder, label="Seeds"),
+}
 
 
-def seed_source(name: str, config: SeedSourceConfig) -> beam.PTransform:
-    """The seed source named by ``--seed-source``."""
-    return SEED_SOURCES[name](config)
+def streaming_source_names() -> list[str]:
+    """The names ``--seed-source`` accepts."""
+    return sorted(name for name, source in SEED_SOURCES.items() if source.unbounded)
+
+
+def seed_source(config: RunConfig) -> SeedSource:
+    """The source of a run: seed files for a batch run, ``--seed-source`` for a streaming one::
+
+    source = seed_source(config)
+    stream = pipeline | source.label >> source.make(config)
+    """
+    name = config.streaming.seed_source if config.streaming is not None else "files"
+    return SEED_SOURCES[name]

@@ -1,8 +1,9 @@
 """Crawl rounds on an unbounded stream of seeds: the batch rounds, windowed, with cross-window URL dedupe.
 
 A Beam graph has no cycles, so as in batch the rounds are unrolled (depth 0..``max_depth`` + the round that
-logs the links beyond it as ``skipped``/``max_depth``), reusing the batch DoFns of :mod:`transforms.crawl`:
-each round is one GroupByKey by host, which in a fixed window fires when the watermark passes the window's
+logs the links beyond it as ``skipped``/``max_depth``): the same :class:`transforms.crawl.CrawlRounds`,
+given :class:`SeenWithinTtl` as the policy for URLs already seen, on seeds in fixed windows
+(:class:`StreamWindowing`): each round is one GroupByKey by host, which in a fixed window fires when the watermark passes the window's
 end; the rounds of a window then run one after the other, and their output stays in that window.
 
 Across windows, each round drops URLs already decided within ``--dedupe-ttl`` (:class:`DropRecentlySeen`):
@@ -24,19 +25,11 @@ import apache_beam as beam
 from apache_beam.pvalue import PCollection
 from apache_beam.transforms import trigger, window
 
-from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.frontier import seed_key
-from transforms.crawl import (
-    _CARRY_LINK,
-    CrawlRounds,
-    ImageBodyHandler,
-    _CarryType,
-    _with_type,
-)
-from transforms.progress import ProgressConfig
+from transforms.crawl import _CARRY_LINK, _CarryType, _with_type
 from transforms.url_dedupe import CHECK, MARK, DropRecentlySeen
 
-__all__ = ["StreamWindowing", "StreamingCrawlRounds"]
+__all__ = ["SeenWithinTtl", "StreamWindowing"]
 
 
 class StreamWindowing(NamedTuple):
@@ -60,35 +53,25 @@ def _seed_decision(raw: str):
     return key, (key, task, problem)
 
 
-class StreamingCrawlRounds(CrawlRounds):
-    """Windowed seed URLs -> :class:`transforms.crawl.CrawlResult`, deduplicating URLs across windows: the
-    batch :class:`~transforms.crawl.CrawlRounds` with the seeds and each round's links passed through
-    :class:`DropRecentlySeen`.
+class SeenWithinTtl:
+    """:class:`transforms.crawl.SeenUrls` of a streaming crawl: seeds and each round's links pass through
+    :class:`DropRecentlySeen`, so a URL decided in an earlier window within ``ttl_s`` is not crawled again.
 
-    In: ``PCollection[str]`` already windowed with ``windowing.into()`` (junk allowed: a bad seed becomes a
-    failed row). Example::
+    The seeds must already be windowed with ``windowing.into()`` (junk allowed: a bad seed becomes a failed
+    row). Example::
 
         seeds = lines | "Window" >> windowing.into()
-        crawl = seeds | "Crawl" >> StreamingCrawlRounds(config, run_id, hasher, windowing, ttl_s=86400)
+        crawl = seeds | "Crawl" >> CrawlRounds(config, run_id, hasher, seen=SeenWithinTtl(windowing, 86400))
     """
 
-    def __init__(
-        self,
-        config: CrawlConfig,
-        run_id: str,
-        image_handler: ImageBodyHandler,
-        windowing: StreamWindowing,
-        ttl_s: float,
-        progress: ProgressConfig | None = None,
-    ) -> None:
-        super().__init__(config, run_id, image_handler, progress)
+    def __init__(self, windowing: StreamWindowing, ttl_s: float) -> None:
         self._windowing = windowing
         self._ttl_s = ttl_s
 
     def _dedupe(self, name: str) -> DropRecentlySeen:
         return DropRecentlySeen(self._ttl_s, self._windowing.into, namespace=f"hashwatch.{name}")
 
-    def _seeds_by_url(self, seeds: PCollection) -> PCollection:
+    def seeds_by_url(self, seeds: PCollection) -> PCollection:
         return (
             seeds
             | "Seeds/Normalise" >> beam.Map(_seed_decision)
@@ -98,10 +81,7 @@ class StreamingCrawlRounds(CrawlRounds):
             | "Seeds/Dedupe" >> self._dedupe("Seeds")
         )
 
-    def _round_input(self, name: str, carry: PCollection, fetch_logs: list[PCollection]) -> PCollection:
-        return self._fresh_links(name, carry, fetch_logs)
-
-    def _fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
+    def fresh_links(self, name: str, carry: PCollection, earlier_rows: list[PCollection]) -> PCollection:
         """The carry of round ``name`` with links decided within the TTL removed (host states kept)."""
         links, states = carry | f"{name}/SplitCarry" >> beam.Partition(
             lambda entry, _n: 0 if entry[1][0] == _CARRY_LINK else 1, 2

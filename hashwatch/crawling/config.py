@@ -2,9 +2,11 @@
 
 Defaults follow well-mannered crawlers (Nutch, StormCrawler, Scrapy): one request at a time per host, one
 second apart, robots.txt obeyed, private networks refused. ``add_crawl_arguments`` adds the flags to any
-argparse parser (the pipeline's ``PipelineOptions`` subclass calls it from ``_add_argparse_args``);
-``CrawlConfig.from_options`` builds the config back from the parsed namespace (or a dict) and rejects bad
-values with a :class:`hashwatch.errors.UserError` that says what to change.
+argparse parser or argument group (the pipeline's ``PipelineOptions`` subclass calls it from
+``_add_argparse_args``; ``--help`` shows them in three groups: :func:`add_scope_arguments`,
+:func:`add_politeness_arguments`, :func:`add_fetch_limit_arguments`); ``CrawlConfig.from_options`` builds the
+config back from the parsed values (a dict or an argparse namespace) and rejects bad values with a
+:class:`hashwatch.errors.UserError` that says what to change.
 """
 
 from __future__ import annotations
@@ -221,18 +223,24 @@ class CrawlConfig:
         return CrawlConfig(**values)
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace | Mapping | object) -> CrawlConfig:
-        """Build a config from parsed flags (an argparse namespace, Beam ``PipelineOptions`` or a dict).
+    def from_options(cls, options: argparse.Namespace | Mapping) -> CrawlConfig:
+        """Build a config from parsed flag values: a dict by argparse ``dest`` (e.g. Beam's
+        ``options.get_all_options()``) or an argparse namespace.
 
-        Missing or ``None`` values keep their defaults; unknown keys are ignored, so the whole pipeline option
-        set can be passed.
+        Missing or ``None`` values keep their defaults; unknown keys are ignored, so every flag value of the
+        run can be passed.
+
+        >>> CrawlConfig.from_options({"max_depth": 3, "output_dir": "/out"}).max_depth
+        3
         """
-        if hasattr(options, "get_all_options"):  # apache_beam PipelineOptions
-            values = options.get_all_options(drop_default=False, retain_unknown_options=False)
-        elif isinstance(options, Mapping):
+        if isinstance(options, Mapping):
             values = dict(options)
-        else:
+        elif isinstance(options, argparse.Namespace):
             values = vars(options)
+        else:  # e.g. PipelineOptions, whose vars() hold none of the flags: every value would be a default
+            raise TypeError(
+                f"CrawlConfig.from_options takes a dict or a namespace, not {type(options).__name__}"
+            )
         kwargs: dict = {}
         for name, dest in _OPTION_DESTS.items():
             value = values.get(dest)
@@ -320,16 +328,27 @@ _OPTION_DESTS = {
 
 def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the crawl flags to ``parser`` using ``parser.add_argument`` only (Beam's option parser accepts
-    that).
+    that, and so does an argument group).
 
     Every flag defaults to ``None`` (or off) so ``CrawlConfig.from_options`` can tell "not given" from a value
     and keep the dataclass default, which is the single source of truth (shown in ``--help``).
     """
-    d = CrawlConfig()
+    add_scope_arguments(parser)
+    add_politeness_arguments(parser)
+    add_fetch_limit_arguments(parser)
 
+
+def _adder(parser):
     def add(flag: str, type_, help_: str, default_value) -> None:
         parser.add_argument(flag, type=type_, default=None, help=f"{help_} (default: {default_value})")
 
+    return add
+
+
+def add_politeness_arguments(parser) -> None:
+    """Who the crawler says it is, how fast it asks one host, robots.txt."""
+    d = CrawlConfig()
+    add = _adder(parser)
     add(
         "--user-agent",
         str,
@@ -351,6 +370,18 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
         d.per_host_concurrency,
     )
     add("--fetch-threads", int, "fetch threads per worker, shared by all hosts", d.fetch_threads)
+    parser.add_argument(
+        "--ignore-robots",
+        action="store_true",
+        default=False,
+        help="do not fetch or obey robots.txt (only for operators legally entitled to)",
+    )
+
+
+def add_fetch_limit_arguments(parser) -> None:
+    """Time, size and retry limits of one fetch."""
+    d = CrawlConfig()
+    add = _adder(parser)
     add("--connect-timeout", float, "TCP/TLS connect timeout, seconds", d.connect_timeout)
     add("--read-timeout", float, "longest silence between two reads, seconds", d.read_timeout)
     add(
@@ -369,10 +400,15 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-image-bytes", int, "largest image body (decoded), bytes", d.max_image_bytes)
     add("--max-robots-bytes", int, "largest robots.txt read, bytes", d.max_robots_bytes)
     add("--max-data-uri-bytes", int, "largest inline data: image (decoded), bytes", d.max_data_uri_bytes)
-    add("--max-url-length", int, "longer discovered URLs are dropped", d.max_url_length)
     add("--max-redirects", int, "redirect hops followed per URL", d.max_redirects)
     add("--max-retries", int, "retries after HTTP 429/5xx or a failed connection", d.max_retries)
     add("--retry-backoff", float, "first retry wait, seconds; doubles per retry", d.retry_backoff)
+
+
+def add_scope_arguments(parser) -> None:
+    """How deep and how wide the crawl goes, and what it never requests."""
+    d = CrawlConfig()
+    add = _adder(parser)
     add("--max-depth", int, "crawl rounds after the seeds (0 = seeds only)", d.max_depth)
     parser.add_argument(
         "--scope",
@@ -414,12 +450,7 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--max-pages-per-host", int, "page fetches per host over the run", d.max_pages_per_host)
     add("--max-links-per-page", int, "distinct links followed from one page", d.max_links_per_page)
-    parser.add_argument(
-        "--ignore-robots",
-        action="store_true",
-        default=False,
-        help="do not fetch or obey robots.txt (only for operators legally entitled to)",
-    )
+    add("--max-url-length", int, "longer discovered URLs are dropped", d.max_url_length)
     parser.add_argument(
         "--allow-private-networks",
         action="store_true",

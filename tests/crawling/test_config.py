@@ -6,7 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from hashwatch.crawling.config import DEFAULT_DENY_PATTERNS, CrawlConfig, add_crawl_arguments
 from hashwatch.errors import UserError
-from transforms.crawl import CrawlOptions
+from pipelines.options import CrawlOptions
 
 
 def test_defaults_are_polite_and_safe():
@@ -111,6 +111,9 @@ def test_flags_work_inside_beam_pipeline_options():
             "--scope=allow-list",
         ]
     )
-    cfg = CrawlConfig.from_options(options.view_as(CrawlOptions))
+    cfg = CrawlConfig.from_options(options.view_as(CrawlOptions).get_all_options())
     assert cfg.max_depth == 2 and cfg.ignore_robots and cfg.allowed_hosts == ("x.test", "y.test")
-    assert CrawlConfig.from_options(PipelineOptions([]).view_as(CrawlOptions)) == CrawlConfig()
+    assert CrawlConfig.from_options(PipelineOptions([]).get_all_options()) == CrawlConfig()
+    # The options object itself holds none of the values in vars(): refused, not read as all defaults.
+    with pytest.raises(TypeError, match="a dict or a namespace"):
+        CrawlConfig.from_options(options)

@@ -9,11 +9,9 @@ graphs (not running them) is enough to see both; tests/test_progress_e2e.py chec
 import logging
 
 import apache_beam as beam
-import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.crawl_match import CrawlMatchOptions, build_pipeline
-from pipelines.streaming import build_streaming_pipeline
+from pipelines.crawl_match import build_pipeline, run_config_from
 from schemas.known_hashes import IndexRef
 
 _NOISE = ("Converting string literal type hint", "type hint will be ignored")
@@ -23,28 +21,32 @@ def _hint_lines(records) -> list[str]:
     return [r.getMessage() for r in records if any(text in r.getMessage() for text in _NOISE)]
 
 
-@pytest.fixture
-def app(tmp_path):
-    (tmp_path / "seeds").mkdir()
+def _config(tmp_path, *extra):
+    (tmp_path / "seeds").mkdir(exist_ok=True)
     (tmp_path / "seeds" / "a.txt").write_text("http://127.0.0.1/\n")
-    argv = [f"--seeds={tmp_path / 'seeds' / '*.txt'}", f"--output-dir={tmp_path / 'out'}"]
-    return PipelineOptions(argv).view_as(CrawlMatchOptions)
+    argv = [
+        f"--seeds={tmp_path / 'seeds' / '*.txt'}",
+        f"--output-dir={tmp_path / 'out'}",
+        "--index=i",
+        *extra,
+    ]
+    return run_config_from(PipelineOptions(argv)).with_run_id("run-1")
 
 
-def test_the_batch_crawl_graph_has_no_string_type_hints(app, tmp_path, caplog):
+def test_the_batch_crawl_graph_has_no_string_type_hints(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     ref = IndexRef(str(tmp_path / "i.hwidx"), "0" * 64)
-    build_pipeline(beam.Pipeline(), app, "run-1", "2026-01-01", ref)
+    build_pipeline(beam.Pipeline(), _config(tmp_path), "2026-01-01", ref)
     assert _hint_lines(caplog.records) == []
     # The check can fire: a string hint is logged.
     beam.Pipeline() | beam.Create(["x"]) | beam.Map(lambda s: s).with_input_types("str")
     assert _hint_lines(caplog.records)
 
 
-def test_the_streaming_crawl_graph_has_no_string_type_hints(app, tmp_path, caplog):
+def test_the_streaming_crawl_graph_has_no_string_type_hints(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     ref = IndexRef(str(tmp_path / "i.hwidx"), "0" * 64)
-    build_streaming_pipeline(beam.Pipeline(), app, "run-1", ref, ref.path)
+    build_pipeline(beam.Pipeline(), _config(tmp_path, "--streaming"), "2026-01-01", ref)
     assert _hint_lines(caplog.records) == []
 
 

@@ -231,7 +231,9 @@ def _options(flink, *extra):
 def test_run_for_stops_the_job_with_a_savepoint(flink, monkeypatch, caplog):
     monkeypatch.setattr(streaming, "_WATCH_EVERY_S", 0.1)
     with caplog.at_level(logging.INFO):
-        outcome = streaming.run_streaming(_Pipeline(_Result(flink)), _options(flink), run_for=0.5)
+        outcome = streaming.run_streaming(
+            _Pipeline(_Result(flink)), _options(flink), run_for=0.5, run_id="r1"
+        )
     assert flink.stopped_with_savepoint and not flink.cancelled
     assert outcome.state == "DONE"
     assert outcome.flink_job["savepoint"] == flink.job["savepoint"]
@@ -273,7 +275,7 @@ def test_a_job_down_longer_than_max_outage_fails_the_run(flink, monkeypatch):
         return real(self)
 
     monkeypatch.setattr(FlinkJobWatch, "poll", poll)
-    outcome = streaming.run_streaming(_Pipeline(result), _options(flink, "--max-outage=0.5"), run_for=0)
+    outcome = streaming.run_streaming(_Pipeline(result), _options(flink), run_for=0, max_outage=0.5)
     assert outcome.state == "FAILED"
     assert (
         "has not run for" in outcome.flink_job["failure"] and "--max-outage" in outcome.flink_job["failure"]

@@ -4,6 +4,7 @@ each file (its first-found time kept in the ledger, so a restored job gives a fi
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 
@@ -59,14 +60,26 @@ def test_unreadable_file_is_one_failed_row(tmp_path):
 
 
 def test_folder_is_the_registered_source():
-    assert isinstance(SEED_SOURCES["folder"](_config()), WatchedFolderSeeds)
+    assert isinstance(SEED_SOURCES["folder"].make(_config()), WatchedFolderSeeds)
+
+
+def test_a_run_reads_its_mode_s_source():
+    from transforms.seed_sources import seed_source, streaming_source_names
+    from transforms.seeds import ReadSeeds
+
+    assert streaming_source_names() == ["folder"]  # the choices of --seed-source
+    assert isinstance(seed_source(_config()).make(_config()), WatchedFolderSeeds)
+    batch = dataclasses.replace(_config(), streaming=None)
+    assert isinstance(seed_source(batch).make(batch), ReadSeeds)
 
 
 def _config():
-    from transforms.seed_sources import SeedSourceConfig
+    from hashwatch.run_config import OutputConfig, RunConfig, SeedConfig, StreamingConfig
 
-    return SeedSourceConfig(
-        patterns=["/in/*.txt"], url_column="url", poll_interval_s=5, run_id="r", stop_after_s=None
+    return RunConfig(
+        seeds=SeedConfig(("/in/*.txt",)),
+        output=OutputConfig("/out", "r"),
+        streaming=StreamingConfig(seed_poll_interval=5),
     )
 
 

@@ -19,12 +19,12 @@ from streaming_support import T0, streaming_pipeline
 
 from hashwatch.audit import ContentIndex, audit_tree
 from hashwatch.crawling.config import CrawlConfig
+from hashwatch.run_config import OutputConfig, RunConfig, StreamingConfig
 from pipelines.index_setup import prepare_index
-from pipelines.streaming import build_streaming_graph, write_tables
 from schemas import FetchLogRecord
+from transforms.crawl_and_match import CrawlAndMatch, WindowedParquetTables
 from transforms.index_refresh import IndexWatch
 from transforms.seed_sources import SeedStream
-from transforms.streaming_crawl import StreamWindowing
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -69,19 +69,16 @@ def streamed(served_demo_site, tmp_path_factory):
         .add_elements([TimestampedValue(copy, T0 + 30)])  # late: window 0, a second pane
         .advance_watermark_to_infinity()
     )
-    config = CrawlConfig(allow_private_networks=True, per_host_delay=0, max_depth=2)
+    config = RunConfig(
+        crawl=CrawlConfig(allow_private_networks=True, per_host_delay=0, max_depth=2),
+        output=OutputConfig(str(output), RUN_ID),
+        streaming=StreamingConfig(window_length=60, allowed_lateness=600, dedupe_ttl=3600),
+    )
     with streaming_pipeline() as p:
         seeds = p | "Seeds" >> events
         dead = p | "NoDeadLetters" >> beam.Create([]).with_output_types(FetchLogRecord)
-        tables = build_streaming_graph(
-            SeedStream(seeds, dead),
-            IndexWatch(ref.path, str(output), 3600, ref),
-            crawl_config=config,
-            run_id=RUN_ID,
-            windowing=StreamWindowing(60, allowed_lateness_s=600),
-            dedupe_ttl=3600,
-        )
-        write_tables(tables, str(output), RUN_ID, "zstd")
+        tables = SeedStream(seeds, dead) | CrawlAndMatch(config, IndexWatch(ref.path, str(output), 3600, ref))
+        tables | WindowedParquetTables(str(output), RUN_ID)
     return site, output, ref, copy
 
 

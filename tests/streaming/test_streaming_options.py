@@ -60,24 +60,25 @@ def test_flink_streaming_finishes_bundles_before_checkpoints_by_default():
 )
 def test_streaming_hashes_the_candidate_families_asked_for(tmp_path, monkeypatch, flag, families):
     """--candidates reaches the streaming job's hashing, as it does the batch crawl's (the graph is built,
-    not run)."""
+    not run): one RunConfig, one graph for both."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines import streaming
-    from pipelines.crawl_match import CrawlMatchOptions
+    from pipelines.crawl_match import build_pipeline, run_config_from
     from schemas.known_hashes import IndexRef
+    from transforms import crawl_and_match
 
-    seen = {}
+    seen = []
+    real = crawl_and_match.HashImageBody
 
-    def graph(seed_stream, index_watch, **kwargs):
-        seen.update(kwargs)
-        return "tables"
+    def hasher(run_id, hash_config=None):
+        seen.append(hash_config)
+        return real(run_id, hash_config=hash_config)
 
-    monkeypatch.setattr(streaming, "build_streaming_graph", graph)
-    monkeypatch.setattr(streaming, "write_tables", lambda tables, *args: {})
+    monkeypatch.setattr(crawl_and_match, "HashImageBody", hasher)
     (tmp_path / "in").mkdir()
-    app = PipelineOptions(_argv(tmp_path, flag)).view_as(CrawlMatchOptions)
+    config = run_config_from(PipelineOptions(_argv(tmp_path, flag))).with_run_id("run-1")
+    assert config.streaming is not None and config.hashing.candidates == families
     ref = IndexRef(str(tmp_path / "known.hwidx"), "0" * 64)
-    streaming.build_streaming_pipeline(beam.Pipeline(), app, "run-1", ref, ref.path)
-    assert seen["hash_config"].candidates == families
+    build_pipeline(beam.Pipeline(), config, "2026-01-01", ref)
+    assert [c.candidates for c in seen] == [families]

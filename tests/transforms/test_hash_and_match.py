@@ -18,7 +18,7 @@ from hashwatch.sites.synthetic_images import encode, synthetic_photo
 from schemas import IMAGES_SCHEMA, ImageTask
 from schemas.known_hashes import IndexRef
 from transforms.hash_images import HashImageBody
-from transforms.match import MatchKnownHashes, image_hashes_of
+from transforms.match import FixedIndex, MatchKnownHashes, image_hashes_of
 from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
 
@@ -96,8 +96,7 @@ def test_match_transform_reports_every_page_and_loads_the_index_once(photos, ind
     known = _record(photos[0], "http://h/known.jpg", ["http://h/p1", "http://h/p2"])
     other = _record(photos[2], "http://h/other.jpg", ["http://h/p1"])
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        ref = p | "Ref" >> beam.Create([index_ref])
-        matches = p | beam.Create([known, other]) | MatchKnownHashes(ref, "run-1")
+        matches = p | beam.Create([known, other]) | MatchKnownHashes(FixedIndex(index_ref), "run-1")
         summary = matches | beam.Map(
             lambda m: (m.page_url, m.hash_type, m.match_kind, m.category, m.distance)
         )

@@ -15,7 +15,7 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.index_build import build_index
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from schemas.known_hashes import IndexRef
-from transforms.match import MatchKnownHashes
+from transforms.match import FixedIndex, MatchKnownHashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rescan"))
 from rescan_helpers import image  # noqa: E402
@@ -43,11 +43,10 @@ def test_allowlisted_entries_and_images_produce_no_match_rows(tmp_path):
         "allow.csv",
     )
     with BeamTestPipeline(runner="apache_beam.runners.portability.fn_api_runner.FnApiRunner") as pipeline:
-        refs = pipeline | "Ref" >> beam.Create([ref])
         matches = (
             pipeline
             | beam.Create(images)
-            | MatchKnownHashes(refs, "run-1", allowlist=allowlist)
+            | MatchKnownHashes(FixedIndex(ref), "run-1", allowlist=allowlist)
             | beam.Map(lambda m: (m.image_url, m.page_url, m.hash_type))
         )
         expected = [
