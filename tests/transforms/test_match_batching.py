@@ -19,7 +19,7 @@ from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.match_policy import MATCH_BATCH
 from schemas.known_hashes import IndexRef
 from transforms import match as match_module
-from transforms.match import MatchKnownHashes
+from transforms.match import FixedIndex, MatchKnownHashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rescan"))
 from rescan_helpers import image  # noqa: E402
@@ -71,11 +71,10 @@ def test_a_bundle_is_matched_in_batches_with_the_same_rows(listed, monkeypatch):
 
     monkeypatch.setattr(KnownHashIndex, "match_many", counting)
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        refs = pipeline | "Ref" >> beam.Create([ref])
         rows = (
             pipeline
             | beam.Create(images, reshuffle=False)
-            | MatchKnownHashes(refs, "run-1")
+            | MatchKnownHashes(FixedIndex(ref), "run-1")
             | beam.Map(
                 lambda m: (
                     m.image_url,
@@ -95,7 +94,7 @@ def test_a_bundle_is_matched_in_batches_with_the_same_rows(listed, monkeypatch):
 
 
 class _FixedWatch:
-    """Stands for a streaming job's IndexWatch (no side input): the current index is always this one."""
+    """Stands for a streaming job's IndexWatch (an IndexSource that is not a FixedIndex): always this index."""
 
     def __init__(self, ref: IndexRef):
         self.ref = ref
@@ -104,12 +103,12 @@ class _FixedWatch:
         return self.ref
 
 
-@pytest.mark.parametrize("index_from", ["side input", "watch"])
+@pytest.mark.parametrize("index_from", ["fixed", "watch"])
 def test_match_rows_keep_their_image_window_and_timestamp(listed, index_from):
     """Images in fixed windows at their own timestamps: each row comes out in its image's window, at its
-    timestamp, although it was matched in a batch with images of other windows; with the index as a side
-    input (batch) or from a watch (streaming, where a first version of this change got the window as the
-    timestamp: Beam shifts DoFn parameters after an unfilled argument)."""
+    timestamp, although it was matched in a batch with images of other windows; with a fixed index (batch)
+    or a watch (streaming; a first version of this change got the window as the timestamp when Beam shifted
+    DoFn parameters after an unfilled side-input argument)."""
     images, ref = listed
     stamp = {img.image_url: 1_000 + 7 * i for i, img in enumerate(images)}
     index = KnownHashIndex.load(ref.path)
@@ -124,7 +123,7 @@ def test_match_rows_keep_their_image_window_and_timestamp(listed, index_from):
         return (m.image_url, int(ts.micros // 1_000_000), int(win.start.micros // 1_000_000))
 
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-        refs = pipeline | "Ref" >> beam.Create([ref]) if index_from == "side input" else _FixedWatch(ref)
+        refs = FixedIndex(ref) if index_from == "fixed" else _FixedWatch(ref)
         rows = (
             pipeline
             | beam.Create(images, reshuffle=False)
