@@ -18,6 +18,7 @@ Subclasses (:mod:`transforms.crawl`) say what a task is: ``_work`` (on a fetch t
 task's outcome, or the exception it raised turned into one), ``_rows``, ``_count`` and ``_emit``.
 """
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -36,6 +37,8 @@ from schemas.fetch_log import FetchLogRecord
 from transforms.hash_fetched import BODIES, FetchedImage
 from transforms.progress import ProgressConfig, start_reporting
 from transforms.run_counters import StageCounters
+
+_LOGGER = logging.getLogger(__name__)
 
 __all__ = ["Handed", "PoliteFetchFn", "wv"]
 
@@ -81,7 +84,10 @@ def _pair_bodies(rows: list[FetchLogRecord], bodies: list) -> Handed:
     paired: set[int] = set()
     images = []
     for task, fetched in bodies:
-        index = free[task.image_url].pop(0)
+        unpaired = free.get(task.image_url)
+        if not unpaired:  # the worker replaced its rows by one internal row after the hand-over: no hashing
+            continue
+        index = unpaired.pop(0)
         paired.add(index)
         images.append(FetchedImage(task, fetched, rows[index]))
     return Handed([row for index, row in enumerate(rows) if index not in paired], images)
@@ -115,6 +121,8 @@ class PoliteFetchFn(beam.DoFn):
         self._progress = progress
         self._worker: CrawlWorker | None = None
         self._scheduler: HostScheduler | None = None
+        self._ready: threading.Condition | None = None
+        self._closing = False
 
     def setup(self) -> None:
         config = self._config
@@ -125,6 +133,7 @@ class PoliteFetchFn(beam.DoFn):
         self._finished: deque = deque()
         self._in_flight = 0
         self._bodies_waiting = 0  # handed-over bodies not drained yet: at most fetch_threads
+        self._closing = False  # teardown: fetch threads holding bodies stop waiting for a drain
         self._scheduler = HostScheduler(
             self._work_counted,
             threads=config.fetch_threads,
@@ -135,6 +144,10 @@ class PoliteFetchFn(beam.DoFn):
         )
 
     def teardown(self) -> None:
+        if self._ready is not None:
+            with self._ready:  # a failed bundle is never drained: release fetch threads held with bodies
+                self._closing = True
+                self._ready.notify_all()
         if self._scheduler is not None:
             self._scheduler.close()
             self._scheduler = None
@@ -163,13 +176,19 @@ class PoliteFetchFn(beam.DoFn):
             outcome, handed = self._outcome(task, exc), None
         if handed is None:  # an internal row: no body
             handed = Handed(self._rows(outcome), [])
-        self._count(outcome, handed)
+        try:
+            self._count(outcome, handed)
+        except Exception as exc:  # noqa: BLE001 - counting must not kill the thread: the task's rows still go out
+            _LOGGER.warning("fetch counts of one task lost: %s", type(exc).__name__)
         limit = self._config.fetch_threads
         with self._ready:
             # Bodies wait in memory until the DoFn's thread hands them to HashImages: hold this fetch thread
-            # while fetch_threads of them already wait (hashing is the slower side on a fast site).
-            while handed.images and self._bodies_waiting >= limit:
+            # while fetch_threads of them already wait (hashing is the slower side on a fast site). At
+            # teardown (a failed bundle, never drained) nobody will hash them: drop them and go on.
+            while handed.images and self._bodies_waiting >= limit and not self._closing:
                 self._ready.wait()
+            if self._closing:  # the bodies' rows go out as the fetch wrote them, unhashed
+                handed = Handed(handed.rows + [image.row for image in handed.images], [])
             self._bodies_waiting += len(handed.images)
             self._finished.append((item, outcome, handed))
             self._in_flight -= 1

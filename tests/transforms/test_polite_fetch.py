@@ -58,3 +58,53 @@ def test_a_fetch_thread_waits_while_fetch_threads_bodies_wait_to_be_hashed():
         thread.join(timeout=10)
     assert not any(t.is_alive() for t in threads)
     assert len(fn._finished) == 1 and fn._bodies_waiting == 1
+
+
+def _bare_fn(fetch_threads: int, in_flight: int) -> _FetchImagesFn:
+    fn = _FetchImagesFn(CrawlConfig(fetch_threads=fetch_threads), "r")
+    fn._counters, fn._ready, fn._finished = StageCounters("r"), threading.Condition(), deque()
+    fn._in_flight, fn._bodies_waiting, fn._closing = in_flight, 0, False
+    return fn
+
+
+def test_teardown_releases_a_fetch_thread_held_with_a_body_and_keeps_its_row():
+    """A failed bundle is never drained: teardown must not wait forever on a thread holding a body."""
+    fn = _bare_fn(fetch_threads=1, in_flight=2)
+    threads = []
+    for i in range(2):
+        task, outcome, bodies = _fetched(f"http://127.0.0.1/{i}.png")
+        threads.append(threading.Thread(target=fn._collect, args=((task, 0, None), (outcome, bodies))))
+        threads[-1].start()
+    assert _wait_until(lambda: len(fn._finished) == 1)
+    time.sleep(0.2)
+    assert sum(t.is_alive() for t in threads) == 1  # held: one body already waits
+    fn.teardown()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads)
+    (_, _, handed) = fn._finished[-1]
+    assert handed.images == [] and [r.url for r in handed.rows] == ["http://127.0.0.1/1.png"]
+
+
+def test_a_body_whose_row_the_worker_replaced_is_dropped_not_a_keyerror():
+    from transforms.polite_fetch import _pair_bodies
+
+    task, outcome, bodies = _fetched("http://127.0.0.1/a.png")
+    internal = _row("http://127.0.0.1/page.html")._replace(outcome="failed", error_kind="internal")
+    handed = _pair_bodies([internal], bodies)
+    assert handed.rows == [internal] and handed.images == []
+
+
+def test_counting_that_raises_does_not_lose_the_task_nor_hang_the_bundle(monkeypatch):
+    fn = _bare_fn(fetch_threads=2, in_flight=1)
+
+    def broken(*args):
+        raise RuntimeError("counter bug")
+
+    monkeypatch.setattr(fn, "_count", broken)
+    task, outcome, bodies = _fetched("http://127.0.0.1/a.png")
+    thread = threading.Thread(target=fn._collect, args=((task, 0, None), (outcome, bodies)))
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert fn._in_flight == 0 and len(fn._finished) == 1
