@@ -35,7 +35,7 @@ from hashwatch.hashing.hash_types import (
 )
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex
-from hashwatch.hashing.match_policy import MatchOptions
+from hashwatch.hashing.match_policy import MatchOptions, match_by_default
 from schemas.matches import match_key, match_records
 from schemas.rejected_rows import ERROR_INVALID_HASH, ERROR_MISSING_IMAGE_URL, RejectedRowRecord
 
@@ -234,6 +234,14 @@ def hex_bytes(values: pa.Array | pa.ChunkedArray, nbytes: int) -> np.ndarray:
     return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
 
 
+def _matched_types(index: KnownHashIndex, options: MatchOptions) -> tuple[str, ...]:
+    """The types ``match_many`` matches: the named ones, else the index's matched by default (not dHash), so
+    the screening never searches a type whose hits ``match_many`` would drop."""
+    if options.hash_types is not None:
+        return tuple(options.hash_types)
+    return tuple(name for name in index.hash_types if match_by_default(name))
+
+
 def hit_rows(
     index: KnownHashIndex, rows: HistoryRows, options: MatchOptions, timer: LookupTimer | None = None
 ) -> np.ndarray:
@@ -241,7 +249,7 @@ def hit_rows(
     (plain values, variants, query-side candidates): a superset of the rows ``match_many`` finds matches
     for, since it searches the same values, variants and candidates at the same thresholds. ``timer`` is
     told each lookup's type, seconds and number of queries."""
-    names = options.hash_types if options.hash_types is not None else tuple(index.hash_types)
+    names = _matched_types(index, options)
     families = options.candidate_families()
     candidate_types = options.candidate_types() if families else frozenset()
     hits: list[np.ndarray] = []
@@ -291,7 +299,7 @@ def match_history_batch(
 ) -> HistoryBatchResult:
     """Match one row group of ``images/`` history (columns :data:`HISTORY_COLUMNS`, and
     :data:`CANDIDATE_COLUMNS` when the file has them) read from ``path``: see the module docstring."""
-    names = options.hash_types or tuple(index.hash_types)
+    names = _matched_types(index, options)
     extra_types = [n for n in names if n in index.hash_types and n not in _VALUES]
     rows = HistoryRows(table, extra_types)
     out = HistoryBatchResult(rows=table.num_rows)

@@ -105,3 +105,23 @@ def test_history_rows_flag_the_first_problem_of_each_bad_row():
     }
     positions, raw = rows.raw_variants("pdq")
     assert sorted(set(positions.tolist())) == [0] and raw.shape == (7, 32)
+
+
+def test_the_screening_searches_only_the_types_match_many_matches(tmp_path):
+    """dHash is listed but matched only when named: the screening must not search it (a full Hamming search
+    per history row whose hits match_many then drops), and must when it is named."""
+    dhash = f"{RND.getrandbits(64):016x}"
+    rows = [("dhash", dhash, "A", "iwf", "v1", "false"), ("md5", "0" * 32, "A", "iwf", "v1", "false")]
+    path = str(tmp_path / "known.hwidx")
+    build_index([str(write_list(tmp_path / "list.csv", rows))], path)
+    known = KnownHashIndex.load(path)
+    images = [image(RND, f"http://x/{i}.jpg") for i in range(5)]
+    images[2] = images[2]._replace(dhash=dhash)
+    table = records_to_table(images, IMAGES_SCHEMA).select(list(HISTORY_COLUMNS))
+    for options, searched, hits in (
+        (MatchOptions(), {"md5"}, set()),
+        (MatchOptions(hash_types=("dhash",)), {"dhash"}, {2}),
+    ):
+        seen: set[str] = set()
+        found = hit_rows(known, HistoryRows(table, []), options, lambda name, s, n, seen=seen: seen.add(name))
+        assert seen == searched and set(found.tolist()) == hits
