@@ -10,9 +10,10 @@ The worker does not hash. Its image handler is :class:`_HandOver`, which keeps e
 thread, for the task being fetched) and answers "no error", so the worker writes the body's fetch_log row as
 fetched. The DoFn pairs each body with its row (:func:`_pair_bodies`) and emits them together as a
 :class:`~transforms.hash_fetched.FetchedImage` on the ``bodies`` output, which ``HashImages`` (fused right
-after) hashes, giving the row its final outcome. At most ``fetch_threads`` bodies wait to be emitted per DoFn
-instance; a fetch thread with one more waits meanwhile, so memory stays bounded when hashing is the slower
-side (a fast site).
+after) hashes, giving the row its final outcome. A fetch thread whose task handed over bodies waits while
+``fetch_threads`` bodies already wait to be emitted, so memory stays bounded when hashing is the slower side
+(a fast site): by about twice ``fetch_threads`` bodies per DoFn instance (those waiting, those being emitted,
+one held per waiting thread), plus a page's inline ``data:`` images, which pass as one task.
 
 Subclasses (:mod:`transforms.crawl`) say what a task is: ``_work`` (on a fetch thread), ``_outcome`` (the
 task's outcome, or the exception it raised turned into one), ``_rows``, ``_count`` and ``_emit``.
@@ -132,7 +133,7 @@ class PoliteFetchFn(beam.DoFn):
         self._ready = threading.Condition()
         self._finished: deque = deque()
         self._in_flight = 0
-        self._bodies_waiting = 0  # handed-over bodies not drained yet: at most fetch_threads
+        self._bodies_waiting = 0  # handed-over bodies not drained yet (a task is let in below fetch_threads)
         self._closing = False  # teardown: fetch threads holding bodies stop waiting for a drain
         self._scheduler = HostScheduler(
             self._work_counted,
