@@ -29,6 +29,7 @@ INSTALL_REQUIRES = [
     "threadpoolctl==3.8.0",
     "ahocorasick-rs==1.0.3",  # the audit's signature-literal search (docs/benchmarks.md: 17x bytes.find)
     "scipy==1.17.1",  # pHash's DCT on the JPEG draft (draft_resample.py), its BLAS capped (blas_threads.py)
+    "av==18.1.1",  # PyAV: FFmpeg bundled in its wheels; videos decode from memory (hashwatch/video)
     "grpcio==1.65.5",  # the Flink worker pool's gRPC server (flink_worker_pool.py); Beam 2.62's own pin
 ]
 

@@ -16,11 +16,12 @@ the Beam side, in ``transforms/coders.py``, which ``transforms/__init__.py`` imp
 
 from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FETCH_LOG_SCHEMA, FetchLogRecord
-from schemas.images import IMAGES_SCHEMA, ImageRecord
+from schemas.images import IMAGES_SCHEMA, FrameHashesRow, ImageRecord
 from schemas.known_hashes import IndexRef
-from schemas.matches import MATCH_IDENTITY, MATCHES_SCHEMA, MatchRecord, match_key
+from schemas.matches import MATCH_IDENTITY, MATCHES_SCHEMA, MatchRecord, TimeRangeRow, match_key
 from schemas.rejected_rows import REJECTED_ROWS_SCHEMA, RejectedRowRecord
 from schemas.retractions import RETRACTIONS_SCHEMA, MatchEvent, RetractionRecord
+from schemas.videos import VIDEOS_SCHEMA, VideoRecord, VpdqFrameRow
 
 # Every record type defined in this package; each crosses a Beam coder somewhere (tests/test_layering.py
 # checks that a new NamedTuple here is listed, and that Beam gives each one RowCoder).
@@ -36,6 +37,10 @@ RECORD_TYPES = (
     RejectedRowRecord,
     RetractionRecord,
     MatchEvent,
+    VideoRecord,
+    VpdqFrameRow,
+    TimeRangeRow,
+    FrameHashesRow,
 )
 
 __all__ = [
@@ -57,5 +62,10 @@ __all__ = [
     "MatchRecord",
     "RejectedRowRecord",
     "RetractionRecord",
+    "VIDEOS_SCHEMA",
+    "VideoRecord",
+    "VpdqFrameRow",
+    "TimeRangeRow",
+    "FrameHashesRow",
     "match_key",
 ]

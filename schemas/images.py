@@ -50,17 +50,42 @@ _TAIL = [
     ("hashed_at", int, pa.timestamp("us", tz="UTC")),  # epoch microseconds (UTC)
 ]
 
+
+class FrameHashesRow(NamedTuple):
+    """One element of ``images.frame_hashes``: a later distinct frame of an animation and its perceptual
+    hashes (hash type name -> hex; the first frame's are the row's own hash columns)."""
+
+    frame_index: int
+    hashes: Mapping[str, str]
+
+
+FRAME_HASHES_TYPE = pa.struct([("frame_index", pa.int32()), ("hashes", pa.map_(pa.string(), pa.string()))])
+
+# Animations (animated GIF, WebP, APNG); null on still images and in files written before them.
+_ANIMATION = [
+    ("frame_count", Optional[int], pa.int32()),  # frames in the animation
+    ("frames_hashed", Optional[int], pa.int32()),  # distinct frames hashed (consecutive near-duplicates once)
+    ("frame_hashes", Optional[Sequence[FrameHashesRow]], pa.list_(FRAME_HASHES_TYPE)),
+]
+
 ImageRecord = NamedTuple(
     "ImageRecord",
-    [(n, t) for n, t, _ in _HEAD] + record_fields(IMAGES) + [(n, t) for n, t, _ in _TAIL],
+    [(n, t) for n, t, _ in _HEAD]
+    + record_fields(IMAGES)
+    + [(n, t) for n, t, _ in _TAIL]
+    + [(n, t) for n, t, _ in _ANIMATION],
 )
+ImageRecord.__new__.__defaults__ = (None,) * len(_ANIMATION)
 ImageRecord.__doc__ = """One images/ row: where the image was seen, what was fetched, every hash (a hash column is None
 when the image did not decode or is too small for perceptual hashes; pdq also when pdq_quality < 50;
 pdq_dihedral holds PDQ of the 7 flips and turns, named in DIHEDRAL_VARIANTS order). Its hash fields are
 ImageHashes.to_columns()."""
 
 IMAGES_SCHEMA = pa.schema(
-    [(n, a) for n, _, a in _HEAD] + arrow_fields(IMAGES) + [(n, a) for n, _, a in _TAIL]
+    [(n, a) for n, _, a in _HEAD]
+    + arrow_fields(IMAGES)
+    + [(n, a) for n, _, a in _TAIL]
+    + [(n, a) for n, _, a in _ANIMATION]
 )
 
 check_record_matches_schema(ImageRecord, IMAGES_SCHEMA)

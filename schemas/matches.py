@@ -9,7 +9,7 @@ they see (the same match again on every crawl); a rescan reports a match only if
 (never reported, or retracted since: see :mod:`schemas.retractions`).
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Optional
 
 import pyarrow as pa
@@ -44,12 +44,42 @@ _HEAD = [
     ("index_checksum", str, pa.string()),  # the compiled index the match was made against
 ]
 
-MatchRecord = NamedTuple("MatchRecord", [(n, t) for n, t, _ in _HEAD] + record_fields(MATCHES))
+
+class TimeRangeRow(NamedTuple):
+    """One element of ``matches.matched_ranges``: a span of the crawled video, in seconds."""
+
+    start: float
+    end: float
+
+
+TIME_RANGE_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64())])
+
+# Animations and videos (after the hash columns, all null on a still image's row and in files written before
+# them; readers of older files fill them with null).
+_MEDIA = [
+    ("media_kind", Optional[str], pa.string()),  # image | animation | video (null: written before videos)
+    # the matched frame: an animation's frame number, or a video's sampled frame (its first match)
+    ("frame_index", Optional[int], pa.int32()),
+    ("frame_time", Optional[float], pa.float64()),  # a video frame's timestamp, seconds
+    # vPDQ: the share of the crawled video's good frames matching the listed video, and of the listed
+    # video's good frames matched (Meta's query_match_percent, compared_match_percent)
+    ("query_match_percent", Optional[float], pa.float64()),
+    ("compared_match_percent", Optional[float], pa.float64()),
+    ("matched_ranges", Optional[Sequence[TimeRangeRow]], pa.list_(TIME_RANGE_TYPE)),  # of the crawled video
+]
+
+MatchRecord = NamedTuple(
+    "MatchRecord",
+    [(n, t) for n, t, _ in _HEAD] + record_fields(MATCHES) + [(n, t) for n, t, _ in _MEDIA],
+)
+MatchRecord.__new__.__defaults__ = (None,) * len(_MEDIA)
 MatchRecord.__doc__ = """One matches/ row: a sighting of a list entry, and the matched image's own hashes (its
 hash columns are ImageHashes.to_columns() restricted to matches/'s, see
 hashwatch.hashing.image_hashes.match_hash_columns)."""
 
-MATCHES_SCHEMA = pa.schema([(n, a) for n, _, a in _HEAD] + arrow_fields(MATCHES))
+MATCHES_SCHEMA = pa.schema(
+    [(n, a) for n, _, a in _HEAD] + arrow_fields(MATCHES) + [(n, a) for n, _, a in _MEDIA]
+)
 
 MATCH_IDENTITY = ("image_url", "page_url", "hash_type", "list_hash", "source")
 

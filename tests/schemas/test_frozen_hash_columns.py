@@ -139,6 +139,36 @@ FROZEN_IMAGE_HASHES_FIELDS = [
 ]
 
 
+# Issue 19 (videos and animations) appended columns, a deliberate additive migration: every earlier column
+# keeps its place and type, and readers of files written before fill the new ones with null.
+FROZEN_IMAGES_ANIMATION = pa.schema(
+    [
+        ("frame_count", I32),
+        ("frames_hashed", I32),
+        (
+            "frame_hashes",
+            pa.list_(pa.struct([("frame_index", I32), ("hashes", MAP)])),
+        ),
+    ]
+)
+FROZEN_MATCHES_MEDIA = pa.schema(
+    [
+        ("media_kind", S),
+        ("frame_index", I32),
+        ("frame_time", pa.float64()),
+        ("query_match_percent", pa.float64()),
+        ("compared_match_percent", pa.float64()),
+        ("matched_ranges", pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64())]))),
+    ]
+)
+
+
+def _appended(schema: pa.Schema, frozen: pa.Schema, appended: pa.Schema) -> None:
+    n = len(frozen)
+    assert pa.schema(list(schema)[:n]).equals(frozen), schema
+    assert pa.schema(list(schema)[n:]).equals(appended), schema
+
+
 def _hints(record: type) -> dict[str, str]:
     def short(hint) -> str:
         text = str(hint).replace("typing.", "").replace("collections.abc.", "")
@@ -148,17 +178,19 @@ def _hints(record: type) -> dict[str, str]:
 
 
 def test_images_schema_is_frozen():
-    assert IMAGES_SCHEMA.equals(FROZEN_IMAGES), IMAGES_SCHEMA
-    assert _hints(ImageRecord) == FROZEN_IMAGE_RECORD
-    assert list(ImageRecord._fields) == list(FROZEN_IMAGE_RECORD)
+    _appended(IMAGES_SCHEMA, FROZEN_IMAGES, FROZEN_IMAGES_ANIMATION)
+    hints = _hints(ImageRecord)
+    assert {k: hints[k] for k in FROZEN_IMAGE_RECORD} == FROZEN_IMAGE_RECORD
+    assert list(ImageRecord._fields) == list(FROZEN_IMAGE_RECORD) + FROZEN_IMAGES_ANIMATION.names
 
 
 def test_matches_schema_is_frozen():
-    assert MATCHES_SCHEMA.equals(FROZEN_MATCHES), MATCHES_SCHEMA
+    _appended(MATCHES_SCHEMA, FROZEN_MATCHES, FROZEN_MATCHES_MEDIA)
     hints = _hints(MatchRecord)
-    assert list(hints) == FROZEN_MATCHES.names
+    assert list(hints) == FROZEN_MATCHES.names + FROZEN_MATCHES_MEDIA.names
     assert {k: hints[k] for k in FROZEN_MATCH_RECORD_HASHES} == FROZEN_MATCH_RECORD_HASHES
-    assert list(hints)[-len(FROZEN_MATCH_RECORD_HASHES) :] == list(FROZEN_MATCH_RECORD_HASHES)
+    hash_names = list(hints)[: len(FROZEN_MATCHES)][-len(FROZEN_MATCH_RECORD_HASHES) :]
+    assert hash_names == list(FROZEN_MATCH_RECORD_HASHES)
 
 
 def test_match_event_hash_fields_are_frozen():
