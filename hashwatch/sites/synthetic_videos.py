@@ -134,9 +134,12 @@ def make_video(
     codec: str = "h264",
     container: str = "mp4",
     pattern: str = "shapes",
+    fragmented: bool = False,
 ) -> bytes:
     """A synthetic video of ``seconds`` at ``fps``, encoded with ``codec`` into ``container``, as bytes.
 
+    ``fragmented``: MP4/MOV/3GP written as fragments after an empty ``moov`` (streamable, so a truncated copy
+    still opens; FFmpeg's ``faststart`` needs a file to rewrite, which we never write).
     Width and height are rounded up to even (4:2:0 chroma). Raises ``ValueError`` for an unknown codec,
     container or pattern; FFmpeg's own error if the container refuses the codec (see ``SUPPORTED_FORMATS``).
     """
@@ -150,7 +153,8 @@ def make_video(
     count = max(1, round(seconds * fps))
     rate = Fraction(fps).limit_denominator(1001)
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=_FORMATS[container]) as output:
+    muxer_options = {"movflags": "frag_keyframe+empty_moov"} if fragmented else {}
+    with av.open(buffer, mode="w", format=_FORMATS[container], options=muxer_options) as output:
         stream = output.add_stream(encoder, rate=rate, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if codec in ("mpeg4", "flv", "h263", "mpeg2video", "mjpeg"):

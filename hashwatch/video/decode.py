@@ -132,14 +132,15 @@ def _probe(container: av.container.InputContainer, limits: VideoLimits, threads:
     if not container.streams.video:
         raise VideoError("video_no_video_stream", f"{format_name}: no video stream")
     stream = container.streams.video[0]
-    width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    context = stream.codec_context  # None when no bundled decoder knows the stream's codec
+    if context is None or context.codec is None:
+        raise VideoError("video_unsupported_codec", f"{format_name}: no bundled decoder for the video stream")
+    width, height = int(context.width or 0), int(context.height or 0)
     if width * height > limits.max_pixels:
         raise VideoError(
             "video_too_many_pixels", f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels"
         )
-    codec_name = stream.codec_context.name if stream.codec_context.codec else None
-    if codec_name is None or stream.codec_context.codec is None:
-        raise VideoError("video_unsupported_codec", f"{format_name}: no decoder for the video stream")
+    codec_name = context.name
     stream.codec_context.thread_count = threads
     stream.codec_context.thread_type = "AUTO"
     fps = _rate(stream)
@@ -253,11 +254,11 @@ def sampled_luma(
     if video.stop_kind is None and video.frames_decoded == 0:
         _stop(video, "video_undecodable", "no frame decodes")
     elif video.stop_kind is None and _ended_early(video):
-        _stop(
-            video,
-            "video_truncated",
-            f"the stream ended after {video.frames_decoded} of {video.declared_frames or 'its'} declared frames",
-        )
+        if video.declared_frames > 0:
+            said = f"after {video.frames_decoded} of {video.declared_frames} declared frames"
+        else:
+            said = f"at {video.last_time:.1f} s of a declared {video.duration:.1f} s"
+        _stop(video, "video_truncated", f"the stream ended {said}; the frames decoded are hashed")
 
 
 def _ended_early(video: OpenVideo) -> bool:
