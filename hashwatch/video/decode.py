@@ -56,9 +56,10 @@ _MAX_BAD_PACKETS = 8
 class VideoError(Exception):
     """A video that cannot be hashed: ``kind`` is one of ``VIDEO_ERROR_KINDS``, the message one line."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, facts: dict | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.facts = facts or {}  # what the probe learnt before failing (container, codec, width, height)
 
 
 @dataclass
@@ -137,15 +138,23 @@ def _probe(
 ) -> OpenVideo:
     format_name = container.format.name
     if not container.streams.video:
-        raise VideoError("video_no_video_stream", f"{format_name}: no video stream")
+        raise VideoError(
+            "video_no_video_stream", f"{format_name}: no video stream", {"container": format_name}
+        )
     stream = container.streams.video[0]
     context = stream.codec_context  # None when no bundled decoder knows the stream's codec
     if context is None or context.codec is None:
-        raise VideoError("video_unsupported_codec", f"{format_name}: no bundled decoder for the video stream")
+        raise VideoError(
+            "video_unsupported_codec",
+            f"{format_name}: no bundled decoder for the video stream",
+            {"container": format_name},
+        )
     width, height = int(context.width or 0), int(context.height or 0)
     if width * height > limits.max_pixels:
         raise VideoError(
-            "video_too_many_pixels", f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels"
+            "video_too_many_pixels",
+            f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels",
+            {"container": format_name, "codec": context.name, "width": width, "height": height},
         )
     codec_name = context.name
     stream.codec_context.thread_count = threads
