@@ -238,10 +238,12 @@ class _Numbering:
         self.mode = "DEFAULT"
         self.last_pts: int | None = None
         self.last_dts: int | None = None
+        self.context: av.codec.context.CodecContext | None = None
 
     def sent(self, packet: av.Packet, context: av.codec.context.CodecContext) -> None:
         if not self.enabled or packet.size == 0:
             return
+        self.context = context
         jumped = packet.dts is not None and self.last_dts is not None and packet.dts < self.last_dts
         if packet.pts is None or jumped:
             # A frame we cannot place (no timestamp, or a timestamp jump: concatenated or broken stream): decode
@@ -272,6 +274,11 @@ class _Numbering:
         index = self.count
         self.count += 1
         self.output += 1
+        if self.enabled and frame.pts is not None and self.context is not None:
+            estimate = (frame.pts - self.start) * self.frames_per_tick
+            if abs(estimate - index) > _SKIP_MARGIN - 1:  # timestamps drift from numbers (variable rate)
+                self.enabled = False
+                self.context.skip_frame = self.mode = "DEFAULT"
         return index
 
     def total(self) -> int:

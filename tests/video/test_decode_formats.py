@@ -149,3 +149,37 @@ def test_skipping_survives_a_timestamp_jump(monkeypatch: pytest.MonkeyPatch) -> 
         full = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
     assert [i for i, _ in sampled] == [i for i, _ in full] == [0, 30, 60, 90]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
+
+
+def _variable_rate_mp4() -> bytes:
+    """H.264 at 30 fps whose timestamps jump 0.5 s ahead after 1 s (a variable-rate stream)."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=30, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for index, rgb in enumerate(video_frames(150, 160, 120, seed=8, fps=30)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index if index < 30 else index + 15
+            frame.time_base = Fraction(1, 30)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def test_skipping_on_a_variable_rate_stream_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _variable_rate_mp4()
+    with open_video(data) as video:
+        sampled = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        total = video.frames_decoded
+    monkeypatch.setattr(decode_module, "_SKIPPABLE_CODECS", frozenset())
+    with open_video(data) as video:
+        full = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        assert video.frames_decoded == total == 150
+    assert [i for i, _ in sampled] == [i for i, _ in full]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
