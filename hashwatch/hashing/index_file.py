@@ -181,8 +181,11 @@ def read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, n
             raise UserError(f"{path}: corrupt index header")
         if header.get("format_version") not in READABLE_VERSIONS:
             version = str(header.get("format_version"))[:20]
-            readable = " or ".join(map(str, READABLE_VERSIONS))
-            raise UserError(f"{path}: index format {version} is not {readable}; rebuild it")
+            readable = " and ".join(map(str, READABLE_VERSIONS))
+            raise UserError(
+                f"{path}: index format {version} is not {FORMAT_VERSION}; rebuild it (this hashwatch reads "
+                f"formats {readable}: 2 is an index with listed videos)"
+            )
         check_header(path, header)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     data_start = _data_start(head_len)

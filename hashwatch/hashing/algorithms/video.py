@@ -30,7 +30,7 @@ class VideoMd5HashType(HashType):
     bits = 128
     index_kind = IndexKind.EXACT
     computed_from = Source.FRAMES
-    description = "MD5 of a video file's bytes (pytx's video_md5); in videos/, never from a still image"
+    description = "MD5 of a video file's bytes (pytx's video_md5); never computed for a still image"
 
     def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
         return HashResult(None)  # the video path computes it (hashwatch.video.hash_video): never a picture
@@ -44,8 +44,7 @@ class VpdqHashType(HashType):
     computed_from = Source.FRAMES
     min_quality = 50  # pytx's VPDQ_QUALITY_THRESHOLD: frames under it are ignored by matching
     description = (
-        "vPDQ (Meta): a PDQ with quality and timestamp per sampled frame; its frames are searched in the pdq "
-        "index; in videos/"
+        "vPDQ (Meta): a PDQ, its quality and timestamp per sampled frame; listed frames join the pdq index"
     )
 
     def parse(self, text: str) -> str:
