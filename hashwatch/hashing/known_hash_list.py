@@ -13,6 +13,10 @@ list_version). The ``checksum`` is a SHA-256 of the merged content (types, value
 file formats and of row order that does not change the result; ``list_versions`` maps each source to the
 list_version of its last row. Rows of one source with the same ``item_id`` hash one picture: the merge keeps
 which pictures each entry hashes (``TypeEntries.items``), for corroboration.
+
+``vpdq`` rows are videos, merged by :mod:`~hashwatch.hashing.list_videos` (keyed by source and item_id);
+their distinct good frames are appended to the ``pdq`` entries, flagged (``TypeEntries.frame``) and linked
+to their videos as items, so one Hamming table serves images and video frames.
 """
 
 from __future__ import annotations
