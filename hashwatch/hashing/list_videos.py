@@ -65,19 +65,21 @@ class ListedVideo:
     frames: dict[str, float] = field(default_factory=dict)
 
 
-def merge_video_rows(rows: Iterable[VideoRow]) -> dict[tuple[str, str], ListedVideo]:
-    """The videos the rows leave listed (see the module's rules), by (source, item_id)."""
+def merge_video_rows(
+    rows: Iterable[VideoRow], removed: list[int] | None = None
+) -> dict[tuple[str, str], ListedVideo]:
+    """The videos the rows leave listed (see the module's rules), by (source, item_id). ``removed`` (a
+    one-element list) counts the videos tombstones removed, for the build report."""
     from hashwatch.video.vpdq_format import json_to_vpdq, parse_feature
 
     videos: dict[tuple[str, str], ListedVideo] = {}
     for row in rows:
         key = (row.source, row.item_id)
         if row.deleted:
-            if row.source:
-                videos.pop(key, None)
-            else:
-                for other in [k for k in videos if k[1] == row.item_id]:
-                    del videos[other]
+            gone = [key] if row.source else [k for k in videos if k[1] == row.item_id]
+            for other in gone:
+                if videos.pop(other, None) is not None and removed is not None:
+                    removed[0] += 1
             continue
         whole = row.value.startswith("[")
         frames = json_to_vpdq(row.value) if whole else [parse_feature(row.value)]
@@ -108,6 +110,7 @@ class FrameEntries:
     video_items: np.ndarray
     video_labels: np.ndarray
     video_frames: np.ndarray
+    removed: int = 0  # listed videos tombstones removed
 
 
 def frame_entries(videos: dict[tuple[str, str], ListedVideo]) -> FrameEntries:

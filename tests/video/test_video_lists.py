@@ -126,7 +126,7 @@ def test_tombstone_removes_a_video_and_a_later_whole_row_replaces_its_frames(tmp
         ],
     )
     merged = load_lists([lst])
-    assert merged.videos == 1
+    assert merged.videos == 1 and merged.tombstones_applied == 1
     pdq = merged.types["pdq"]
     assert {bytes(v).hex() for v in pdq.values} == {f.pdq for f in c}
 
