@@ -76,8 +76,9 @@ class AnimationConfig:
     # large canvas), and each frame is composited on the whole canvas.
     max_total_pixels: int = 250_000_000
     # Consecutive frames whose PDQ is within this many bits of the last kept frame count once. Measured on
-    # synthetic animations: re-encoding a frame (GIF palette, lossy WebP) moves PDQ by 0-6 bits, and a
-    # different picture by 100+.
+    # synthetic animations (12 seeds, hashwatch.sites.synthetic_animations): a frame repeated with light noise
+    # of its own is 0-8 bits from the first of its run (GIF palette, lossy WebP), 16 with heavier noise in a
+    # GIF; a different picture 106 bits or more. A near-duplicate left over costs hashes, never a match.
     dedupe_bits: int = 8
     # False: hash frame 0 only (as before animations were hashed); frame_count is still recorded.
     enabled: bool = True
