@@ -233,7 +233,8 @@ def hash_later_frames(
         try:
             img.seek(index)
             frame = _to_mode(img.convert("RGB"), _mode(types, decode))
-        except EOFError:  # fewer frames than declared
+        except EOFError:  # fewer frames than declared (an APNG's acTL may say anything): count those seen
+            out.frame_count = index
             break
         except Exception as exc:  # truncated or corrupt frame: keep what was hashed, say where it stopped
             out.message = (
