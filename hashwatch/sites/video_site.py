@@ -119,8 +119,12 @@ def build_video_site(root: str | Path, *, seconds: float = 2.0) -> VideoSite:
     # Failures: over the byte cap, truncated, an image at a video URL (hashed as an image), text.
     big = make_video(seed=17, seconds=seconds, fps=10, width=640, height=480, pattern="cuts")
     put("v/big.mp4", big, "video_too_large")
-    whole = make_video(seed=18, container="mpegts", **small)
-    put("v/truncated.ts", whole[: len(whole) // 2], "video_truncated")
+    # Cut in half: Matroska declares its length (the decoder sees the stream end early); an MP4 whose index
+    # (moov, written last) is cut off does not open at all.
+    whole = make_video(seed=18, container="mkv", **small)
+    put("v/truncated.mkv", whole[: len(whole) // 2], "video_truncated")
+    whole = make_video(seed=19, **small)
+    put("v/cut.mp4", whole[: len(whole) // 2], "video_undecodable")
     put("v/poster_as_video.mp4", encode(synthetic_photo(311, (160, 120)), "PNG"), "image")
     put("v/notes.mp4", b"these are notes, not a video\n" * 20, "not_a_video")
     site.video_cap = max(
@@ -142,7 +146,7 @@ def build_video_site(root: str | Path, *, seconds: float = 2.0) -> VideoSite:
     )
     page2 = _page(
         "More videos",
-        "<video src='v/big.mp4'></video><video src='v/truncated.ts'></video>"
+        "<video src='v/big.mp4'></video><video src='v/truncated.mkv'></video><video src='v/cut.mp4'></video>"
         "<video src='v/poster_as_video.mp4'></video><a href='v/notes.mp4'>notes</a>"
         "<video src='v/md5_listed.mp4'></video>",
     )
