@@ -294,9 +294,7 @@ def summarize_run(
     metrics_result=None,
     allowlist_info: dict[str, Any] | None = None,
 ) -> RunReport:
-    tables = {
-        t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log", "videos")
-    }
+    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log", "videos")}
     tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
     report = RunReport(
         run_id=run_id,

@@ -140,9 +140,8 @@ class CrawlAndMatch(beam.PTransform):
         image_matches = images | "MatchKnownHashes" >> MatchKnownHashes(
             self._index, run_id, config.matching, self._allowlist, progress
         )
-        video_matches = videos.videos | "MatchVideos" >> MatchVideos(
-            self._index, run_id, config.matching, progress
-        )
+        # Videos match by the video library's own rule and defaults (VideoMatchOptions: Meta's vPDQ values).
+        video_matches = videos.videos | "MatchVideos" >> MatchVideos(self._index, run_id, None, progress)
         matches = (image_matches, video_matches) | "AllMatches" >> beam.Flatten()
         fetch_log = (
             dead_letters,
