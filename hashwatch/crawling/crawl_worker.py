@@ -305,7 +305,7 @@ class CrawlWorker:
             self._crawl_page(task, pace, outcome)
         except Exception as exc:  # a bug: one row, never a crashed bundle
             outcome.fetch_log = [self.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
-            outcome.image_refs, outcome.links, outcome.inline_images = [], [], []
+            outcome.image_refs, outcome.video_refs, outcome.links, outcome.inline_images = [], [], [], []
         outcome.elapsed_s = time.monotonic() - started
         row = outcome.fetch_log[0] if outcome.fetch_log else None
         if (
