@@ -13,8 +13,7 @@ from collections import Counter
 import pytest
 
 from hashwatch.audit import ContentIndex, audit_tree
-from hashwatch.sites.server import StaticServer
-from hashwatch.sites.video_site import build_video_site, write_video_hash_list
+from hashwatch.sites.video_site import served_video_site
 from pipelines.crawl_match import run
 from pipelines.run_report import read_run_table
 
@@ -23,37 +22,29 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def video_site(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("video-site")
-    site = build_video_site(folder / "site")
-    hash_list = write_video_hash_list(site, folder / "list.csv")
-    with StaticServer(site.root) as server:
-        yield site, server.base_url, hash_list
+    with served_video_site(tmp_path_factory.mktemp("video-site")) as served:
+        yield served
 
 
-def crawl_args(site, base_url, hash_list, output) -> list[str]:
+def crawl_args(served, output) -> list[str]:
+    """The crawl of the video site: no politeness delay, depth 1, the byte cap only v/big.mp4 is over."""
     return [
-        f"--seeds={_seed_file(base_url, output)}",
-        f"--hash-list={hash_list}",
+        f"--seeds={served.seeds_file}",
+        f"--hash-list={served.hash_list}",
         f"--output-dir={output}",
         "--allow-private-networks",
         "--per-host-delay=0",
         "--max-depth=1",
         "--progress-interval=0",
-        f"--max-video-bytes={site.video_cap}",
+        f"--max-video-bytes={served.site.video_cap}",
     ]
-
-
-def _seed_file(base_url, output):
-    path = output.parent / f"{output.name}-seeds.txt"
-    path.write_text(base_url + "index.html\n")
-    return path
 
 
 @pytest.fixture(scope="module")
 def crawl_run(video_site, tmp_path_factory):
-    site, base_url, hash_list = video_site
     output = tmp_path_factory.mktemp("out")
-    report = run(crawl_args(site, base_url, hash_list, output))
+    report = run(crawl_args(video_site, output))
+    base_url = video_site.base_url
     day = report.started[:10]
 
     def table(name):
@@ -64,7 +55,7 @@ def crawl_run(video_site, tmp_path_factory):
 
 def test_every_video_url_is_one_fetch_log_row_with_its_outcome(crawl_run, video_site):
     report, _, table, base_url = crawl_run
-    site = video_site[0]
+    site = video_site.site
     assert report.state == "DONE"
     rows = table("fetch_log")
     by_url = Counter(row["url"] for row in rows)
@@ -86,7 +77,7 @@ def test_every_video_url_is_one_fetch_log_row_with_its_outcome(crawl_run, video_
 
 def test_videos_table_has_a_row_per_hashed_video(crawl_run, video_site):
     _, _, table, base_url = crawl_run
-    site = video_site[0]
+    site = video_site.site
     videos = {row["video_url"]: row for row in table("videos")}
     hashed = {p for p, e in site.expected.items() if e in ("video_md5", "vpdq", "none")}
     hashed |= {"v/truncated.mkv", "v/cut.mp4"}  # rows with their error kind: their md5 can still match
@@ -119,7 +110,7 @@ def test_an_image_at_a_video_url_is_hashed_as_an_image(crawl_run):
 
 def test_listed_videos_match_and_the_distractor_does_not(crawl_run, video_site):
     _, _, table, base_url = crawl_run
-    site = video_site[0]
+    site = video_site.site
     matched: dict[str, set[str]] = {}
     for row in table("matches"):
         matched.setdefault(row["image_url"], set()).add(row["hash_type"])
@@ -131,7 +122,7 @@ def test_listed_videos_match_and_the_distractor_does_not(crawl_run, video_site):
 
 def test_output_holds_no_video_content(crawl_run, video_site):
     _, output, _, _ = crawl_run
-    site = video_site[0]
+    site = video_site.site
     index = ContentIndex()
     for path in site.expected:
         index.add((site.root / path).read_bytes(), path)

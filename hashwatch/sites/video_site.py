@@ -19,10 +19,13 @@ from __future__ import annotations
 import csv
 import html
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["VideoSite", "build_video_site", "write_video_hash_list"]
+__all__ = ["ServedVideoSite", "VideoSite", "build_video_site", "served_video_site", "write_video_hash_list"]
 
 LIST_SOURCE = "video-test-list"
 LIST_VERSION = "video-2026-12-07.1"
@@ -166,3 +169,29 @@ def write_video_hash_list(site: VideoSite, path: str | Path) -> Path:
         for hash_type, value, category, item, note in site.list_rows:
             writer.writerow([hash_type, value, category, LIST_SOURCE, LIST_VERSION, "false", item, note])
     return path
+
+
+class ServedVideoSite(NamedTuple):
+    site: VideoSite
+    base_url: str  # http://127.0.0.1:PORT/
+    hash_list: Path
+    seeds_file: Path  # the site's index page, one line
+
+
+@contextmanager
+def served_video_site(folder: str | Path) -> Iterator[ServedVideoSite]:
+    """Build the site under ``folder``, write its list and seeds file, serve it on 127.0.0.1 while the block
+    runs (tests and the Flink test share it)::
+
+        with served_video_site(tmp_path) as served:
+            run([f"--seeds={served.seeds_file}", f"--hash-list={served.hash_list}", ...])
+    """
+    from hashwatch.sites.server import StaticServer
+
+    folder = Path(folder)
+    site = build_video_site(folder / "site")
+    hash_list = write_video_hash_list(site, folder / "list.csv")
+    with StaticServer(site.root) as server:
+        seeds = folder / "seeds.txt"
+        seeds.write_text(server.base_url + site.pages[0] + "\n")
+        yield ServedVideoSite(site, server.base_url, hash_list, seeds)
