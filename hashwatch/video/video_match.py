@@ -61,7 +61,8 @@ class VideoMatchOptions:
     frame_distance: int = VPDQ_DISTANCE_THRESHOLD
     query_match_percent: float = VPDQ_QUERY_MATCH_THRESHOLD_PERCENT
     compared_match_percent: float = VPDQ_INDEX_MATCH_THRESHOLD_PERCENT
-    frame_to_image: bool = True
+    vpdq: bool = True  # Meta's rule against listed videos
+    frame_to_image: bool = True  # good frames against listed image PDQ entries
     image_distance: int = 31  # PDQ's default threshold (docs/hashing.md)
     md5: bool = True
     range_gap: float | None = None  # seconds; None: 1.5 x the query's sampling interval
@@ -150,13 +151,18 @@ def match_video(
     for frame in sorted(good, key=lambda f: (f.timestamp, f.frame_index)):
         by_hash.setdefault(frame.pdq, []).append(frame)
     uniques = list(by_hash)
-    radius = max(options.frame_distance, options.image_distance if options.frame_to_image else 0)
+    if not (options.vpdq or options.frame_to_image):
+        return out
+    radius = max(
+        options.frame_distance if options.vpdq else 0, options.image_distance if options.frame_to_image else 0
+    )
     t, hits, item_names = index.entry_hits("pdq", uniques, radius)  # one search for every frame
     if t is None:
         return out
     names = _Names(index, item_names)
     gap = _sampling_gap(video.vpdq, options)
-    out.extend(_match_vpdq(t, names, uniques, hits, by_hash, options, gap))
+    if options.vpdq:
+        out.extend(_match_vpdq(t, names, uniques, hits, by_hash, options, gap))
     if options.frame_to_image:
         out.extend(_match_images(t, names, uniques, hits, by_hash, options, gap))
     return out
@@ -209,7 +215,7 @@ def _match_vpdq(t, names: _Names, uniques, hits, by_hash, options: VideoMatchOpt
                 if item not in best or _best_frame([best[item], candidate]) is candidate:
                     best[item] = candidate
     out = []
-    for item in sorted(matched_q, key=lambda i: names.item(i)):
+    for item in sorted(matched_q, key=names.item):
         listed_frames = int(t.video_frames[item])
         if listed_frames <= 0 or int(t.video_label[item]) < 0:
             continue
