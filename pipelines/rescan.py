@@ -45,7 +45,7 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import read_tombstones
 from hashwatch.hashing.match_policy import MatchOptions
-from hashwatch.rescan.history import CANDIDATE_COLUMNS, HISTORY_COLUMNS
+from hashwatch.rescan.history import CANDIDATE_COLUMNS, FRAME_COLUMNS, HISTORY_COLUMNS
 from hashwatch.rescan.rules import EVENT_COLUMNS
 from hashwatch.rescan.video_history import VIDEO_HISTORY_COLUMNS
 from pipelines.index_setup import load_allowlist, prepare_index
@@ -255,6 +255,7 @@ class RescanInputs(NamedTuple):
     candidate_files: list[str]  # with it
     event_files: list[str]  # matches/ and retractions/
     video_files: list[str] = []  # videos/ history
+    frame_files: list[str] = []  # images/ with candidate_hashes and the animation columns (issue 19)
 
 
 def _index_ref(inputs: RescanInputs) -> IndexRef:
@@ -277,6 +278,10 @@ def _video_files(inputs: RescanInputs) -> list[str]:
     return inputs.video_files
 
 
+def _frame_files(inputs: RescanInputs) -> list[str]:
+    return inputs.frame_files
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     *,
@@ -294,17 +299,26 @@ def build_pipeline(
     progress_interval: float = 10.0,
     candidate_files: list[str] | None = None,
     video_files: list[str] | None = None,
+    frame_files: list[str] | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
 
     Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
     source and shuffle needs its own network buffers)."""
-    with_candidates = set(candidate_files or ())
-    plain = [path for path in history_files if path not in with_candidates]
+    # Three generations of images/ files: plain, with candidate_hashes, and with the animation columns too
+    # (written since issue 19). Each is read with the columns it has (Parquet readers fail on a missing one).
+    with_frames = set(frame_files or ()) & set(candidate_files or ())
+    with_candidates = set(candidate_files or ()) - with_frames
+    plain = [path for path in history_files if path not in with_candidates and path not in with_frames]
     launch = pipeline | "Launch" >> beam.Create(
         [
             RescanInputs(
-                ref, plain, sorted(with_candidates), match_files + retraction_files, list(video_files or ())
+                ref,
+                plain,
+                sorted(with_candidates),
+                match_files + retraction_files,
+                list(video_files or ()),
+                sorted(with_frames),
             )
         ]
     )
@@ -312,7 +326,7 @@ def build_pipeline(
     # Files written since query-side candidates were kept are read with their candidate_hashes; older ones
     # without (Parquet readers fail on a missing column). One read when the history is all of one kind.
     reads = []
-    if plain or not with_candidates:
+    if plain or not (with_candidates or with_frames):
         reads.append(
             launch
             | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
@@ -323,6 +337,12 @@ def build_pipeline(
             launch
             | "CandidateHistoryFiles" >> beam.FlatMap(_candidate_files).with_output_types(str)
             | "ReadCandidateHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS))
+        )
+    if with_frames:
+        reads.append(
+            launch
+            | "FrameHistoryFiles" >> beam.FlatMap(_frame_files).with_output_types(str)
+            | "ReadFrameHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS, *FRAME_COLUMNS))
         )
     batches = reads[0] if len(reads) == 1 else tuple(reads) | "History" >> beam.Flatten()
     found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
@@ -402,6 +422,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     history_rows = check_files(
         history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/", CANDIDATE_COLUMNS, candidate_files
     )
+    frame_files: list[str] = []  # images/ files written since animations are hashed frame by frame
+    check_files(history_files, IMAGES_SCHEMA, (), "images/", FRAME_COLUMNS, frame_files)
     history_rows += check_files(video_files, VIDEOS_SCHEMA, VIDEO_HISTORY_COLUMNS, "videos/")
     if history_rows == 0 and not app.allow_empty:
         raise UserError(
@@ -440,6 +462,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         history_files=history_files,
         candidate_files=candidate_files,
         video_files=video_files,
+        frame_files=frame_files,
         match_files=earlier["matches"],
         retraction_files=earlier["retractions"],
         match_options=match_options,

@@ -120,6 +120,15 @@ def test_listed_videos_match_and_the_distractor_does_not(crawl_run, video_site):
     assert base_url + "v/distractor.mp4" not in matched
 
 
+def test_the_animated_gifs_listed_second_frame_matches(crawl_run, video_site):
+    _, _, table, base_url = crawl_run
+    url = base_url + video_site.site.animation_path
+    rows = [row for row in table("matches") if row["image_url"] == url]
+    assert [(r["hash_type"], r["media_kind"], r["frame_index"]) for r in rows] == [("pdq", "animation", 1)]
+    [image] = [row for row in table("images") if row["image_url"] == url]
+    assert (image["format"], image["frame_count"], image["frames_hashed"]) == ("GIF", 2, 2)
+
+
 def test_output_holds_no_video_content(crawl_run, video_site):
     _, output, _, _ = crawl_run
     site = video_site.site

@@ -2,7 +2,8 @@
 
 A crawl whose list holds only the site's ``video_md5`` rows; a rescan with the whole list (vPDQ rows added)
 reports the vPDQ matches the crawl missed, exactly those a crawl with the whole list reports, and nothing
-twice; a tombstone of a ``video_md5`` row retracts its matches, once.
+twice, and the animated GIF's listed second frame from the images/ history's frame_hashes; a tombstone of a
+``video_md5`` row retracts its matches, once.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def test_a_rescan_finds_the_vpdq_matches_and_retracts_a_deleted_md5(tmp_path):
     report = rescan(lists)
     found = run_rows(history, "matches", report.run_id)
     assert {r["hash_type"] for r in found} >= {"vpdq"}, "the vPDQ matches the md5-only crawl missed"
+    # The animated GIF's listed second frame, found from the images/ history's frame_hashes.
+    gif = [r for r in found if r["image_url"].endswith(served.site.animation_path)]
+    assert [(r["hash_type"], r["media_kind"], r["frame_index"]) for r in gif] == [("pdq", "animation", 1)]
     assert not set(Counter(identity(r) for r in found)) & set(crawled)  # nothing reported twice
     assert crawled + Counter(identity(r) for r in found) == expected  # what a crawl with the whole list finds
     assert report.history["video_files"] >= 1
