@@ -415,7 +415,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     if not history and not video_history:
         where = FileSystems.join(app.history_dir, "images", "dt=*", "run_id=*", "*.parquet")
         span = f" with dt in [{app.since or '...'}, {app.until or '...'}]" if app.since or app.until else ""
-        raise UserError(f"no images/ or videos/ history to rescan: no file matches {where}{span}")
+        raise UserError(f"no images/ history to rescan: no file matches {where}{span}, nor any videos/ file")
     history_files = [path for path, _, _ in history]
     video_files = [path for path, _, _ in video_history]
     candidate_files: list[str] = []  # images/ files written since query-side candidates were kept
