@@ -197,12 +197,9 @@ def test_history_rows_rebuilt_from_parquet_match_a_later_frame(tmp_path):
     assert [[(m.list_hash, m.frame_index) for m in f] for f in found] == [[(listed.pdq, 2)], []]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hashwatch/rescan/history.py (vcrawl) reads HISTORY_COLUMNS without frame_hashes and screens only "
-    "the row's own values: it needs frame_hashes read and screened (docs/outputs.md, issue 19)",
-)
 def test_the_rescan_library_matches_a_later_frame(tmp_path):
+    """Through hashwatch.rescan.history (the rescan's matching of an images/ row group): the later frame of a
+    GIF in the history matches, as in a crawl, with media_kind and frame_index."""
     from hashwatch.rescan.history import HISTORY_COLUMNS, match_history_batch
 
     listed = _still(113)
