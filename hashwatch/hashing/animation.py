@@ -95,7 +95,8 @@ DEFAULT_ANIMATION_CONFIG = AnimationConfig()
 
 @dataclass
 class LaterFrames:
-    """What :func:`hash_later_frames` found: the animation's frame count, its distinct later frames, and a
+    """What :func:`hash_later_frames` found: the animation's frame count (as the file declares it: a GIF's
+    image descriptors, an APNG's ``acTL``, WebP's frames), its distinct later frames, and a
     status other than ``ok`` with a message when a bound stopped the walk (or a message alone when a frame
     did not decode); ``errors``: hash types that raised on a frame."""
 

@@ -248,3 +248,44 @@ def test_frame_matches_are_corroborated_by_the_frames_own_dhash(tmp_path):
     hashes = compute_image_hashes(make_animation("PNG", [131, 132, 133], SIZE))
     found = index.match(hashes, MatchOptions(uncorroborated="drop"))
     assert [(m.hash_type, m.frame_index, m.corroboration) for m in found] == [("phash", 2, "dhash:0")]
+
+
+def _with_actl_frames(data: bytes, frames: int) -> bytes:
+    """An APNG whose acTL chunk declares ``frames`` frames (its CRC recomputed)."""
+    import zlib
+
+    at = data.index(b"acTL")
+    body = frames.to_bytes(4, "big") + data[at + 8 : at + 12]
+    crc = zlib.crc32(b"acTL" + body).to_bytes(4, "big")
+    return data[: at + 4] + body + crc + data[at + 16 :]
+
+
+def test_an_apng_declaring_millions_of_frames_is_bounded():
+    data = make_animation("PNG", [151, 152], SIZE)
+    lying = compute_image_hashes(_with_actl_frames(data, 3_000_000))
+    # frame_count is what the file declares; the walk ends at the first frame that is not there
+    assert (lying.decode_status, lying.frame_count, lying.frames_hashed) == ("ok", 3_000_000, 2)
+    assert lying.error_message == "frame 2 not decoded (truncated image data): frames 0-1 hashed"
+    capped = compute_image_hashes(
+        _with_actl_frames(data, 3_000_000), HashConfig(animation=AnimationConfig(max_frames=1))
+    )
+    assert capped.decode_status == "too_many_frames" and capped.frames_hashed == 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_damaged_animations_never_raise(fmt):
+    """Seeded byte flips and cuts anywhere in an animation: a status from the list, never an exception."""
+    import random
+
+    from hashwatch.hashing.decode import DecodeStatus
+
+    data = make_animation(fmt, [161, 162, 163], (96, 64))
+    rnd = random.Random(fmt)
+    for _ in range(40):
+        damaged = bytearray(data[: rnd.randrange(20, len(data) + 1)])
+        for _ in range(rnd.randrange(1, 6)):
+            damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
+        hashes = compute_image_hashes(bytes(damaged))
+        assert hashes.decode_status in DecodeStatus.ALL
+        if hashes.frame_count is not None:
+            assert 1 <= hashes.frames_hashed <= max(1, hashes.frame_count)
