@@ -138,7 +138,8 @@ def _fetch_images(
     rows, records = [], []
     work = [(host_key(t.image_url), t) for t in tasks]
     for _task, outcome in _run(worker.fetch_image, work, worker):
-        rows.append(outcome.fetch_log)
+        if outcome.fetch_log is not None:  # None: the bytes were a video (this driver does not fetch videos)
+            rows.append(outcome.fetch_log)
         if outcome.image is not None:
             records.append(outcome.image)
     return rows, records

@@ -80,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         StaticServer(site_dir / "host0", "127.0.0.1") as a,
         StaticServer(site_dir / "host1", "127.0.0.2") as b,
     ):
-        site = build_site(site_dir, [a.base_url, b.base_url], known=args.known, distractors=args.distractors)
+        site = build_site(
+            site_dir, [a.base_url, b.base_url], known=args.known, distractors=args.distractors, videos=True
+        )
         hash_list = write_hash_list(site, workdir / "demo-hash-list.csv")
         seeds = workdir / "seeds.txt"
         seeds.write_text("# the demo site's two hosts\n" + "\n".join(site.seeds) + "\n")
         output = workdir / "output"
-        print(f"demo site: {a.base_url} and {b.base_url} ({len(site.images)} image URLs)")
-        print(f"hash list: {hash_list} ({len(site.listed)} originals)")
+        print(
+            f"demo site: {a.base_url} and {b.base_url} ({len(site.images)} image URLs, {len(site.videos)} video)"
+        )
+        print(f"hash list: {hash_list} ({len(site.listed)} originals, {len(site.listed_videos)} video)")
         report = run(
             [
                 f"--seeds={seeds}",
@@ -104,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.summary_text())
     reference = ContentIndex()
-    reference.add_files(str(p) for p in site_dir.rglob("*") if p.is_file() and p.suffix in {".jpg", ".png"})
+    reference.add_files(
+        str(p) for p in site_dir.rglob("*") if p.is_file() and p.suffix in {".jpg", ".png", ".mp4"}
+    )
     findings = audit_tree(str(output), reference)
     print()
     print(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.hashing.image_hashes import HashConfig
 from hashwatch.hashing.match_policy import MatchOptions
+from hashwatch.video.video_hashes import VideoLimits
 
 __all__ = ["KnownHashConfig", "OutputConfig", "RunConfig", "SeedConfig", "StreamingConfig"]
 
@@ -85,6 +86,8 @@ class RunConfig:
     known: KnownHashConfig = field(default_factory=KnownHashConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     streaming: StreamingConfig | None = None
+    # The video caps (--max-video-seconds, --max-video-frames, ...); max_bytes is crawl.max_video_bytes.
+    video: VideoLimits = field(default_factory=VideoLimits)
 
     @property
     def run_id(self) -> str:

@@ -79,6 +79,7 @@ def _groups(command: str) -> tuple[str, list[tuple[str, list[Adder]]]]:
         add_match_arguments,
         add_output_arguments,
         add_seed_arguments,
+        add_video_arguments,
     )
     from pipelines.streaming_options import add_flink_arguments, add_streaming_arguments
 
@@ -90,7 +91,7 @@ def _groups(command: str) -> tuple[str, list[tuple[str, list[Adder]]]]:
                 ("seeds and crawl scope", [add_seed_arguments, add_scope_arguments]),
                 ("politeness", [add_politeness_arguments]),
                 ("fetch limits", [add_fetch_limit_arguments]),
-                ("hashing", [add_candidate_arguments]),
+                ("hashing", [add_candidate_arguments, add_video_arguments]),
                 ("known hashes and matching", [add_known_hash_arguments, add_match_arguments]),
                 ("output", [add_output_arguments]),
                 ("streaming (with --streaming)", [_streaming_switch, add_streaming_arguments]),

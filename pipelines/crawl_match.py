@@ -14,6 +14,7 @@ A streaming run is launched and watched by :mod:`pipelines.streaming_launcher`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -51,6 +52,7 @@ from pipelines.options import (
     hash_config_from,
     match_options_from,
     reject_unknown_flags,
+    video_limits_from,
 )
 from pipelines.run_report import (
     LogCapture,
@@ -106,6 +108,7 @@ def run_config_from(options: PipelineOptions) -> RunConfig:
     matching = match_options_from(app.view_as(KnownHashOptions))  # a bad --threshold fails here
     values = options.get_all_options(drop_default=False, retain_unknown_options=False)
     crawl = CrawlConfig.from_options(values)  # so does a bad crawl option or --deny-hosts-file
+    video = video_limits_from(values)
     _absolute_paths(app)
     return RunConfig(
         seeds=SeedConfig(tuple(app.seeds), app.seed_url_column),
@@ -118,6 +121,7 @@ def run_config_from(options: PipelineOptions) -> RunConfig:
             app.output_dir, app.run_id, app.parquet_codec, app.allow_empty, app.progress_interval
         ),
         streaming=streaming,
+        video=dataclasses.replace(video, max_bytes=crawl.max_video_bytes),
     )
 
 

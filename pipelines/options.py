@@ -225,13 +225,72 @@ class KnownHashOptions(PipelineOptions):
         add_candidate_arguments(parser)
 
 
+def add_video_arguments(parser) -> None:
+    """The caps on hashing one video (:class:`~hashwatch.video.video_hashes.VideoLimits`; the byte cap,
+    ``--max-video-bytes``, is a fetch limit of the crawl)."""
+    from hashwatch.video.video_hashes import VideoLimits
+
+    d = VideoLimits()
+    for flag, type_, help_, default in (
+        (
+            "--max-video-seconds",
+            float,
+            "longest video duration hashed; a longer one is hashed up to it (video_too_long)",
+            d.max_seconds,
+        ),
+        ("--max-video-frames", int, "most frames decoded per video (video_too_many_frames)", d.max_frames),
+        (
+            "--video-seconds-per-hash",
+            float,
+            "vPDQ samples one frame per this many seconds (0: every frame)",
+            d.seconds_per_hash,
+        ),
+        (
+            "--max-video-decode-seconds",
+            float,
+            "wall time of decoding one video (video_decode_timeout)",
+            d.max_decode_seconds,
+        ),
+    ):
+        parser.add_argument(flag, type=type_, default=None, help=f"{help_} (default: {default:g})")
+
+
+def video_limits_from(values):
+    """The video caps (a ``VideoLimits``) from the parsed flags (a dict); a bad value is a :class:`UserError`
+    naming the flag."""
+    import dataclasses
+
+    from hashwatch.video.video_hashes import VideoLimits
+
+    d = VideoLimits()
+    fields = {
+        "max_seconds": ("max_video_seconds", d.max_seconds),
+        "max_frames": ("max_video_frames", d.max_frames),
+        "seconds_per_hash": ("video_seconds_per_hash", d.seconds_per_hash),
+        "max_decode_seconds": ("max_video_decode_seconds", d.max_decode_seconds),
+    }
+    chosen = {}
+    for field_name, (dest, default) in fields.items():
+        value = values.get(dest)
+        value = default if value is None else value
+        if value < 0 or (value == 0 and field_name != "seconds_per_hash"):
+            flag = "--" + dest.replace("_", "-")
+            raise UserError(
+                f"{flag} must be {'>= 0' if field_name == 'seconds_per_hash' else '> 0'} (got {value})"
+            )
+        chosen[field_name] = value
+    return dataclasses.replace(d, **chosen)
+
+
 class CrawlOptions(PipelineOptions):
     """The crawl flags (``--max-depth``, ``--per-host-delay``, ``--ignore-robots``, ...):
-    ``CrawlConfig.from_options(options.get_all_options())``. The one place they are registered with Beam."""
+    ``CrawlConfig.from_options(options.get_all_options())``, and the video caps (``--max-video-seconds``,
+    ...): :func:`video_limits_from`. The one place they are registered with Beam."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
         add_crawl_arguments(parser)
+        add_video_arguments(parser)
 
 
 def match_options_from(known: KnownHashOptions) -> MatchOptions:

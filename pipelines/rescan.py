@@ -45,8 +45,9 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import read_tombstones
 from hashwatch.hashing.match_policy import MatchOptions
-from hashwatch.rescan.history import CANDIDATE_COLUMNS, HISTORY_COLUMNS
+from hashwatch.rescan.history import CANDIDATE_COLUMNS, FRAME_COLUMNS, HISTORY_COLUMNS
 from hashwatch.rescan.rules import EVENT_COLUMNS
+from hashwatch.rescan.video_history import VIDEO_HISTORY_COLUMNS
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
     KnownHashOptions,
@@ -66,7 +67,7 @@ from pipelines.run_report import (
     write_run_files,
 )
 from pipelines.run_verdict import ALLOW_EMPTY_HINT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line_error
-from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, REJECTED_ROWS_SCHEMA, RETRACTIONS_SCHEMA
+from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, REJECTED_ROWS_SCHEMA, RETRACTIONS_SCHEMA, VIDEOS_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import CountProgress
@@ -253,6 +254,8 @@ class RescanInputs(NamedTuple):
     history_files: list[str]  # without candidate_hashes (written before candidates were kept)
     candidate_files: list[str]  # with it
     event_files: list[str]  # matches/ and retractions/
+    video_files: list[str] = []  # videos/ history
+    frame_files: list[str] = []  # images/ with candidate_hashes and the animation columns (issue 19)
 
 
 def _index_ref(inputs: RescanInputs) -> IndexRef:
@@ -271,6 +274,14 @@ def _event_files(inputs: RescanInputs) -> list[str]:
     return inputs.event_files
 
 
+def _video_files(inputs: RescanInputs) -> list[str]:
+    return inputs.video_files
+
+
+def _frame_files(inputs: RescanInputs) -> list[str]:
+    return inputs.frame_files
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     *,
@@ -287,21 +298,35 @@ def build_pipeline(
     codec: str = "zstd",
     progress_interval: float = 10.0,
     candidate_files: list[str] | None = None,
+    video_files: list[str] | None = None,
+    frame_files: list[str] | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
 
     Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
     source and shuffle needs its own network buffers)."""
-    with_candidates = set(candidate_files or ())
-    plain = [path for path in history_files if path not in with_candidates]
+    # Three generations of images/ files: plain, with candidate_hashes, and with the animation columns too
+    # (written since issue 19). Each is read with the columns it has (Parquet readers fail on a missing one).
+    with_frames = set(frame_files or ()) & set(candidate_files or ())
+    with_candidates = set(candidate_files or ()) - with_frames
+    plain = [path for path in history_files if path not in with_candidates and path not in with_frames]
     launch = pipeline | "Launch" >> beam.Create(
-        [RescanInputs(ref, plain, sorted(with_candidates), match_files + retraction_files)]
+        [
+            RescanInputs(
+                ref,
+                plain,
+                sorted(with_candidates),
+                match_files + retraction_files,
+                list(video_files or ()),
+                sorted(with_frames),
+            )
+        ]
     )
     index_ref = launch | "IndexRef" >> beam.Map(_index_ref).with_output_types(IndexRef)
     # Files written since query-side candidates were kept are read with their candidate_hashes; older ones
     # without (Parquet readers fail on a missing column). One read when the history is all of one kind.
     reads = []
-    if plain or not with_candidates:
+    if plain or not (with_candidates or with_frames):
         reads.append(
             launch
             | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
@@ -313,21 +338,37 @@ def build_pipeline(
             | "CandidateHistoryFiles" >> beam.FlatMap(_candidate_files).with_output_types(str)
             | "ReadCandidateHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS))
         )
+    if with_frames:
+        reads.append(
+            launch
+            | "FrameHistoryFiles" >> beam.FlatMap(_frame_files).with_output_types(str)
+            | "ReadFrameHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS, *FRAME_COLUMNS))
+        )
     batches = reads[0] if len(reads) == 1 else tuple(reads) | "History" >> beam.Flatten()
     found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
+    candidates, rejected = found.candidates, found.rejected
+    if video_files:  # videos/ history: the crawl's video matching, the same rules below
+        videos = (
+            launch
+            | "VideoHistoryFiles" >> beam.FlatMap(_video_files).with_output_types(str)
+            | "ReadVideoHistory" >> ReadParquetBatches(VIDEO_HISTORY_COLUMNS)
+            | "MatchVideoHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist, videos=True)
+        )
+        candidates = (candidates, videos.candidates) | "AllCandidates" >> beam.Flatten()
+        rejected = (rejected, videos.rejected) | "AllRejected" >> beam.Flatten()
     events = (
         launch
         | "EventFiles" >> beam.FlatMap(_event_files).with_output_types(str)
         | "ReadMatchEvents" >> ReadMatchEvents(retraction_files)
     )
-    decided = (found.candidates, events) | "ReconcileMatches" >> ReconcileMatches(
+    decided = (candidates, events) | "ReconcileMatches" >> ReconcileMatches(
         index_ref, run_id, tombstones, allowlist
     )
     written = {}
     for table, records, schema in (
         ("matches", decided.matches, MATCHES_SCHEMA),
         ("retractions", decided.retractions, RETRACTIONS_SCHEMA),
-        ("rejected_rows", found.rejected, REJECTED_ROWS_SCHEMA),
+        ("rejected_rows", rejected, REJECTED_ROWS_SCHEMA),
     ):
         written[table] = (
             records
@@ -370,15 +411,20 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     _check_run_id_unused(output, run_id)
 
     history = list_table_files(app.history_dir, "images", app.since, app.until)
-    if not history:
+    video_history = list_table_files(app.history_dir, "videos", app.since, app.until)
+    if not history and not video_history:
         where = FileSystems.join(app.history_dir, "images", "dt=*", "run_id=*", "*.parquet")
         span = f" with dt in [{app.since or '...'}, {app.until or '...'}]" if app.since or app.until else ""
-        raise UserError(f"no images/ history to rescan: no file matches {where}{span}")
+        raise UserError(f"no images/ history to rescan: no file matches {where}{span}, nor any videos/ file")
     history_files = [path for path, _, _ in history]
+    video_files = [path for path, _, _ in video_history]
     candidate_files: list[str] = []  # images/ files written since query-side candidates were kept
     history_rows = check_files(
         history_files, IMAGES_SCHEMA, HISTORY_COLUMNS, "images/", CANDIDATE_COLUMNS, candidate_files
     )
+    frame_files: list[str] = []  # images/ files written since animations are hashed frame by frame
+    check_files(history_files, IMAGES_SCHEMA, (), "images/", FRAME_COLUMNS, frame_files)
+    history_rows += check_files(video_files, VIDEOS_SCHEMA, VIDEO_HISTORY_COLUMNS, "videos/")
     if history_rows == 0 and not app.allow_empty:
         raise UserError(
             f"the images/ history holds no row ({len(history_files)} files under {app.history_dir}): a rescan "
@@ -415,6 +461,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         tombstones=tombstones,
         history_files=history_files,
         candidate_files=candidate_files,
+        video_files=video_files,
+        frame_files=frame_files,
         match_files=earlier["matches"],
         retraction_files=earlier["retractions"],
         match_options=match_options,
@@ -460,6 +508,7 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
             "since": app.since,
             "until": app.until,
             "files": len(history_files),
+            "video_files": len(video_files),
             "partitions": len({(d, r) for _, d, r in history}),
             "rows": history_rows,
         },

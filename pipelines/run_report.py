@@ -179,10 +179,13 @@ class RunReport:
     errors: dict[str, int] = field(default_factory=dict)  # kind/error_kind -> rows
     pages_fetched: int = 0
     images_hashed: int = 0
+    videos_hashed: int = 0
     bytes_fetched: int = 0
     decode_status: dict[str, int] = field(default_factory=dict)
+    video_decode_status: dict[str, int] = field(default_factory=dict)
     matches: int = 0
     images_matched: int = 0
+    videos_matched: int = 0
     matches_by_category: dict[str, int] = field(default_factory=dict)
     matches_by_hash_type: dict[str, int] = field(default_factory=dict)  # hash_type/match_kind
     index: dict[str, Any] = field(default_factory=dict)
@@ -247,9 +250,11 @@ class RunReport:
             f"  pages fetched   {self.pages_fetched}",
             f"  images hashed   {self.images_hashed} ({self.images_per_s:.1f}/s), "
             f"{self.bytes_fetched / 1e6:.1f} MB fetched",
+            f"  videos hashed   {self.videos_hashed} ({fmt(self.video_decode_status)})",
             f"  fetch outcomes  {fmt(self.fetches)}",
             f"  errors by kind  {fmt(self.errors)}",
-            f"  matches         {self.matches} rows, {self.images_matched} distinct images"
+            f"  matches         {self.matches} rows, {self.images_matched} distinct images, "
+            f"{self.videos_matched} distinct videos"
             + (f" ({self.allowlisted_matches} allowlisted rows left out)" if self.allowlist else ""),
             f"    by category   {fmt(self.matches_by_category)}",
             f"    by hash type  {fmt(self.matches_by_hash_type)}",
@@ -289,7 +294,7 @@ def summarize_run(
     metrics_result=None,
     allowlist_info: dict[str, Any] | None = None,
 ) -> RunReport:
-    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log")}
+    tables = {t: partition_dir(output, t, day, run_id) for t in ("matches", "images", "fetch_log", "videos")}
     tables["manifest"] = FileSystems.join(run_files_dir(output, day, run_id), "manifest.json")
     report = RunReport(
         run_id=run_id,
@@ -310,9 +315,11 @@ def summarize_run(
         output, "fetch_log", day, run_id, ["kind", "outcome", "error_kind", "bytes_length", "depth"]
     )
     if fetch_log.num_rows:
+        # A seed is logged as a page, or as a video when its bytes were one (the video stage writes its row).
         seeds = fetch_log.filter(
             pa.compute.and_(
-                pa.compute.equal(fetch_log["kind"], "page"), pa.compute.equal(fetch_log["depth"], 0)
+                pa.compute.is_in(fetch_log["kind"], pa.array(["page", "video"])),
+                pa.compute.equal(fetch_log["depth"], 0),
             )
         )
         outcome = pa.compute.if_else(
@@ -332,12 +339,17 @@ def summarize_run(
     images = read_run_table(output, "images", day, run_id, ["decode_status"])
     report.images_hashed = images.num_rows
     report.decode_status = _count(images, "decode_status")
+    videos = read_run_table(output, "videos", day, run_id, ["decode_status"])
+    report.videos_hashed = videos.num_rows
+    report.video_decode_status = _count(videos, "decode_status") if videos.num_rows else {}
     matches = read_run_table(
-        output, "matches", day, run_id, ["image_url", "category", "hash_type", "match_kind"]
+        output, "matches", day, run_id, ["image_url", "category", "hash_type", "match_kind", "media_kind"]
     )
     report.matches = matches.num_rows
     if matches.num_rows:
-        report.images_matched = len(set(matches["image_url"].to_pylist()))
+        is_video = pa.compute.equal(pa.compute.fill_null(matches["media_kind"], "image"), "video")
+        report.videos_matched = len(set(matches.filter(is_video)["image_url"].to_pylist()))
+        report.images_matched = len(set(matches.filter(pa.compute.invert(is_video))["image_url"].to_pylist()))
         report.matches_by_category = _count(matches, "category")
         report.matches_by_hash_type = _count(matches, "hash_type", "match_kind")
     return report

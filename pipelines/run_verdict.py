@@ -95,7 +95,7 @@ def crawl_problems(report) -> list[str]:
     total = sum(seeds.values())
     if total == 0:
         return ["no seed URL: the seed files hold no URL (only blank or # comment lines, or no rows)"]
-    if report.pages_fetched == 0 and report.images_hashed == 0:
+    if report.pages_fetched == 0 and report.images_hashed == 0 and report.videos_hashed == 0:
         causes = ", ".join(f"{kind} {n}" for kind, n in sorted(seeds.items(), key=lambda kv: -kv[1]))
         return [f"nothing was fetched: every one of the {total} seed(s) failed or was skipped ({causes})"]
     return []

@@ -39,3 +39,10 @@ class ImageTask(NamedTuple):
     depth: int  # smallest depth among its pages
     page_urls: Sequence[str]  # sorted, distinct
     seed_url: str  # of the shallowest page (for scope)
+
+
+# A video reference and a video task have the image ones' fields (``image_url`` holds the video URL): the same
+# types, so the frontier (one task per distinct URL, every page that showed it) and the polite fetch base serve
+# both. Which one a record is, is said by the PCollection it travels in (``video_refs``, ``VideoTasksFromRefs``).
+VideoRef = ImageRef
+VideoTask = ImageTask

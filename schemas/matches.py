@@ -90,10 +90,16 @@ def match_records(
     """The matches/ rows of one image: one per (page showing it, list entry matched). ``image`` is its
     images/ row as a mapping (``ImageRecord._asdict()``, or a history row a rescan read back) for its URLs and
     hash columns; ``matches`` are the index's ``Match`` results for it (hash_type, query_hash, list_hash,
-    distance, ...)."""
+    distance, ..., frame_index). ``media_kind`` is ``animation`` for an image with ``frame_count``, else
+    ``image``; ``frame_index`` is the animation frame that matched (None for a still image or a digest)."""
     pages = list(image["page_urls"] or ()) or [None]
     hashes = {c.name: image.get(c.name) for c in hash_columns(MATCHES)}
+    animation = image.get("frame_count") is not None
     for match in matches:
+        frame_index = getattr(match, "frame_index", None)
+        # image | animation: an animation's row has frame_count (a history row read without it still says
+        # animation when a frame matched)
+        media_kind = "animation" if animation or frame_index is not None else "image"
         for page in pages:
             yield MatchRecord(
                 run_id=run_id,
@@ -115,6 +121,8 @@ def match_records(
                 item_id=match.item_id,
                 index_checksum=checksum,
                 **hashes,
+                media_kind=media_kind,
+                frame_index=frame_index,
             )
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 # What a URL was fetched as.
 KIND_PAGE = "page"
 KIND_IMAGE = "image"
-FETCH_KINDS = frozenset({KIND_PAGE, KIND_IMAGE})
+KIND_VIDEO = "video"  # fetched by the video stage (streamed, --max-video-bytes), hashed as a video
+FETCH_KINDS = frozenset({KIND_PAGE, KIND_IMAGE, KIND_VIDEO})
 
 # How it ended.
 OUTCOME_OK = "ok"  # fetched (and, for images, hashed; the decode status is in images/)
@@ -52,6 +53,17 @@ ERROR_KINDS = frozenset(
         "too_many_pixels",  # decompression-bomb guard
         "unsupported_format",
         "data_uri_too_large",
+        "not_a_video",  # a video URL whose bytes are a page, text or a document (an image is hashed as one)
+        # video (hashwatch.video.video_hashes.VIDEO_ERROR_KINDS, also videos.decode_status)
+        "video_too_large",  # the body passed --max-video-bytes
+        "video_too_long",
+        "video_too_many_frames",
+        "video_truncated",
+        "video_undecodable",
+        "video_unsupported_codec",
+        "video_no_video_stream",
+        "video_too_many_pixels",
+        "video_decode_timeout",
         # input
         "invalid_seed",  # a seed line or cell that is not UTF-8 text (url: the line, bad bytes replaced)
         "unreadable_seed_file",  # streaming: a seed file that matched but could not be opened or read (url = path)

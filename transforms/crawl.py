@@ -89,6 +89,7 @@ _METRICS_PAGES = PAGES  # hashwatch.CrawlRounds
 _METRICS_IMAGES = IMAGES  # hashwatch.FetchImages
 
 _REFS = "image_refs"
+_VIDEO_REFS = "video_refs"
 _CARRY = "carry"
 _SKIPPED = "skipped"
 
@@ -96,6 +97,7 @@ _SKIPPED = "skipped"
 class CrawlResult(NamedTuple):
     fetch_log: PCollection  # [FetchLogRecord] one row per page URL attempted or skipped, seeds included
     image_refs: PCollection  # [ImageRef] every (page, http(s) image URL) pair found, all rounds
+    video_refs: PCollection  # [VideoRef] every (page, video URL) pair, and seeds/links that were videos
     inline_images: (
         PCollection  # [ImageRecord] data: images (page_urls=[page]) and seeds/links that were images
     )
@@ -104,6 +106,7 @@ class CrawlResult(NamedTuple):
 class FetchImagesResult(NamedTuple):
     fetch_log: PCollection  # [FetchLogRecord] one row per image task
     images: PCollection  # [ImageRecord] what the handler made of each image fetched
+    video_refs: PCollection  # [VideoRef] image URLs whose bytes were a video: for the video stage
 
 
 class _HostState(NamedTuple):
@@ -191,6 +194,8 @@ class _FetchPagesFn(PoliteFetchFn):
         if outcome.dropped_references:
             counters.inc(_METRICS_PAGES, "dropped_references", outcome.dropped_references)
         counters.inc(_METRICS_PAGES, "image_refs", len(outcome.image_refs))
+        if outcome.video_refs:
+            counters.inc(_METRICS_PAGES, "video_refs", len(outcome.video_refs))
         counters.inc(_METRICS_PAGES, "links_found", len(outcome.links))
         for row in handed.rows:  # the rows of bodies: counted by HashImages, with inline_images
             count_row(counters, _METRICS_PAGES, row)
@@ -200,6 +205,8 @@ class _FetchPagesFn(PoliteFetchFn):
             yield wv(row, timestamp, window)
         for ref in outcome.image_refs:
             yield wv(ref, timestamp, window, _REFS)
+        for ref in outcome.video_refs:
+            yield wv(ref, timestamp, window, _VIDEO_REFS)
         for link in outcome.links:
             yield wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
 
@@ -230,7 +237,7 @@ class _FetchImagesFn(PoliteFetchFn):
         return result
 
     def _rows(self, outcome: ImageOutcome) -> list[FetchLogRecord]:
-        return [outcome.fetch_log]
+        return [outcome.fetch_log] if outcome.fetch_log is not None else []
 
     def _count(self, outcome: ImageOutcome, handed: Handed) -> None:
         counters = self._counters
@@ -243,6 +250,8 @@ class _FetchImagesFn(PoliteFetchFn):
     def _emit(self, task: ImageTask, outcome: ImageOutcome, handed: Handed, timestamp, window):
         for row in handed.rows:
             yield wv(row, timestamp, window)
+        if outcome.video_ref is not None:
+            yield wv(outcome.video_ref, timestamp, window, _VIDEO_REFS)
 
 
 # --- frontier DoFns (no network)
@@ -390,7 +399,7 @@ class CrawlRounds(beam.PTransform):
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
         fetch_logs = [_with_type(decided[_SKIPPED], FetchLogRecord)]
-        refs, inline = [], []
+        refs, video_refs, inline = [], [], []
         # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
         for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
@@ -402,7 +411,7 @@ class CrawlRounds(beam.PTransform):
                 | f"{name}/FetchPages"
                 >> beam.ParDo(_FetchPagesFn(config, run_id, progress=self._progress))
                 .with_output_types(FetchLogRecord)
-                .with_outputs(_REFS, BODIES, _CARRY, main="fetch_log")
+                .with_outputs(_REFS, _VIDEO_REFS, BODIES, _CARRY, main="fetch_log")
             )
             # Seeds and links that were images, and inline data: images: hashed in the round's stage.
             hashed = _with_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
@@ -414,12 +423,14 @@ class CrawlRounds(beam.PTransform):
             )
             fetch_logs += [_with_type(fetched.fetch_log, FetchLogRecord), hashed.fetch_log]
             refs.append(_with_type(fetched[_REFS], ImageRef))
+            video_refs.append(_with_type(fetched[_VIDEO_REFS], ImageRef))
             inline.append(hashed.images)
             carry = _with_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
             fetch_log=tuple(fetch_logs) | "FetchLog" >> beam.Flatten(),
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
+            video_refs=tuple(video_refs) | "VideoRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
         )
 
@@ -479,7 +490,9 @@ class FetchImages(beam.PTransform):
             | "KeyByHost" >> beam.Map(lambda t: (_image_key(t.image_url, shards), t))
             | "GroupByHost" >> beam.GroupByKey()
             | "Fetch"
-            >> beam.ParDo(fetch_fn).with_output_types(FetchLogRecord).with_outputs(BODIES, main="fetch_log")
+            >> beam.ParDo(fetch_fn)
+            .with_output_types(FetchLogRecord)
+            .with_outputs(BODIES, _VIDEO_REFS, main="fetch_log")
         )
         hashed = _with_type(fetched[BODIES], FetchedImage) | "HashImages" >> HashImages(
             self._run_id, self._handler, _METRICS_IMAGES, progress=self._progress
@@ -488,4 +501,6 @@ class FetchImages(beam.PTransform):
             _with_type(fetched.fetch_log, FetchLogRecord),
             hashed.fetch_log,
         ) | "FetchLog" >> beam.Flatten()
-        return FetchImagesResult(fetch_log=fetch_log, images=hashed.images)
+        return FetchImagesResult(
+            fetch_log=fetch_log, images=hashed.images, video_refs=_with_type(fetched[_VIDEO_REFS], ImageRef)
+        )

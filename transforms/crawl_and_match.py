@@ -9,10 +9,13 @@
       |- CrawlRounds                  pages, depth 0..N (Round<d>/FetchPages -> Round<d>/HashImages, fused)
       |- ImageTasksFromRefs           one task per distinct image URL
       |- FetchImages                  Fetch -> HashImages (fused: image bytes never leave the stage)
+      |- VideoTasksFromRefs           one task per distinct video URL
+      |- FetchVideos                  Fetch -> HashVideos (fused: video bytes never leave the stage)
       |- AllImages, MergeImageRecords one images/ row per image URL
       |- MatchKnownHashes             the index: FixedIndex (batch) or IndexWatch (streaming)
-      |- AllFetches
-      v  Tables(fetch_log, images, matches)
+      |- MatchVideos                  the same index: video_md5, vPDQ (and its frames against picture PDQs)
+      |- AllFetches, AllMatches
+      v  Tables(fetch_log, images, matches, videos)
     sink: Tables -> {table: files}             ParquetTables (batch), WindowedParquetTables (streaming)
 
 A streaming run differs in three places only, all chosen from ``config.streaming``: the seeds are windowed,
@@ -30,6 +33,7 @@ Example::
     tables | "WriteTables" >> ParquetTables(config.output.output_dir, run_id, day)
 """
 
+import dataclasses
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -37,12 +41,15 @@ from apache_beam.pvalue import PCollection
 
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.run_config import RunConfig
-from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA
+from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA, VIDEOS_SCHEMA
 from schemas.known_hashes import IndexRef
 from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
+from transforms.fetch_videos import FetchVideos, VideoTasksFromRefs
 from transforms.hash_images import HashImageBody
+from transforms.hash_videos import HashVideoBody
 from transforms.index_refresh import IndexWatch
 from transforms.match import FixedIndex, IndexSource, MatchKnownHashes
+from transforms.match_videos import MatchVideos
 from transforms.merge_images import MergeImageRecords
 from transforms.parquet_output import WriteParquetTable
 from transforms.progress import ProgressConfig
@@ -62,15 +69,21 @@ __all__ = [
 ]
 
 # The tables a crawl writes, in the order they are written, with their Parquet schemas.
-TABLE_SCHEMAS = {"fetch_log": FETCH_LOG_SCHEMA, "images": IMAGES_SCHEMA, "matches": MATCHES_SCHEMA}
+TABLE_SCHEMAS = {
+    "fetch_log": FETCH_LOG_SCHEMA,
+    "images": IMAGES_SCHEMA,
+    "matches": MATCHES_SCHEMA,
+    "videos": VIDEOS_SCHEMA,
+}
 
 
 class Tables(NamedTuple):
-    """What the graph gives a sink: the three tables' records (windowed in a streaming run)."""
+    """What the graph gives a sink: the four tables' records (windowed in a streaming run)."""
 
     fetch_log: PCollection  # [FetchLogRecord] one row per URL attempted or skipped, dead letters included
     images: PCollection  # [ImageRecord] one row per image URL hashed
-    matches: PCollection  # [MatchRecord] one row per (page, image, list entry matched)
+    matches: PCollection  # [MatchRecord] one row per (page, image or video, list entry matched)
+    videos: PCollection  # [VideoRecord] one row per video URL hashed
 
 
 class CrawlAndMatch(beam.PTransform):
@@ -110,16 +123,33 @@ class CrawlAndMatch(beam.PTransform):
         crawl = seeds | "CrawlRounds" >> CrawlRounds(config.crawl, run_id, hasher, progress, seen)
         tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
         fetched = tasks | "FetchImages" >> FetchImages(config.crawl, run_id, hasher, progress)
+        limits = dataclasses.replace(config.video, max_bytes=config.crawl.max_video_bytes)
+        video_tasks = (
+            (crawl.video_refs, fetched.video_refs)
+            | "AllVideoRefs" >> beam.Flatten()
+            | "VideoTasksFromRefs" >> VideoTasksFromRefs()
+        )
+        videos = video_tasks | "FetchVideos" >> FetchVideos(
+            config.crawl, run_id, HashVideoBody(run_id, limits, hasher), progress
+        )
         images = (
-            (fetched.images, crawl.inline_images)
+            (fetched.images, crawl.inline_images, videos.images)
             | "AllImages" >> beam.Flatten()
             | "MergeImageRecords" >> MergeImageRecords()
         )
-        matches = images | "MatchKnownHashes" >> MatchKnownHashes(
+        image_matches = images | "MatchKnownHashes" >> MatchKnownHashes(
             self._index, run_id, config.matching, self._allowlist, progress
         )
-        fetch_log = (dead_letters, crawl.fetch_log, fetched.fetch_log) | "AllFetches" >> beam.Flatten()
-        return Tables(fetch_log=fetch_log, images=images, matches=matches)
+        # Videos match by the video library's own rule and defaults (VideoMatchOptions: Meta's vPDQ values).
+        video_matches = videos.videos | "MatchVideos" >> MatchVideos(self._index, run_id, None, progress)
+        matches = (image_matches, video_matches) | "AllMatches" >> beam.Flatten()
+        fetch_log = (
+            dead_letters,
+            crawl.fetch_log,
+            fetched.fetch_log,
+            videos.fetch_log,
+        ) | "AllFetches" >> beam.Flatten()
+        return Tables(fetch_log=fetch_log, images=images, matches=matches, videos=videos.videos)
 
 
 class ParquetTables(beam.PTransform):

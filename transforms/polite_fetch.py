@@ -114,8 +114,17 @@ class PoliteFetchFn(beam.DoFn):
         run_id: str,
         key_concurrency: int | None = None,
         progress: ProgressConfig | None = None,
+        *,
+        fetch_threads: int | None = None,
+        bodies_waiting: int | None = None,
+        video_digests=None,
     ) -> None:
         self._config = config
+        # The pool's threads and how many handed-over bodies may wait for the hash step: config.fetch_threads
+        # for pages and images; the video stage passes its own (few: a video body may be 512 MiB).
+        self._threads = fetch_threads or config.fetch_threads
+        self._bodies_limit = bodies_waiting or self._threads
+        self._video_digests = video_digests  # picklable factory of streaming digests (video stage only)
         self._run_id = run_id
         # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
         self._key_concurrency = key_concurrency or config.host_concurrency
@@ -129,7 +138,13 @@ class PoliteFetchFn(beam.DoFn):
         config = self._config
         self._counters = StageCounters(self._run_id)
         start_reporting(self._progress)
-        self._worker = CrawlWorker(config, self._run_id, _HandOver(), fetcher=shared_fetcher(config))
+        self._worker = CrawlWorker(
+            config,
+            self._run_id,
+            _HandOver(),
+            fetcher=shared_fetcher(config),
+            video_digests=self._video_digests,
+        )
         self._ready = threading.Condition()
         self._finished: deque = deque()
         self._in_flight = 0
@@ -137,7 +152,7 @@ class PoliteFetchFn(beam.DoFn):
         self._closing = False  # teardown: fetch threads holding bodies stop waiting for a drain
         self._scheduler = HostScheduler(
             self._work_counted,
-            threads=config.fetch_threads,
+            threads=self._threads,
             default_delay=config.per_host_delay,
             concurrency=self._key_concurrency,
             slots=self._worker.slots,
@@ -181,7 +196,7 @@ class PoliteFetchFn(beam.DoFn):
             self._count(outcome, handed)
         except Exception as exc:  # noqa: BLE001 - counting must not kill the thread: the task's rows still go out
             _LOGGER.warning("fetch counts of one task lost: %s", type(exc).__name__)
-        limit = self._config.fetch_threads
+        limit = self._bodies_limit
         with self._ready:
             # Bodies wait in memory until the DoFn's thread hands them to HashImages: hold this fetch thread
             # while fetch_threads of them already wait (hashing is the slower side on a fast site). At

@@ -34,7 +34,17 @@ from typing import NamedTuple
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.run_counters import HASHING, IMAGES, MATCHING, PAGES, reset_run_totals, run_totals
+from transforms.run_counters import (
+    HASHING,
+    IMAGES,
+    MATCHING,
+    PAGES,
+    VIDEO_HASHING,
+    VIDEO_MATCHING,
+    VIDEOS,
+    reset_run_totals,
+    run_totals,
+)
 
 __all__ = [
     "CountProgress",
@@ -48,7 +58,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger("hashwatch.progress")
 _WORKER_LOGGER = logging.getLogger("hashwatch.progress.worker")
-_ERROR = re.compile(rf"^(?:{re.escape(PAGES)}|{re.escape(IMAGES)})\.error_(.+)$")
+_ERROR = re.compile(rf"^(?:{re.escape(PAGES)}|{re.escape(IMAGES)}|{re.escape(VIDEOS)})\.error_(.+)$")
 _SHOWN_ERROR_KINDS = 4
 
 
@@ -86,7 +96,9 @@ def _figures(counts: Mapping[str, int]) -> dict[str, int]:
         "pages_failed": get(f"{PAGES}.page_failed"),
         "images": get(f"{HASHING}.images_hashed") + get(f"{HASHING}.same_bytes_hashed_once"),
         "images_failed": get(f"{IMAGES}.image_failed") + get(f"{PAGES}.image_failed"),
-        "matches": get(f"{MATCHING}.match_rows"),
+        "matches": get(f"{MATCHING}.match_rows") + get(f"{VIDEO_MATCHING}.match_rows"),
+        "videos": get(f"{VIDEO_HASHING}.videos_hashed"),
+        "videos_failed": get(f"{VIDEOS}.video_failed"),
     }
 
 
@@ -117,7 +129,14 @@ def progress_line(
         rates = _Rates(f["pages"] * per_s, f["images"] * per_s)
     line = (
         f"{prefix}: pages={f['pages']} (failed {f['pages_failed']}) images={f['images']} "
-        f"(failed {f['images_failed']}) matches={f['matches']} errors={sum(errors.values())}"
+        f"(failed {f['images_failed']})"
+        # Shown once a video was met, so lines of runs without videos read as before.
+        + (
+            f" videos={f['videos']} (failed {f['videos_failed']})"
+            if f["videos"] or f["videos_failed"]
+            else ""
+        )
+        + f" matches={f['matches']} errors={sum(errors.values())}"
         + (f" ({shown})" if shown else "")
         + f" rate={rates.pages:.1f} pages/s {rates.images:.1f} images/s elapsed={elapsed_s:.0f}s"
     )

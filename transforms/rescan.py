@@ -30,6 +30,7 @@ from hashwatch.hashing.list_tombstones import Tombstones
 from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.rescan.history import match_history_batch
 from hashwatch.rescan.rules import Rules, decide, events_from_table
+from hashwatch.rescan.video_history import match_video_history_batch
 from schemas import MatchEvent, MatchRecord, RejectedRowRecord, RetractionRecord
 from schemas.known_hashes import IndexRef
 from transforms.match import SharedIndex, load_index
@@ -87,7 +88,15 @@ class ReadParquetBatches(beam.PTransform):
 
 
 class _MatchHistoryFn(beam.DoFn):
-    def __init__(self, run_id: str, match_options: MatchOptions, allowlist: Allowlist | None, shared: Shared):
+    def __init__(
+        self,
+        run_id: str,
+        match_options: MatchOptions,
+        allowlist: Allowlist | None,
+        shared: Shared,
+        videos: bool = False,
+    ):
+        self._videos = videos  # the batches are videos/ history (hashwatch.rescan.video_history)
         self._run_id = run_id
         self._options = match_options
         self._allowlist = allowlist
@@ -115,6 +124,12 @@ class _MatchHistoryFn(beam.DoFn):
     # Output (match key, MatchRecord) and tagged rejects, hinted Any: the coders stay what they were.
     def process(self, element: tuple[str, pa.Table], ref: IndexRef) -> Iterator[Any]:
         path, table = element
+        if self._videos:
+            found = match_video_history_batch(
+                table, self._index_for(ref), run_id=self._run_id, now_us=_now_us(), path=path
+            )
+            yield from self._emit(found)
+            return
         found = match_history_batch(
             table,
             self._index_for(ref),
@@ -125,6 +140,9 @@ class _MatchHistoryFn(beam.DoFn):
             path=path,
             timer=self._time,
         )
+        yield from self._emit(found)
+
+    def _emit(self, found) -> Iterator[Any]:
         counters = self._counters
         counters["history_rows"].inc(found.rows)
         for rejected in found.rejected:
@@ -162,8 +180,10 @@ class MatchHistory(beam.PTransform):
         run_id: str,
         match_options: MatchOptions | None = None,
         allowlist: Allowlist | None = None,
+        videos: bool = False,
     ):
         super().__init__()
+        self._videos = videos  # batches of videos/ history: matched by the crawl's video matching
         self._index_ref = index_ref
         self._run_id = run_id
         self._options = match_options or MatchOptions()
@@ -171,7 +191,7 @@ class MatchHistory(beam.PTransform):
 
     def expand(self, batches):
         outputs = batches | "Match" >> beam.ParDo(
-            _MatchHistoryFn(self._run_id, self._options, self._allowlist, Shared()),
+            _MatchHistoryFn(self._run_id, self._options, self._allowlist, Shared(), self._videos),
             beam.pvalue.AsSingleton(self._index_ref),
         ).with_outputs(_REJECTED, main="candidates")
         outputs.candidates.element_type = beam.typehints.Tuple[str, MatchRecord]

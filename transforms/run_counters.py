@@ -37,6 +37,9 @@ __all__ = [
     "CRAWL_COUNTERS",
     "CounterSpec",
     "StageCounters",
+    "VIDEOS",
+    "VIDEO_HASHING",
+    "VIDEO_MATCHING",
     "count",
     "count_row",
     "observe",
@@ -48,6 +51,9 @@ PAGES = "hashwatch.CrawlRounds"
 IMAGES = "hashwatch.FetchImages"
 HASHING = "HashImages"
 MATCHING = "MatchKnownHashes"
+VIDEOS = "hashwatch.FetchVideos"
+VIDEO_HASHING = "HashVideos"
+VIDEO_MATCHING = "MatchVideos"
 
 
 class CounterSpec(NamedTuple):
@@ -93,6 +99,19 @@ CRAWL_COUNTERS: tuple[CounterSpec, ...] = (
     CounterSpec(HASHING, "decode_failures"),
     CounterSpec(HASHING, "hash_ms", _D),
     CounterSpec("MergeImageRecords", "duplicate_image_rows_merged"),
+    CounterSpec(PAGES, "video_refs"),
+    CounterSpec(VIDEOS, "video_<outcome>"),
+    CounterSpec(VIDEOS, "error_<error_kind>"),
+    CounterSpec(VIDEOS, "video_fetch_ms", _D),
+    CounterSpec(VIDEOS, "video_bytes", _D),
+    CounterSpec(VIDEO_HASHING, "videos_hashed"),
+    CounterSpec(VIDEO_HASHING, "video_decode_failures"),
+    CounterSpec(VIDEO_HASHING, "video_urls_that_were_images"),
+    CounterSpec(VIDEO_HASHING, "video_hash_ms", _D),
+    CounterSpec(VIDEO_MATCHING, "index_loads"),
+    CounterSpec(VIDEO_MATCHING, "videos_matched_against_index"),
+    CounterSpec(VIDEO_MATCHING, "videos_with_a_match"),
+    CounterSpec(VIDEO_MATCHING, "match_rows"),
     CounterSpec(MATCHING, "index_loads"),
     CounterSpec(MATCHING, "images_matched_against_index"),
     CounterSpec(MATCHING, "images_with_a_match"),

@@ -61,6 +61,11 @@ _SIGNATURE_STARTS = [
     b"MM\x00*",
     b"\x1a\x45\xdf\xa3",
     b"ftyp",
+    b"FLV\x01",
+    b"moov",
+    b"fcTL",
+    b"acTL",
+    b"ANMF",
 ]
 
 
@@ -297,7 +302,10 @@ def _escaped_runs(buf: bytes) -> Iterator[EncodedRun]:
         if count < 4:
             continue
         data = _ESCAPE.sub(_unescape, buf[start:end])
-        run = EncodedRun(start, "escaped", end - start, [data])
+        # A repr keeps printable bytes as they are: b'RIFF\x10...AVI ', b'FLV\x01...', b'G@\x00...' (MPEG-TS)
+        # start before the first escape. A second phase has them, so such a signature is seen whole.
+        lead = _printable_lead(buf, start)
+        run = EncodedRun(start, "escaped", end - start, [data, lead + data] if lead else [data])
         if len(data) >= BLOB_BYTES:
             entropy = _char_entropy(data[: 1 << 16])
             if entropy >= _MIN_ESCAPED_ENTROPY:
@@ -305,6 +313,14 @@ def _escaped_runs(buf: bytes) -> Iterator[EncodedRun]:
                     f"{_size(len(data))} of high-entropy binary data (escaped, {entropy:.2f} bits/byte)"
                 )
         yield run
+
+
+def _printable_lead(buf: bytes, start: int) -> bytes:
+    """The printable bytes (no quote, backslash or space) right before ``buf[start]``, at most _ESCAPE_GAP."""
+    at = start
+    while at > 0 and start - at < _ESCAPE_GAP and 0x21 <= buf[at - 1] <= 0x7E and buf[at - 1] not in b"'\"\\":
+        at -= 1
+    return buf[at:start]
 
 
 def _unescape(match: re.Match[bytes]) -> bytes:

@@ -34,9 +34,10 @@ __all__ = [
 # Longer than every hash hashwatch writes (sha256/PDQ 32 bytes; the issue's "hex of 8-64 bytes").
 WEAK_MIN_BYTES = 96
 
-# Raw values and text: unchanged from the first audit (its tests pin them). BMP and TIFF are short, so they are
-# only trusted where a value/text is being scanned (never in raw binary blobs); BMP also needs its reserved
-# header bytes to be zero. MP4 and EBML (WebM/MKV) hold NUL or non-text bytes that text never does.
+# Raw values and text. BMP and TIFF are short, so they are only trusted where a value/text is being scanned
+# (never in raw binary blobs); BMP also needs its reserved header bytes to be zero. The video containers (MP4,
+# MOV, 3GP, EBML for WebM/MKV, FLV) and the animation frame chunks hold NUL or bytes that UTF-8 text never
+# holds (0xf9, a lone NUL, 0x1a); AVI is RIFF's fixed 12 bytes; MPEG-TS is checked by :func:`_mpeg_ts`.
 _RAW: list[tuple[str, re.Pattern[bytes]]] = [
     ("JPEG", re.compile(rb"\xff\xd8\xff[\xc0-\xfe]")),
     ("PNG", re.compile(rb"\x89PNG\r\n\x1a\n")),
@@ -46,7 +47,52 @@ _RAW: list[tuple[str, re.Pattern[bytes]]] = [
     ("TIFF", re.compile(rb"II\*\x00|MM\x00\*")),
     ("MP4", re.compile(rb"\x00\x00[\x00-\x01][\x08-\xff]ftyp[\x20-\x7e]{4}")),
     ("WebM/MKV", re.compile(rb"\x1a\x45\xdf\xa3")),
+    ("AVI", re.compile(rb"RIFF....AVI ", re.DOTALL)),
+    ("FLV", re.compile(rb"FLV\x01[\x00-\x0f]\x00\x00\x00\x09")),
+    # A QuickTime file without ftyp (older MOV) starts with one of these atoms; 32-bit size, NUL-led.
+    ("MOV", re.compile(rb"\x00[\x00-\x7f][\x00-\xff][\x08-\xff](?:moov|mdat|wide)")),
+    # Animation frames without their file's header: a GIF graphic-control block followed by an image
+    # descriptor, an APNG frame-control or animation-control chunk, a WebP animation frame (ANMF + VP8/ALPH).
+    ("GIF frame", re.compile(rb"\x21\xf9\x04.{4}\x00\x2c", re.DOTALL)),
+    ("APNG frame", re.compile(rb"\x00\x00\x00\x1afcTL|\x00\x00\x00\x08acTL")),
+    ("WebP frame", re.compile(rb"ANMF.{20}(?:VP8[ LX]|ALPH)", re.DOTALL)),
 ]
+
+# MPEG transport stream: 188-byte packets, each starting with the sync byte 0x47 (and a clear transport error
+# bit). Four packets in a row, and, so that a text whose 'G's happen to fall 188 bytes apart never counts, a
+# control byte (0x00-0x08, 0x0e-0x1f) among their header bytes, which UTF-8 text never holds: real packets
+# carry PIDs (0x0000 PAT, 0x0100 video) and continuity counters in those bytes.
+_TS_PACKET = 188
+_TS_RUN = 4
+_TS_CANDIDATE = re.compile(
+    rb"\x47[\x00-\x7f]" + (rb".{%d}\x47[\x00-\x7f]" % (_TS_PACKET - 2)) * (_TS_RUN - 1), re.DOTALL
+)
+_CONTROL = frozenset([*range(0x00, 0x09), *range(0x0E, 0x20)])
+
+
+def _mpeg_ts(data: bytes, start: int = 0) -> int | None:
+    """The offset of the first run of :data:`_TS_RUN` MPEG-TS packets at or after ``start``, or None."""
+    at = start
+    while True:
+        match = _TS_CANDIDATE.search(data, at)
+        if match is None:
+            return None
+        first = match.start()
+        headers = b"".join(
+            data[first + k * _TS_PACKET + 1 : first + k * _TS_PACKET + 4] for k in range(_TS_RUN)
+        )
+        if any(b in _CONTROL for b in headers):
+            return first
+        at = first + 1
+
+
+def _iso_brand_name(brand: bytes) -> str:
+    """The container an ISO BMFF ``ftyp`` brand names: MOV (QuickTime), 3GP, else MP4 (also HEIC/AVIF)."""
+    if brand == b"qt  ":
+        return "MOV"
+    if brand[:3] in (b"3gp", b"3g2"):
+        return "3GP"
+    return "MP4"
 
 
 def raw_signatures(data: bytes) -> list[tuple[int, str]]:
@@ -54,8 +100,16 @@ def raw_signatures(data: bytes) -> list[tuple[int, str]]:
     found = []
     for name, pattern in _RAW:
         match = pattern.search(data)
-        if match:
-            found.append((match.start(), name))
+        if match is None:
+            continue
+        at = match.start()
+        if name == "MP4":
+            found.append((at, _iso_brand_name(data[at + 8 : at + 12])))
+        elif name != "MOV" or not any(n in ("MP4", "MOV", "3GP") for _, n in found):
+            found.append((at, name))  # an ISO file's own moov/mdat atoms are not a second finding
+    ts = _mpeg_ts(data)
+    if ts is not None:
+        found.append((ts, "MPEG-TS"))
     return found
 
 
@@ -74,7 +128,12 @@ _DECODED = re.compile(
     rb"|BM.{4}\x00\x00\x00\x00"
     rb"|II\*\x00|MM\x00\*"
     rb"|\x1a\x45\xdf\xa3"
-    rb"|\x00\x00[\x00-\x01][\x08-\xff]ftyp",
+    rb"|\x00\x00[\x00-\x01][\x08-\xff]ftyp"
+    rb"|FLV\x01[\x00-\x0f]\x00\x00\x00\x09"
+    rb"|\x00[\x00-\x7f][\x00-\xff][\x08-\xff](?:moov|mdat|wide)"
+    rb"|\x21\xf9\x04.{4}\x00\x2c"
+    rb"|\x00\x00\x00\x1afcTL|\x00\x00\x00\x08acTL"
+    rb"|ANMF.{20}(?:VP8[ LX]|ALPH)",
     re.DOTALL,
 )
 _JPEG_FIRST_SEGMENTS = (
@@ -127,9 +186,22 @@ def _judge(data: bytes, at: int) -> tuple[str, bool]:
     if head == b"\x1a\x45\xdf\xa3":
         doc = data[at + 4 : at + 64]
         return "WebM/MKV", b"webm" in doc or b"matroska" in doc
-    # ISO BMFF (MP4, MOV, HEIC, AVIF): a printable brand after "ftyp".
+    if head == b"FLV\x01":
+        return "FLV", True  # 9 fixed bytes (72 bits) but the flags
+    if head[:3] == b"\x21\xf9\x04":
+        return "GIF frame", True  # 6 fixed bytes and a block structure
+    if data[at + 4 : at + 8] in (b"fcTL", b"acTL"):
+        return "APNG frame", True  # a 4-byte length that must be 26 or 8, and the chunk type
+    if head == b"ANMF":
+        return "WebP frame", True
+    atom = data[at + 4 : at + 8]
+    if atom in (b"moov", b"mdat", b"wide"):
+        # A movie header box first in moov is a strong sign; a bare mdat/wide atom only where a run starts.
+        return "MOV", atom == b"moov" and data[at + 12 : at + 16] == b"mvhd"
+    # ISO BMFF (MP4, MOV, 3GP, HEIC, AVIF): a printable brand after "ftyp".
     brand = data[at + 8 : at + 12]
-    return "MP4", len(brand) == 4 and all(0x20 <= b <= 0x7E for b in brand) and brand.strip() != b""
+    strong = len(brand) == 4 and all(0x20 <= b <= 0x7E for b in brand) and brand.strip() != b""
+    return _iso_brand_name(brand), strong
 
 
 def decoded_signatures(data: bytes) -> list[Signature]:
@@ -140,6 +212,9 @@ def decoded_signatures(data: bytes) -> list[Signature]:
         if name in ("RIFF",):  # WAVE audio: not an image or video
             continue
         found.append(Signature(match.start(), name, strong))
+    ts = _mpeg_ts(data) if len(data) >= _TS_PACKET * (_TS_RUN - 1) + 4 else None
+    if ts is not None:  # 4 sync bytes at 188 and a control byte: 2^-32 at a random position
+        found.append(Signature(ts, "MPEG-TS", True))
     return found
 
 

@@ -74,6 +74,11 @@ class CrawlConfig:
     # Size limits (of the decoded body: a gzip bomb stops at the cap)
     max_page_bytes: int = 5 * _MIB
     max_image_bytes: int = 20 * _MIB
+    # A video is streamed into memory (never to disk) up to this cap; its digests are computed as it arrives.
+    max_video_bytes: int = 512 * _MIB
+    # Video bodies in flight per worker: each fetch thread of the video stage holds at most one, and at most one
+    # more waits for hashing, so a worker holds at most video_fetch_threads + 2 video bodies (docs/crawling.md).
+    video_fetch_threads: int = 2
     max_robots_bytes: int = 512 * 1024  # RFC 9309 asks parsers to read at least 500 KiB
     max_data_uri_bytes: int = 2 * _MIB  # decoded size of one inline data: image
     max_url_length: int = 2048  # longer links are dropped (counted), never fetched
@@ -125,6 +130,8 @@ class CrawlConfig:
         for name in (
             "max_page_bytes",
             "max_image_bytes",
+            "max_video_bytes",
+            "video_fetch_threads",
             "max_robots_bytes",
             "max_data_uri_bytes",
             "max_url_length",
@@ -311,6 +318,8 @@ _OPTION_DESTS = {
     "max_retry_after": "max_retry_after",
     "max_page_bytes": "max_page_bytes",
     "max_image_bytes": "max_image_bytes",
+    "max_video_bytes": "max_video_bytes",
+    "video_fetch_threads": "video_fetch_threads",
     "max_robots_bytes": "max_robots_bytes",
     "max_data_uri_bytes": "max_data_uri_bytes",
     "max_url_length": "max_url_length",
@@ -398,6 +407,13 @@ def add_fetch_limit_arguments(parser) -> None:
     )
     add("--max-page-bytes", int, "largest page body (decoded), bytes", d.max_page_bytes)
     add("--max-image-bytes", int, "largest image body (decoded), bytes", d.max_image_bytes)
+    add("--max-video-bytes", int, "largest video body (streamed into memory), bytes", d.max_video_bytes)
+    add(
+        "--video-fetch-threads",
+        int,
+        "videos fetched at once per worker (each is held in memory while it is hashed)",
+        d.video_fetch_threads,
+    )
     add("--max-robots-bytes", int, "largest robots.txt read, bytes", d.max_robots_bytes)
     add("--max-data-uri-bytes", int, "largest inline data: image (decoded), bytes", d.max_data_uri_bytes)
     add("--max-redirects", int, "redirect hops followed per URL", d.max_redirects)

@@ -23,7 +23,7 @@ from hashwatch.crawling.frontier import page_links
 from hashwatch.crawling.html_extract import extract_page
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
 from hashwatch.crawling.politeness import HostSlots, Pacer, process_host_slots
-from hashwatch.crawling.sniff import is_html, is_image_type, sniff_content_type
+from hashwatch.crawling.sniff import is_html, is_image_type, is_video_type, sniff_content_type
 from hashwatch.crawling.url_rules import (
     denied_by,
     denied_host,
@@ -39,6 +39,7 @@ from schemas.images import ImageRecord
 from schemas.outcomes import (
     KIND_IMAGE,
     KIND_PAGE,
+    KIND_VIDEO,
     OUTCOME_FAILED,
     OUTCOME_OK,
     OUTCOME_SKIPPED,
@@ -90,6 +91,9 @@ class PageOutcome:
 
     fetch_log: list[FetchLogRecord] = field(default_factory=list)
     image_refs: list[ImageRef] = field(default_factory=list)
+    # Video references (VideoRef: the ImageRef fields), and a seed or link that sniffed as a video (then with no
+    # fetch_log row here: the video stage fetches it again, with its own cap, and writes its one row).
+    video_refs: list[ImageRef] = field(default_factory=list)
     links: list[DiscoveredLink] = field(default_factory=list)
     inline_images: list[ImageRecord] = field(default_factory=list)
     dropped_references: int = 0  # unusable or overlong references on the page (counted only)
@@ -99,10 +103,14 @@ class PageOutcome:
 
 @dataclass
 class ImageOutcome:
-    fetch_log: FetchLogRecord
+    """An image (or video) task's result. ``fetch_log`` is None only when an image URL sniffed as a video:
+    then ``video_ref`` hands it to the video stage, which fetches it again and writes its one row."""
+
+    fetch_log: FetchLogRecord | None
     image: ImageRecord | None
     elapsed_s: float = 0.0
     bytes_length: int = 0
+    video_ref: ImageRef | None = None
 
 
 @dataclass
@@ -144,6 +152,7 @@ class CrawlWorker:
         slots: HostSlots | None = None,
         robots_cache: robots.RobotsCache | None = None,
         fetcher: Fetcher | None = None,
+        video_digests: Callable[[], object] | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -154,6 +163,9 @@ class CrawlWorker:
         self.fetcher = fetcher or Fetcher(config)
         # Robots answers depend on who asks and through which guard: key the shared cache by that too.
         self._robots_key = (config.user_agent, config.allow_private_networks, config.allowed_networks)
+        # Makes the digests a video's chunks are fed to as they arrive (an object with ``update(bytes)``,
+        # hashwatch.video.digests.VideoDigests in a crawl); handed over with the body as FetchedBody.digests.
+        self.video_digests = video_digests
         image_handler.setup()
 
     def close(self) -> None:
@@ -211,7 +223,7 @@ class CrawlWorker:
         entry = denied_host(url, config)
         if entry is not None:
             return OUTCOME_SKIPPED, "denied_host", denied_host_message(url, entry)
-        if kind == KIND_IMAGE:
+        if kind in (KIND_IMAGE, KIND_VIDEO):
             pattern = image_denied_by(url, config)
             if pattern is not None:
                 return OUTCOME_SKIPPED, "denied_pattern", f"matches deny pattern {pattern!r}"
@@ -263,7 +275,9 @@ class CrawlWorker:
 
         return check
 
-    def _fetch(self, logged: LoggedUrl, seed_url: str, max_bytes: int, pace: Pacer) -> _Fetched:
+    def _fetch(
+        self, logged: LoggedUrl, seed_url: str, max_bytes: int, pace: Pacer, on_chunk=None
+    ) -> _Fetched:
         """Gate ``logged.url`` (refusals need no request), then fetch it, vetting every redirect hop."""
         fetched_at = now_us()
         state = _RobotsState()
@@ -274,7 +288,11 @@ class CrawlWorker:
             return _Fetched(logged, result, state.decision, fetched_at)
         hop_check = self._hop_check(logged.depth, seed_url, logged.kind, state)
         result = self.fetcher.fetch(
-            logged.url, max_bytes=max_bytes, hop_check=lambda target: hop_check(target, pace), pace=pace
+            logged.url,
+            max_bytes=max_bytes,
+            hop_check=lambda target: hop_check(target, pace),
+            pace=pace,
+            on_chunk=on_chunk,
         )
         return _Fetched(logged, result, state.decision, fetched_at)  # hops may have changed the decision
 
@@ -287,7 +305,7 @@ class CrawlWorker:
             self._crawl_page(task, pace, outcome)
         except Exception as exc:  # a bug: one row, never a crashed bundle
             outcome.fetch_log = [self.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, exc)]
-            outcome.image_refs, outcome.links, outcome.inline_images = [], [], []
+            outcome.image_refs, outcome.video_refs, outcome.links, outcome.inline_images = [], [], [], []
         outcome.elapsed_s = time.monotonic() - started
         row = outcome.fetch_log[0] if outcome.fetch_log else None
         if (
@@ -313,6 +331,12 @@ class CrawlWorker:
             return
         body = result.body or b""
         out.bytes_length = len(body)
+        if is_video_type(result.content_type):
+            # A seed or link that is a video: the video stage fetches it (its cap, streamed digests) and
+            # writes its row; this body is dropped.
+            result.body = None
+            out.video_refs = [ImageRef(task.url, task.parent_url or "", task.depth, task.seed_url)]
+            return
         if is_image_type(result.content_type):
             # A seed or link that is an image: hashed here, as the bytes must not leave this worker.
             image_task = ImageTask(
@@ -349,6 +373,7 @@ class CrawlWorker:
         # A seed that redirected (example.com -> www.example.com) is judged by where it landed.
         scope_seed = page_url if task.depth == 0 else task.seed_url
         out.image_refs = [ImageRef(url, task.url, task.depth, scope_seed) for url in extraction.image_urls]
+        out.video_refs = [ImageRef(url, task.url, task.depth, scope_seed) for url in extraction.video_urls]
         out.links = page_links(
             extraction.links, extraction.skipped_links, task.url, task.depth, scope_seed, config
         )
@@ -414,6 +439,10 @@ class CrawlWorker:
         result, row = fetched.result, fetched.row
         if not result.ok:
             return ImageOutcome(row(), None)
+        if is_video_type(result.content_type):  # the video stage fetches it again, with its own cap
+            result.body = None
+            ref = ImageRef(task.image_url, parent or "", task.depth, task.seed_url)
+            return ImageOutcome(None, None, bytes_length=result.bytes_length or 0, video_ref=ref)
         if not is_image_type(result.content_type):
             message = f"body is {result.content_type or 'empty'}, not an image"
             return ImageOutcome(
@@ -423,9 +452,53 @@ class CrawlWorker:
         outcome = row(_handled_outcome(handled), handled.error_kind, handled.error_message)
         return ImageOutcome(outcome, handled.record, bytes_length=result.bytes_length or 0)
 
+    # --- videos ------------------------------------------------------------------------------------------
+
+    def fetch_video(self, task: ImageTask, pace: Pacer) -> ImageOutcome:
+        """Fetch one video (a VideoTask: ``image_url`` is the video's URL) streamed into memory up to
+        ``--max-video-bytes``, feeding its digests as the bytes arrive, and hand the body over (with its
+        digests) to the handler. A body that is an image is handed over too (hashed as an image); a page,
+        text or a document fails ``not_a_video``; over the cap fails ``video_too_large``."""
+        started = time.monotonic()
+        parent = task.page_urls[0] if task.page_urls else None
+        try:
+            outcome = self._fetch_video(task, pace, parent)
+        except Exception as exc:
+            outcome = ImageOutcome(
+                self.internal_row(task.image_url, KIND_VIDEO, task.depth, parent, exc), None
+            )
+        outcome.elapsed_s = time.monotonic() - started
+        return outcome
+
+    def _fetch_video(self, task: ImageTask, pace: Pacer, parent: str | None) -> ImageOutcome:
+        digests = self.video_digests() if self.video_digests is not None else None
+        cap = self.config.max_video_bytes
+        fetched = self._fetch(
+            LoggedUrl(self.run_id, task.image_url, KIND_VIDEO, task.depth, parent),
+            task.seed_url,
+            cap,
+            pace,
+            on_chunk=digests.update if digests is not None else None,
+        )
+        result, row = fetched.result, fetched.row
+        if result.error_kind == "too_large":
+            message = f"video body over the {cap} byte cap (--max-video-bytes)"
+            return ImageOutcome(row(OUTCOME_FAILED, "video_too_large", message), None)
+        if not result.ok:
+            return ImageOutcome(row(), None)
+        sniffed = result.content_type
+        size = result.bytes_length or 0
+        if not (is_video_type(sniffed) or is_image_type(sniffed) or sniffed == "application/octet-stream"):
+            # octet-stream goes to the decoder: FFmpeg reads containers the sniffer does not name
+            message = f"body is {sniffed or 'empty'}, not a video"
+            return ImageOutcome(row(OUTCOME_FAILED, "not_a_video", message), None, bytes_length=size)
+        handled = self._handle(task, result, digests)
+        outcome = row(_handled_outcome(handled), handled.error_kind, handled.error_message)
+        return ImageOutcome(outcome, handled.record, bytes_length=size)
+
     # --- helpers -----------------------------------------------------------------------------------------
 
-    def _handle(self, task: ImageTask, result: FetchResult) -> HandledImage:
+    def _handle(self, task: ImageTask, result: FetchResult, digests: object | None = None) -> HandledImage:
         fetched = FetchedBody(
             body=result.body or b"",
             final_url=result.final_url,
@@ -433,6 +506,7 @@ class CrawlWorker:
             content_type=result.content_type,
             declared_content_type=result.declared_content_type,
             redirect_count=result.redirect_count,
+            digests=digests,
         )
         try:
             return self._call_handler(task, fetched)

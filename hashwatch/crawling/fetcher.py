@@ -262,8 +262,12 @@ class Fetcher:
         hop_check: HopCheck | None = None,
         pace: Pace | None = None,
         truncate: bool = False,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> FetchResult:
         """Fetch a normalised http(s) URL, following redirects; never raises for network or server trouble.
+
+        ``on_chunk(chunk)`` sees each decoded chunk of the final body as it arrives (a video's digests are
+        computed while it streams in); it must not raise.
 
         ``max_bytes`` caps the decoded body (``truncate`` keeps the first ``max_bytes`` instead of failing, as
         robots.txt parsing wants). ``hop_check(url)`` vets each redirect target before it is requested (scope,
@@ -272,7 +276,7 @@ class Fetcher:
         result = FetchResult(url=url, started_at_us=int(time.time() * 1_000_000))
         started = time.monotonic()
         try:
-            self._fetch_into(result, url, max_bytes, hop_check, pace, truncate)
+            self._fetch_into(result, url, max_bytes, hop_check, pace, truncate, on_chunk)
         except _FetchFailure as failure:
             result.outcome = failure.outcome
             result.error_kind = failure.kind
@@ -294,6 +298,7 @@ class Fetcher:
         hop_check: HopCheck | None,
         pace: Pace | None,
         truncate: bool,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> None:
         current = url
         seen = {url}
@@ -337,7 +342,7 @@ class Fetcher:
             if not 200 <= status < 300:
                 self._discard(response)
                 raise _FetchFailure("bad_status", f"HTTP {status}" + _retry_note(result))
-            result.body = self._read_body(response, max_bytes, truncate)
+            result.body = self._read_body(response, max_bytes, truncate, on_chunk)
             result.bytes_length = len(result.body)
             result.content_type = sniff_content_type(result.body)
             return
@@ -402,7 +407,13 @@ class Fetcher:
         response._hashwatch_deadline = ctx  # read_body disarms it
         return response
 
-    def _read_body(self, response: requests.Response, max_bytes: int, truncate: bool) -> bytes:
+    def _read_body(
+        self,
+        response: requests.Response,
+        max_bytes: int,
+        truncate: bool,
+        on_chunk: Callable[[bytes], None] | None = None,
+    ) -> bytes:
         ctx: _Deadline = response._hashwatch_deadline
         raw = response.raw
         try:
@@ -420,6 +431,8 @@ class Fetcher:
                     break
                 chunks.append(chunk)
                 total += len(chunk)
+                if on_chunk is not None and total <= max_bytes:
+                    on_chunk(chunk)
                 if total > max_bytes:
                     if truncate:
                         return b"".join(chunks)[:max_bytes]

@@ -4,7 +4,9 @@ Images: ``img`` ``src`` and every ``srcset`` candidate (and the lazy-loading ``d
 ``data-original``/``data-lazy-src`` spellings), ``picture > source srcset``, ``input type=image``, ``video
 poster``, ``a href`` to image files, ``og:image``/``twitter:image`` meta tags, ``link rel=image_src``, CSS
 ``url()`` in ``style`` attributes and ``<style>`` blocks, and inline ``data:`` images (decoded, capped).
-Links: ``a``/``area`` ``href`` and ``frame``/``iframe`` ``src``, unless ``<meta name=robots
+Videos: ``video src``, ``source src`` inside ``video``, ``a href`` to video files (by extension:
+:data:`~hashwatch.crawling.url_rules.VIDEO_EXTENSIONS`) and ``og:video``/``og:video:url``/
+``og:video:secure_url`` meta tags. Links: ``a``/``area`` ``href`` and ``frame``/``iframe`` ``src``, unless ``<meta name=robots
 content=nofollow>`` says not to follow them (honoured unless ``ignore_robots``). Everything is resolved
 against ``<base href>`` or the page URL and normalised (``url_rules.normalize_url``).
 """
@@ -21,6 +23,7 @@ from hashwatch.crawling.url_rules import (
     IGNORED_LINK_SCHEMES,
     UrlError,
     looks_like_image_url,
+    looks_like_video_url,
     normalize_url,
     scheme_of,
 )
@@ -28,6 +31,7 @@ from hashwatch.crawling.url_rules import (
 _IMG_URL_ATTRS = ("src", "data-src", "data-original", "data-lazy-src", "data-lazy")
 _IMG_SRCSET_ATTRS = ("srcset", "data-srcset", "data-lazy-srcset")
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)""", re.IGNORECASE)
+_VIDEO_META = frozenset({"og:video", "og:video:url", "og:video:secure_url"})
 _IMAGE_META = frozenset(
     {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src", "image"}
 )
@@ -38,6 +42,7 @@ class PageExtraction:
     """What a page refers to. URLs are normalised, distinct, in document order."""
 
     image_urls: list[str] = field(default_factory=list)
+    video_urls: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     data_images: list[DataUriImage] = field(default_factory=list)  # distinct by id
     skipped_links: list[tuple[str, str]] = field(
@@ -90,6 +95,7 @@ def extract_page(
             base = page_url
 
     images: dict[str, None] = {}
+    videos: dict[str, None] = {}
     links: dict[str, None] = {}
     data_ids: dict[str, DataUriImage] = {}
     skipped: dict[str, str] = {}
@@ -110,6 +116,15 @@ def extract_page(
             out.dropped += 1
         elif url is not False:
             images.setdefault(url, None)
+
+    def add_video(raw: str | None) -> None:
+        if raw is None or not raw.strip() or raw.strip()[:5].lower() == "data:":
+            return  # inline data: videos are not fetched (nothing to request; pages rarely carry them)
+        url = _resolve(raw.strip(), base, max_url_length)
+        if url is None:
+            out.dropped += 1
+        elif url is not False:
+            videos.setdefault(url, None)
 
     def add_link(raw: str | None) -> None:
         if raw is None:
@@ -136,6 +151,8 @@ def extract_page(
             return
         if looks_like_image_url(url):
             images.setdefault(url, None)
+        elif looks_like_video_url(url):
+            videos.setdefault(url, None)
         else:
             links.setdefault(url, None)
 
@@ -144,10 +161,14 @@ def extract_page(
         tag = node.tag
         if tag == "input" and (attrs.get("type") or "").lower() != "image":
             continue
+        if tag == "source" and _source_is_video(node):
+            add_video(attrs.get("src"))
+            continue
         if tag == "source" and not _source_is_image(node):
             continue
         if tag == "video":
             add_image(attrs.get("poster"))
+            add_video(attrs.get("src"))
             continue
         if tag == "image":  # SVG <image href>
             add_image(attrs.get("href") or attrs.get("xlink:href"))
@@ -165,6 +186,8 @@ def extract_page(
         key = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").strip().lower()
         if key in _IMAGE_META:
             add_image(attrs.get("content"))
+        elif key in _VIDEO_META:
+            add_video(attrs.get("content"))
         elif key == "robots" and obey_meta_robots:
             directives = {d.strip().lower() for d in (attrs.get("content") or "").split(",")}
             if directives & {"nofollow", "none"}:
@@ -188,11 +211,12 @@ def extract_page(
         add_link(node.attributes.get("src"))
 
     out.image_urls = list(images)
+    out.video_urls = [url for url in videos if url not in images]
     out.data_images = list(data_ids.values())
     if out.nofollow:
         out.links = []
     else:
-        out.links = [url for url in links if url not in images]
+        out.links = [url for url in links if url not in images and url not in videos]
         out.skipped_links = sorted(skipped.items())
     return out
 
@@ -204,6 +228,14 @@ def _source_is_image(node) -> bool:
         return True
     kind = (node.attributes.get("type") or "").lower()
     return kind.startswith("image/")
+
+
+def _source_is_video(node) -> bool:
+    """``<source src>`` inside ``<video>`` (or typed video/*) is a video."""
+    parent = node.parent
+    if parent is not None and parent.tag == "video":
+        return True
+    return (node.attributes.get("type") or "").lower().startswith("video/")
 
 
 def _css_urls(css: str) -> list[str]:

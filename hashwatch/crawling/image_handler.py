@@ -38,6 +38,9 @@ class FetchedBody(NamedTuple):
         str
     ]  # the Content-Type header (the data: URI's MIME type for inline ones)
     redirect_count: int
+    # A video's digests, fed chunk by chunk while it streamed in (hashwatch.video.digests.VideoDigests); None
+    # for images.
+    digests: Optional[object] = None
 
 
 class HandledImage(NamedTuple):

@@ -21,6 +21,20 @@ IMAGE_TYPES = frozenset(
         "image/svg+xml",
     }
 )
+VIDEO_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/quicktime",
+        "video/3gpp",
+        "video/webm",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/mp2t",
+        "video/x-flv",
+        "video/mpeg",
+        "video/ogg",
+    }
+)
 HTML_TYPE = "text/html"
 HTML_DECLARED_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -86,6 +100,9 @@ def sniff_content_type(data: bytes) -> str | None:
         return "image/x-icon"
     if head[4:8] == b"ftyp" and head[8:12] in _ISO_BMFF_BRANDS:
         return _ISO_BMFF_BRANDS[head[8:12]]
+    video = _sniff_video(data)
+    if video is not None:
+        return video
     if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
         return "image/jxl"
     if head.startswith(b"%PDF-"):
@@ -114,6 +131,44 @@ def sniff_content_type(data: bytes) -> str | None:
     if any(byte in _BINARY_BYTES for byte in head):
         return "application/octet-stream"
     return "text/plain"
+
+
+# ISO base media (MP4, MOV, 3GP): the ``ftyp`` box's major brand; any other brand is MP4 (isom, mp41, avc1,
+# dash, M4V ...). Image brands (AVIF, HEIC) are decided before this.
+_VIDEO_BRANDS = {b"qt  ": "video/quicktime", b"3gp": "video/3gpp", b"3g2": "video/3gpp"}
+_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+_TS_PACKET = 188
+
+
+def _sniff_video(data: bytes) -> str | None:
+    """The video container ``data`` starts with, or None: MP4/MOV/3GP (``ftyp``, or a bare QuickTime atom),
+    WebM/Matroska (EBML), AVI (RIFF), MPEG-TS (a 0x47 sync byte every 188 bytes, or every 192 in M2TS), FLV,
+    MPEG-PS (pack header), Ogg."""
+    head = data[:64]
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return _VIDEO_BRANDS.get(brand) or _VIDEO_BRANDS.get(brand[:3]) or "video/mp4"
+    if head[4:8] in _QUICKTIME_ATOMS and head[0] == 0 and int.from_bytes(head[:4], "big") >= 8:
+        return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: the DocType says WebM or Matroska
+        return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if head.startswith(b"FLV\x01"):
+        return "video/x-flv"
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
+        return "video/mpeg"  # an MPEG program stream's pack header, or an elementary stream's sequence header
+    if head.startswith(b"OggS") and b"theora" in data[:128].lower():
+        return "video/ogg"
+    for offset, stride in ((0, _TS_PACKET), (4, _TS_PACKET + 4)):  # MPEG-TS; M2TS has a 4-byte prefix
+        packets = min(4, (len(data) - offset - 1) // stride + 1)
+        if packets >= 3 and all(data[offset + k * stride] == 0x47 for k in range(packets)):
+            return "video/mp2t"
+    return None
+
+
+def is_video_type(content_type: str | None) -> bool:
+    return content_type in VIDEO_TYPES
 
 
 def _strip_text_prefix(head: bytes) -> bytes:

@@ -269,3 +269,33 @@ def looks_like_image_url(url: str) -> bool:
     path = urlsplit(url).path.lower()
     dot = path.rfind(".")
     return dot != -1 and "/" not in path[dot:] and path[dot:] in IMAGE_EXTENSIONS
+
+
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".webm",
+        ".mkv",
+        ".avi",
+        ".ts",
+        ".m2ts",
+        ".mpg",
+        ".mpeg",
+        ".flv",
+        ".3gp",
+        ".ogv",
+    }
+)
+
+
+def looks_like_video_url(url: str) -> bool:
+    """Whether a link's path ends in a video file extension (``a href`` to such a file is a video ref).
+
+    >>> looks_like_video_url("https://example.org/clips/a.MP4?x=1")
+    True
+    """
+    path = urlsplit(url).path.lower()
+    dot = path.rfind(".")
+    return dot != -1 and "/" not in path[dot:] and path[dot:] in VIDEO_EXTENSIONS

@@ -3,9 +3,9 @@
 Policy (see docs/hashing.md for the measurements behind the numbers):
 
 - **Formats**: JPEG (and MPO, a JPEG with extra pictures), PNG, GIF, WebP, BMP, TIFF. Anything else is
-  ``unsupported_format``; bytes no decoder recognises are ``decode_error``. Animated GIF/WebP and multi-page
-  TIFF:
-  the first frame only.
+  ``unsupported_format``; bytes no decoder recognises are ``decode_error``. Animated GIF/WebP/APNG: the
+  first frame here (the row's own hashes); :mod:`hashwatch.hashing.animation` hashes the later ones.
+  Multi-page TIFF: the first page only.
 - **Decompression bombs**: the declared ``width * height`` is checked from the header before any pixel is
 decoded
   (``max_pixels``); the pixels actually decoded after the JPEG draft are bounded too (``max_decoded_pixels``,
@@ -89,8 +89,19 @@ class DecodeStatus:
     TOO_MANY_PIXELS = "too_many_pixels"  # declared or decoded pixel count over the limit
     UNSUPPORTED_FORMAT = "unsupported_format"  # an image format we do not decode (AVIF, ICO, SVG, ...)
     HASH_ERROR = "hash_error"  # decoded, but a hash type failed (a bug or a failing plug-in)
+    # An animation over the frame cap (hashwatch.hashing.animation): the frames before it are hashed.
+    TOO_MANY_FRAMES = "too_many_frames"
 
-    ALL = (OK, EMPTY, TOO_SMALL, DECODE_ERROR, TOO_MANY_PIXELS, UNSUPPORTED_FORMAT, HASH_ERROR)
+    ALL = (
+        OK,
+        EMPTY,
+        TOO_SMALL,
+        DECODE_ERROR,
+        TOO_MANY_PIXELS,
+        UNSUPPORTED_FORMAT,
+        HASH_ERROR,
+        TOO_MANY_FRAMES,
+    )
 
 
 @dataclass(frozen=True)

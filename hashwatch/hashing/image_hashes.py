@@ -20,6 +20,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from hashwatch.hashing.animation import (
+    DEFAULT_ANIMATION_CONFIG,
+    AnimationConfig,
+    FrameHashes,
+    frame_types,
+    hash_later_frames,
+    is_animated,
+)
 from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.candidates import (
     DEFAULT_CANDIDATE_FAMILIES,
@@ -65,6 +73,8 @@ class HashConfig:
     # Query-side candidate families to compute (hashwatch.hashing.candidates): trimmed, uncaptioned,
     # dihedral_real, deskew, extended. () computes none.
     candidates: tuple[str, ...] = DEFAULT_CANDIDATE_FAMILIES
+    # Animated GIF/WebP/APNG: later frames hashed too, bounded (hashwatch.hashing.animation).
+    animation: AnimationConfig = DEFAULT_ANIMATION_CONFIG
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "candidates", check_families(self.candidates))
@@ -108,6 +118,11 @@ class _ImageHashesMethods:
         """Query-side candidates for type ``name``: ``{"trimmed": hex, "rot90-real": hex, ...}``."""
         return candidates_for_type(self.candidate_hashes, name)
 
+    @property
+    def is_animation(self) -> bool:
+        """Whether this is an animation (``frame_count`` recorded); a still image's frame columns are None."""
+        return self.frame_count is not None
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, ``extra`` a plain dict)."""
         out = asdict(self)
@@ -116,6 +131,10 @@ class _ImageHashesMethods:
         for column in _VARIANTS.values():
             if out[column] is not None:
                 out[column] = list(out[column])
+        if self.frame_hashes is not None:
+            out["frame_hashes"] = [
+                {"frame_index": f.frame_index, "hashes": dict(f.hashes)} for f in self.frame_hashes
+            ]
         return out
 
     @classmethod
@@ -128,6 +147,7 @@ class _ImageHashesMethods:
                 kwargs[column] = tuple(kwargs[column])
         kwargs["extra"] = dict(kwargs.get("extra") or {})
         kwargs["candidate_hashes"] = dict(kwargs.get("candidate_hashes") or {})
+        kwargs["frame_hashes"] = _frames(kwargs.get("frame_hashes"))
         return cls(**kwargs)
 
     def to_columns(self) -> dict[str, Any]:
@@ -146,6 +166,13 @@ class _ImageHashesMethods:
             "decode_error": self.error_message,
             "extra_hashes": dict(self.extra),
             "candidate_hashes": dict(self.candidate_hashes),
+            "frame_count": self.frame_count,
+            "frames_hashed": self.frames_hashed,
+            "frame_hashes": (
+                None
+                if self.frame_hashes is None
+                else [FrameHashes(f.frame_index, dict(sorted(f.hashes.items()))) for f in self.frame_hashes]
+            ),
         }
         for column in _COLUMNS:
             value = getattr(self, column.name)
@@ -171,6 +198,9 @@ class _ImageHashesMethods:
             error_message=row.get("decode_error"),
             extra=dict(row.get("extra_hashes") or ()),
             candidate_hashes=dict(row.get("candidate_hashes") or ()),
+            frame_count=row.get("frame_count"),
+            frames_hashed=row.get("frames_hashed"),
+            frame_hashes=_frames(row.get("frame_hashes")),
             **kwargs,
         )
 
@@ -213,7 +243,23 @@ def _image_hashes_fields() -> list[tuple]:
         *[column(c) for c in _COLUMNS if c.role == ColumnRole.VARIANTS],
         optional("exif_orientation", int),
         mapping("candidate_hashes"),
+        # Animations (hashwatch.hashing.animation); None on a still image. Appended: `hashwatch hash` keys.
+        optional("frame_count", int),
+        optional("frames_hashed", int),
+        ("frame_hashes", Optional[tuple[FrameHashes, ...]], field(default=None, hash=False)),  # noqa: UP045
     ]
+
+
+def _frames(value: Any) -> tuple[FrameHashes, ...] | None:
+    """``frame_hashes`` from any of its shapes: FrameHashes or FrameHashesRow tuples, JSON dicts, or Arrow's
+    ``to_pylist`` (dicts whose ``hashes`` map is a list of pairs)."""
+    if value is None:
+        return None
+    out = []
+    for item in value:
+        index, hashes = (item["frame_index"], item["hashes"]) if isinstance(item, Mapping) else item
+        out.append(FrameHashes(int(index), dict(hashes or ())))
+    return tuple(out)
 
 
 ImageHashes = dataclasses.make_dataclass(
@@ -233,8 +279,11 @@ ImageHashes = dataclasses.make_dataclass(
     variants named in :data:`~hashwatch.hashing.algorithms.pdq.DIHEDRAL_VARIANTS`, in that order.
     ``width``/``height`` are the stored image's size from its header. ``extra`` maps plug-in type names to
     hex. ``candidate_hashes`` maps ``"<type>:<candidate>"`` (e.g. ``"pdq:trimmed"``) to the hash of a
-    query-side candidate (:mod:`hashwatch.hashing.candidates`). :meth:`to_columns` and
-    :meth:`from_columns` convert to and from ``images/`` rows.
+    query-side candidate (:mod:`hashwatch.hashing.candidates`). An animation (GIF, WebP, APNG with more than
+    one frame) has ``frame_count``, ``frames_hashed`` (distinct frames, frame 0 included) and
+    ``frame_hashes`` (its later distinct frames' perceptual hashes; frame 0's are the fields above); all
+    three are None on a still image. :meth:`to_columns` and :meth:`from_columns` convert to and from
+    ``images/`` rows.
     """,
     },
 )
@@ -277,6 +326,16 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
                 candidate_hashes = compute_candidates(decoded, config.candidates, with_value)
             except Exception as exc:  # a bug here must not lose the plain hashes; the record says so
                 acc.errors.append(f"candidates failed ({type(exc).__name__})")
+    frames = None
+    if decoded is not None and decoded.image is not None and is_animated(data, decoded.format):
+        own = {ht.name for ht in frame_types(picture_types)}
+        first = {name: acc.value(get_hash_type(name)) for name in own}
+        frames = hash_later_frames(data, first, frame_types(picture_types), config.decode, config.animation)
+        acc.errors.extend(frames.errors)
+        if frames.status != DecodeStatus.OK and status == DecodeStatus.OK:
+            status, error_message = frames.status, frames.message
+        elif frames.message:
+            error_message = f"{error_message}; {frames.message}" if error_message else frames.message
     if acc.errors:  # a failing type, byte-only or not: the record says which
         failures = "; ".join(acc.errors)
         if status == DecodeStatus.OK:
@@ -294,6 +353,9 @@ def compute_image_hashes(data: bytes, config: HashConfig | None = None) -> Image
         extra=acc.extra,
         exif_orientation=decoded.exif_orientation if decoded else None,
         candidate_hashes=candidate_hashes,
+        frame_count=frames.frame_count if frames else None,
+        frames_hashed=frames.frames_hashed if frames else None,
+        frame_hashes=tuple(frames.frames) if frames else None,
         **{column.name: acc.values.get(column.name) for column in _COLUMNS},
     )
 

@@ -26,6 +26,7 @@ A match carries the list entry's labels (category, source, list_version); a hash
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from hashwatch.hashing.match_policy import (
     DEFAULT_MATCH_OPTIONS,
     Match,
     MatchOptions,
+    frame_views,
     match_by_default,
     query_values,
 )
@@ -220,8 +222,21 @@ class KnownHashIndex:
     def match_many(
         self, many: Sequence[ImageHashes], options: MatchOptions | None = None
     ) -> list[list[Match]]:
-        """:meth:`match` for a batch: one search call per hash type for the whole batch (faster)."""
+        """:meth:`match` for a batch: one search call per hash type for the whole batch (faster).
+
+        An animation's later distinct frames (``ImageHashes.frame_hashes``) are matched too, in the same
+        search calls; a match says which frame in ``Match.frame_index``. A list entry matched by several
+        frames is reported once, by its nearest frame (the lowest frame number among equals)."""
         options = options or DEFAULT_MATCH_OPTIONS
+        expanded = frame_views(many)
+        if expanded is not None:
+            queries, origins = expanded
+            return _by_image(len(many), origins, self._match_queries(queries, options))
+        return self._match_queries(many, options)
+
+    def _match_queries(self, many: Sequence[Any], options: MatchOptions) -> list[list[Match]]:
+        """Every query's matches (an image, or a frame of one: anything with ``hash_value``, ``variants``
+        and ``candidates``)."""
         rules = options.corroborations()
         results: list[list[Match]] = [[] for _ in many]
         names = (
@@ -317,6 +332,35 @@ class KnownHashIndex:
         :class:`TypeIndex` (labels, items, listed videos' frames) and the items' names: what video matching
         (:mod:`hashwatch.video.video_match`) reads, one search for all of a video's frames."""
         return self._types.get(hash_type), self._hits(hash_type, values, radius), self._item_names
+
+
+def _by_image(
+    n: int, origins: Sequence[tuple[int, int | None]], found: Sequence[list[Match]]
+) -> list[list[Match]]:
+    """The matches of a batch expanded by :func:`~hashwatch.hashing.match_policy.frame_views`, folded back
+    per image: each with the frame that matched (a byte digest with none), one per (type, list entry, label),
+    the nearest frame first, then the lowest frame number. In the order of the image's own matches, then
+    the entries only later frames match (by type, distance, list hash)."""
+    best: list[dict[tuple, tuple[tuple, tuple, Match]]] = [{} for _ in range(n)]
+    for query, ((k, frame), matches) in enumerate(zip(origins, found, strict=True)):
+        for order, match in enumerate(matches):
+            frame_index = None if match.match_kind == "exact" else frame
+            key = (match.hash_type, match.list_hash, match.category, match.source, match.list_version)
+            rank = (match.distance, match.variant is not None, frame_index or 0)
+            # Where it is listed: the image's own matches keep their order, later frames' come after.
+            place = (
+                (0, order, "", 0, "")
+                if query < n
+                else (1, 0, match.hash_type, match.distance, match.list_hash)
+            )
+            cur = best[k].get(key)
+            if cur is None or rank < cur[0]:
+                best[k][key] = (
+                    rank,
+                    min(place, cur[1]) if cur else place,
+                    dataclasses.replace(match, frame_index=frame_index),
+                )
+    return [[m for _, _, m in sorted(chosen.values(), key=lambda v: v[1])] for chosen in best]
 
 
 def _match_order(item: tuple[tuple[int, int, int], tuple], entry_hex: Mapping[int, str]) -> tuple:

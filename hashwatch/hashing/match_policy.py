@@ -27,10 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_CORROBORATION",
     "DEFAULT_MATCH_OPTIONS",
+    "FrameView",
     "MATCH_BATCH",
     "UNCORROBORATED_POLICIES",
     "Match",
     "MatchOptions",
+    "frame_views",
     "match_by_default",
     "parse_corroboration",
     "query_values",
@@ -60,6 +62,9 @@ class Match:
     corroboration: str | None = None
     # The list's own id of the picture this entry hashes for this source (its rows' ``item_id``), if any.
     item_id: str | None = None
+    # The animation frame whose hash matched (0 for the first frame, whose hashes are the image's own); None
+    # for a still image, and for a byte digest (the file, not a frame).
+    frame_index: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -217,3 +222,40 @@ def query_values(
                     owners.append((k, variant))
                     values.append(vv)
     return owners, values
+
+
+class FrameView:
+    """A later distinct frame of an animation as a query of its own: its perceptual hashes, no variants, no
+    candidates (what :func:`query_values` and corroboration read of an image)."""
+
+    __slots__ = ("hashes",)
+
+    def __init__(self, hashes: Mapping[str, str]):
+        self.hashes = hashes
+
+    def hash_value(self, name: str) -> str | None:
+        return self.hashes.get(name)
+
+    def variants(self, name: str) -> dict[str, str]:
+        return {}
+
+    def candidates(self, name: str) -> dict[str, str]:
+        return {}
+
+
+def frame_views(many: Sequence[ImageHashes]) -> tuple[list[Any], list[tuple[int, int | None]]] | None:
+    """A batch with every animation's later distinct frames appended as queries of their own
+    (:class:`FrameView`), and whose each query is: ``(image number, frame index)``, frame index 0 for an
+    animation itself (its frame 0), None for a still image. None when the batch holds no animation (the
+    batch is matched as it is)."""
+    if not any(getattr(h, "frame_count", None) is not None for h in many):
+        return None
+    queries: list[Any] = list(many)
+    origins: list[tuple[int, int | None]] = [
+        (k, 0 if getattr(h, "frame_count", None) is not None else None) for k, h in enumerate(many)
+    ]
+    for k, h in enumerate(many):
+        for frame in getattr(h, "frame_hashes", None) or ():
+            queries.append(FrameView(frame.hashes))
+            origins.append((k, frame.frame_index))
+    return queries, origins

@@ -41,6 +41,7 @@ from schemas.rejected_rows import ERROR_INVALID_HASH, ERROR_MISSING_IMAGE_URL, R
 
 __all__ = [
     "CANDIDATE_COLUMNS",
+    "FRAME_COLUMNS",
     "HISTORY_COLUMNS",
     "HistoryBatchResult",
     "HistoryRows",
@@ -64,6 +65,9 @@ HISTORY_COLUMNS = (
 )
 # Read when a file has it (images/ written since query-side candidates were kept; older files lack it).
 CANDIDATE_COLUMNS = ("candidate_hashes",)
+# Read when a file has them (images/ written since animations are hashed frame by frame, issue 19): an
+# animation's later distinct frames, which ImageHashes.from_columns carries and match_many matches.
+FRAME_COLUMNS = ("frame_count", "frames_hashed", "frame_hashes")
 
 LookupTimer = Callable[[str, float, int], None]  # (hash type, seconds, queries): one batched lookup
 
@@ -275,6 +279,14 @@ def hit_rows(
     return np.unique(np.concatenate(hits))
 
 
+def _rows_with_frames(table: pa.Table) -> np.ndarray:
+    """The rows whose ``frame_hashes`` holds at least one later frame (none when the file lacks it)."""
+    if "frame_hashes" not in table.column_names:
+        return np.zeros(0, dtype=np.int64)
+    lengths = pc.fill_null(pc.list_value_length(table.column("frame_hashes")), 0)
+    return np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0).astype(np.int64)
+
+
 @dataclass
 class HistoryBatchResult:
     """What one row group gave: candidate matches by identity key, rejected rows, and counts."""
@@ -307,6 +319,11 @@ def match_history_batch(
         url = table.column("image_url")[row].as_py()
         out.rejected.append(RejectedRowRecord(run_id, "images", path, url, column, kind, message, now_us))
     hit = hit_rows(index, rows, options, timer)
+    animated = np.setdiff1d(_rows_with_frames(table), np.fromiter(rows.problems, dtype=np.int64))
+    if animated.size:
+        # An animation's later frames are not screened: its rows (few next to still images) go to
+        # match_many, which matches every frame, as a crawl does.
+        hit = np.union1d(hit, animated)
     if hit.size == 0:
         return out
     out.rows_hit = int(hit.size)

@@ -112,9 +112,15 @@ class Rules:
         if hash_type not in self.index.hash_types:
             return False
         options = MatchOptions(thresholds={hash_type: 0}, dihedral=False, hash_types=(hash_type,))
+        try:
+            query = ImageHashes.of_value(hash_type, list_hash)
+        # A vpdq match's list_hash names the listed video (its item_id), not a hash an image query holds:
+        # not provably live, so it is retracted only by a tombstone or the allowlist (module docstring).
+        except (ValueError, KeyError, TypeError):
+            return False
         return any(
             m.list_hash == list_hash and (m.source or "") == (source or "")
-            for m in self.index.match(ImageHashes.of_value(hash_type, list_hash), options)
+            for m in self.index.match(query, options)
         )
 
 

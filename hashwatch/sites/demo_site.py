@@ -45,6 +45,8 @@ class Site:
     listed: dict[str, bytes] = field(
         default_factory=dict
     )  # files whose hashes go into the list: name -> bytes
+    listed_videos: dict[str, bytes] = field(default_factory=dict)  # videos listed by video_md5: name -> bytes
+    videos: list[str] = field(default_factory=list)  # video URLs on the site
 
     def image(self, url: str) -> SiteImage:
         return next(image for image in self.images if image.url == url)
@@ -65,11 +67,13 @@ def build_site(
     distractors: int = 4,
     size: tuple[int, int] = (640, 480),
     seed: int = 0,
+    videos: bool = False,
 ) -> Site:
     """Write the demo site under ``out_dir/host0``, ``out_dir/host1``... for the given base URLs (2 hosts).
 
     ``known`` originals go into the hash list and appear on the site as themselves and as edited copies;
-    ``distractors`` are unrelated photos that must not match.
+    ``distractors`` are unrelated photos that must not match. ``videos``: the index page also shows a short
+    synthetic video (1 s, 160 x 120, listed by ``video_md5``; decoding it takes a few hundredths of a second).
     """
     if len(hosts) < 2:
         raise ValueError("the demo site needs two hosts")
@@ -160,13 +164,19 @@ def build_site(
     (roots[0] / "gallery/2.html").write_text(_page("Gallery 2", "\n".join(body)))
     (roots[0] / "private/secret.html").write_text(_page("Private", "<img src='/img/hidden.jpg'>"))
 
-    (roots[0] / "index.html").write_text(
-        _page(
-            "Demo site",
-            "<a href='gallery/1.html'>gallery 1</a> <a href='gallery/2.html'>gallery 2</a> "
-            f"<a href='{b}mirror.html'>mirror (another host)</a>",
-        )
+    index_body = (
+        "<a href='gallery/1.html'>gallery 1</a> <a href='gallery/2.html'>gallery 2</a> "
+        f"<a href='{b}mirror.html'>mirror (another host)</a>"
     )
+    if videos:
+        from hashwatch.sites.synthetic_videos import make_video
+
+        clip = make_video(seconds=1.0, fps=10, width=160, height=120, seed=seed + 7)
+        (roots[0] / "video").mkdir(exist_ok=True)
+        site.videos.append(put(roots[0], a, "video/clip.mp4", clip))
+        site.listed_videos["video clip"] = clip
+        index_body += "<video src='video/clip.mp4' controls></video>"
+    (roots[0] / "index.html").write_text(_page("Demo site", index_body))
     (roots[0] / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
 
     # Host B: the same bytes as an original under another URL, and more edits.
@@ -214,6 +224,9 @@ def write_hash_list(site: Site, path: str | Path) -> Path:
                 # item_id links one picture's hashes, so a pHash match is corroborated by its dHash.
                 item = f"photo-{photo_seed}"
                 rows.append([hash_type, value, category, "demo-list", LIST_VERSION, "false", item, note])
+    for note, content in sorted(site.listed_videos.items()):
+        md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+        rows.append(["video_md5", md5, "B", "demo-list", LIST_VERSION, "false", "", note])
     rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "false", "", "added"])
     rows.append(["md5", "0" * 31 + "1", "A", "demo-list", LIST_VERSION, "true", "", "withdrawn"])
     with path.open("w", newline="") as handle:

@@ -136,6 +136,10 @@ FROZEN_IMAGE_HASHES_FIELDS = [
     "pdq_dihedral",
     "exif_orientation",
     "candidate_hashes",
+    # Issue 19: animations, appended on purpose (`hashwatch hash` prints these keys last; null on a still image).
+    "frame_count",
+    "frames_hashed",
+    "frame_hashes",
 ]
 
 
