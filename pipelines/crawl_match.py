@@ -79,7 +79,7 @@ from pipelines.run_verdict import (
 from pipelines.streaming_launcher import run_streaming
 from pipelines.streaming_options import configure_streaming_runner, streaming_config_from
 from schemas.known_hashes import IndexRef
-from transforms.crawl_and_match import build_crawl_and_match
+from transforms.crawl_and_match import TABLE_SCHEMAS, build_crawl_and_match
 from transforms.progress import ProgressConfig, ProgressMonitor, progress_folder
 from transforms.seeds import validate_seed_patterns
 
@@ -278,7 +278,7 @@ def _failed(summary: dict, exc: Exception, elapsed: float, capture: LogCapture) 
     tables removed (a dashboard must not read half a run as a whole one), a FAILED manifest."""
     output, day, run_id = summary["output"], summary["day"], summary["run_id"]
     capture.lines += traceback.format_exception(exc)
-    removed = remove_run_tables(output, day, run_id, ("fetch_log", "images", "matches"))
+    removed = remove_run_tables(output, day, run_id, tuple(TABLE_SCHEMAS))
     report = RunReport.not_started(**summary, problems=[], state="FAILED", elapsed_s=elapsed)
     report.error = one_line_error(exc)
     report.hints.append(

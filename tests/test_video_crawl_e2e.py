@@ -8,7 +8,9 @@ image is hashed as an image; the output holds no video content (the analyst-safe
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from hashwatch.audit import ContentIndex, audit_tree
 from hashwatch.sites.video_site import served_video_site
 from pipelines.crawl_match import run
 from pipelines.run_report import read_run_table
+from transforms.run_counters import CRAWL_COUNTERS
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -127,6 +130,18 @@ def test_the_animated_gifs_listed_second_frame_matches(crawl_run, video_site):
     assert [(r["hash_type"], r["media_kind"], r["frame_index"]) for r in rows] == [("pdq", "animation", 1)]
     [image] = [row for row in table("images") if row["image_url"] == url]
     assert (image["format"], image["frame_count"], image["frames_hashed"]) == ("GIF", 2, 2)
+
+
+def test_every_video_counter_reaches_the_manifest(crawl_run):
+    report, output, _, _ = crawl_run
+    manifest = json.loads(Path(report.tables["manifest"]).read_text())
+    missing = []
+    for spec in CRAWL_COUNTERS:
+        table = manifest["beam_distributions" if spec.kind == "distribution" else "beam_counters"]
+        if spec.videos and not any(spec.matches(key) for key in table):
+            missing.append(spec.key)
+    assert missing == []
+    assert manifest["videos_hashed"] == 8 and manifest["videos_matched"] == 5
 
 
 def test_output_holds_no_video_content(crawl_run, video_site):

@@ -58,12 +58,14 @@ VIDEO_MATCHING = "MatchVideos"
 
 class CounterSpec(NamedTuple):
     """One metric of a crawl run. ``name`` may hold a ``<placeholder>`` for a family (``error_<error_kind>``);
-    ``kind`` is ``counter`` or ``distribution``; ``streaming``: only streaming runs have it."""
+    ``kind`` is ``counter`` or ``distribution``; ``streaming``: only streaming runs have it; ``videos``: only
+    runs that met a video have it (tests/test_video_crawl_e2e.py checks those reach the manifest)."""
 
     namespace: str
     name: str
     kind: str = "counter"
     streaming: bool = False
+    videos: bool = False
 
     @property
     def key(self) -> str:
@@ -99,19 +101,19 @@ CRAWL_COUNTERS: tuple[CounterSpec, ...] = (
     CounterSpec(HASHING, "decode_failures"),
     CounterSpec(HASHING, "hash_ms", _D),
     CounterSpec("MergeImageRecords", "duplicate_image_rows_merged"),
-    CounterSpec(PAGES, "video_refs"),
-    CounterSpec(VIDEOS, "video_<outcome>"),
-    CounterSpec(VIDEOS, "error_<error_kind>"),
-    CounterSpec(VIDEOS, "video_fetch_ms", _D),
-    CounterSpec(VIDEOS, "video_bytes", _D),
-    CounterSpec(VIDEO_HASHING, "videos_hashed"),
-    CounterSpec(VIDEO_HASHING, "video_decode_failures"),
-    CounterSpec(VIDEO_HASHING, "video_urls_that_were_images"),
-    CounterSpec(VIDEO_HASHING, "video_hash_ms", _D),
-    CounterSpec(VIDEO_MATCHING, "index_loads"),
-    CounterSpec(VIDEO_MATCHING, "videos_matched_against_index"),
-    CounterSpec(VIDEO_MATCHING, "videos_with_a_match"),
-    CounterSpec(VIDEO_MATCHING, "match_rows"),
+    CounterSpec(PAGES, "video_refs", videos=True),
+    CounterSpec(VIDEOS, "video_<outcome>", videos=True),
+    CounterSpec(VIDEOS, "error_<error_kind>", videos=True),
+    CounterSpec(VIDEOS, "video_fetch_ms", _D, videos=True),
+    CounterSpec(VIDEOS, "video_bytes", _D, videos=True),
+    CounterSpec(VIDEO_HASHING, "videos_hashed", videos=True),
+    CounterSpec(VIDEO_HASHING, "video_decode_failures", videos=True),
+    CounterSpec(VIDEO_HASHING, "video_urls_that_were_images", videos=True),
+    CounterSpec(VIDEO_HASHING, "video_hash_ms", _D, videos=True),
+    CounterSpec(VIDEO_MATCHING, "index_loads", videos=True),
+    CounterSpec(VIDEO_MATCHING, "videos_matched_against_index", videos=True),
+    CounterSpec(VIDEO_MATCHING, "videos_with_a_match", videos=True),
+    CounterSpec(VIDEO_MATCHING, "match_rows", videos=True),
     CounterSpec(MATCHING, "index_loads"),
     CounterSpec(MATCHING, "images_matched_against_index"),
     CounterSpec(MATCHING, "images_with_a_match"),
