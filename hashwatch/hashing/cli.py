@@ -2,10 +2,14 @@
 
 ::
 
-    hashwatch hash photo.jpg other.png             # one JSON line of hashes per file ('-' reads stdin)
+    hashwatch hash photo.jpg clip.mp4              # one JSON line of hashes per file ('-' reads stdin)
     hashwatch index build iwf.csv delta.tsv --out known.hwidx [--skip-invalid]
     hashwatch index info known.hwidx [--verify]
-    hashwatch match photo.jpg --index known.hwidx   # one JSON line per match
+    hashwatch match photo.jpg clip.webm --index known.hwidx   # one JSON line per match
+
+A file is a video when its first bytes say so (:func:`looks_like_video`: MP4/MOV/3GP ``ftyp``, WebM/MKV
+EBML, RIFF AVI, MPEG-TS, FLV), whatever its name; a video prints its digests and vPDQ frames (key ``vpdq``)
+and is matched by :func:`hashwatch.video.video_match.match_video` (video_md5, vPDQ, frames against images).
 
 Output is JSON lines on stdout (hashes and metadata only, never image content). A problem the user can fix
 (missing file, bad list row, not an index) is one line on stderr and exit status 2.
@@ -22,12 +26,29 @@ from collections.abc import Iterator, Sequence
 from hashwatch.errors import UserError
 from hashwatch.hashing.hash_types import hash_types
 
-__all__ = ["register"]
+__all__ = ["looks_like_video", "register"]
+
+# ftyp brands of still pictures (AVIF, HEIF/HEIC): ISO-BMFF like MP4, but images (decode.py names them)
+_IMAGE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+
+
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first bytes (a few hundred) are a video container PyAV opens: ISO-BMFF (MP4, MOV,
+    3GP; not AVIF/HEIC), QuickTime atoms, EBML (WebM, MKV), RIFF AVI, MPEG-TS (sync bytes 188 apart), FLV."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return True
+    if head[:4] == b"\x1a\x45\xdf\xa3" or head[:4] == b"FLV\x01":
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return True
+    return len(head) > 376 and head[0] == head[188] == head[376] == 0x47
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("hash", help="print every hash of image files as JSON lines")
-    p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
+    p = subparsers.add_parser("hash", help="print every hash of image and video files as JSON lines")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image or video files ('-' for stdin)")
     _add_hash_options(p)
     p.set_defaults(func=_cmd_hash)
 
@@ -54,15 +75,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     i.set_defaults(func=_cmd_index_info)
 
-    p = subparsers.add_parser("match", help="match image files against an index; JSON line per match")
-    p.add_argument("files", nargs="+", metavar="FILE", help="image files ('-' for stdin)")
+    p = subparsers.add_parser(
+        "match", help="match image and video files against an index; JSON line per match"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="image or video files ('-' for stdin)")
     p.add_argument("--index", required=True, metavar="INDEX", help="index file from 'hashwatch index build'")
     p.add_argument(
         "--threshold",
         action="append",
         default=[],
         metavar="TYPE=N",
-        help="override a type's match threshold, e.g. pdq=24 (repeatable)",
+        help="override a type's match threshold, e.g. pdq=24 (repeatable; vpdq=N: a video frame against a "
+        "listed video's, default 31; pdq=N also bounds a video frame against a listed image)",
+    )
+    p.add_argument(
+        "--vpdq-query-percent",
+        type=float,
+        default=None,
+        metavar="P",
+        help="vPDQ: share of the video's distinct good frames that must match a listed video's (default 80)",
+    )
+    p.add_argument(
+        "--vpdq-compared-percent",
+        type=float,
+        default=None,
+        metavar="P",
+        help="vPDQ: share of the listed video's distinct good frames that must be matched (default 0)",
     )
     p.add_argument("--no-dihedral", action="store_true", help="do not match rotated/flipped PDQ variants")
     p.add_argument(
@@ -97,6 +135,13 @@ def _add_hash_options(p: argparse.ArgumentParser) -> None:
         help=f"hash types to compute (default: all: {', '.join(ht.name for ht in hash_types())})",
     )
     p.add_argument("--apply-exif-orientation", action="store_true", help="rotate by the EXIF tag first")
+    p.add_argument(
+        "--seconds-per-hash",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="videos: hash one frame every S seconds (vPDQ; 0: every frame; default 1)",
+    )
     p.add_argument(
         "--draft-min-side",
         type=int,
@@ -159,12 +204,33 @@ def _emit(row: dict) -> None:
     sys.stdout.write(json.dumps(row, sort_keys=False) + "\n")
 
 
+def _video_limits(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from hashwatch.video.video_hashes import VideoLimits
+
+    if args.seconds_per_hash < 0:
+        raise UserError("--seconds-per-hash must be >= 0")
+    return replace(VideoLimits(), seconds_per_hash=args.seconds_per_hash)
+
+
+def _hash_video(data: bytes, limits):
+    from hashwatch.video.hash_video import hash_video
+
+    return hash_video(data, limits)
+
+
 def _cmd_hash(args: argparse.Namespace) -> int:
     from hashwatch.hashing.image_hashes import compute_image_hashes
+    from hashwatch.video.hash_video import video_hash_record
 
     config = _hash_config(args)
+    limits = _video_limits(args)
     for path, data in _read_inputs(args.files):
-        _emit({"file": path, **compute_image_hashes(data, config).to_dict()})
+        if looks_like_video(data[:512]):
+            _emit({"file": path, "media_kind": "video", **video_hash_record(_hash_video(data, limits))})
+        else:
+            _emit({"file": path, **compute_image_hashes(data, config).to_dict()})
     return 0
 
 
@@ -219,6 +285,8 @@ def _cmd_match(args: argparse.Namespace) -> int:
     from hashwatch.hashing.image_hashes import compute_image_hashes
     from hashwatch.hashing.known_hash_index import KnownHashIndex
     from hashwatch.hashing.match_policy import MATCH_BATCH, MatchOptions, parse_corroboration
+    from hashwatch.video.video_hashes import VideoHashes
+    from hashwatch.video.video_match import match_video
 
     options = MatchOptions(
         thresholds=_parse_thresholds(args.threshold),
@@ -229,10 +297,31 @@ def _cmd_match(args: argparse.Namespace) -> int:
     )
     index = KnownHashIndex.load(args.index)
     config = _hash_config(args, dihedral=not args.no_dihedral)
+    video_options = _video_options(args, options)
+    limits = _video_limits(args)
     files = matched_files = matches = 0
     undecoded: list[str] = []
-    hashed = ((path, compute_image_hashes(data, config)) for path, data in _read_inputs(args.files))
+    hashed = (
+        (
+            path,
+            _hash_video(data, limits) if looks_like_video(data[:512]) else compute_image_hashes(data, config),
+        )
+        for path, data in _read_inputs(args.files)
+    )
     while batch := list(itertools.islice(hashed, MATCH_BATCH)):  # hashes only are held, never the bytes
+        videos = [(path, h) for path, h in batch if isinstance(h, VideoHashes)]
+        batch = [(path, h) for path, h in batch if not isinstance(h, VideoHashes)]
+        for path, hashes in videos:
+            files += 1
+            if hashes.status != "ok":
+                undecoded.append(f"{path} ({hashes.status})")
+            found = match_video(index, hashes, video_options)
+            for match in found:
+                _emit(
+                    {"file": path, "media_kind": "video", **match.to_dict(), "decode_status": hashes.status}
+                )
+            matches += len(found)
+            matched_files += bool(found)
         for (path, hashes), found in zip(
             batch, index.match_many([h for _, h in batch], options), strict=True
         ):
@@ -250,6 +339,34 @@ def _cmd_match(args: argparse.Namespace) -> int:
         else f"no match in {files} file(s)"
     )
     if undecoded:
-        verdict += f"; not decoded as images (crypto hashes only): {', '.join(undecoded)}"
+        verdict += f"; not decoded (digests only, or a partial vPDQ): {', '.join(undecoded)}"
     print(f"hashwatch match: {verdict} against {args.index} ({index.size()} entries)", file=sys.stderr)
     return 0
+
+
+def _video_options(args: argparse.Namespace, options):
+    """The video rule's options from the match flags: ``--threshold vpdq=N`` (frame to listed frame),
+    ``pdq=N`` (frame to listed image), the vPDQ percentages, and ``--match-types`` (video_md5, vpdq, pdq)."""
+    from hashwatch.video.video_match import VideoMatchOptions
+
+    defaults = VideoMatchOptions()
+    for name in ("vpdq_query_percent", "vpdq_compared_percent"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 100:
+            raise UserError(f"--{name.replace('_', '-')} must be between 0 and 100, got {value}")
+    types = options.hash_types
+    return VideoMatchOptions(
+        frame_distance=options.thresholds.get("vpdq", defaults.frame_distance),
+        image_distance=options.thresholds.get("pdq", defaults.image_distance),
+        query_match_percent=(
+            defaults.query_match_percent if args.vpdq_query_percent is None else args.vpdq_query_percent
+        ),
+        compared_match_percent=(
+            defaults.compared_match_percent
+            if args.vpdq_compared_percent is None
+            else args.vpdq_compared_percent
+        ),
+        md5=types is None or "video_md5" in types,
+        vpdq=types is None or "vpdq" in types,
+        frame_to_image=types is None or "pdq" in types,
+    )

@@ -86,7 +86,8 @@ class Source:
     - ``PICTURE``: ``compute(data, decoded)`` with the decoded still picture (``decoded.image`` in the type's
       ``image_mode``, ``decoded.luma``); no value when the bytes do not decode.
     - ``FRAMES``: a video hash computed from decoded frames (video MD5 of the stream, vPDQ). Reserved for the
-      video path (next issue), which will hand such a type its frames; still images never run them.
+      video path (:mod:`hashwatch.video`, types ``video_md5`` and ``vpdq``); still images never run them
+      and they have no column in ``images/`` or ``matches/``.
     """
 
     BYTES = "bytes"
@@ -262,8 +263,8 @@ def hash_columns(table: str = IMAGES) -> tuple[HashColumn, ...]:
         raise ValueError(f"no hash columns in table {table!r}")
     out: list[HashColumn] = []
     for ht in builtin_hash_types():
-        if table == MATCHES and not ht.matchable:
-            continue
+        if table == MATCHES and not ht.matchable or ht.computed_from == Source.FRAMES:
+            continue  # video types (video_md5, vpdq) are videos/ columns, never an image's
         out.append(HashColumn(ht.name, ht.name, ColumnRole.VALUE, ht.computed_from == Source.BYTES))
         if ht.quality_column:
             out.append(HashColumn(ht.quality_column, ht.name, ColumnRole.QUALITY))
@@ -288,6 +289,7 @@ def _builtins() -> list[HashType]:
     from hashwatch.hashing.algorithms.digests import Crc32cHashType, Md5HashType, Sha1HashType, Sha256HashType
     from hashwatch.hashing.algorithms.pdq import PdqHashType
     from hashwatch.hashing.algorithms.phash import PHashType
+    from hashwatch.hashing.algorithms.video import VideoMd5HashType, VpdqHashType
 
     return [
         Md5HashType(),
@@ -297,6 +299,8 @@ def _builtins() -> list[HashType]:
         PHashType(),
         DHashType(),
         PdqHashType(),
+        VideoMd5HashType(),  # video types last: no column in images/ or matches/ (they live in videos/)
+        VpdqHashType(),
     ]
 
 
@@ -447,6 +451,8 @@ def types_table_markdown() -> str:
         )
         own = [ht.name, ht.quality_column, ht.variants_column]
         stored = ", ".join(f"`{c}`" for c in own if c) if ht.own_column else "`extra_hashes`"
+        if ht.computed_from == Source.FRAMES:
+            stored = "`videos/`"
         rows.append(
             f"| `{ht.name}` | {ht.bits} | {ht.computed_from} | {ht.index_kind} | {threshold} | {stored} "
             f"| {ht.description} |"

@@ -23,7 +23,7 @@ from hashwatch.hashing.hamming_search import DEFAULT_MEMORY_BUDGET, HammingTable
 from hashwatch.hashing.hash_codes import bytes_to_codes
 from hashwatch.hashing.hash_types import IndexKind, get_hash_type
 from hashwatch.hashing.index_entries import EntryItems, TypeIndex
-from hashwatch.hashing.index_file import FORMAT_VERSION
+from hashwatch.hashing.index_file import FORMAT_VERSION, VIDEO_FORMAT_VERSION
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.known_hash_list import MergedList, item_name_buffers, load_lists
 
@@ -46,6 +46,7 @@ class BuildReport:
     seconds: float
     items: int = 0  # pictures the rows' item_id columns name (distinct source, item_id)
     skipped_examples: Sequence[str] = ()  # the first few rows --skip-invalid skipped: "file:line: why"
+    videos: int = 0  # listed videos (vpdq rows) indexed: their good frames are pdq entries
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -91,13 +92,21 @@ def compile_index(merged: MergedList, *, memory_budget: int = DEFAULT_MEMORY_BUD
             continue
         layout[name]["default_threshold"] = ht.default_threshold
         if entries.items is not None:
-            t.items = EntryItems.build(entries.item_offsets, entries.items, order)
+            t.items = EntryItems.build(entries.item_offsets, entries.items, order, entries.item_times)
             layout[name]["with_items"] = t.items.with_items()
+        if entries.frame is not None:  # listed videos' frames among the pdq entries (vpdq rows)
+            t.frame = np.ascontiguousarray(
+                entries.frame if order is None else entries.frame[order], dtype=np.uint8
+            )
+            t.video_label = np.asarray(entries.video_label, np.int32)
+            t.video_frames = np.asarray(entries.video_frames, np.int32)
+            layout[name]["frames"] = int(t.frame.sum())
         types[name] = t
     from hashwatch import __version__
 
+    videos = any(t.frame is not None for t in types.values())
     header = {
-        "format_version": FORMAT_VERSION,
+        "format_version": VIDEO_FORMAT_VERSION if videos else FORMAT_VERSION,
         "hashwatch_version": __version__,
         "checksum": merged.checksum,
         "list_versions": dict(merged.list_versions),
@@ -107,6 +116,8 @@ def compile_index(merged: MergedList, *, memory_budget: int = DEFAULT_MEMORY_BUD
         "label_sets": [list(x) for x in merged.label_sets],
         "items": merged.items,
     }
+    if videos:
+        header["videos"] = merged.videos
     names = item_name_buffers(merged.item_names) if merged.item_names is not None else None
     return KnownHashIndex(header, types, item_names=names)
 
@@ -139,4 +150,5 @@ def build_index(
         files=list(merged.files),
         seconds=round(time.perf_counter() - start, 3),
         items=merged.items,
+        videos=merged.videos,
     )

@@ -31,21 +31,30 @@ class EntryItems:
     items: np.ndarray  # int32
     by_item: np.ndarray  # int32, sorted
     by_item_entry: np.ndarray  # int64
+    # A listed video frame's timestamp in the video it links (float64, aligned with ``items``; NaN for a
+    # picture); None when the list has no video
+    times: np.ndarray | None = None
 
     @classmethod
-    def build(cls, offsets: np.ndarray, items: np.ndarray, perm: np.ndarray | None) -> EntryItems:
+    def build(
+        cls, offsets: np.ndarray, items: np.ndarray, perm: np.ndarray | None, times: np.ndarray | None = None
+    ) -> EntryItems:
         """From a merged list's CSR; ``perm`` reorders entries (new entry j is old entry ``perm[j]``)."""
         offsets = np.asarray(offsets, np.int64)
         items = np.asarray(items, np.int32)
+        times = None if times is None else np.asarray(times, np.float64)
         if perm is not None:
             perm = np.asarray(perm, np.int64)
             counts = np.diff(offsets)[perm]
             new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             take = np.repeat(offsets[:-1][perm] - new_offsets[:-1], counts) + np.arange(int(counts.sum()))
             offsets, items = new_offsets, items[take]
+            times = None if times is None else times[take]
         entry = np.repeat(np.arange(offsets.size - 1, dtype=np.int64), np.diff(offsets))
         order = np.argsort(items, kind="stable")
-        return cls(offsets, items, np.ascontiguousarray(items[order]), np.ascontiguousarray(entry[order]))
+        return cls(
+            offsets, items, np.ascontiguousarray(items[order]), np.ascontiguousarray(entry[order]), times
+        )
 
     def of(self, pos: int) -> np.ndarray:
         return self.items[self.offsets[pos] : self.offsets[pos + 1]]
@@ -60,12 +69,15 @@ class EntryItems:
         )
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {
+        out = {
             f"{prefix}.item_offsets": self.offsets,
             f"{prefix}.items": self.items,
             f"{prefix}.by_item": self.by_item,
             f"{prefix}.by_item_entry": self.by_item_entry,
         }
+        if self.times is not None:
+            out[f"{prefix}.item_times"] = self.times
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> EntryItems | None:
@@ -76,6 +88,7 @@ class EntryItems:
             arrays[f"{prefix}.items"],
             arrays[f"{prefix}.by_item"],
             arrays[f"{prefix}.by_item_entry"],
+            arrays.get(f"{prefix}.item_times"),
         )
 
     def with_items(self) -> int:
@@ -93,10 +106,26 @@ class TypeIndex:
     exact_keys: np.ndarray | None = None  # sorted 'S{n}' array
     linear_values: list[str] | None = None
     items: EntryItems | None = None  # which list pictures (item ids) each entry hashes; None without item ids
+    # Listed videos' frames (pdq, from vpdq rows; None without): per entry 1 if it is a video frame (its
+    # items are videos, items.times the frame's time in each), per item the video's label (-1: a picture)
+    # and its count of distinct good frames (what Meta's compared_match_percent divides by)
+    frame: np.ndarray | None = None
+    video_label: np.ndarray | None = None
+    video_frames: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return int(self.label_set.shape[0])
+
+    def video_arrays(self) -> dict[str, np.ndarray]:
+        """The video arrays as the file stores them (empty without video frames)."""
+        if self.frame is None:
+            return {}
+        return {
+            f"{self.name}.frame": self.frame,
+            f"{self.name}.video_label": self.video_label,
+            f"{self.name}.video_frames": self.video_frames,
+        }
 
     def entry_hex(self, pos: np.ndarray) -> list[str]:
         if self.hamming is not None:

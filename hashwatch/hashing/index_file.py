@@ -33,6 +33,7 @@ from hashwatch.hashing.index_file_check import check_arrays, check_header
 __all__ = [
     "ALIGN",
     "FORMAT_VERSION",
+    "VIDEO_FORMAT_VERSION",
     "MAGIC",
     "read_container",
     "read_index",
@@ -42,6 +43,10 @@ __all__ = [
 
 MAGIC = b"HWIDX\x00\x01\x00"
 FORMAT_VERSION = 1
+# An index holding listed videos' frames (vpdq rows) is format 2: its pdq entries are images and frames,
+# which a format-1 reader would take all for images. Without videos the file is format 1, as before.
+VIDEO_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, VIDEO_FORMAT_VERSION)
 ALIGN = 64  # every array starts on a 64-byte boundary of the file
 
 ItemNames = tuple[np.ndarray, np.ndarray]  # (offsets int64, utf-8 bytes uint8) of every "source\x1fitem_id"
@@ -58,6 +63,7 @@ def write_index(
         arrays[f"{name}.label_set"] = t.label_set
         if t.items is not None:
             arrays.update(t.items.arrays(name))
+        arrays.update(t.video_arrays())
         if t.hamming is not None:
             arrays.update(t.hamming.arrays(name))
         elif t.exact_keys is not None:
@@ -91,6 +97,10 @@ def read_index(
             types[name] = TypeIndex(name, kind, bits, label_set, linear_values=values)
         if name in types:
             types[name].items = EntryItems.from_arrays(arrays, name)
+            if f"{name}.frame" in arrays:
+                types[name].frame = arrays[f"{name}.frame"]
+                types[name].video_label = arrays[f"{name}.video_label"]
+                types[name].video_frames = arrays[f"{name}.video_frames"]
     names = None
     if "items.name_offsets" in arrays:
         names = (arrays["items.name_offsets"], arrays["items.names"])
@@ -169,9 +179,13 @@ def read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, n
             raise UserError(f"{path}: corrupt index header") from None
         if not isinstance(header, dict):
             raise UserError(f"{path}: corrupt index header")
-        if header.get("format_version") != FORMAT_VERSION:
+        if header.get("format_version") not in READABLE_VERSIONS:
             version = str(header.get("format_version"))[:20]
-            raise UserError(f"{path}: index format {version} is not {FORMAT_VERSION}; rebuild it")
+            readable = " and ".join(map(str, READABLE_VERSIONS))
+            raise UserError(
+                f"{path}: index format {version} is not {FORMAT_VERSION}; rebuild it (this hashwatch reads "
+                f"formats {readable}: 2 is an index with listed videos)"
+            )
         check_header(path, header)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     data_start = _data_start(head_len)

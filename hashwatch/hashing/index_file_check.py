@@ -28,7 +28,7 @@ __all__ = ["check_arrays", "check_header"]
 
 _KINDS = ("exact", "hamming", "linear")
 # The dtypes an index stores (little-endian integers; numpy's own parser is not for untrusted text).
-_DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8"})
+_DTYPES = frozenset({"|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f8"})  # f8: video frame times
 
 
 class _Bad(Exception):
@@ -160,6 +160,8 @@ def _check_arrays(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -
             )
         if f"{name}.item_offsets" in arrays:
             _check_items(name, count, n_items, arrays)
+        if f"{name}.frame" in arrays:
+            _check_video_frames(name, count, n_items, len(header["labels"]), arrays)
 
 
 def _check_hamming_arrays(name: str, spec: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -199,6 +201,21 @@ def _check_items(name: str, count: int, n_items: int, arrays: Mapping[str, np.nd
     )
     _need(_in_range(items, n_items) and _in_range(by_item, n_items), f"{name}: item number out of range")
     _need(_in_range(by_entry, count), f"{name}: entry number out of range")
+
+
+def _check_video_frames(name: str, count: int, n_items: int, n_labels: int, arrays) -> None:
+    """Listed videos' frames (format 2): a flag per entry, a time per item link, a label and a frame count per
+    item."""
+    _need(f"{name}.item_offsets" in arrays, f"{name}: video frames without items")
+    frame = _array(arrays, f"{name}.frame", "u", 1)
+    _need(frame.shape == (count,), f"{name}: frame flags and count differ")
+    times = _array(arrays, f"{name}.item_times", "f", 1)
+    _need(times.shape == arrays[f"{name}.items"].shape, f"{name}: item times and items differ")
+    label = _array(arrays, f"{name}.video_label", "i", 1)
+    frames = _array(arrays, f"{name}.video_frames", "i", 1)
+    _need(label.shape == (n_items,) and frames.shape == (n_items,), f"{name}: video arrays and items differ")
+    _need(bool(np.all((label >= -1) & (label < n_labels))), f"{name}: video label out of range")
+    _need(bool(np.all(frames >= 0)), f"{name}: negative video frame count")
 
 
 def _check_item_names(arrays: Mapping[str, np.ndarray]) -> int:

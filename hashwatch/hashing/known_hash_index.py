@@ -310,6 +310,14 @@ class KnownHashIndex:
                 return item_id
         return None
 
+    def entry_hits(
+        self, hash_type: str, values: Sequence[str], radius: int | None = None
+    ) -> tuple[TypeIndex | None, list[list[tuple[int, int]]], ItemNames | None]:
+        """For each hex value, every entry within ``radius`` as (entry position, distance), with the type's
+        :class:`TypeIndex` (labels, items, listed videos' frames) and the items' names: what video matching
+        (:mod:`hashwatch.video.video_match`) reads, one search for all of a video's frames."""
+        return self._types.get(hash_type), self._hits(hash_type, values, radius), self._item_names
+
 
 def _match_order(item: tuple[tuple[int, int, int], tuple], entry_hex: Mapping[int, str]) -> tuple:
     (k, pos, label), (_, dist, *_rest) = item

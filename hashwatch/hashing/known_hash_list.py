@@ -28,6 +28,7 @@ import numpy as np
 from hashwatch.errors import UserError
 from hashwatch.hashing.hash_types import get_hash_type
 from hashwatch.hashing.list_file import ListRows, SkipTally, read_list
+from hashwatch.hashing.list_videos import VideoRow, derived_item_id, frame_entries, merge_video_rows
 
 __all__ = ["ITEM_SEPARATOR", "MergedList", "TypeEntries", "item_name_buffers", "load_lists"]
 
@@ -44,6 +45,13 @@ class TypeEntries:
     # ``items[item_offsets[i]:item_offsets[i + 1]]`` (sorted). None when the merged list has no item ids.
     item_offsets: np.ndarray | None = None
     items: np.ndarray | None = None
+    # Video frames (pdq only, when a list has vpdq rows): which entries are listed videos' frames (bool per
+    # entry; their items are videos), each (entry, item) link's frame timestamp (NaN for a picture), and per
+    # item its video's label and count of distinct good frames (-1 and 0 for a picture).
+    frame: np.ndarray | None = None
+    item_times: np.ndarray | None = None
+    video_label: np.ndarray | None = None
+    video_frames: np.ndarray | None = None
 
 
 @dataclass
@@ -62,6 +70,7 @@ class MergedList:
     items: int = 0  # distinct (source, item_id) pairs among the kept entries
     # Those pairs as ``source + ITEM_SEPARATOR + item_id``, in item-number order (pyarrow); None without items.
     item_names: Any = None
+    videos: int = 0  # listed videos (vpdq) with at least one good frame, their frames in types["pdq"]
 
 
 # ---------------------------------------------------------------- merging
@@ -121,6 +130,14 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     item_id = pa.chunked_array([p.item_id for p in parts], pa.large_string()).combine_chunks()
     deleted = np.concatenate([p.deleted for p in parts]) if parts else np.zeros(0, bool)
     n = len(htype)
+    types_np = np.asarray(htype.to_numpy(zero_copy_only=False), dtype=object) if n else np.array([], object)
+    video_rows = np.nonzero(types_np == "vpdq")[0] if n else np.zeros(0, np.int64)
+    if video_rows.size:  # a whole-video row without an item_id names its video by its value
+        ids = np.asarray(item_id.to_numpy(zero_copy_only=False), dtype=object)
+        vals = hval.to_numpy(zero_copy_only=False)
+        for r in video_rows[ids[video_rows] == ""]:
+            ids[r] = derived_item_id(vals[r])
+        item_id = pa.array(ids.tolist(), pa.large_string())
     seq = np.arange(n, dtype=np.int64)
 
     # Labels: distinct (category, source, list_version) triples, numbered in sorted order (stable checksum).
@@ -150,11 +167,10 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
             last = np.nonzero((row_src == s_id) & has_version)[0][-1]
             list_versions[name] = str(versions_np[last])
 
-    types_np = np.asarray(htype.to_numpy(zero_copy_only=False), dtype=object) if n else np.array([], object)
     label_set_ids: dict[tuple[int, ...], int] = {}
     merged_types: dict[str, TypeEntries] = {}
     removed_total = 0
-    for name in sorted(set(types_np.tolist())):
+    for name in sorted(set(types_np.tolist()) - {"vpdq"}):  # vpdq: videos, merged below
         ht = get_hash_type(name)
         rows = np.nonzero(types_np == name)[0]
         nbytes = ht.bits // 8
@@ -222,6 +238,20 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
             merged_types[name].item_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             merged_types[name].items = pairs[:, 1].astype(np.int64)
 
+    videos = None
+    if video_rows.size:
+        videos = _add_video_frames(
+            merged_types,
+            video_rows,
+            hval,
+            source,
+            item_id,
+            deleted,
+            row_label,
+            row_item,
+            item_rank,
+            label_set_ids,
+        )
     # Keep only labels still in use (a tombstone's own label is not), then renumber label sets in sorted
     # order, so the checksum depends on the merged content only.
     used = sorted({lab for s in label_set_ids for lab in s})
@@ -236,6 +266,13 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
     for entries in merged_types.values():
         entries.label_sets = renumber[entries.label_sets]
     used_items = _renumber_items(merged_types)
+    if videos is not None and "pdq" in merged_types:  # per item (new numbers): its video's label and frames
+        pdq = merged_types["pdq"]
+        pdq.video_label = np.full(used_items.size, -1, np.int32)
+        pdq.video_frames = np.zeros(used_items.size, np.int32)
+        at = np.searchsorted(used_items, videos.video_items)
+        pdq.video_label[at] = [new_label[int(x)] for x in videos.video_labels]
+        pdq.video_frames[at] = videos.video_frames
     item_names = sorted_keys.take(pa.array(used_items)) if used_items.size else None
     checksum = _checksum(merged_types, labels, set_list, item_names)
     return MergedList(
@@ -252,7 +289,43 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
         tombstones_applied=removed_total,
         items=int(used_items.size),
         item_names=item_names,
+        videos=int(videos.video_items.size) if videos is not None else 0,
     )
+
+
+def _add_video_frames(
+    types, video_rows, hval, source, item_id, deleted, row_label, row_item, item_rank, set_ids
+):
+    """Merge the vpdq rows into videos (:mod:`~hashwatch.hashing.list_videos`) and append their distinct
+    frames to the pdq entries (``frame`` marks them; their items are the videos, with each frame's time).
+    ``set_ids`` numbers label sets as the rest of the merge does. Returns the videos' per-item facts."""
+    vals = hval.to_numpy(zero_copy_only=False)
+    srcs = source.to_numpy(zero_copy_only=False)
+    ids = item_id.to_numpy(zero_copy_only=False)
+    rows = (
+        VideoRow(vals[r], srcs[r], ids[r], int(row_label[r]), int(item_rank[row_item[r]]), bool(deleted[r]))
+        for r in video_rows.tolist()
+    )
+    fe = frame_entries(merge_video_rows(rows))
+    n_frames = fe.values.shape[0]
+    if n_frames == 0:
+        return fe
+    sets = np.asarray([set_ids.setdefault(labels, len(set_ids)) for labels in fe.labels], np.int32)
+    img = types.get("pdq")
+    n_img = img.values.shape[0] if img is not None else 0
+    if img is not None and img.items is not None:
+        img_offsets, img_items = img.item_offsets, img.items
+    else:
+        img_offsets, img_items = np.zeros(n_img + 1, np.int64), np.zeros(0, np.int64)
+    types["pdq"] = TypeEntries(
+        values=np.concatenate([img.values, fe.values]) if img is not None else fe.values,
+        label_sets=np.concatenate([img.label_sets, sets]).astype(np.int32) if img is not None else sets,
+        item_offsets=np.concatenate([img_offsets, fe.item_offsets[1:] + img_offsets[-1]]).astype(np.int64),
+        items=np.concatenate([img_items, fe.items]).astype(np.int64),
+        frame=np.concatenate([np.zeros(n_img, bool), np.ones(n_frames, bool)]),
+        item_times=np.concatenate([np.full(img_items.size, np.nan), fe.times]),
+    )
+    return fe
 
 
 def _row_items(source, item_id):
@@ -322,6 +395,12 @@ def _checksum(
             h.update(f"items {name} {entries.items.size}\n".encode())
             h.update(np.asarray(entries.item_offsets, dtype="<i8").tobytes())
             h.update(np.asarray(entries.items, dtype="<i4").tobytes())
+        if entries.frame is not None:  # listed videos' frames (lists without vpdq rows keep their checksum)
+            h.update(f"video frames {name} {int(entries.frame.sum())}\n".encode())
+            h.update(np.asarray(entries.frame, dtype="u1").tobytes())
+            h.update(np.asarray(entries.item_times, dtype="<f8").tobytes())
+            h.update(np.asarray(entries.video_label, dtype="<i4").tobytes())
+            h.update(np.asarray(entries.video_frames, dtype="<i4").tobytes())
     if item_names is not None:
         offsets, data = item_name_buffers(item_names)
         h.update(f"item names {offsets.size - 1}\n".encode())

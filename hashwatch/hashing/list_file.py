@@ -219,6 +219,8 @@ def _read_pytx(path: str):
         if not text or text.startswith("#"):
             continue
         parts = text.split()
+        if parts and parts[0].lower() == "vpdq":  # pytx's JSON list of frames holds spaces
+            parts = text.split(None, 1)
         if len(parts) != 2:
             bad.append((len(types), f"expected '<type> <hash>', got {len(parts)} fields"))
             parts = ["", ""]
@@ -365,6 +367,15 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
             lambda row, ht=ht: f"{ht.name} needs {ht.hex_length} hex digits, got {lengths[row]}",
         )
         flag(rows_of_type & ~is_hex, f"invalid {name} value", f"{name} value is not hexadecimal")
+    if "vpdq" in known and n:  # a one-frame vpdq row must name its video
+        item_np = pc.utf8_trim_whitespace(_column(table, "item_id")).to_numpy(zero_copy_only=False)
+        whole = pc.starts_with(hval, "[").to_numpy(zero_copy_only=False)
+        frame_rows = (types_np == "vpdq") & (item_np == "") & ~whole
+        flag(
+            frame_rows,
+            "invalid vpdq value",
+            "a one-frame vpdq row ('pdq_hex,quality,timestamp') needs an item_id naming its video",
+        )
     deleted_np = deleted_text.to_numpy(zero_copy_only=False) if n else np.array([], object)
     is_true = np.isin(deleted_np, list(_TRUE))
     is_false = np.isin(deleted_np, list(_FALSE))
