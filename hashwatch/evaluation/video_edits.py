@@ -329,7 +329,7 @@ VIDEO_EDIT_SUITE: tuple[VideoEdit, ...] = (
     VideoEdit("mirror", None, _mirror),
 )
 
-QUICK_VIDEO_EDIT_IDS: tuple[str, ...] = ("crop@10", "trim@15", "inside@3")
+QUICK_VIDEO_EDIT_IDS: tuple[str, ...] = ("grey", "crop@10", "inside@3")
 
 
 def edits_by_id() -> dict[str, VideoEdit]:
