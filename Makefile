@@ -72,6 +72,15 @@ EVAL_ARGS ?=
 eval: venv
 	$(BIN)/hashwatch eval $(EVAL_ARGS)
 
+## Video detection-quality evaluation (issue 19, docs/evaluation.md "Videos"): reference clips, Debian sample
+## clips (apt-get, cached in .cache/videos) and synthetic clips through 13 edits; thresholds tuned on the
+## tuning half, recall and false matches on the held-back half, ours against the reference vpdq (its venv:
+## make vpdq-reference, or EVAL_VIDEO_ARGS=--no-reference). Writes docs/eval/video/. A few minutes here.
+.PHONY: eval-video
+EVAL_VIDEO_ARGS ?=
+eval-video: venv
+	$(BIN)/python -m hashwatch.evaluation.video $(EVAL_VIDEO_ARGS)
+
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
 ## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
 bench-crawl: venv
