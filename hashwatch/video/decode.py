@@ -23,7 +23,7 @@ import io
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import av
 import av.logging
@@ -44,6 +44,8 @@ av.logging.set_level(None)
 # from limited-range Y to full-range luma only changes the quality metric, which we rescale (see frame_luma).
 _LIMITED_Y = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv410p", "yuv411p", "yuv440p", "nv12", "nv21"})
 _FULL_Y = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "gray"})
+
+_clock = time.monotonic  # the decode deadline's clock (a test replaces it)
 
 # A packet that fails to decode is skipped (FFmpeg's decoders resynchronise at the next keyframe); this many in
 # a row and the stream is treated as damaged from there on.
@@ -77,7 +79,7 @@ class OpenVideo:
     last_time: float | None = None
     stop_kind: str | None = None  # a VIDEO_ERROR_KINDS member when decoding stopped early
     stop_error: str | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # _clock() when opening began: the decode deadline counts from there
 
     def __enter__(self) -> OpenVideo:
         return self
@@ -112,6 +114,7 @@ def open_video(data: bytes | memoryview, limits: VideoLimits = DEFAULT_LIMITS, t
 
     ``threads``: FFmpeg decoder threads (0 = one per core, frame and slice threading).
     """
+    started = _clock()
     if len(data) == 0:
         raise VideoError("video_undecodable", "empty body (0 bytes)")
     if len(data) > limits.max_bytes:
@@ -121,25 +124,28 @@ def open_video(data: bytes | memoryview, limits: VideoLimits = DEFAULT_LIMITS, t
     except Exception as exc:  # noqa: BLE001 - any FFmpeg failure to open is the same outcome
         raise VideoError("video_undecodable", f"not a container FFmpeg can open: {_describe(exc)}") from None
     try:
-        return _probe(container, limits, threads)
+        return _probe(container, limits, threads, started)
     except BaseException:
         container.close()
         raise
 
 
-def _probe(container: av.container.InputContainer, limits: VideoLimits, threads: int) -> OpenVideo:
+def _probe(
+    container: av.container.InputContainer, limits: VideoLimits, threads: int, started: float
+) -> OpenVideo:
     format_name = container.format.name
     if not container.streams.video:
         raise VideoError("video_no_video_stream", f"{format_name}: no video stream")
     stream = container.streams.video[0]
-    width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    context = stream.codec_context  # None when no bundled decoder knows the stream's codec
+    if context is None or context.codec is None:
+        raise VideoError("video_unsupported_codec", f"{format_name}: no bundled decoder for the video stream")
+    width, height = int(context.width or 0), int(context.height or 0)
     if width * height > limits.max_pixels:
         raise VideoError(
             "video_too_many_pixels", f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels"
         )
-    codec_name = stream.codec_context.name if stream.codec_context.codec else None
-    if codec_name is None or stream.codec_context.codec is None:
-        raise VideoError("video_unsupported_codec", f"{format_name}: no decoder for the video stream")
+    codec_name = context.name
     stream.codec_context.thread_count = threads
     stream.codec_context.thread_type = "AUTO"
     fps = _rate(stream)
@@ -161,6 +167,7 @@ def _probe(container: av.container.InputContainer, limits: VideoLimits, threads:
         duration=duration,
         declared_frames=int(stream.frames or 0),
         frame_mod=frame_mod_for(limits.seconds_per_hash, fps),
+        started=started,
     )
 
 
@@ -227,7 +234,7 @@ def sampled_luma(
                 video, "video_too_many_frames", f"more than {limits.max_frames} frames; hashed up to the cap"
             )
             return
-        if time.monotonic() > deadline:
+        if _clock() > deadline:
             _stop(
                 video,
                 "video_decode_timeout",
@@ -253,11 +260,11 @@ def sampled_luma(
     if video.stop_kind is None and video.frames_decoded == 0:
         _stop(video, "video_undecodable", "no frame decodes")
     elif video.stop_kind is None and _ended_early(video):
-        _stop(
-            video,
-            "video_truncated",
-            f"the stream ended after {video.frames_decoded} of {video.declared_frames or 'its'} declared frames",
-        )
+        if video.declared_frames > 0:
+            said = f"after {video.frames_decoded} of {video.declared_frames} declared frames"
+        else:
+            said = f"at {video.last_time:.1f} s of a declared {video.duration:.1f} s"
+        _stop(video, "video_truncated", f"the stream ended {said}; the frames decoded are hashed")
 
 
 def _ended_early(video: OpenVideo) -> bool:

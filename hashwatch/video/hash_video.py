@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hashwatch.hashing.algorithms.pdq import pdq_dct, pdq_hex, pdq_quality
+from hashwatch.hashing.blas_threads import limit_blas_threads
 from hashwatch.hashing.draft_resample import jarosz_buffer64
 from hashwatch.video.decode import DEFAULT_LIMITS, VideoError, open_video, sampled_luma
 from hashwatch.video.digests import VideoDigests
@@ -55,6 +56,9 @@ def hash_video(
     ``digests``: already computed while the bytes arrived (the crawl's streamed fetch); else computed here.
     ``threads``: FFmpeg decoder threads (0 = one per core).
     """
+    # PDQ's downscale is two small matrix products; multi-threaded OpenBLAS took 32 ms per 480x720 frame on
+    # this loaded 2-core machine instead of ~1 ms (hashing/blas_threads.py has the image side's measurement).
+    limit_blas_threads()
     if digests is None:
         digests = VideoDigests(data)
     facts: dict = {}
