@@ -352,7 +352,10 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
             continue
         if type(ht).parse is not HashType.parse:  # a plug-in with its own syntax: validate row by row
             vals = hval.to_numpy(zero_copy_only=False)
+            tombstones = np.isin(deleted_text.to_numpy(zero_copy_only=False), list(_TRUE))
             for row in np.nonzero(rows_of_type)[0]:
+                if name == "vpdq" and vals[row] == "" and tombstones[row]:
+                    continue  # a video's tombstone names it by item_id (checked below), not by its frames
                 try:
                     ht.parse(vals[row])
                 except ValueError as exc:
@@ -374,7 +377,8 @@ def read_list(path: str, *, skip_invalid: bool = False, skipped: Counter | None 
         flag(
             frame_rows,
             "invalid vpdq value",
-            "a one-frame vpdq row ('pdq_hex,quality,timestamp') needs an item_id naming its video",
+            "a one-frame vpdq row ('pdq_hex,quality,timestamp') or a vpdq tombstone without a value needs "
+            "an item_id naming its video",
         )
     deleted_np = deleted_text.to_numpy(zero_copy_only=False) if n else np.array([], object)
     is_true = np.isin(deleted_np, list(_TRUE))
