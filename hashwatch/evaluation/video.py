@@ -6,7 +6,7 @@ the held-back half, thresholds tuned on the tuning half, ours against the refere
         --no-reference --out /tmp/video-eval
 
 The reference runs in its own interpreter (``--reference-python``, else ``$HASHWATCH_VPDQ_PYTHON``, else
-``.cache/vpdq-reference/bin/python`` if it exists: ``make vpdq-reference`` builds it). Without it the run
+the venv ``benchmarks/vpdq_reference_install.sh`` builds: ``$VPDQ_REFERENCE_VENV`` or ``.venv-bench-video``). Without it the run
 says so on stderr and in the results, and the tables have our columns only. Writes ``results.md`` and
 ``summary.json`` (names, percentages and thresholds; no hash, no content) to ``--out``. Bad options: one line
 on stderr, exit status 2.
@@ -30,7 +30,8 @@ from hashwatch.evaluation.video_runner import VideoEvalSettings, reference_hashe
 
 __all__ = ["main", "reference_python"]
 
-REFERENCE_VENVS = (REPO / ".cache" / "vpdq-reference", REPO / ".cache" / "vpdq-reference-venv")
+# benchmarks/vpdq_reference_install.sh (make vpdq-reference) builds the reference here, or in $VPDQ_REFERENCE_VENV.
+REFERENCE_VENV = REPO / ".venv-bench-video"
 
 
 def reference_python(explicit: str | None) -> str | None:
@@ -40,10 +41,10 @@ def reference_python(explicit: str | None) -> str | None:
     env = os.environ.get("HASHWATCH_VPDQ_PYTHON")
     if env:
         return env
-    for venv in REFERENCE_VENVS:
-        if (venv / "bin" / "python").exists():
-            return str(venv / "bin" / "python")
-    return None
+    venv = Path(os.environ.get("VPDQ_REFERENCE_VENV") or REFERENCE_VENV)
+    if not venv.is_absolute():
+        venv = REPO / venv
+    return str(venv / "bin" / "python") if (venv / "bin" / "python").exists() else None
 
 
 def _parser() -> argparse.ArgumentParser:

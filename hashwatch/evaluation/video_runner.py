@@ -94,7 +94,10 @@ _REFERENCE_SCRIPT = """
 import json, sys, vpdq
 seconds = float(sys.argv[1])
 for path in sys.argv[2:]:
-    feats = vpdq.computeHash(path, seconds_per_hash=seconds)
+    try:  # one thread: a shared machine (vpdq 0.2.x names it thread_count)
+        feats = vpdq.computeHash(path, seconds_per_hash=seconds, thread_count=1)
+    except TypeError:
+        feats = vpdq.computeHash(path, seconds_per_hash=seconds)
     print(json.dumps([path, [[f.frame_number, f.timestamp, f.hex, f.quality] for f in feats]]), flush=True)
 """
 
