@@ -54,4 +54,4 @@ def vpdq_match_percents(
     if len(q) == 0 or len(c) == 0:
         return 0.0, 0.0
     within = distances(q, c) <= distance
-    return 100.0 * within.any(axis=1).sum() / len(q), 100.0 * within.any(axis=0).sum() / len(c)
+    return float(100.0 * within.any(axis=1).sum() / len(q)), float(100.0 * within.any(axis=0).sum() / len(c))

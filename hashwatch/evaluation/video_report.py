@@ -25,7 +25,7 @@ THRESHOLD_GRID: tuple[float, ...] = tuple(float(t) for t in range(5, 101, 5))
 
 
 def _hit(pair: Pair, threshold: float) -> bool:
-    return pair.query_percent > 0 and pair.query_percent >= threshold
+    return bool(pair.query_percent > 0 and pair.query_percent >= threshold)
 
 
 def _recall(own: Sequence[Pair], threshold: float) -> float | None:

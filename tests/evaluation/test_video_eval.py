@@ -20,7 +20,7 @@ from hashwatch.evaluation.video_corpus import (
     video_corpus,
 )
 from hashwatch.evaluation.video_edits import QUICK_VIDEO_EDIT_IDS, select_edits
-from hashwatch.evaluation.video_report import summarise, tune_threshold
+from hashwatch.evaluation.video_report import markdown, summarise, tune_threshold
 from hashwatch.evaluation.video_runner import Pair, VideoEvalSettings, evaluate_half, reference_hasher
 from hashwatch.video.frames import VpdqFrame
 
@@ -49,6 +49,7 @@ def test_brute_rule_distance_quality_and_dedupe() -> None:
     query = _frames(ZERO, ZERO, ZERO, _flip(far, 100)) + [VpdqFrame(9, 9.0, far, 49)]
     assert vpdq_match_percents(query, listed) == (50.0, 50.0)
     assert vpdq_match_percents(_frames(ZERO, quality=10), listed) == (0.0, 0.0)
+    assert all(type(x) is float for x in vpdq_match_percents(_frames(ZERO), listed))  # JSON-serialisable
 
 
 # --- the corpus -------------------------------------------------------------------------------------------
@@ -138,19 +139,41 @@ def test_reference_hasher_reads_its_output_and_deletes_its_files(tmp_path: Path)
         reference_hasher(str(broken), VideoEvalSettings())({"a": b"x"})
 
 
+def _stand_in_reference(tmp_path: Path) -> str:
+    """A "python" whose ``vpdq.computeHash`` is hashwatch's own hash_video: the reference path must then give
+    exactly our pairs."""
+    fake = tmp_path / "ours_as_vpdq" / "vpdq.py"
+    fake.parent.mkdir()
+    fake.write_text(
+        "from types import SimpleNamespace as F\n"
+        "from hashwatch.video.hash_video import hash_video\n"
+        "from hashwatch.video.video_hashes import VideoLimits\n"
+        "def computeHash(path, seconds_per_hash=1.0, thread_count=0):\n"
+        "    h = hash_video(open(path, 'rb').read(), VideoLimits(seconds_per_hash=seconds_per_hash))\n"
+        "    return [F(frame_number=f.frame_index, timestamp=f.timestamp, hex=f.pdq, quality=f.quality)\n"
+        "            for f in h.vpdq]\n"
+    )
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={fake.parent} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
 # --- the tiny evaluation ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def tiny() -> dict:
-    """Two synthetic 4-second clips, one per half, the quick edits, one distractor each, ours only."""
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two synthetic 4-second clips, one per half, the quick edits, one distractor each; the reference is
+    a stand-in running our own hasher (the real one needs its own venv: make eval-video)."""
     groups = [synthetic_group(1, seconds=4.0), synthetic_group(2, seconds=4.0)]
     distractor = [video_corpus(("synthetic",), 0, 1, 4.0).distractors[0]]
     edits = select_edits(list(QUICK_VIDEO_EDIT_IDS))
     settings = VideoEvalSettings(max_seconds=4.0)
+    reference = reference_hasher(_stand_in_reference(tmp_path_factory.mktemp("ref")), settings)
     return {
-        "tuning": evaluate_half("tuning", groups[:1], distractor, edits, settings),
-        "held_back": evaluate_half("held_back", groups[1:], distractor, edits, settings),
+        "tuning": evaluate_half("tuning", groups[:1], distractor, edits, settings, reference),
+        "held_back": evaluate_half("held_back", groups[1:], distractor, edits, settings, reference),
     }
 
 
@@ -159,7 +182,13 @@ def test_tiny_evaluation_pairs_and_cross_check(tiny: dict) -> None:
     assert held.failures == []
     # match_video (the compiled index) and the brute-force rule agree on every pair.
     assert tiny["tuning"].cross_check_differences == held.cross_check_differences == 0
-    own = {p.query: p for p in held.pairs if p.own}
+    ours = [p for p in held.pairs if p.impl == "ours"]
+    stand_in = [p for p in held.pairs if p.impl == "reference"]
+    # match_video rounds its percentages to 3 decimals, the brute-force rule does not.
+    assert [(p.query, p.listed, round(p.query_percent, 3), p.compared_percent) for p in stand_in] == [
+        (p.query, p.listed, p.query_percent, p.compared_percent) for p in ours
+    ]
+    own = {p.query: p for p in ours if p.own}
     assert set(own) == set(QUICK_VIDEO_EDIT_IDS)
     assert own["grey"].query_percent >= 80  # grey keeps the luma PDQ is computed on
     # The clip is the middle third of the query: all of the listed video is found, about a third of the query.
@@ -170,7 +199,7 @@ def test_tiny_evaluation_pairs_and_cross_check(tiny: dict) -> None:
 
 def test_tiny_summary_tunes_on_tuning_only(tiny: dict) -> None:
     summary = summarise(tiny, list(QUICK_VIDEO_EDIT_IDS))
-    assert summary["impls"] == ["ours"]
+    assert summary["impls"] == ["ours", "reference"]
     # Tuning pairs alone decide: a summary whose held-back half is empty tunes the same threshold.
     empty = type(tiny["held_back"])()
     alone = summarise({"tuning": tiny["tuning"], "held_back": empty}, list(QUICK_VIDEO_EDIT_IDS))
@@ -178,6 +207,7 @@ def test_tiny_summary_tunes_on_tuning_only(tiny: dict) -> None:
     assert summary["per_edit"]["grey"]["ours"]["recall_meta"] == 1.0
     assert summary["false_matches"]["ours"]["at_tuned"] == 0
     assert json.dumps(summary)  # serialisable, names and numbers only
+    assert "| `grey` | 1 | 100 % |" in markdown(summary)
 
 
 def test_cli_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
