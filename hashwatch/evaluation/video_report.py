@@ -13,7 +13,6 @@ there, those with the highest recall, and of those the highest (the widest margi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from statistics import median
 
 from hashwatch.evaluation.video_runner import IMPLS, HalfResult, Pair
@@ -128,8 +127,22 @@ def summarise(results: dict[str, HalfResult], edit_ids: Sequence[str] = ()) -> d
             }
             for half, r in results.items()
         },
-        "pairs": [asdict(p) for p in tuning + held],
+        "pair_fields": list(PAIR_FIELDS),
+        "pairs": compact_pairs(tuning + held),
     }
+
+
+PAIR_FIELDS = ("half", "impl", "kind", "query", "group", "listed", "query_percent", "compared_percent")
+
+
+def compact_pairs(pairs: Iterable[Pair]) -> list[list]:
+    """The pairs worth keeping in summary.json, as rows of :data:`PAIR_FIELDS`: every own pair and every
+    other pair with a matched frame; the rest (both percentages 0) follow from the halves' queries and lists."""
+    return [
+        [getattr(p, f) for f in PAIR_FIELDS]
+        for p in pairs
+        if p.own or p.query_percent > 0 or p.compared_percent > 0
+    ]
 
 
 def _pct(value: float | None) -> str:
