@@ -61,7 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=10.0, help="known originals' frame rate (default 10)")
     p.add_argument("--max-side", type=int, default=320, help="known originals' longer side (default 320)")
     p.add_argument("--max-seconds", type=float, default=12.0, help="known originals' length cap (default 12)")
-    p.add_argument("--seconds-per-hash", type=float, default=1.0)
+    p.add_argument(
+        "--seconds-per-hash", type=float, default=1.0, help="the queries' vPDQ sampling (default 1)"
+    )
+    p.add_argument(
+        "--list-seconds-per-hash",
+        type=float,
+        default=None,
+        help="the listed originals' sampling (default: --seconds-per-hash; 0: every frame)",
+    )
     p.add_argument("--reference-python", default=None, help="a Python with the reference vpdq package")
     p.add_argument("--no-reference", action="store_true", help="ours only")
     p.add_argument("--require-reference", action="store_true", help="fail (exit 2) if it is missing")
@@ -79,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--sources takes {', '.join(SOURCES)}")
         if min(args.fps, args.max_side, args.max_seconds, args.seconds_per_hash) <= 0:
             raise ValueError("--fps, --max-side, --max-seconds and --seconds-per-hash must be positive")
+        if args.list_seconds_per_hash is not None and args.list_seconds_per_hash < 0:
+            raise ValueError("--list-seconds-per-hash must be 0 (every frame) or positive")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {message}", file=sys.stderr)
             return 2
         print(f"warning: {message}; ours only", file=sys.stderr)
-    settings = VideoEvalSettings(args.fps, args.max_side, args.max_seconds, args.seconds_per_hash)
+    settings = VideoEvalSettings(
+        args.fps, args.max_side, args.max_seconds, args.seconds_per_hash, args.list_seconds_per_hash
+    )
     corpus = video_corpus(
         sources,
         synthetic_originals=args.synthetic if "synthetic" in sources else 0,
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: fewer than two groups of originals: nothing to split", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    reference = reference_hasher(python, settings) if python else None
+    reference = reference_hasher(python) if python else None
     results = run_video_eval(corpus, edits, settings, reference, log=lambda m: print(m, file=sys.stderr))
     summary = summarise(results, [e.id for e in edits])
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

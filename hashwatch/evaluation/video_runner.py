@@ -4,7 +4,8 @@ For each half of the corpus (:func:`~hashwatch.evaluation.video_corpus.split_gro
 
 1. Every group's original is decoded to a *known original* (:class:`VideoEvalSettings`: the first
    ``max_seconds`` at ``fps``, scaled to fit ``max_side``) and encoded as H.264: what a hotline would hold.
-   Its vPDQ (:func:`hashwatch.video.hash_video.hash_video`, one frame per ``seconds_per_hash``) is one list
+   Its vPDQ (:func:`hashwatch.video.hash_video.hash_video`, one frame per ``list_seconds_per_hash``, by
+   default ``seconds_per_hash``; 0: every frame) is one list
    row of type ``vpdq`` with the group as ``item_id``; the list is compiled into a ``KnownHashIndex``.
 2. *Queries*: each edit of :mod:`~hashwatch.evaluation.video_edits` applied to each known original, each
    published variant (prepared the same way as the original), and the half's distractors. Each is hashed
@@ -42,7 +43,7 @@ from hashwatch.video.vpdq_format import vpdq_to_json
 __all__ = ["IMPLS", "Pair", "VideoEvalSettings", "evaluate_half", "reference_hasher", "run_video_eval"]
 
 IMPLS = ("ours", "reference")
-Hasher = Callable[[dict[str, bytes]], dict[str, list[VpdqFrame]]]
+Hasher = Callable[[dict[str, bytes], float], dict[str, list[VpdqFrame]]]  # (videos, seconds per hash)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,12 @@ class VideoEvalSettings:
     fps: float = 10.0
     max_side: int = 320
     max_seconds: float = 12.0
-    seconds_per_hash: float = 1.0
+    seconds_per_hash: float = 1.0  # the queries' sampling
+    list_seconds_per_hash: float | None = None  # the listed originals' (None: the same; 0: every frame)
+
+    @property
+    def list_sampling(self) -> float:
+        return self.seconds_per_hash if self.list_seconds_per_hash is None else self.list_seconds_per_hash
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,9 @@ class HalfResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def ours_hasher(settings: VideoEvalSettings) -> Callable[[bytes], VideoHashes]:
-    """hashwatch's :func:`hash_video` at the settings' sampling rate, one decoder thread (shared machine)."""
-    limits = VideoLimits(seconds_per_hash=settings.seconds_per_hash)
+def ours_hasher(seconds_per_hash: float) -> Callable[[bytes], VideoHashes]:
+    """hashwatch's :func:`hash_video` at this sampling (0: every frame), one decoder thread (shared machine)."""
+    limits = VideoLimits(seconds_per_hash=seconds_per_hash)
     return lambda data: hash_video(data, limits, threads=1)
 
 
@@ -102,11 +108,11 @@ for path in sys.argv[2:]:
 """
 
 
-def reference_hasher(python: str, settings: VideoEvalSettings) -> Hasher:
+def reference_hasher(python: str) -> Hasher:
     """The reference ``vpdq`` package (PyPI, built against Debian's FFmpeg) run by ``python`` (its own venv):
     the videos are written to a temporary folder that is deleted when the call returns."""
 
-    def run(videos: dict[str, bytes]) -> dict[str, list[VpdqFrame]]:
+    def run(videos: dict[str, bytes], seconds_per_hash: float) -> dict[str, list[VpdqFrame]]:
         with tempfile.TemporaryDirectory(prefix="hashwatch-video-eval-") as tmp:
             paths = {}
             for i, (name, data) in enumerate(videos.items()):
@@ -114,7 +120,7 @@ def reference_hasher(python: str, settings: VideoEvalSettings) -> Hasher:
                 path.write_bytes(data)
                 paths[str(path)] = name
             proc = subprocess.run(
-                [python, "-c", _REFERENCE_SCRIPT, str(settings.seconds_per_hash), *paths],
+                [python, "-c", _REFERENCE_SCRIPT, str(seconds_per_hash), *paths],
                 capture_output=True,
                 text=True,
                 timeout=3600,
@@ -187,7 +193,8 @@ def evaluate_half(
 ) -> HalfResult:
     """Every pair of one half (see the module's doc)."""
     result = HalfResult()
-    hash_ours = ours_hasher(settings)
+    hash_ours = ours_hasher(settings.seconds_per_hash)
+    hash_listed = ours_hasher(settings.list_sampling)
     # query key -> (kind, name, group); the bytes are kept only until both implementations hashed them.
     queries: dict[str, tuple[str, str, str | None]] = {}
     videos: dict[str, bytes] = {}
@@ -211,7 +218,7 @@ def evaluate_half(
     start = time.perf_counter()
     listed_ours: dict[str, list[VpdqFrame]] = {}
     for name, data in originals.items():
-        h = hash_ours(data)
+        h = hash_listed(data)
         if h.status != "ok" or not h.vpdq:
             result.failures.append(f"ours original {name}: {h.status}")
         listed_ours[name] = list(h.vpdq)
@@ -238,12 +245,15 @@ def evaluate_half(
 
     if reference is not None:
         start = time.perf_counter()
-        ref = reference({**{f"original/{n}": d for n, d in originals.items()}, **videos})
-        listed_ref = {n: good_codes(ref.get(f"original/{n}", [])) for n in originals}
+        ref = reference(videos, settings.seconds_per_hash)
+        ref_listed = reference(originals, settings.list_sampling)
+        listed_ref = {n: good_codes(ref_listed.get(n, [])) for n in originals}
         for name, codes in listed_ref.items():
             if len(codes) == 0:
                 result.failures.append(f"reference original {name}: no good frame")
-        result.frames["reference"] = sum(len(f) for f in ref.values())
+        result.frames["reference"] = sum(len(f) for f in ref.values()) + sum(
+            len(f) for f in ref_listed.values()
+        )
         for key in videos:
             kind, name, group = queries[key]
             codes = good_codes(ref.get(key, []))
@@ -251,7 +261,9 @@ def evaluate_half(
                 q, c = vpdq_match_percents(codes, listed_c)
                 result.pairs.append(Pair(half, "reference", kind, name, group, listed, q, c))
         result.seconds["reference"] = round(time.perf_counter() - start, 2)
-        log(f"{half}: reference hashed {len(ref)} videos in {result.seconds['reference']} s")
+        log(
+            f"{half}: reference hashed {len(ref) + len(ref_listed)} videos in {result.seconds['reference']} s"
+        )
     return result
 
 

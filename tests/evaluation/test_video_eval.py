@@ -128,7 +128,7 @@ def test_reference_hasher_reads_its_output_and_deletes_its_files(tmp_path: Path)
     python.write_text(f'#!/bin/sh\nPYTHONPATH={fake.parent} exec {sys.executable} "$@"\n')
     python.chmod(0o755)
     before = set(Path(tempfile.gettempdir()).glob("hashwatch-video-eval-*"))
-    out = reference_hasher(str(python), VideoEvalSettings())({"a": b"x" * 5, "b": b"y" * 7})
+    out = reference_hasher(str(python))({"a": b"x" * 5, "b": b"y" * 7}, 1.0)
     assert out["a"] == [VpdqFrame(0, 0.0, f"{5:064x}", 90), VpdqFrame(1, 1.0, f"{5:064x}", 90)]
     assert out["b"][0].pdq == f"{7:064x}"
     assert set(Path(tempfile.gettempdir()).glob("hashwatch-video-eval-*")) == before
@@ -136,7 +136,7 @@ def test_reference_hasher_reads_its_output_and_deletes_its_files(tmp_path: Path)
     broken.write_text("#!/bin/sh\necho 'No module named vpdq' >&2\nexit 1\n")
     broken.chmod(0o755)
     with pytest.raises(RuntimeError, match="No module named vpdq"):
-        reference_hasher(str(broken), VideoEvalSettings())({"a": b"x"})
+        reference_hasher(str(broken))({"a": b"x"}, 1.0)
 
 
 def _stand_in_reference(tmp_path: Path) -> str:
@@ -170,7 +170,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
     distractor = [video_corpus(("synthetic",), 0, 1, 4.0).distractors[0]]
     edits = select_edits(list(QUICK_VIDEO_EDIT_IDS))
     settings = VideoEvalSettings(max_seconds=4.0)
-    reference = reference_hasher(_stand_in_reference(tmp_path_factory.mktemp("ref")), settings)
+    reference = reference_hasher(_stand_in_reference(tmp_path_factory.mktemp("ref")))
     return {
         "tuning": evaluate_half("tuning", groups[:1], distractor, edits, settings, reference),
         "held_back": evaluate_half("held_back", groups[1:], distractor, edits, settings, reference),
@@ -217,3 +217,18 @@ def test_cli_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert video_cli.main(["--max-seconds", "0", "--no-reference"]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 2 and "Traceback" not in err
+
+
+def test_every_frame_list_covers_a_sampling_offset() -> None:
+    """A trim by a fraction of a second shifts the query's 1 fps samples between the listed ones; a list
+    hashed at every frame holds a frame next to each of them."""
+    group = [synthetic_group(2, seconds=4.0)]
+    edits = select_edits(["trim@15"])
+    sparse = evaluate_half("held_back", group, [], edits, VideoEvalSettings(max_seconds=4.0))
+    dense = evaluate_half(
+        "held_back", group, [], edits, VideoEvalSettings(max_seconds=4.0, list_seconds_per_hash=0.0)
+    )
+    assert dense.frames["ours"] > sparse.frames["ours"] + 20  # 40 listed frames instead of 4
+    (q_sparse,) = [p.query_percent for p in sparse.pairs if p.own]
+    (q_dense,) = [p.query_percent for p in dense.pairs if p.own]
+    assert q_dense == 100.0 and q_dense > q_sparse
