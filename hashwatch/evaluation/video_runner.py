@@ -108,12 +108,13 @@ for path in sys.argv[2:]:
 """
 
 
-def reference_hasher(python: str) -> Hasher:
+def reference_hasher(python: str, tmp_root: str | Path | None = None) -> Hasher:
     """The reference ``vpdq`` package (PyPI, built against Debian's FFmpeg) run by ``python`` (its own venv):
-    the videos are written to a temporary folder that is deleted when the call returns."""
+    the videos are written to a temporary folder (under ``tmp_root``, else the system's) that is deleted when
+    the call returns. Tests pass pytest's ``tmp_path``."""
 
     def run(videos: dict[str, bytes], seconds_per_hash: float) -> dict[str, list[VpdqFrame]]:
-        with tempfile.TemporaryDirectory(prefix="hashwatch-video-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="hashwatch-video-eval-", dir=tmp_root) as tmp:
             paths = {}
             for i, (name, data) in enumerate(videos.items()):
                 path = Path(tmp) / f"{i:05d}.mp4"

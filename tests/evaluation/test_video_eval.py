@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,16 +126,17 @@ def test_reference_hasher_reads_its_output_and_deletes_its_files(tmp_path: Path)
     python = tmp_path / "python"
     python.write_text(f'#!/bin/sh\nPYTHONPATH={fake.parent} exec {sys.executable} "$@"\n')
     python.chmod(0o755)
-    before = set(Path(tempfile.gettempdir()).glob("hashwatch-video-eval-*"))
-    out = reference_hasher(str(python))({"a": b"x" * 5, "b": b"y" * 7}, 1.0)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    out = reference_hasher(str(python), videos)({"a": b"x" * 5, "b": b"y" * 7}, 1.0)
     assert out["a"] == [VpdqFrame(0, 0.0, f"{5:064x}", 90), VpdqFrame(1, 1.0, f"{5:064x}", 90)]
     assert out["b"][0].pdq == f"{7:064x}"
-    assert set(Path(tempfile.gettempdir()).glob("hashwatch-video-eval-*")) == before
+    assert list(videos.iterdir()) == []  # the files it wrote are gone
     broken = tmp_path / "broken"
     broken.write_text("#!/bin/sh\necho 'No module named vpdq' >&2\nexit 1\n")
     broken.chmod(0o755)
     with pytest.raises(RuntimeError, match="No module named vpdq"):
-        reference_hasher(str(broken))({"a": b"x"}, 1.0)
+        reference_hasher(str(broken), videos)({"a": b"x"}, 1.0)
 
 
 def _stand_in_reference(tmp_path: Path) -> str:
@@ -170,7 +170,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
     distractor = [video_corpus(("synthetic",), 0, 1, 4.0).distractors[0]]
     edits = select_edits(list(QUICK_VIDEO_EDIT_IDS))
     settings = VideoEvalSettings(max_seconds=4.0)
-    reference = reference_hasher(_stand_in_reference(tmp_path_factory.mktemp("ref")))
+    reference = reference_hasher(
+        _stand_in_reference(tmp_path_factory.mktemp("ref")), tmp_path_factory.mktemp("ref-videos")
+    )
     return {
         "tuning": evaluate_half("tuning", groups[:1], distractor, edits, settings, reference),
         "held_back": evaluate_half("held_back", groups[1:], distractor, edits, settings, reference),
