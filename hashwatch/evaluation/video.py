@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reference-python", default=None, help="a Python with the reference vpdq package")
     p.add_argument("--no-reference", action="store_true", help="ours only")
+    p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also ours+candidates: each sampled query frame matched through its image candidates",
+    )
     p.add_argument("--require-reference", action="store_true", help="fail (exit 2) if it is missing")
     p.add_argument("--out", default=str(REPO / "docs" / "eval" / "video"), help="results folder")
     return p
@@ -115,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     reference = reference_hasher(python) if python else None
-    results = run_video_eval(corpus, edits, settings, reference, log=lambda m: print(m, file=sys.stderr))
+    results = run_video_eval(
+        corpus,
+        edits,
+        settings,
+        reference,
+        log=lambda m: print(m, file=sys.stderr),
+        candidates=args.candidates,
+    )
     summary = summarise(results, [e.id for e in edits])
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     summary["run"] = {

@@ -31,7 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hashwatch.evaluation.video_brute_match import good_codes, vpdq_match_percents
+import numpy as np
+
+from hashwatch.evaluation.video_brute_match import distances, good_codes, vpdq_match_percents
 from hashwatch.evaluation.video_corpus import VideoCorpus, VideoGroup, VideoSource
 from hashwatch.evaluation.video_edits import VideoEdit, decode_clip, encode_clip
 from hashwatch.video.frames import VpdqFrame
@@ -42,7 +44,7 @@ from hashwatch.video.vpdq_format import vpdq_to_json
 
 __all__ = ["IMPLS", "Pair", "VideoEvalSettings", "evaluate_half", "reference_hasher", "run_video_eval"]
 
-IMPLS = ("ours", "reference")
+IMPLS = ("ours", "reference", "ours+candidates")
 Hasher = Callable[[dict[str, bytes], float], dict[str, list[VpdqFrame]]]  # (videos, seconds per hash)
 
 
@@ -66,7 +68,7 @@ class Pair:
     """One query against one listed original, by one implementation."""
 
     half: str  # tuning | held_back
-    impl: str  # ours | reference
+    impl: str  # ours | reference | ours+candidates
     kind: str  # edit | variant | distractor
     query: str  # the edit's id, the variant's or distractor's name
     group: str | None  # the query's group (None for a distractor)
@@ -139,6 +141,48 @@ def reference_hasher(python: str, tmp_root: str | Path | None = None) -> Hasher:
     return run
 
 
+def candidate_codes(data: bytes, settings: VideoEvalSettings) -> list[np.ndarray]:
+    """Per sampled frame of quality >= 50 (one per ``seconds_per_hash``), the PDQ codes of the frame and of
+    its image candidates (PDQ's dihedral variants and :mod:`hashwatch.hashing.candidates`: borders trimmed,
+    caption bands removed, real flips and turns, small turns undone, crops re-extended), as the image side
+    computes them for a still picture. Frames are handed over as PNG in memory."""
+    import io
+
+    from PIL import Image
+
+    from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
+
+    config = HashConfig(hash_types=("pdq",))
+    clip = decode_clip(data, fps=1.0 / settings.seconds_per_hash, max_side=None, max_seconds=None)
+    out = []
+    seen: set[str] = set()
+    for frame in clip.frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
+        h = compute_image_hashes(buffer.getvalue(), config)
+        if h.pdq is None or (h.pdq_quality or 0) < 50 or h.pdq in seen:
+            continue
+        seen.add(h.pdq)
+        hexes = [h.pdq, *(h.pdq_dihedral or ()), *h.candidate_hashes.values()]
+        out.append(np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), 32))
+    return out
+
+
+def candidate_percents(
+    frames: list[np.ndarray], listed: np.ndarray, distance: int = 31
+) -> tuple[float, float]:
+    """pytx's rule where a query frame matches through any of its codes (see :func:`candidate_codes`)."""
+    if not frames or len(listed) == 0:
+        return 0.0, 0.0
+    matched_listed = np.zeros(len(listed), bool)
+    matched = 0
+    for codes in frames:
+        within = (distances(codes, listed) <= distance).any(axis=0)
+        matched += bool(within.any())
+        matched_listed |= within
+    return float(100.0 * matched / len(frames)), float(100.0 * matched_listed.sum() / len(listed))
+
+
 def known_original(source: VideoSource, settings: VideoEvalSettings) -> tuple[bytes, object]:
     """(the known original's H.264 bytes, its decoded clip) for a source."""
     clip = decode_clip(source.load(), settings.fps, settings.max_side, settings.max_seconds)
@@ -191,8 +235,10 @@ def evaluate_half(
     settings: VideoEvalSettings,
     reference: Hasher | None = None,
     log: Callable[[str], None] = lambda _: None,
+    candidates: bool = False,
 ) -> HalfResult:
-    """Every pair of one half (see the module's doc)."""
+    """Every pair of one half (see the module's doc); ``candidates`` adds ``ours+candidates`` pairs: each
+    sampled query frame also matches through its image candidates (:func:`candidate_codes`)."""
     result = HalfResult()
     hash_ours = ours_hasher(settings.seconds_per_hash)
     hash_listed = ours_hasher(settings.list_sampling)
@@ -244,6 +290,17 @@ def evaluate_half(
     result.seconds["ours"] = round(time.perf_counter() - start, 2)
     log(f"{half}: ours hashed {len(videos) + len(originals)} videos in {result.seconds['ours']} s")
 
+    if candidates:
+        start = time.perf_counter()
+        for key, data in videos.items():
+            kind, name, group = queries[key]
+            frames_c = candidate_codes(data, settings)
+            for listed, listed_c in listed_codes.items():
+                q, c = candidate_percents(frames_c, listed_c)
+                result.pairs.append(Pair(half, "ours+candidates", kind, name, group, listed, q, c))
+        result.seconds["ours+candidates"] = round(time.perf_counter() - start, 2)
+        log(f"{half}: candidates of {len(videos)} queries in {result.seconds['ours+candidates']} s")
+
     if reference is not None:
         start = time.perf_counter()
         ref = reference(videos, settings.seconds_per_hash)
@@ -274,6 +331,7 @@ def run_video_eval(
     settings: VideoEvalSettings = VideoEvalSettings(),
     reference: Hasher | None = None,
     log: Callable[[str], None] = lambda _: None,
+    candidates: bool = False,
 ) -> dict[str, HalfResult]:
     """Both halves; distractors alternate between them (by position), so each half's count is its own."""
     distractors = {
@@ -281,10 +339,6 @@ def run_video_eval(
         "held_back": corpus.distractors[1::2],
     }
     return {
-        "tuning": evaluate_half(
-            "tuning", corpus.tuning, distractors["tuning"], edits, settings, reference, log
-        ),
-        "held_back": evaluate_half(
-            "held_back", corpus.held_back, distractors["held_back"], edits, settings, reference, log
-        ),
+        half: evaluate_half(half, groups, distractors[half], edits, settings, reference, log, candidates)
+        for half, groups in (("tuning", corpus.tuning), ("held_back", corpus.held_back))
     }

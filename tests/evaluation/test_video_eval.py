@@ -234,3 +234,21 @@ def test_every_frame_list_covers_a_sampling_offset() -> None:
     (q_sparse,) = [p.query_percent for p in sparse.pairs if p.own]
     (q_dense,) = [p.query_percent for p in dense.pairs if p.own]
     assert q_dense == 100.0 and q_dense > q_sparse
+
+
+def test_image_candidates_find_mirrored_and_bordered_frames() -> None:
+    """ours+candidates: each sampled frame also matches through the image side's candidates (real flips,
+    trimmed borders), which plain vPDQ cannot."""
+    edits = select_edits(["border@10", "mirror"])
+    result = evaluate_half(
+        "held_back",
+        [synthetic_group(2, seconds=4.0)],
+        [],
+        edits,
+        VideoEvalSettings(max_seconds=4.0),
+        candidates=True,
+    )
+    own = {(p.impl, p.query): p.query_percent for p in result.pairs if p.own}
+    for edit in ("border@10", "mirror"):
+        assert own[("ours", edit)] < 50.0
+        assert own[("ours+candidates", edit)] >= 80.0
