@@ -81,7 +81,7 @@ eval: venv
 EVAL_VIDEO_ARGS ?=
 eval-video: venv
 	PYTHON=$(PYTHON) benchmarks/vpdq_reference_install.sh
-	$(BIN)/python -m hashwatch.evaluation.video --require-reference $(EVAL_VIDEO_ARGS)
+	$(BIN)/python -m hashwatch.evaluation.video --require-reference --candidates $(EVAL_VIDEO_ARGS)
 
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
 ## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
