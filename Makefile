@@ -82,6 +82,17 @@ EVAL_ARGS ?=
 eval: venv
 	$(BIN)/hashwatch eval $(EVAL_ARGS)
 
+## Video detection-quality evaluation (issue 19, docs/evaluation.md "Videos"): reference clips, Debian sample
+## clips (apt-get, cached in .cache/videos) and synthetic clips through 13 edits; thresholds tuned on the
+## tuning half, recall and false matches on the held-back half, ours against the reference vpdq (built first
+## in .venv-bench-video by benchmarks/vpdq_reference_install.sh, as for make bench-video). Writes
+## docs/eval/video/. About 10 minutes here. Ours only: python -m hashwatch.evaluation.video --no-reference.
+.PHONY: eval-video
+EVAL_VIDEO_ARGS ?=
+eval-video: venv
+	PYTHON=$(PYTHON) benchmarks/vpdq_reference_install.sh
+	$(BIN)/python -m hashwatch.evaluation.video --require-reference --candidates $(EVAL_VIDEO_ARGS)
+
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
 ## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
 bench-crawl: venv
