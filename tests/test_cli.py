@@ -101,3 +101,27 @@ def test_index_build_names_file_and_line_of_a_bad_vpdq_row(tmp_path, capsys):
     assert main(["index", "build", str(tmp_path / "list.csv"), "--out", str(tmp_path / "k.hwidx")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "list.csv:2: vpdq frame 1 of 1:" in err and "64 hex digits" in err
+
+
+def test_a_broken_video_is_hashed_and_matched_by_its_digests_and_named_in_the_verdict(tmp_path, capsys):
+    import hashlib
+
+    paths, data = _video_files(tmp_path)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data["clip.bin"][:1500])  # the ftyp box survives: still sniffed as a video
+    assert main(["hash", str(broken)]) == 0
+    [row] = _json_lines(capsys.readouterr().out)
+    assert row["media_kind"] == "video" and row["status"] != "ok" and row["error"]
+    (tmp_path / "list.csv").write_text(
+        f"hash_type,hash_value,category\nvideo_md5,{hashlib.md5(data['clip.bin'][:1500]).hexdigest()},A\n"
+    )
+    index = str(tmp_path / "k.hwidx")
+    assert main(["index", "build", str(tmp_path / "list.csv"), "--out", index]) == 0
+    capsys.readouterr()
+    assert main(["match", str(broken), "--index", index]) == 0
+    captured = capsys.readouterr()
+    assert [r["match_kind"] for r in _json_lines(captured.out)] == ["exact"]
+    assert (
+        f"videos not fully decoded (digests only, or a partial vPDQ): {broken} ({row['status']})"
+        in captured.err
+    )

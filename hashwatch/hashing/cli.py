@@ -301,6 +301,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
     limits = _video_limits(args)
     files = matched_files = matches = 0
     undecoded: list[str] = []
+    videos_undecoded: list[str] = []
     hashed = (
         (
             path,
@@ -314,7 +315,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         for path, hashes in videos:
             files += 1
             if hashes.status != "ok":
-                undecoded.append(f"{path} ({hashes.status})")
+                videos_undecoded.append(f"{path} ({hashes.status})")
             found = match_video(index, hashes, video_options)
             for match in found:
                 _emit(
@@ -339,7 +340,11 @@ def _cmd_match(args: argparse.Namespace) -> int:
         else f"no match in {files} file(s)"
     )
     if undecoded:
-        verdict += f"; not decoded (digests only, or a partial vPDQ): {', '.join(undecoded)}"
+        verdict += f"; not decoded as images (crypto hashes only): {', '.join(undecoded)}"
+    if videos_undecoded:
+        verdict += (
+            f"; videos not fully decoded (digests only, or a partial vPDQ): {', '.join(videos_undecoded)}"
+        )
     print(f"hashwatch match: {verdict} against {args.index} ({index.size()} entries)", file=sys.stderr)
     return 0
 

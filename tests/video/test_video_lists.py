@@ -88,7 +88,7 @@ def test_whole_video_and_per_frame_rows_become_videos_in_the_pdq_index(tmp_path)
     assert np.all(t.items.times[t.items.offsets[pos] : t.items.offsets[pos + 1]] == 0.0)
 
 
-def test_a_list_without_videos_is_format_1_with_its_old_checksum(tmp_path):
+def test_a_list_without_videos_is_format_1_and_a_video_row_changes_the_checksum(tmp_path):
     rng = random.Random(2)
     lst = write_csv(tmp_path / "l.csv", [("pdq", rand_hex(rng), "A", "s")])
     before = load_lists([lst]).checksum
@@ -126,7 +126,7 @@ def test_tombstone_removes_a_video_and_a_later_whole_row_replaces_its_frames(tmp
         ],
     )
     merged = load_lists([lst])
-    assert merged.videos == 1
+    assert merged.videos == 1 and merged.tombstones_applied == 1
     pdq = merged.types["pdq"]
     assert {bytes(v).hex() for v in pdq.values} == {f.pdq for f in c}
 
@@ -192,3 +192,40 @@ def test_a_video_without_a_good_frame_is_not_indexed(tmp_path):
     lst = write_csv(tmp_path / "l.csv", [("vpdq", vpdq_to_json(video(rng, 3, low=(0, 1, 2))), "A", "s")])
     merged = load_lists([lst])
     assert merged.videos == 0 and "pdq" not in merged.types
+
+
+def test_damaged_video_arrays_are_a_one_line_error(tmp_path):
+    from hashwatch.hashing.index_file import read_container, write_container
+
+    rng = random.Random(9)
+    lst = write_csv(tmp_path / "l.csv", [("vpdq", vpdq_to_json(video(rng, 3)), "A", "s", "", "", "v")])
+    build_index([lst], str(tmp_path / "k.hwidx"))
+    header, arrays, _mm = read_container(str(tmp_path / "k.hwidx"), verify=True)
+    arrays = {name: np.array(a) for name, a in arrays.items()}
+    header = {k: v for k, v in header.items() if k != "arrays"}
+    for name, value, message in [
+        ("pdq.video_label", np.array([7], np.int32), "video label out of range"),
+        ("pdq.frame", np.zeros(2, np.uint8), "frame flags and count differ"),
+        ("pdq.item_times", np.zeros(1, np.float64), "item times and items differ"),
+    ]:
+        write_container(str(tmp_path / "bad.hwidx"), header, {**arrays, name: value})
+        with pytest.raises(UserError, match=message):
+            KnownHashIndex.load(str(tmp_path / "bad.hwidx"))
+
+
+def test_a_still_image_that_is_a_listed_videos_frame_matches_it_as_pdq(tmp_path):
+    from hashwatch.hashing.image_hashes import compute_image_hashes
+    from tests.hashing.conftest import encode, synthetic_array
+
+    h = compute_image_hashes(encode(synthetic_array(320, 240, seed=5), "PNG"))
+    assert h.pdq is not None
+    frames = [
+        VpdqFrame(0, 0.0, h.pdq, h.pdq_quality),
+        VpdqFrame(1, 1.0, f"{random.Random(1).getrandbits(256):064x}", 100),
+    ]
+    lst = write_csv(tmp_path / "l.csv", [("vpdq", vpdq_to_json(frames), "A", "s", "", "", "clip-7")])
+    build_index([lst], str(tmp_path / "k.hwidx"))
+    found = [m for m in KnownHashIndex.load(str(tmp_path / "k.hwidx")).match(h) if m.variant is None]
+    assert [(m.hash_type, m.match_kind, m.list_hash, m.item_id, m.category) for m in found] == [
+        ("pdq", "near", h.pdq, "clip-7", "A")
+    ]
