@@ -11,9 +11,9 @@ Column by column, for a video:
 - ``hash_type`` ``video_md5`` | ``vpdq`` | ``pdq``; ``match_kind`` ``exact`` | ``vpdq`` | ``frame_to_image``;
   ``hash_value`` the query's hash (the MD5, or the PDQ of the matched frame), ``list_hash`` the list's (for
   ``vpdq``: the listed video's item_id, see :mod:`hashwatch.video.video_match`);
-- the hash columns: ``md5`` and ``sha256`` are the video file's digests (``video_md5``, ``video_sha256``):
-  what joins the row with other systems, as for an image. ``sha1`` is ``""`` (the column is non-null, the
-  video path computes no SHA-1) and the picture columns (phash, dhash, pdq, pdq_quality) are null: a video has
+- the hash columns: ``md5``, ``sha1`` and ``sha256`` are the video file's digests (``video_md5``,
+  ``video_sha1``, ``video_sha256``): what joins the row with other systems, as for an image; the picture columns
+  (phash, dhash, pdq, pdq_quality) are null: a video has
   no single picture;
 - ``frame_index``, ``frame_time``, ``query_match_percent``, ``compared_match_percent``, ``matched_ranges``
   from the match.
@@ -28,7 +28,7 @@ from schemas.matches import MatchRecord, TimeRangeRow
 __all__ = ["video_match_records"]
 
 # The video's own digests in the hash columns of the same name (videos/ column -> matches/ column).
-_DIGESTS = {"md5": "video_md5", "sha256": "video_sha256"}
+_DIGESTS = {"md5": "video_md5", "sha1": "video_sha1", "sha256": "video_sha256"}
 
 
 def video_match_records(
@@ -40,7 +40,7 @@ def video_match_records(
     hashes: dict[str, Any] = {}
     for column in hash_columns(MATCHES):
         if column.name in _DIGESTS:
-            hashes[column.name] = video_row.get(_DIGESTS[column.name])
+            hashes[column.name] = video_row.get(_DIGESTS[column.name]) or ("" if column.required else None)
         else:
             hashes[column.name] = "" if column.required else None
     empty = dict.fromkeys(MatchRecord._fields)

@@ -55,6 +55,7 @@ def video_record(
         frames_decoded=hashes.frames_decoded,
         frames_hashed=len(frames),
         video_md5=hashes.md5,
+        video_sha1=hashes.sha1,
         video_sha256=hashes.sha256,
         vpdq=frames,
         vpdq_good_frames=len(good),
@@ -76,6 +77,7 @@ def video_hashes_of(row: Mapping) -> VideoHashes:
     return VideoHashes(
         md5=row["video_md5"],
         sha256=row["video_sha256"],
+        sha1=row.get("video_sha1"),
         bytes_length=int(row.get("bytes_length") or 0),
         status=row.get("decode_status") or "ok",
         error=row.get("decode_error"),

@@ -48,6 +48,7 @@ _COLUMNS = [
     ("frames_decoded", int, pa.int64()),
     ("frames_hashed", int, pa.int32()),  # len(vpdq)
     ("video_md5", str, pa.string()),  # of the file's bytes (pytx video_md5)
+    ("video_sha1", Optional[str], pa.string()),
     ("video_sha256", str, pa.string()),
     ("vpdq", Sequence[VpdqFrameRow], pa.list_(VPDQ_FRAME_TYPE)),
     # vPDQ summary: frames at or over the quality floor, and distinct frame hashes among them

@@ -141,7 +141,9 @@ class CrawlAndMatch(beam.PTransform):
             self._index, run_id, config.matching, self._allowlist, progress
         )
         # Videos match by the video library's own rule and defaults (VideoMatchOptions: Meta's vPDQ values).
-        video_matches = videos.videos | "MatchVideos" >> MatchVideos(self._index, run_id, None, progress)
+        video_matches = videos.videos | "MatchVideos" >> MatchVideos(
+            self._index, run_id, None, progress, self._allowlist
+        )
         matches = (image_matches, video_matches) | "AllMatches" >> beam.Flatten()
         fetch_log = (
             dead_letters,

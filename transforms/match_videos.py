@@ -21,25 +21,36 @@ from schemas.video_rows import video_hashes_of
 from schemas.videos import VideoRecord
 from transforms.match import IndexSource, SharedIndex
 from transforms.progress import ProgressConfig, start_reporting
-from transforms.run_counters import VIDEO_MATCHING, StageCounters
+from transforms.run_counters import MATCHING, VIDEO_MATCHING, StageCounters
 
 __all__ = ["MatchVideos", "match_video_rows"]
 
 
-def match_video_rows(index, run_id: str, video: VideoRecord, options, checksum: str, now_us: int) -> list:
-    """The matches/ rows of one videos/ row against a loaded index (the crawl and the rescan share it)."""
-    from hashwatch.video.video_match import match_video
+def match_video_rows(
+    index, run_id: str, video: VideoRecord, options, checksum: str, now_us: int, allowlist=None
+) -> tuple[list, int]:
+    """The matches/ rows of one videos/ row against a loaded index, and how many rows the allowlist left
+    out (allowlisted list entries; a known-innocent video by its md5, sha1 or sha256)."""
+    from hashwatch.video.video_match import match_video, video_digests_mapping
     from schemas.video_matches import video_match_records
 
     row = video._asdict()
-    matches = match_video(index, video_hashes_of(row), options)
+    hashes = video_hashes_of(row)
+    matches = match_video(index, hashes, options)
+    allowlisted = 0
+    if matches and allowlist is not None:
+        matches, suppressed = allowlist.split(matches, video_digests_mapping(hashes))
+        allowlisted = len(suppressed) * max(1, len(video.page_urls or ()))
     if not matches:
-        return []
-    return list(video_match_records(run_id, row, matches, checksum, now_us))
+        return [], allowlisted
+    return list(video_match_records(run_id, row, matches, checksum, now_us)), allowlisted
 
 
 class _MatchVideoFn(beam.DoFn):
-    def __init__(self, index: IndexSource, run_id: str, options, shared: Shared, progress=None) -> None:
+    def __init__(
+        self, index: IndexSource, run_id: str, options, shared: Shared, progress=None, allowlist=None
+    ) -> None:
+        self._allowlist = allowlist
         self._index = index
         self._run_id = run_id
         self._options = options
@@ -55,9 +66,11 @@ class _MatchVideoFn(beam.DoFn):
         ref = self._index.current()
         index = self._index_for(ref)
         self._counters.inc(VIDEO_MATCHING, "videos_matched_against_index")
-        rows = match_video_rows(
-            index, self._run_id, video, self._options, ref.checksum, time.time_ns() // 1000
+        rows, allowlisted = match_video_rows(
+            index, self._run_id, video, self._options, ref.checksum, time.time_ns() // 1000, self._allowlist
         )
+        if allowlisted:
+            self._counters.inc(MATCHING, "allowlisted_matches", allowlisted)  # the images' counter: one total
         if rows:
             self._counters.inc(VIDEO_MATCHING, "videos_with_a_match")
             self._counters.inc(VIDEO_MATCHING, "match_rows", len(rows))
@@ -70,16 +83,26 @@ class _MatchVideoFn(beam.DoFn):
 class MatchVideos(beam.PTransform):
     """``PCollection[VideoRecord] -> PCollection[MatchRecord]`` against ``index`` (an IndexSource). Example::
 
-    matches = videos | "MatchVideos" >> MatchVideos(FixedIndex(ref), run_id, config.matching)
+    matches = videos | "MatchVideos" >> MatchVideos(FixedIndex(ref), run_id, None, progress, allowlist)
     """
 
-    def __init__(self, index: IndexSource, run_id: str, options=None, progress: ProgressConfig | None = None):
+    def __init__(
+        self,
+        index: IndexSource,
+        run_id: str,
+        options=None,
+        progress: ProgressConfig | None = None,
+        allowlist=None,
+    ):
         super().__init__()
+        self._allowlist = allowlist
         self._index = index
         self._run_id = run_id
         self._options = options
         self._progress = progress
 
     def expand(self, videos: beam.PCollection[VideoRecord]) -> beam.PCollection[MatchRecord]:
-        fn = _MatchVideoFn(self._index, self._run_id, self._options, Shared(), self._progress)
+        fn = _MatchVideoFn(
+            self._index, self._run_id, self._options, Shared(), self._progress, self._allowlist
+        )
         return videos | "Match" >> beam.ParDo(fn).with_output_types(MatchRecord)

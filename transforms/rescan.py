@@ -126,7 +126,13 @@ class _MatchHistoryFn(beam.DoFn):
         path, table = element
         if self._videos:
             found = match_video_history_batch(
-                table, self._index_for(ref), run_id=self._run_id, now_us=_now_us(), path=path
+                table,
+                self._index_for(ref),
+                None,
+                self._allowlist,
+                run_id=self._run_id,
+                now_us=_now_us(),
+                path=path,
             )
             yield from self._emit(found)
             return

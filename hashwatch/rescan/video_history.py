@@ -34,6 +34,7 @@ VIDEO_HISTORY_COLUMNS = (
     "bytes_length",
     "video_md5",
     "video_sha256",
+    "video_sha1",
     "vpdq",
     "decode_status",
 )
@@ -44,14 +45,17 @@ def match_video_history_batch(
     table: pa.Table,
     index: KnownHashIndex,
     options=None,
+    allowlist=None,
     *,
     run_id: str,
     now_us: int,
     path: str,
 ) -> HistoryBatchResult:
     """Match one row group of ``videos/`` history (columns :data:`VIDEO_HISTORY_COLUMNS`) read from
-    ``path``. ``options``: the video matching's (``VideoMatchOptions``; None: its defaults, the crawl's)."""
-    from hashwatch.video.video_match import match_video
+    ``path``. ``options``: the video matching's (``VideoMatchOptions``; None: its defaults, the crawl's); ``allowlist``
+    (an :class:`~hashwatch.hashing.allowlist.Allowlist`) leaves out allowlisted entries and known-innocent
+    videos (by their md5, sha1 or sha256), as for images."""
+    from hashwatch.video.video_match import match_video, video_digests_mapping
     from schemas.video_matches import video_match_records
 
     out = HistoryBatchResult(rows=table.num_rows)
@@ -73,7 +77,14 @@ def match_video_history_batch(
                 )
             )
             continue
-        matches = match_video(index, video_hashes_of(row), options)
+        hashes = video_hashes_of(row)
+        matches = match_video(index, hashes, options)
+        if matches and allowlist is not None:
+            matches, suppressed = allowlist.split(matches, video_digests_mapping(hashes))
+            if suppressed:
+                out.allowlisted = (out.allowlisted or 0) + len(suppressed) * max(
+                    1, len(row.get("page_urls") or ())
+                )
         if not matches:
             continue
         out.rows_hit += 1

@@ -1,10 +1,10 @@
 """Digests of a video's bytes computed while they arrive (:class:`VideoDigests`): MD5 (pytx's ``video_md5``)
-and SHA-256, without holding the body twice::
+SHA-1 and SHA-256, without holding the body twice::
 
     digests = VideoDigests()
     for chunk in response.iter_content(1 << 16):
         digests.update(chunk)
-    digests.md5, digests.sha256, digests.bytes_length
+    digests.md5, digests.sha1, digests.sha256, digests.bytes_length
 
 :func:`hashwatch.video.hash_video.hash_video` takes a finished ``VideoDigests`` so the bytes are not hashed
 again; given none, it digests the bytes itself.
@@ -18,12 +18,13 @@ __all__ = ["VideoDigests"]
 
 
 class VideoDigests:
-    """Incremental MD5 and SHA-256 of a byte stream, and its length."""
+    """Incremental MD5, SHA-1 and SHA-256 of a byte stream, and its length."""
 
-    __slots__ = ("_md5", "_sha256", "bytes_length")
+    __slots__ = ("_md5", "_sha1", "_sha256", "bytes_length")
 
     def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self.bytes_length = 0
         if data:
@@ -32,6 +33,7 @@ class VideoDigests:
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         """Add the next chunk of the body."""
         self._md5.update(chunk)
+        self._sha1.update(chunk)
         self._sha256.update(chunk)
         self.bytes_length += memoryview(chunk).nbytes
 
@@ -39,6 +41,11 @@ class VideoDigests:
     def md5(self) -> str:
         """Lower-case hex MD5 of the bytes so far."""
         return self._md5.hexdigest()
+
+    @property
+    def sha1(self) -> str:
+        """Lower-case hex SHA-1 of the bytes so far (the ``sha1`` column of a video's matches/ rows)."""
+        return self._sha1.hexdigest()
 
     @property
     def sha256(self) -> str:

@@ -94,6 +94,7 @@ def hash_video(
     return VideoHashes(
         md5=digests.md5,
         sha256=digests.sha256,
+        sha1=digests.sha1,
         bytes_length=digests.bytes_length,
         status=status,
         error=error,
@@ -117,6 +118,7 @@ def hash_video_file(
         return VideoHashes(
             md5=digests.md5,
             sha256=digests.sha256,
+            sha1=digests.sha1,
             bytes_length=digests.bytes_length,
             status="video_too_large",
             error=f"{size} bytes, over the cap of {limits.max_bytes}",
@@ -130,6 +132,7 @@ def video_hash_record(hashes: VideoHashes) -> dict:
     return {
         "md5": hashes.md5,
         "video_md5": hashes.md5,
+        "sha1": hashes.sha1,
         "sha256": hashes.sha256,
         "bytes_length": hashes.bytes_length,
         "container": hashes.container,

@@ -51,7 +51,7 @@ class VideoLimits:
 class VideoHashes:
     """One video: its container and stream facts, its digests and its vPDQ frames.
 
-    ``md5``/``sha256`` are of the file's bytes (``video_md5`` in lists). ``frames_decoded`` counts every frame
+    ``md5``/``sha256``/``sha1`` are of the file's bytes (``video_md5`` in lists). ``frames_decoded`` counts every frame
     the decoder produced, ``vpdq`` holds one :class:`VpdqFrame` per sampled frame (in timestamp order).
     """
 
@@ -68,3 +68,4 @@ class VideoHashes:
     fps: float | None = None  # average frame rate
     frames_decoded: int = 0
     vpdq: Sequence[VpdqFrame] = field(default_factory=tuple)
+    sha1: str | None = None  # of the file's bytes (matches/ has a sha1 column; lists may list a video by it)

@@ -139,11 +139,20 @@ class _Names:
 def match_video(
     index: KnownHashIndex, video: VideoHashes, options: VideoMatchOptions | None = None
 ) -> list[VideoMatch]:
-    """Every match of ``video``: video_md5 first, then vpdq (by listed video), then frame_to_image."""
+    """Every match of ``video``: its file digests first (``video_md5``, and the generic byte digests md5, sha1
+    and sha256: a list may name a video file by any of them), then vpdq (by listed video), then
+    frame_to_image."""
     options = options or VideoMatchOptions()
     out: list[VideoMatch] = []
-    if options.md5 and video.md5:
-        out.extend(_match_md5(index, video.md5))
+    if options.md5:
+        for hash_type, value in (
+            ("video_md5", video.md5),
+            ("md5", video.md5),
+            ("sha1", video.sha1),
+            ("sha256", video.sha256),
+        ):
+            if value:
+                out.extend(_match_digest(index, hash_type, value))
     good = [f for f in video.vpdq if f.quality >= options.quality_floor]
     if not good:
         return out
@@ -168,8 +177,8 @@ def match_video(
     return out
 
 
-def _match_md5(index: KnownHashIndex, md5: str) -> list[VideoMatch]:
-    t, hits, item_names = index.entry_hits("video_md5", [md5.lower()])
+def _match_digest(index: KnownHashIndex, hash_type: str, value: str) -> list[VideoMatch]:
+    t, hits, item_names = index.entry_hits(hash_type, [value.lower()])
     if t is None or not hits[0]:
         return []
     names = _Names(index, item_names)
@@ -180,8 +189,8 @@ def _match_md5(index: KnownHashIndex, md5: str) -> list[VideoMatch]:
             category, source, version = names.labels[label]
             out.append(
                 VideoMatch(
-                    "video_md5",
-                    md5.lower(),
+                    hash_type,
+                    value.lower(),
                     list_hash,
                     0,
                     "exact",
@@ -282,3 +291,9 @@ def _match_images(t, names: _Names, uniques, hits, by_hash, options: VideoMatchO
                 )
             )
     return out
+
+
+def video_digests_mapping(video: VideoHashes) -> dict[str, str | None]:
+    """``{type: hex}`` of a video's file digests, for the allowlist's known-innocent entries (``md5``,
+    ``sha1``, ``sha256`` of the file, as an image's)."""
+    return {"md5": video.md5, "sha1": video.sha1, "sha256": video.sha256}
