@@ -27,6 +27,7 @@ from hashwatch.crawling.config import CrawlConfig
 from hashwatch.hashing.image_hashes import HashConfig
 from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.video.video_hashes import VideoLimits
+from hashwatch.video.video_match import VideoMatchOptions
 
 __all__ = ["KnownHashConfig", "OutputConfig", "RunConfig", "SeedConfig", "StreamingConfig"]
 
@@ -88,6 +89,8 @@ class RunConfig:
     streaming: StreamingConfig | None = None
     # The video caps (--max-video-seconds, --max-video-frames, ...); max_bytes is crawl.max_video_bytes.
     video: VideoLimits = field(default_factory=VideoLimits)
+    # The vPDQ rule's options (--vpdq-query-percent, --vpdq-compared-percent, --threshold vpdq=N / pdq=N).
+    video_matching: VideoMatchOptions = field(default_factory=VideoMatchOptions)
 
     @property
     def run_id(self) -> str:

@@ -40,6 +40,7 @@ from hashwatch.crawling.config import CrawlConfig
 from hashwatch.errors import UserError
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.run_config import KnownHashConfig, OutputConfig, RunConfig, SeedConfig
+from hashwatch.video.video_match import video_match_options
 from pipelines.command_help import help_requested
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
@@ -122,6 +123,12 @@ def run_config_from(options: PipelineOptions) -> RunConfig:
         ),
         streaming=streaming,
         video=dataclasses.replace(video, max_bytes=crawl.max_video_bytes),
+        video_matching=video_match_options(
+            matching.thresholds,
+            matching.hash_types,
+            values.get("vpdq_query_percent"),
+            values.get("vpdq_compared_percent"),
+        ),
     )
 
 

@@ -253,6 +253,17 @@ def add_video_arguments(parser) -> None:
         ),
     ):
         parser.add_argument(flag, type=type_, default=None, help=f"{help_} (default: {default:g})")
+    for flag, help_ in (
+        (
+            "--vpdq-query-percent",
+            "vPDQ: share of a video's distinct good frames that must match a listed video's",
+        ),
+        (
+            "--vpdq-compared-percent",
+            "vPDQ: share of the listed video's distinct good frames that must be matched",
+        ),
+    ):
+        parser.add_argument(flag, type=float, default=None, metavar="P", help=f"{help_} (default: pytx's)")
 
 
 def video_limits_from(values):

@@ -140,9 +140,9 @@ class CrawlAndMatch(beam.PTransform):
         image_matches = images | "MatchKnownHashes" >> MatchKnownHashes(
             self._index, run_id, config.matching, self._allowlist, progress
         )
-        # Videos match by the video library's own rule and defaults (VideoMatchOptions: Meta's vPDQ values).
+        # Videos match by Meta's vPDQ rule (VideoMatchOptions: pytx's defaults, --vpdq-query-percent, ...).
         video_matches = videos.videos | "MatchVideos" >> MatchVideos(
-            self._index, run_id, None, progress, self._allowlist
+            self._index, run_id, config.video_matching, progress, self._allowlist
         )
         matches = (image_matches, video_matches) | "AllMatches" >> beam.Flatten()
         fetch_log = (

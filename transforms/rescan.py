@@ -31,6 +31,7 @@ from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.rescan.history import match_history_batch
 from hashwatch.rescan.rules import Rules, decide, events_from_table
 from hashwatch.rescan.video_history import match_video_history_batch
+from hashwatch.video.video_match import video_match_options
 from schemas import MatchEvent, MatchRecord, RejectedRowRecord, RetractionRecord
 from schemas.known_hashes import IndexRef
 from transforms.match import SharedIndex, load_index
@@ -128,7 +129,8 @@ class _MatchHistoryFn(beam.DoFn):
             found = match_video_history_batch(
                 table,
                 self._index_for(ref),
-                None,
+                # --threshold vpdq=N / pdq=N and --match-types as for images; the percentages pytx's
+                video_match_options(self._options.thresholds, self._options.hash_types),
                 self._allowlist,
                 run_id=self._run_id,
                 now_us=_now_us(),

@@ -350,28 +350,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def _video_options(args: argparse.Namespace, options):
-    """The video rule's options from the match flags: ``--threshold vpdq=N`` (frame to listed frame),
-    ``pdq=N`` (frame to listed image), the vPDQ percentages, and ``--match-types`` (video_md5, vpdq, pdq)."""
-    from hashwatch.video.video_match import VideoMatchOptions
+    """The video rule's options from the match flags (:func:`hashwatch.video.video_match.video_match_options`)."""
+    from hashwatch.video.video_match import video_match_options
 
-    defaults = VideoMatchOptions()
-    for name in ("vpdq_query_percent", "vpdq_compared_percent"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value <= 100:
-            raise UserError(f"--{name.replace('_', '-')} must be between 0 and 100, got {value}")
-    types = options.hash_types
-    return VideoMatchOptions(
-        frame_distance=options.thresholds.get("vpdq", defaults.frame_distance),
-        image_distance=options.thresholds.get("pdq", defaults.image_distance),
-        query_match_percent=(
-            defaults.query_match_percent if args.vpdq_query_percent is None else args.vpdq_query_percent
-        ),
-        compared_match_percent=(
-            defaults.compared_match_percent
-            if args.vpdq_compared_percent is None
-            else args.vpdq_compared_percent
-        ),
-        md5=types is None or "video_md5" in types,
-        vpdq=types is None or "vpdq" in types,
-        frame_to_image=types is None or "pdq" in types,
+    return video_match_options(
+        options.thresholds, options.hash_types, args.vpdq_query_percent, args.vpdq_compared_percent
     )

@@ -297,3 +297,36 @@ def video_digests_mapping(video: VideoHashes) -> dict[str, str | None]:
     """``{type: hex}`` of a video's file digests, for the allowlist's known-innocent entries (``md5``,
     ``sha1``, ``sha256`` of the file, as an image's)."""
     return {"md5": video.md5, "sha1": video.sha1, "sha256": video.sha256}
+
+
+def video_match_options(
+    thresholds=None,
+    hash_types=None,
+    query_percent: float | None = None,
+    compared_percent: float | None = None,
+) -> VideoMatchOptions:
+    """The video rule's options from the matching flags every command shares: ``--threshold vpdq=N`` (a frame
+    against a listed video's), ``pdq=N`` (a frame against a listed image), ``--match-types`` (``video_md5``,
+    ``vpdq``, ``pdq``; None: all), ``--vpdq-query-percent`` and ``--vpdq-compared-percent``. A percentage
+    outside 0-100 is a :class:`~hashwatch.errors.UserError` naming its flag."""
+    from hashwatch.errors import UserError
+
+    defaults = VideoMatchOptions()
+    thresholds = thresholds or {}
+    for flag, value in (
+        ("--vpdq-query-percent", query_percent),
+        ("--vpdq-compared-percent", compared_percent),
+    ):
+        if value is not None and not 0 <= value <= 100:
+            raise UserError(f"{flag} must be between 0 and 100, got {value}")
+    return VideoMatchOptions(
+        frame_distance=thresholds.get("vpdq", defaults.frame_distance),
+        image_distance=thresholds.get("pdq", defaults.image_distance),
+        query_match_percent=defaults.query_match_percent if query_percent is None else query_percent,
+        compared_match_percent=(
+            defaults.compared_match_percent if compared_percent is None else compared_percent
+        ),
+        md5=hash_types is None or "video_md5" in hash_types,
+        vpdq=hash_types is None or "vpdq" in hash_types,
+        frame_to_image=hash_types is None or "pdq" in hash_types,
+    )

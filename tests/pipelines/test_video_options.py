@@ -52,3 +52,27 @@ def test_flags_set_the_caps(tmp_path):
 def test_a_bad_value_names_its_flag(tmp_path, flag, value):
     with pytest.raises(UserError, match=flag):
         _config(tmp_path, f"{flag}={value}")
+
+
+def test_the_vpdq_rule_flags_reach_the_video_matching(tmp_path):
+    from hashwatch.video.video_match import VideoMatchOptions
+
+    assert _config(tmp_path).video_matching == VideoMatchOptions()
+    config = _config(
+        tmp_path,
+        "--vpdq-query-percent=60",
+        "--vpdq-compared-percent=10",
+        "--threshold=vpdq=20",
+        "--threshold=pdq=24",
+    )
+    got = config.video_matching
+    assert (got.query_match_percent, got.compared_match_percent) == (60, 10)
+    assert (got.frame_distance, got.image_distance) == (20, 24)
+    only_md5 = _config(tmp_path, "--match-types=video_md5").video_matching
+    assert (only_md5.md5, only_md5.vpdq, only_md5.frame_to_image) == (True, False, False)
+
+
+@pytest.mark.parametrize("flag", ["--vpdq-query-percent", "--vpdq-compared-percent"])
+def test_a_percentage_outside_0_100_names_its_flag(tmp_path, flag):
+    with pytest.raises(UserError, match=flag):
+        _config(tmp_path, f"{flag}=120")
