@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit photos eval snapshot snapshot-compare clean
+.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit bench-video vpdq-reference photos eval snapshot snapshot-compare clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,16 @@ bench-candidates: venv photos
 ## About 2 minutes (1e6 pictures); BENCH_ARGS=--quick for a few seconds.
 bench-corroboration: venv
 	$(BIN)/python -m benchmarks.bench_corroboration $(BENCH_ARGS)
+
+## Videos (issue 19): our vPDQ against the reference vpdq package and the sampled-decode floor, same files,
+## alternating runs, medians (docs/benchmarks.md, "Videos"). About 5 minutes; BENCH_ARGS=--quick for ~1.
+bench-video: venv vpdq-reference
+	$(BIN)/python -m benchmarks.bench_video $(BENCH_ARGS)
+
+## The reference vPDQ (PyPI `vpdq`, built against Debian's FFmpeg headers: apt-get, root) in its own
+## .cache/venv-bench-video; benchmarks/vpdq_reference.py runs it on files.
+vpdq-reference:
+	PYTHON=$(PYTHON) benchmarks/vpdq_reference_install.sh
 
 ## Real photos for the hashing measurements, from Debian packages (cached, never committed).
 photos: venv

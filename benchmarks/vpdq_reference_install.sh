@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The reference vPDQ (PyPI `vpdq`, ThreatExchange's C++ with Cython bindings) in a virtualenv of its own,
-# .venv-bench-video, so the project's .venv stays clean. It is an sdist that builds against FFmpeg's development
-# headers, which come from Debian (needs root). Used by `make bench-video` and benchmarks/vpdq_reference.py.
+# .cache/venv-bench-video (git ignores .cache/), so the project's .venv stays clean. It is an sdist that
+# builds against FFmpeg's development headers, which come from Debian (needs root). Used by `make bench-video` and benchmarks/vpdq_reference.py.
 set -euo pipefail
-VENV="${VPDQ_REFERENCE_VENV:-.venv-bench-video}"
+VENV="${VPDQ_REFERENCE_VENV:-.cache/venv-bench-video}"
 PYTHON="${PYTHON:-python3}"
 VPDQ_VERSION="${VPDQ_VERSION:-0.2.5}"
 
@@ -22,7 +22,6 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
-# The sdist's build needs Cython and setuptools; no build isolation so they come from this venv.
-"$VENV/bin/pip" install -q "setuptools<81" wheel "cython<3.2" numpy
-"$VENV/bin/pip" install -q --no-build-isolation "vpdq==$VPDQ_VERSION"
+# The sdist builds with scikit-build-core, CMake and Cython, which pip fetches into its isolated build env.
+"$VENV/bin/pip" install -q "vpdq==$VPDQ_VERSION"
 "$VENV/bin/python" -c "import vpdq; print('vpdq reference: installed', getattr(vpdq, '__version__', '$VPDQ_VERSION'))"

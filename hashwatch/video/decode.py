@@ -19,6 +19,7 @@ numbered in the order the decoder outputs them, and frame ``n`` is hashed when `
 
 from __future__ import annotations
 
+import heapq
 import io
 import math
 import time
@@ -55,9 +56,10 @@ _MAX_BAD_PACKETS = 8
 class VideoError(Exception):
     """A video that cannot be hashed: ``kind`` is one of ``VIDEO_ERROR_KINDS``, the message one line."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, facts: dict | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.facts = facts or {}  # what the probe learnt before failing (container, codec, width, height)
 
 
 @dataclass
@@ -75,7 +77,8 @@ class OpenVideo:
     duration: float | None
     declared_frames: int
     frame_mod: int
-    frames_decoded: int = 0
+    frames_decoded: int = 0  # frames of the stream decoded or skipped (unsampled non-reference frames)
+    frames_skipped: int = 0  # of those, skipped without decoding (skip_frame=NONREF)
     last_time: float | None = None
     stop_kind: str | None = None  # a VIDEO_ERROR_KINDS member when decoding stopped early
     stop_error: str | None = None
@@ -135,15 +138,23 @@ def _probe(
 ) -> OpenVideo:
     format_name = container.format.name
     if not container.streams.video:
-        raise VideoError("video_no_video_stream", f"{format_name}: no video stream")
+        raise VideoError(
+            "video_no_video_stream", f"{format_name}: no video stream", {"container": format_name}
+        )
     stream = container.streams.video[0]
     context = stream.codec_context  # None when no bundled decoder knows the stream's codec
     if context is None or context.codec is None:
-        raise VideoError("video_unsupported_codec", f"{format_name}: no bundled decoder for the video stream")
+        raise VideoError(
+            "video_unsupported_codec",
+            f"{format_name}: no bundled decoder for the video stream",
+            {"container": format_name},
+        )
     width, height = int(context.width or 0), int(context.height or 0)
     if width * height > limits.max_pixels:
         raise VideoError(
-            "video_too_many_pixels", f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels"
+            "video_too_many_pixels",
+            f"declared {width}x{height}, over the cap of {limits.max_pixels} pixels",
+            {"container": format_name, "codec": context.name, "width": width, "height": height},
         )
     codec_name = context.name
     stream.codec_context.thread_count = threads
@@ -200,13 +211,91 @@ def _stop(video: OpenVideo, kind: str, message: str) -> None:
     video.stop_kind, video.stop_error = kind, message
 
 
-def _frames(video: OpenVideo) -> Iterator[av.VideoFrame]:
-    """Every decoded frame; damaged packets are skipped (a run of them ends the stream as truncated)."""
+# Codecs whose non-reference frames FFmpeg can skip (skip_frame=NONREF) without touching any other frame, and
+# whose packets each hold one frame (so counting packets by timestamp numbers the frames).
+_SKIPPABLE_CODECS = frozenset({"h264", "hevc"})
+# A frame is skipped only when its estimated number (from its timestamp) is at least this far from every
+# sampled number: the estimate may be off by one on a rounded or jittery timestamp, never by three.
+_SKIP_MARGIN = 3
+
+
+class _Numbering:
+    """Numbers output frames as the reference does (position in display order) while unsampled
+    non-reference frames are skipped: a frame's number is how many frames sent to the decoder display
+    before it (a decoder outputs in display order, so all of those have been sent already)."""
+
+    def __init__(self, video: OpenVideo) -> None:
+        tb = video.stream.time_base
+        self.enabled = bool(
+            video.codec in _SKIPPABLE_CODECS and video.frame_mod > 2 * _SKIP_MARGIN and video.fps and tb
+        )
+        self.start = video.stream.start_time or 0
+        self.frames_per_tick = float(tb) * video.fps if self.enabled else 0.0
+        self.mod = video.frame_mod
+        self.pending: list[int] = []  # timestamps of frames sent and not yet numbered (a heap)
+        self.count = 0
+        self.output = 0
+        self.mode = "DEFAULT"
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+        self.context: av.codec.context.CodecContext | None = None
+
+    def sent(self, packet: av.Packet, context: av.codec.context.CodecContext) -> None:
+        if not self.enabled or packet.size == 0:
+            return
+        self.context = context
+        jumped = packet.dts is not None and self.last_dts is not None and packet.dts < self.last_dts
+        if packet.pts is None or jumped:
+            # A frame we cannot place (no timestamp, or a timestamp jump: concatenated or broken stream): decode
+            # everything from here; number() drains what is pending, then counts outputs.
+            self.enabled = False
+            context.skip_frame = self.mode = "DEFAULT"
+            return
+        self.last_dts = packet.dts
+        heapq.heappush(self.pending, packet.pts)
+        offset = ((packet.pts - self.start) * self.frames_per_tick) % self.mod
+        mode = "DEFAULT" if offset < _SKIP_MARGIN or offset > self.mod - _SKIP_MARGIN else "NONREF"
+        if mode != self.mode:
+            context.skip_frame = self.mode = mode
+
+    def number(self, frame: av.VideoFrame) -> int:
+        if self.pending:
+            if frame.pts is None or (self.last_pts is not None and frame.pts <= self.last_pts):
+                # Past the jump: the frames still pending were skipped ones of the segment before.
+                self.count += len(self.pending)
+                self.pending.clear()
+            else:
+                while self.pending and self.pending[0] < frame.pts:  # skipped or undecodable frames before it
+                    heapq.heappop(self.pending)
+                    self.count += 1
+                if self.pending and self.pending[0] == frame.pts:
+                    heapq.heappop(self.pending)
+                self.last_pts = frame.pts
+        index = self.count
+        self.count += 1
+        self.output += 1
+        if self.enabled and frame.pts is not None and self.context is not None:
+            estimate = (frame.pts - self.start) * self.frames_per_tick
+            if abs(estimate - index) > _SKIP_MARGIN - 1:  # timestamps drift from numbers (variable rate)
+                self.enabled = False
+                self.context.skip_frame = self.mode = "DEFAULT"
+        return index
+
+    def total(self) -> int:
+        """Every frame of the stream, output or skipped."""
+        return self.count + len(self.pending)
+
+
+def _frames(video: OpenVideo, numbering: _Numbering) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(frame_number, frame)`` for every frame output; damaged packets are skipped (a run of them ends the
+    stream as truncated), unsampled non-reference frames may be skipped (:class:`_Numbering`)."""
     bad_run = 0
+    context = video.stream.codec_context
     try:
         for packet in video.container.demux(video.stream):
+            numbering.sent(packet, context)
             try:
-                frames = video.stream.codec_context.decode(packet)
+                frames = context.decode(packet)
             except av.error.FFmpegError as exc:
                 bad_run += 1
                 if bad_run >= _MAX_BAD_PACKETS:
@@ -216,7 +305,8 @@ def _frames(video: OpenVideo) -> Iterator[av.VideoFrame]:
                     return
                 continue
             bad_run = 0
-            yield from frames
+            for frame in frames:
+                yield numbering.number(frame), frame
     except av.error.FFmpegError as exc:
         _stop(video, "video_truncated", f"the container ended early or is damaged: {_describe(exc)}")
 
@@ -227,8 +317,8 @@ def sampled_luma(
     """Decode every frame under the caps; yield ``(frame_index, seconds, luma, limited_range)`` for the frames
     the sampling picks. When a cap stops decoding, ``video.stop_kind``/``stop_error`` say which."""
     deadline = video.started + limits.max_decode_seconds
-    for frame in _frames(video):
-        index = video.frames_decoded
+    numbering = _Numbering(video)
+    for index, frame in _frames(video, numbering):
         if index >= limits.max_frames:
             _stop(
                 video, "video_too_many_frames", f"more than {limits.max_frames} frames; hashed up to the cap"
@@ -257,6 +347,9 @@ def sampled_luma(
         if index % video.frame_mod == 0:
             luma, limited = frame_luma(frame)
             yield index, seconds, luma, limited
+    video.frames_skipped = numbering.count + len(numbering.pending) - numbering.output
+    if video.stop_kind is None:
+        video.frames_decoded = max(video.frames_decoded, numbering.total())
     if video.stop_kind is None and video.frames_decoded == 0:
         _stop(video, "video_undecodable", "no frame decodes")
     elif video.stop_kind is None and _ended_early(video):

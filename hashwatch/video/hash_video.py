@@ -86,6 +86,7 @@ def hash_video(
                 facts["duration"] = video.last_time + (1 / video.fps if video.fps else 0.0)
     except VideoError as exc:
         status, error = exc.kind, str(exc)
+        facts = {**exc.facts, **facts}
     except MemoryError:
         status, error = "video_undecodable", "out of memory while decoding"
     except Exception as exc:  # noqa: BLE001 - the contract: a status, never a traceback

@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
+import hashwatch.video.decode as decode_module
 from hashwatch.sites.synthetic_videos import SUPPORTED_FORMATS, make_video, video_frames
+from hashwatch.video.decode import open_video, sampled_luma
 from hashwatch.video.digests import VideoDigests
 from hashwatch.video.hash_video import frame_pdq, hash_video, video_hash_record
 from hashwatch.video.video_hashes import VideoLimits
@@ -107,3 +109,77 @@ def test_record_is_json_with_the_cli_keys() -> None:
     assert record["frames_decoded"] == 15 and record["duration"] == pytest.approx(1.5, abs=0.15)
     assert [sorted(f) for f in record["vpdq"]] == [["frame_index", "pdq", "quality", "timestamp"]] * 2
     assert all(len(f["pdq"]) == 64 for f in record["vpdq"])
+
+
+@pytest.mark.parametrize(
+    ("container", "codec"),
+    [("mp4", "h264"), ("mkv", "h264"), ("mpegts", "h264"), ("flv", "h264"), ("mp4", "hevc")],
+)
+def test_skipping_unsampled_non_reference_frames_changes_nothing(
+    container: str, codec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 1 frame per second, H.264/HEVC frames that nothing references and that are not sampled are not
+    decoded (skip_frame=NONREF); the frames hashed, their numbers and the frame count stay as a full decode's."""
+    data = make_video(seconds=4.0, fps=30, width=160, height=120, seed=4, codec=codec, container=container)
+    with open_video(data) as video:
+        sampled = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        skipped, total = video.frames_skipped, video.frames_decoded
+    monkeypatch.setattr(decode_module, "_SKIPPABLE_CODECS", frozenset())
+    with open_video(data) as video:
+        full = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        assert video.frames_skipped == 0 and video.frames_decoded == 120
+    assert total == 120
+    assert [i for i, _ in sampled] == [i for i, _ in full] == [0, 30, 60, 90]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
+    if codec == "h264":  # x264's B-frames are non-reference: a third or more of the frames are skipped
+        assert skipped >= 30, skipped
+
+
+def test_skipping_survives_a_timestamp_jump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two MPEG-TS clips back to back (timestamps restart): frames are numbered as a full decode numbers
+    them, the skipping stops at the jump."""
+    data = b"".join(
+        make_video(seconds=2.0, fps=30, width=160, height=120, seed=s, container="mpegts") for s in (5, 6)
+    )
+    with open_video(data) as video:
+        sampled = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        assert video.frames_decoded == 120 and video.frames_skipped > 0
+    monkeypatch.setattr(decode_module, "_SKIPPABLE_CODECS", frozenset())
+    with open_video(data) as video:
+        full = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+    assert [i for i, _ in sampled] == [i for i, _ in full] == [0, 30, 60, 90]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))
+
+
+def _variable_rate_mp4() -> bytes:
+    """H.264 at 30 fps whose timestamps jump 0.5 s ahead after 1 s (a variable-rate stream)."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=30, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for index, rgb in enumerate(video_frames(150, 160, 120, seed=8, fps=30)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index if index < 30 else index + 15
+            frame.time_base = Fraction(1, 30)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def test_skipping_on_a_variable_rate_stream_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _variable_rate_mp4()
+    with open_video(data) as video:
+        sampled = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        total = video.frames_decoded
+    monkeypatch.setattr(decode_module, "_SKIPPABLE_CODECS", frozenset())
+    with open_video(data) as video:
+        full = [(index, luma.copy()) for index, _, luma, _ in sampled_luma(video)]
+        assert video.frames_decoded == total == 150
+    assert [i for i, _ in sampled] == [i for i, _ in full]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sampled, full, strict=True))

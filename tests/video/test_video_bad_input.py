@@ -92,12 +92,14 @@ def test_unsupported_codec() -> None:
     assert data.count(b"MJPG") >= 1
     hashes = checked(data.replace(b"MJPG", b"QQZZ"))
     assert hashes.status == "video_unsupported_codec"
-    assert hashes.container == "avi" or hashes.container is None
+    assert hashes.container == "avi"
 
 
 @pytest.mark.parametrize("container", ["mp4", "mkv"])
 def test_audio_only(container: str) -> None:
-    assert checked(make_audio_only(1.0, container)).status == "video_no_video_stream"
+    hashes = checked(make_audio_only(1.0, container))
+    assert hashes.status == "video_no_video_stream"
+    assert hashes.container is not None and hashes.vpdq == ()
 
 
 def test_absurd_declared_dimensions_are_refused_before_decoding() -> None:
@@ -108,6 +110,7 @@ def test_absurd_declared_dimensions_are_refused_before_decoding() -> None:
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert hashes.status == "video_too_many_pixels"
     assert "16000x16000" in hashes.error
+    assert (hashes.container, hashes.width, hashes.height) == ("yuv4mpegpipe", 16000, 16000)
     assert grown_mb < 100
 
 
