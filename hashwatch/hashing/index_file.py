@@ -4,7 +4,9 @@ Layout: 8-byte magic ``HWIDX\\x00\\x01\\x00``, a little-endian uint64 header len
 version, list checksum and versions, source files, per-type layout, labels, and for every array its offset,
 dtype, shape and CRC-32), then the arrays, each 64-byte aligned. Reading checks the header and the arrays
 against each other (:mod:`~hashwatch.hashing.index_file_check`: 5-8 ms for a million entries);
-``verify=True`` also checks every array's CRC-32. Writing is atomic (a temporary file, then a rename)::
+``verify=True`` also checks every array's CRC-32. Writing is atomic (a temporary file, then a rename). An
+index with listed videos' frames among its pdq entries (``pdq.frame``, ``pdq.item_times``,
+``pdq.video_label``, ``pdq.video_frames``) is format 2; without them format 1, as before::
 
     write_index("known.hwidx", header, types, item_names)
     header, types, item_names, mm = read_index("known.hwidx", verify=False)   # arrays are views into mm

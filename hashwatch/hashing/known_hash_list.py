@@ -13,6 +13,10 @@ list_version). The ``checksum`` is a SHA-256 of the merged content (types, value
 file formats and of row order that does not change the result; ``list_versions`` maps each source to the
 list_version of its last row. Rows of one source with the same ``item_id`` hash one picture: the merge keeps
 which pictures each entry hashes (``TypeEntries.items``), for corroboration.
+
+``vpdq`` rows are videos, merged by :mod:`~hashwatch.hashing.list_videos` (keyed by source and item_id);
+their distinct good frames are appended to the ``pdq`` entries, flagged (``TypeEntries.frame``) and linked
+to their videos as items, so one Hamming table serves images and video frames.
 """
 
 from __future__ import annotations
@@ -252,6 +256,7 @@ def load_lists(paths: Sequence[str], *, skip_invalid: bool = False) -> MergedLis
             item_rank,
             label_set_ids,
         )
+        removed_total += videos.removed
     # Keep only labels still in use (a tombstone's own label is not), then renumber label sets in sorted
     # order, so the checksum depends on the merged content only.
     used = sorted({lab for s in label_set_ids for lab in s})
@@ -306,7 +311,9 @@ def _add_video_frames(
         VideoRow(vals[r], srcs[r], ids[r], int(row_label[r]), int(item_rank[row_item[r]]), bool(deleted[r]))
         for r in video_rows.tolist()
     )
-    fe = frame_entries(merge_video_rows(rows))
+    removed = [0]
+    fe = frame_entries(merge_video_rows(rows, removed))
+    fe.removed = removed[0]
     n_frames = fe.values.shape[0]
     if n_frames == 0:
         return fe

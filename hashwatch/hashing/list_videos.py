@@ -65,19 +65,21 @@ class ListedVideo:
     frames: dict[str, float] = field(default_factory=dict)
 
 
-def merge_video_rows(rows: Iterable[VideoRow]) -> dict[tuple[str, str], ListedVideo]:
-    """The videos the rows leave listed (see the module's rules), by (source, item_id)."""
+def merge_video_rows(
+    rows: Iterable[VideoRow], removed: list[int] | None = None
+) -> dict[tuple[str, str], ListedVideo]:
+    """The videos the rows leave listed (see the module's rules), by (source, item_id). ``removed`` (a
+    one-element list) counts the videos tombstones removed, for the build report."""
     from hashwatch.video.vpdq_format import json_to_vpdq, parse_feature
 
     videos: dict[tuple[str, str], ListedVideo] = {}
     for row in rows:
         key = (row.source, row.item_id)
         if row.deleted:
-            if row.source:
-                videos.pop(key, None)
-            else:
-                for other in [k for k in videos if k[1] == row.item_id]:
-                    del videos[other]
+            gone = [key] if row.source else [k for k in videos if k[1] == row.item_id]
+            for other in gone:
+                if videos.pop(other, None) is not None and removed is not None:
+                    removed[0] += 1
             continue
         whole = row.value.startswith("[")
         frames = json_to_vpdq(row.value) if whole else [parse_feature(row.value)]
@@ -108,42 +110,49 @@ class FrameEntries:
     video_items: np.ndarray
     video_labels: np.ndarray
     video_frames: np.ndarray
+    removed: int = 0  # listed videos tombstones removed
 
 
 def frame_entries(videos: dict[tuple[str, str], ListedVideo]) -> FrameEntries:
     """Group the videos' good frames by hash (one entry per distinct hash)."""
-    by_hash: dict[str, list[tuple[int, float, int]]] = {}
     kept = [v for v in videos.values() if v.frames]
-    for video in kept:
-        for pdq, timestamp in video.frames.items():
-            by_hash.setdefault(pdq, []).append((video.item, timestamp, video.label))
-    hexes = sorted(by_hash)
+    hexes: list[str] = []
+    link_item: list[int] = []
+    link_time: list[float] = []
+    link_label: list[int] = []
+    for video in kept:  # one link per (video, distinct good frame hash)
+        hexes.extend(video.frames)
+        link_time.extend(video.frames.values())
+        link_item.extend([video.item] * len(video.frames))
+        link_label.extend([video.label] * len(video.frames))
+    raw = np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(-1, 32)
+    # Grouped by hash with numpy (a Python loop per frame took 6 of 10 s for 600 k frames)
+    uniq, entry = np.unique(np.ascontiguousarray(raw).view("V32").reshape(-1), return_inverse=True)
+    entry = entry.reshape(-1)
+    items_np, times_np, labels_np = (np.asarray(x) for x in (link_item, link_time, link_label))
+    order = np.lexsort((items_np, entry))  # by entry, then by item (a video has each hash once)
+    counts = np.bincount(entry, minlength=uniq.size)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    sorted_labels = labels_np[order] if labels_np.size else np.zeros(0, np.int64)
+    labels: list[tuple[int, ...]] = (
+        [(int(x),) for x in sorted_labels[offsets[:-1]].tolist()] if uniq.size else []
+    )
+    for e in np.nonzero(counts > 1)[0].tolist():
+        labels[e] = tuple(sorted({int(x) for x in sorted_labels[offsets[e] : offsets[e + 1]].tolist()}))
     values = (
-        np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(-1, 32).copy()
-        if hexes
+        np.ascontiguousarray(uniq).view(np.uint8).reshape(-1, 32)
+        if uniq.size
         else np.zeros((0, 32), np.uint8)
     )
-    labels: list[tuple[int, ...]] = []
-    offsets = [0]
-    items: list[int] = []
-    times: list[float] = []
-    for pdq in hexes:
-        links = sorted(by_hash[pdq])
-        labels.append(tuple(sorted({lab for _, _, lab in links})))
-        seen: set[int] = set()
-        for item, timestamp, _ in links:
-            if item not in seen:  # two listed videos of one (source, item_id) cannot exist: one link each
-                seen.add(item)
-                items.append(item)
-                times.append(timestamp)
-        offsets.append(len(items))
+    items = items_np[order].astype(np.int64) if items_np.size else np.zeros(0, np.int64)
+    times = times_np[order].astype(np.float64) if times_np.size else np.zeros(0, np.float64)
     kept.sort(key=lambda v: v.item)
     return FrameEntries(
         values=values,
         labels=labels,
-        item_offsets=np.asarray(offsets, np.int64),
-        items=np.asarray(items, np.int64),
-        times=np.asarray(times, np.float64),
+        item_offsets=offsets,
+        items=items,
+        times=times,
         video_items=np.asarray([v.item for v in kept], np.int64),
         video_labels=np.asarray([v.label for v in kept], np.int64),
         video_frames=np.asarray([len(v.frames) for v in kept], np.int64),

@@ -88,7 +88,7 @@ def test_whole_video_and_per_frame_rows_become_videos_in_the_pdq_index(tmp_path)
     assert np.all(t.items.times[t.items.offsets[pos] : t.items.offsets[pos + 1]] == 0.0)
 
 
-def test_a_list_without_videos_is_format_1_with_its_old_checksum(tmp_path):
+def test_a_list_without_videos_is_format_1_and_a_video_row_changes_the_checksum(tmp_path):
     rng = random.Random(2)
     lst = write_csv(tmp_path / "l.csv", [("pdq", rand_hex(rng), "A", "s")])
     before = load_lists([lst]).checksum
@@ -126,7 +126,7 @@ def test_tombstone_removes_a_video_and_a_later_whole_row_replaces_its_frames(tmp
         ],
     )
     merged = load_lists([lst])
-    assert merged.videos == 1
+    assert merged.videos == 1 and merged.tombstones_applied == 1
     pdq = merged.types["pdq"]
     assert {bytes(v).hex() for v in pdq.values} == {f.pdq for f in c}
 

@@ -270,7 +270,7 @@ def test_a_synthetic_video_re_encoded_matches_its_listed_vpdq_and_an_unrelated_o
     from hashwatch.sites.synthetic_videos import make_video
     from hashwatch.video.hash_video import hash_video
 
-    listed = hash_video(make_video(seconds=4, fps=10, seed=4))  # seed 4: every sampled frame's quality >= 61
+    listed = hash_video(make_video(seconds=4, fps=10, seed=4))
     assert listed.status == "ok" and min(f.quality for f in listed.vpdq) >= 50
     index = build(tmp_path, [("vpdq", vpdq_to_json(listed.vpdq), "A", "s", "", "", "known")])
     copy = hash_video(
