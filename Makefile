@@ -84,13 +84,12 @@ eval: venv
 
 ## Video detection-quality evaluation (issue 19, docs/evaluation.md "Videos"): reference clips, Debian sample
 ## clips (apt-get, cached in .cache/videos) and synthetic clips through 13 edits; thresholds tuned on the
-## tuning half, recall and false matches on the held-back half, ours against the reference vpdq (built first
-## in .venv-bench-video by benchmarks/vpdq_reference_install.sh, as for make bench-video). Writes
-## docs/eval/video/. About 10 minutes here. Ours only: python -m hashwatch.evaluation.video --no-reference.
+## tuning half, recall and false matches on the held-back half, ours (and ours with the image candidates of
+## each frame) against the reference vpdq (make vpdq-reference builds it, as for bench-video). Writes
+## docs/eval/video/. About 3 minutes here. Ours only: python -m hashwatch.evaluation.video --no-reference.
 .PHONY: eval-video
 EVAL_VIDEO_ARGS ?=
-eval-video: venv
-	PYTHON=$(PYTHON) benchmarks/vpdq_reference_install.sh
+eval-video: venv vpdq-reference
 	$(BIN)/python -m hashwatch.evaluation.video --require-reference --candidates $(EVAL_VIDEO_ARGS)
 
 ## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.

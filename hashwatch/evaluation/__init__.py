@@ -13,5 +13,12 @@ flagged, for every perceptual hash type and threshold. Beam-free.
   comparison, the threshold choice.
 - :mod:`~hashwatch.evaluation.report`: the markdown tables and the PNG plot; ``hashwatch eval`` runs it all.
 
-Nothing here writes image bytes anywhere: edited copies live in memory, caches hold hashes only.
+- Videos (issue 19): :mod:`~hashwatch.evaluation.video_edits` (the video edit suite),
+  :mod:`~hashwatch.evaluation.video_corpus` (clips grouped by original, tuning and held-back halves),
+  :mod:`~hashwatch.evaluation.video_runner` and :mod:`~hashwatch.evaluation.video_report`;
+  ``python -m hashwatch.evaluation.video`` (``make eval-video``) runs it all.
+
+Nothing here writes image bytes anywhere: edited copies live in memory, caches hold hashes only. The one
+exception is the reference ``vpdq`` package, which reads files only: the video evaluation writes the clips it
+hashes to a temporary folder that it deletes when the reference returns.
 """

@@ -6,10 +6,10 @@ the held-back half, thresholds tuned on the tuning half, ours against the refere
         --no-reference --out /tmp/video-eval
 
 The reference runs in its own interpreter (``--reference-python``, else ``$HASHWATCH_VPDQ_PYTHON``, else
-the venv ``benchmarks/vpdq_reference_install.sh`` builds: ``$VPDQ_REFERENCE_VENV`` or ``.venv-bench-video``). Without it the run
-says so on stderr and in the results, and the tables have our columns only. Writes ``results.md`` and
-``summary.json`` (names, percentages and thresholds; no hash, no content) to ``--out``. Bad options: one line
-on stderr, exit status 2.
+the venv ``make vpdq-reference`` builds: ``$VPDQ_REFERENCE_VENV`` or ``.cache/venv-bench-video``). Without
+it the run says so on stderr and the tables have our columns only (``--require-reference``: exit 2 instead).
+``--candidates`` adds ``ours+candidates``. Writes ``results.md`` and ``summary.json`` (names, percentages and
+thresholds; no hash, no content) to ``--out``. Bad options: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hashwatch.evaluation.video_runner import VideoEvalSettings, reference_hashe
 __all__ = ["main", "reference_python"]
 
 # benchmarks/vpdq_reference_install.sh (make vpdq-reference) builds the reference here, or in $VPDQ_REFERENCE_VENV.
-REFERENCE_VENV = REPO / ".venv-bench-video"
+REFERENCE_VENV = REPO / ".cache" / "venv-bench-video"
 
 
 def reference_python(explicit: str | None) -> str | None:
