@@ -1,8 +1,8 @@
 """Layering: the Beam-free libraries import no Beam, and Beam still encodes every record with RowCoder.
 
 ``hashwatch/crawling``, ``hashwatch/hashing``, ``hashwatch/video``, ``hashwatch/rescan`` and ``schemas/`` are
-plain libraries: importing any of their modules must not load ``apache_beam`` (it took 2.5 s and made ``hashwatch.crawling.robots`` a Beam
-module, through ``schemas``). The coders of ``schemas``' records are registered on the Beam side
+plain libraries: importing any of their modules must not load ``apache_beam`` (it took 2.5 s and made
+``hashwatch.crawling.robots`` a Beam module, through ``schemas``). The coders of ``schemas``' records are registered on the Beam side
 (``transforms/coders.py``, imported by ``transforms/__init__.py``); these tests check, in fresh processes,
 that an entry point and an SDK worker process both see ``RowCoder`` for every record type: were the
 registration lost, Beam would not fail but pickle the records (``FastPrimitivesCoder``).
@@ -24,7 +24,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("coder_probe.py")
-BEAM_FREE_PACKAGES = ("hashwatch.crawling", "hashwatch.hashing", "hashwatch.video", "hashwatch.rescan", "schemas")
+BEAM_FREE_PACKAGES = (
+    "hashwatch.crawling",
+    "hashwatch.hashing",
+    "hashwatch.video",
+    "hashwatch.rescan",
+    "schemas",
+)
 # Modules a Beam-free module may not import, even inside a function: Beam, and the layers built on it.
 BEAM_SIDE = ("apache_beam", "transforms", "pipelines")
 ENTRY_POINTS = ("pipelines.crawl_match", "pipelines.streaming", "pipelines.rescan")
