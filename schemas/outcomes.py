@@ -51,6 +51,7 @@ ERROR_KINDS = frozenset(
         "not_html",  # a page URL whose bytes are neither HTML nor an image
         "decode_error",  # image bytes that do not decode (truncated, corrupt)
         "too_many_pixels",  # decompression-bomb guard
+        "too_many_frames",  # an animation over its frame cap: the frames before it are hashed (images/ row kept)
         "unsupported_format",
         "data_uri_too_large",
         "not_a_video",  # a video URL whose bytes are a page, text or a document (an image is hashed as one)

@@ -27,7 +27,9 @@ __all__ = ["HashImageBody", "image_record"]
 _NAMESPACE = HASHING  # HashImages
 # decode_status values that make the fetch_log row a failure (the images/ row is still written: an undecodable
 # file can still match a list by MD5 or SHA).
-_FAILED_DECODES = frozenset({"decode_error", "too_many_pixels", "unsupported_format"})
+# A decode status that makes the fetch a failure with that error kind (the images/ row is still written when
+# there is one: an animation over its frame cap keeps the frames hashed before it, as a video does).
+_FAILED_DECODES = frozenset({"decode_error", "too_many_pixels", "unsupported_format", "too_many_frames"})
 
 
 def image_record(

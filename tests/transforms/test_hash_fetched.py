@@ -126,3 +126,21 @@ def test_a_handler_that_raises_fails_the_row_without_its_message():
         expected = ("failed", "internal", "image handler raised ValueError")
         assert_that(rows, equal_to([expected, expected]), label="rows")
         assert_that(hashed.images, equal_to([]), label="no records")
+
+
+def test_an_animation_over_the_frame_cap_is_a_failed_fetch_with_its_error_kind_and_keeps_its_row():
+    """As a video over its frame cap: the frames before the cap are hashed and kept in images/, and the
+    fetch_log row says why the rest were not (never a silent partial hash)."""
+    from hashwatch.hashing.animation import AnimationConfig
+    from hashwatch.hashing.image_hashes import HashConfig
+    from hashwatch.sites.synthetic_animations import make_animation
+    from schemas.outcomes import ERROR_KINDS
+
+    body = make_animation("GIF", [1, 2, 3, 4])
+    task = ImageTask("http://127.0.0.1/a.gif", 1, ["http://127.0.0.1/p"], "http://127.0.0.1/p")
+    fetched = FetchedBody(body, task.image_url, 200, "image/gif", "image/gif", 0)
+    capped = HashImageBody(RUN_ID, HashConfig(animation=AnimationConfig(max_frames=2)))(task, fetched)
+    assert capped.error_kind == "too_many_frames" and capped.error_kind in ERROR_KINDS
+    assert capped.record is not None and capped.record.frames_hashed == 2
+    whole = HashImageBody(RUN_ID)(task, fetched)
+    assert whole.error_kind is None and whole.record.frames_hashed == 4
