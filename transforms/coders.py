@@ -23,10 +23,18 @@ twice is harmless (the registry maps a type to a coder class)::
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.pvalue import PCollection
+from apache_beam.typehints import native_type_compatibility
 
 from schemas import RECORD_TYPES
 
-__all__ = ["register_record_coders"]
+__all__ = ["register_record_coders", "with_element_type"]
+
+
+def with_element_type(pcoll: PCollection, element_type) -> PCollection:
+    """Declare a tagged output's element type (Beam leaves them Any), so its records use RowCoder."""
+    pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
+    return pcoll
 
 
 def register_record_coders() -> None:

@@ -49,7 +49,6 @@ from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
 from apache_beam.pvalue import PCollection, TaggedOutput
-from apache_beam.typehints import native_type_compatibility
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.crawl_worker import ImageOutcome, PageOutcome
@@ -66,6 +65,7 @@ from hashwatch.crawling.url_rules import host_key
 from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
+from transforms.coders import with_element_type
 from transforms.hash_fetched import BODIES, FetchedImage, HashImages
 from transforms.polite_fetch import Handed, PoliteFetchFn, wv
 from transforms.progress import ProgressConfig, start_reporting
@@ -295,12 +295,6 @@ def _image_task(image_url: str, refs: Iterable[ImageRef]) -> ImageTask:
     return image_task_for(image_url, refs)
 
 
-def _with_type(pcoll: PCollection, element_type) -> PCollection:
-    """Declare a tagged output's element type (Beam leaves them Any), so its records use RowCoder."""
-    pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
-    return pcoll
-
-
 def image_shards(config: CrawlConfig) -> int:
     """How many keys ``FetchImages`` spreads one host's images over: 1, unless no delay can apply to any
     request to any host (``per_host_delay`` 0, and robots.txt ``Crawl-delay`` capped at 0 or robots ignored),
@@ -395,10 +389,10 @@ class CrawlRounds(beam.PTransform):
             .with_outputs(_SKIPPED, main="tasks")
         )
         decided = self._seen.seeds_by_url(seeds) | "Seeds/Decide" >> decide
-        carry = _with_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
+        carry = with_element_type(decided.tasks, CrawlTask) | "Seeds/KeyByHost" >> beam.Map(
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
-        fetch_logs = [_with_type(decided[_SKIPPED], FetchLogRecord)]
+        fetch_logs = [with_element_type(decided[_SKIPPED], FetchLogRecord)]
         refs, video_refs, inline = [], [], []
         # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
         for depth in range(config.max_depth + 2):
@@ -414,18 +408,18 @@ class CrawlRounds(beam.PTransform):
                 .with_outputs(_REFS, _VIDEO_REFS, BODIES, _CARRY, main="fetch_log")
             )
             # Seeds and links that were images, and inline data: images: hashed in the round's stage.
-            hashed = _with_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
+            hashed = with_element_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
                 run_id,
                 self._handler,
                 _METRICS_PAGES,
                 records_counter="inline_images",
                 progress=self._progress,
             )
-            fetch_logs += [_with_type(fetched.fetch_log, FetchLogRecord), hashed.fetch_log]
-            refs.append(_with_type(fetched[_REFS], ImageRef))
-            video_refs.append(_with_type(fetched[_VIDEO_REFS], ImageRef))
+            fetch_logs += [with_element_type(fetched.fetch_log, FetchLogRecord), hashed.fetch_log]
+            refs.append(with_element_type(fetched[_REFS], ImageRef))
+            video_refs.append(with_element_type(fetched[_VIDEO_REFS], ImageRef))
             inline.append(hashed.images)
-            carry = _with_type(fetched[_CARRY], _CarryType)
+            carry = with_element_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
             fetch_log=tuple(fetch_logs) | "FetchLog" >> beam.Flatten(),
@@ -494,13 +488,15 @@ class FetchImages(beam.PTransform):
             .with_output_types(FetchLogRecord)
             .with_outputs(BODIES, _VIDEO_REFS, main="fetch_log")
         )
-        hashed = _with_type(fetched[BODIES], FetchedImage) | "HashImages" >> HashImages(
+        hashed = with_element_type(fetched[BODIES], FetchedImage) | "HashImages" >> HashImages(
             self._run_id, self._handler, _METRICS_IMAGES, progress=self._progress
         )
         fetch_log = (
-            _with_type(fetched.fetch_log, FetchLogRecord),
+            with_element_type(fetched.fetch_log, FetchLogRecord),
             hashed.fetch_log,
         ) | "FetchLog" >> beam.Flatten()
         return FetchImagesResult(
-            fetch_log=fetch_log, images=hashed.images, video_refs=_with_type(fetched[_VIDEO_REFS], ImageRef)
+            fetch_log=fetch_log,
+            images=hashed.images,
+            video_refs=with_element_type(fetched[_VIDEO_REFS], ImageRef),
         )

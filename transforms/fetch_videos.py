@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.pvalue import PCollection, TaggedOutput
-from apache_beam.typehints import native_type_compatibility
 
 from hashwatch.crawling.config import CrawlConfig
 from hashwatch.crawling.crawl_worker import ImageOutcome
@@ -38,6 +37,7 @@ from schemas.crawl import VideoRef, VideoTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.outcomes import KIND_VIDEO, OUTCOME_FAILED
 from schemas.videos import VideoRecord
+from transforms.coders import with_element_type
 from transforms.crawl import _image_key, image_shards
 from transforms.hash_fetched import BODIES, FetchedImage
 from transforms.hash_videos import HandledVideo, HashVideoBody
@@ -51,11 +51,6 @@ _VIDEOS = "videos"
 _IMAGES = "images"
 # Video bodies that may wait for the hash step per DoFn instance (see the module docstring).
 _BODIES_WAITING = 1
-
-
-def _typed(pcoll: PCollection, element_type) -> PCollection:
-    pcoll.element_type = native_type_compatibility.convert_to_beam_type(element_type)
-    return pcoll
 
 
 def video_task(video_url: str, refs: Iterable[VideoRef]) -> VideoTask:
@@ -177,8 +172,8 @@ class HashVideos(beam.PTransform):
         )
         return HashedVideos(
             fetch_log=hashed.fetch_log,
-            videos=_typed(hashed[_VIDEOS], VideoRecord),
-            images=_typed(hashed[_IMAGES], ImageRecord),
+            videos=with_element_type(hashed[_VIDEOS], VideoRecord),
+            images=with_element_type(hashed[_IMAGES], ImageRecord),
         )
 
 
@@ -228,11 +223,11 @@ class FetchVideos(beam.PTransform):
             | "Fetch"
             >> beam.ParDo(fetch_fn).with_output_types(FetchLogRecord).with_outputs(BODIES, main="fetch_log")
         )
-        hashed = _typed(fetched[BODIES], FetchedImage) | "HashVideos" >> HashVideos(
+        hashed = with_element_type(fetched[BODIES], FetchedImage) | "HashVideos" >> HashVideos(
             self._run_id, self._handler, self._progress
         )
         fetch_log = (
-            _typed(fetched.fetch_log, FetchLogRecord),
+            with_element_type(fetched.fetch_log, FetchLogRecord),
             hashed.fetch_log,
         ) | "FetchLog" >> beam.Flatten()
         return FetchVideosResult(fetch_log=fetch_log, videos=hashed.videos, images=hashed.images)

@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.pvalue import PCollection, TaggedOutput
-from apache_beam.typehints import native_type_compatibility
 
 from hashwatch.crawling.fetcher import one_line
 from hashwatch.crawling.image_handler import FetchedBody, HandledImage, ImageBodyHandler
@@ -38,6 +37,7 @@ from schemas.crawl import ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.images import ImageRecord
 from schemas.outcomes import OUTCOME_FAILED
+from transforms.coders import with_element_type
 from transforms.progress import ProgressConfig, start_reporting
 from transforms.run_counters import StageCounters, count_row
 
@@ -181,6 +181,6 @@ class HashImages(beam.PTransform):
         hashed = bodies | "Hash" >> beam.ParDo(self._fn).with_output_types(FetchLogRecord).with_outputs(
             _IMAGES, main="fetch_log"
         )
-        images = hashed[_IMAGES]
-        images.element_type = native_type_compatibility.convert_to_beam_type(ImageRecord)
-        return HashedImages(fetch_log=hashed.fetch_log, images=images)
+        return HashedImages(
+            fetch_log=hashed.fetch_log, images=with_element_type(hashed[_IMAGES], ImageRecord)
+        )

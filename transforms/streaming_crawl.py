@@ -26,7 +26,8 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms import trigger, window
 
 from hashwatch.crawling.frontier import seed_key
-from transforms.crawl import _CARRY_LINK, _CarryType, _with_type
+from transforms.coders import with_element_type
+from transforms.crawl import _CARRY_LINK, _CarryType
 from transforms.url_dedupe import CHECK, MARK, DropRecentlySeen
 
 __all__ = ["SeenWithinTtl", "StreamWindowing"]
@@ -97,4 +98,4 @@ class SeenWithinTtl:
             | f"{name}/ChecksAndMarks" >> beam.Flatten()
             | f"{name}/Dedupe" >> self._dedupe(name)
         )
-        return _with_type((fresh, states) | f"{name}/Carry" >> beam.Flatten(), _CarryType)
+        return with_element_type((fresh, states) | f"{name}/Carry" >> beam.Flatten(), _CarryType)

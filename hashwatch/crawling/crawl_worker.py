@@ -418,14 +418,16 @@ class CrawlWorker:
     # --- images ------------------------------------------------------------------------------------------
 
     def fetch_image(self, task: ImageTask, pace: Pacer) -> ImageOutcome:
+        return self._timed_fetch(task, pace, KIND_IMAGE, self._fetch_image)
+
+    def _timed_fetch(self, task: ImageTask, pace: Pacer, kind: str, fetch) -> ImageOutcome:
+        """``fetch(task, pace, parent)``, timed; an unexpected exception is the URL's ``internal`` row."""
         started = time.monotonic()
         parent = task.page_urls[0] if task.page_urls else None
         try:
-            outcome = self._fetch_image(task, pace, parent)
+            outcome = fetch(task, pace, parent)
         except Exception as exc:
-            outcome = ImageOutcome(
-                self.internal_row(task.image_url, KIND_IMAGE, task.depth, parent, exc), None
-            )
+            outcome = ImageOutcome(self.internal_row(task.image_url, kind, task.depth, parent, exc), None)
         outcome.elapsed_s = time.monotonic() - started
         return outcome
 
@@ -459,16 +461,7 @@ class CrawlWorker:
         ``--max-video-bytes``, feeding its digests as the bytes arrive, and hand the body over (with its
         digests) to the handler. A body that is an image is handed over too (hashed as an image); a page,
         text or a document fails ``not_a_video``; over the cap fails ``video_too_large``."""
-        started = time.monotonic()
-        parent = task.page_urls[0] if task.page_urls else None
-        try:
-            outcome = self._fetch_video(task, pace, parent)
-        except Exception as exc:
-            outcome = ImageOutcome(
-                self.internal_row(task.image_url, KIND_VIDEO, task.depth, parent, exc), None
-            )
-        outcome.elapsed_s = time.monotonic() - started
-        return outcome
+        return self._timed_fetch(task, pace, KIND_VIDEO, self._fetch_video)
 
     def _fetch_video(self, task: ImageTask, pace: Pacer, parent: str | None) -> ImageOutcome:
         digests = self.video_digests() if self.video_digests is not None else None
