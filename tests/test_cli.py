@@ -125,3 +125,15 @@ def test_a_broken_video_is_hashed_and_matched_by_its_digests_and_named_in_the_ve
         f"videos not fully decoded (digests only, or a partial vPDQ): {broken} ({row['status']})"
         in captured.err
     )
+
+
+def test_the_cli_sniffs_videos_as_the_crawl_does():
+    """One sniffer: a container the crawl fetches as a video (MPEG-PS, Ogg Theora, M2TS too) is one
+    ``hashwatch hash`` hashes as a video."""
+    from hashwatch.crawling.sniff import is_video_type, sniff_content_type
+    from hashwatch.hashing.cli import looks_like_video
+
+    m2ts = (bytes(4) + bytes([0x47]) + bytes(187)) * 3
+    heads = [b"\x00\x00\x01\xba" + bytes(60), b"OggS\x00\x02" + bytes(22) + b"\x80theora" + bytes(40), m2ts]
+    for head in heads:
+        assert is_video_type(sniff_content_type(head)) and looks_like_video(head), head[:12]

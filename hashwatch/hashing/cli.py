@@ -7,8 +7,8 @@
     hashwatch index info known.hwidx [--verify]
     hashwatch match photo.jpg clip.webm --index known.hwidx   # one JSON line per match
 
-A file is a video when its first bytes say so (:func:`looks_like_video`: MP4/MOV/3GP ``ftyp``, WebM/MKV
-EBML, RIFF AVI, MPEG-TS, FLV), whatever its name; a video prints its digests and vPDQ frames (key ``vpdq``)
+A file is a video when its first bytes say so (:func:`looks_like_video`, the crawl's sniffing: MP4/MOV/3GP,
+WebM/MKV, AVI, MPEG-TS, FLV, MPEG-PS, Ogg), whatever its name; a video prints its digests and vPDQ frames (key ``vpdq``)
 and is matched by :func:`hashwatch.video.video_match.match_video` (video_md5, vPDQ, frames against images).
 
 Output is JSON lines on stdout (hashes and metadata only, never image content). A problem the user can fix
@@ -29,21 +29,15 @@ from hashwatch.hashing.hash_types import hash_types
 __all__ = ["looks_like_video", "register"]
 
 # ftyp brands of still pictures (AVIF, HEIF/HEIC): ISO-BMFF like MP4, but images (decode.py names them)
-_IMAGE_BRANDS = {b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 
 def looks_like_video(head: bytes) -> bool:
-    """Whether a file's first bytes (a few hundred) are a video container PyAV opens: ISO-BMFF (MP4, MOV,
-    3GP; not AVIF/HEIC), QuickTime atoms, EBML (WebM, MKV), RIFF AVI, MPEG-TS (sync bytes 188 apart), FLV."""
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        return head[8:12] not in _IMAGE_BRANDS
-    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return True
-    if head[:4] == b"\x1a\x45\xdf\xa3" or head[:4] == b"FLV\x01":
-        return True
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return True
-    return len(head) > 376 and head[0] == head[188] == head[376] == 0x47
+    """Whether a file's first bytes (a few hundred) are a video container: the crawl's own sniffing
+    (:func:`hashwatch.crawling.sniff.sniff_content_type`: MP4/MOV/3GP, not AVIF/HEIC; WebM/MKV, AVI, MPEG-TS
+    and M2TS, FLV, MPEG-PS, Ogg Theora), so a file the CLI hashes as a video is one a crawl would too."""
+    from hashwatch.crawling.sniff import is_video_type, sniff_content_type
+
+    return is_video_type(sniff_content_type(head[:512]))  # the first bytes, as the crawl sniffs a body
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
