@@ -68,7 +68,7 @@ from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
 from transforms.coders import with_element_type
 from transforms.hash_fetched import BODIES, FetchedImage, HashImages
 from transforms.polite_fetch import Handed, PoliteFetchFn, wv
-from transforms.progress import ProgressConfig, start_reporting
+from transforms.progress import ProgressConfig, report_bundle_end, start_reporting
 from transforms.run_counters import IMAGES, PAGES, StageCounters, count_row
 
 __all__ = [
@@ -283,6 +283,7 @@ class _DecideSeedsFn(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self._counters.publish()
+        report_bundle_end(self._progress)
 
 
 def _decide_seed(line: str) -> tuple[str, CrawlTask | None, tuple[str, str] | None]:

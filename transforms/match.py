@@ -37,7 +37,7 @@ from hashwatch.hashing.match_policy import MATCH_BATCH, Match
 from schemas import ImageRecord, MatchRecord
 from schemas.known_hashes import IndexRef
 from schemas.matches import match_records
-from transforms.progress import ProgressConfig, start_reporting
+from transforms.progress import ProgressConfig, report_bundle_end, start_reporting
 from transforms.run_counters import MATCHING, StageCounters
 
 __all__ = ["FixedIndex", "IndexSource", "MatchKnownHashes", "image_hashes_of", "SharedIndex", "load_index"]
@@ -177,6 +177,7 @@ class _MatchDoFn(beam.DoFn):
     def finish_bundle(self):
         yield from self._match_pending()
         self._counters.publish()
+        report_bundle_end(self._progress)
 
     def _match_pending(self) -> Iterator[WindowedValue]:
         """Match the held images, a batch per index (a streaming job may swap it mid-bundle), in order."""

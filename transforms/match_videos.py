@@ -20,7 +20,7 @@ from schemas import MatchRecord
 from schemas.video_rows import video_hashes_of
 from schemas.videos import VideoRecord
 from transforms.match import IndexSource, SharedIndex
-from transforms.progress import ProgressConfig, start_reporting
+from transforms.progress import ProgressConfig, report_bundle_end, start_reporting
 from transforms.run_counters import MATCHING, VIDEO_MATCHING, StageCounters
 
 __all__ = ["MatchVideos", "match_video_rows"]
@@ -78,6 +78,7 @@ class _MatchVideoFn(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self._counters.publish()
+        report_bundle_end(self._progress)
 
 
 class MatchVideos(beam.PTransform):

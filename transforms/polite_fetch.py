@@ -36,7 +36,7 @@ from hashwatch.crawling.politeness import HostScheduler
 from schemas.crawl import ImageTask
 from schemas.fetch_log import FetchLogRecord
 from transforms.hash_fetched import BODIES, FetchedImage
-from transforms.progress import ProgressConfig, start_reporting
+from transforms.progress import ProgressConfig, report_bundle_end, start_reporting
 from transforms.run_counters import StageCounters
 
 _LOGGER = logging.getLogger(__name__)
@@ -240,6 +240,7 @@ class PoliteFetchFn(beam.DoFn):
             yield from self._drain()
             self._counters.publish()
             if done:
+                report_bundle_end(self._progress)
                 return
 
     def _work(self, item, pacer):  # runs on a fetch thread

@@ -11,9 +11,10 @@ run and process. Who turns them into lines depends on where the DoFns run:
   It sums its own process's totals (the embedded runner's default, one process; embedded Flink's LOOPBACK
   workers) and the totals the other worker processes left in ``OUTPUT/_runs/dt=.../run_id=.../progress/``
   (``--direct_running_mode=multi_processing``, Flink's SDK workers): :class:`ProgressMonitor`.
-* every other worker process writes its totals there (``<host>-<pid>.json``, replaced each interval, kept
-  after the run as each process's last counts) and logs its own ``worker progress: ...`` line, which the
-  Flink worker pool puts in its log (``worker-pool.log`` on the bundled cluster): :func:`start_reporting`.
+* every other worker process writes its totals there (``<host>-<pid>.json``, replaced each interval and at
+  the end of each bundle that counted, kept after the run as each process's last counts) and logs its own
+  ``worker progress: ...`` line, which the Flink worker pool puts in its log (``worker-pool.log`` on the
+  bundled cluster): :func:`start_reporting`, :func:`report_bundle_end`.
 
 A line is logged only when something moved since the last one. ``--progress-interval 0`` turns all of it off.
 The rescan still counts rows as they reach its writers (:class:`CountProgress`).
@@ -53,6 +54,7 @@ __all__ = [
     "progress_folder",
     "progress_line",
     "read_worker_totals",
+    "report_bundle_end",
     "start_reporting",
 ]
 
@@ -174,6 +176,9 @@ class _Run:
         self.config = config
         self.lines = _LineMaker()
         self.due = time.monotonic() + config.interval
+        self.lock = threading.Lock()  # the reporter thread and a DoFn's finish_bundle both report
+        self.written: dict[str, int] | None = None  # the counts in this process's file
+        self.logged_at: float | None = None  # when this process last logged a line for the run
 
 
 _registry_lock = threading.Lock()
@@ -199,6 +204,24 @@ def start_reporting(config: ProgressConfig | None) -> None:
             thread.start()
 
 
+def report_bundle_end(config: ProgressConfig | None) -> None:
+    """Called by each counting DoFn's ``finish_bundle``, after its counts are published: a worker process
+    (not the launcher's) writes its totals file now if they moved, and logs a line if it logged none for the
+    run within the interval. An SDK worker that the runner stops as the job ends, before its first interval,
+    has left its last totals and at least one line (the launcher's final line sums the files)."""
+    if config is None or config.interval <= 0:
+        return
+    with _registry_lock:
+        run = _runs.get(config.run_id)
+        mine = config.run_id in _launched_here
+    if run is None or mine:
+        return
+    try:
+        _report_worker(run, bundle_end=True)
+    except Exception as exc:  # noqa: BLE001 - progress must never stop the work
+        _WORKER_LOGGER.warning("progress of run %s not reported: %r", config.run_id, exc)
+
+
 def _report_forever() -> None:
     while True:
         time.sleep(_TICK_S)
@@ -220,15 +243,30 @@ def _worker_file_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}.json"
 
 
-def _report_worker(run: _Run) -> None:
-    counts = run_totals(run.config.run_id)
-    line = run.lines.next_line(counts, prefix="worker progress")
-    if line is None:
-        return
-    _WORKER_LOGGER.info("%s (run %s, pid %d)", line, run.config.run_id, os.getpid())
-    if run.config.folder:
-        payload = {"pid": os.getpid(), "host": socket.gethostname(), "updated": time.time(), "counts": counts}
-        _write(run.config.folder, _worker_file_name(), json.dumps(payload, sort_keys=True).encode())
+def _report_worker(run: _Run, bundle_end: bool = False) -> None:
+    """Log a line and replace this process's totals file, if the counts moved. At a bundle's end the file is
+    always brought up to date, the line only if none was logged within the interval."""
+    with run.lock:
+        counts = run_totals(run.config.run_id)
+        if not counts:
+            return
+        now = time.monotonic()
+        if not bundle_end or run.logged_at is None or now - run.logged_at >= run.config.interval:
+            line = run.lines.next_line(counts, prefix="worker progress")
+            if line is not None:
+                _WORKER_LOGGER.info("%s (run %s, pid %d)", line, run.config.run_id, os.getpid())
+                run.logged_at = now
+                run.due = now + run.config.interval
+        if counts != run.written:
+            if run.config.folder:
+                payload = {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "updated": time.time(),
+                    "counts": counts,
+                }
+                _write(run.config.folder, _worker_file_name(), json.dumps(payload, sort_keys=True).encode())
+            run.written = counts
 
 
 def _write(folder: str, name: str, data: bytes) -> None:

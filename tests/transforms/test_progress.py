@@ -26,6 +26,7 @@ from transforms.progress import (
     ProgressMonitor,
     progress_line,
     read_worker_totals,
+    report_bundle_end,
     start_reporting,
 )
 from transforms.run_counters import CRAWL_COUNTERS, CounterSpec, StageCounters, run_totals
@@ -134,6 +135,34 @@ def test_a_worker_process_writes_its_totals_and_logs_its_line(tmp_path, caplog):
     assert len(lines) == 1  # nothing moved since: no second line
     time.sleep(0.5)
     assert len([r for r in caplog.records if r.name == "hashwatch.progress.worker"]) == 1
+
+
+def test_a_worker_stopped_before_its_first_interval_has_left_its_totals_and_a_line(tmp_path, caplog):
+    # A Flink SDK worker is stopped as its job ends, maybe before its first interval: the end of each bundle
+    # brings its file up to date, and logs a line unless one was logged within the interval.
+    caplog.set_level(logging.INFO, logger="hashwatch.progress")
+    config = ProgressConfig("bundle-end-test", 3600.0, str(tmp_path / "progress"))
+    start_reporting(config)
+    counters = StageCounters("bundle-end-test")
+    counters.inc("hashwatch.CrawlRounds", "page_ok", 2)
+    report_bundle_end(config)
+    assert read_worker_totals(config.folder) == [{"hashwatch.CrawlRounds.page_ok": 2}]
+    counters.inc("hashwatch.CrawlRounds", "page_ok", 1)
+    report_bundle_end(config)  # the file follows every bundle; the line waits for the interval
+    assert read_worker_totals(config.folder) == [{"hashwatch.CrawlRounds.page_ok": 3}]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hashwatch.progress.worker"]
+    assert len(lines) == 1 and lines[0].startswith("worker progress: pages=2 (failed 0)"), lines
+
+
+def test_the_launchers_own_bundles_write_no_worker_file(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="hashwatch.progress")
+    config = ProgressConfig("bundle-end-launcher", 3600.0, str(tmp_path / "progress"))
+    with ProgressMonitor(config):
+        start_reporting(config)
+        StageCounters("bundle-end-launcher").inc("hashwatch.CrawlRounds", "page_ok", 1)
+        report_bundle_end(config)
+    assert not (tmp_path / "progress").exists()
+    assert not [r for r in caplog.records if r.name == "hashwatch.progress.worker"]
 
 
 def test_the_launcher_sums_its_own_totals_and_the_worker_files(tmp_path, caplog):
