@@ -71,9 +71,20 @@ def test_no_on_time_element_lost_and_late_ones_counted(flink_cluster, tmp_path):
 
 
 def test_control_beams_default_loses_windows(flink_cluster, tmp_path):
-    with flink_timed("lateness probe, control: --finish_bundle_before_checkpointing=false"):
-        wrong, _, options = _probe(
-            flink_cluster, tmp_path, "--finish_bundle_before_checkpointing=false", grace_s=30
-        )
-    assert options.get_all_options()["finish_bundle_before_checkpointing"] is False
-    assert wrong, "no window lost with Beam's default: is hashwatch's workaround still needed?"
+    # The loss depends on where checkpoints fall against bundles: it hit every window in every run here but
+    # one (issue 19's CI runs, a quiet machine). Up to two attempts; the control fails if neither loses one.
+    for attempt in (1, 2):
+        (tmp_path / f"try{attempt}").mkdir()
+        with flink_timed(
+            f"lateness probe, control: --finish_bundle_before_checkpointing=false (try {attempt})"
+        ):
+            wrong, _, options = _probe(
+                flink_cluster,
+                tmp_path / f"try{attempt}",
+                "--finish_bundle_before_checkpointing=false",
+                grace_s=30,
+            )
+        assert options.get_all_options()["finish_bundle_before_checkpointing"] is False
+        if wrong:
+            return
+    pytest.fail("no window lost with Beam's default in two runs: is hashwatch's workaround still needed?")
