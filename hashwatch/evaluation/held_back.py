@@ -185,7 +185,7 @@ def run_held_back_evaluation(
         progress=stderr_progress("pool"),
     )
     index = {s.key: i for i, s in enumerate(plain.sources)}
-    has_hashes = [all(plain.known[m.name][i] is not None for m in plain.known) for i in range(len(pool))]
+    has_hashes = [all(codes[i] is not None for codes in plain.known.values()) for i in range(len(pool))]
     corpus = select_corpus(pool, has_hashes=has_hashes)
     known_sources = corpus.known[:limit] if limit else corpus.known
     distractor_sources = corpus.distractors[:max_distractors] if max_distractors else corpus.distractors
