@@ -35,7 +35,13 @@ from hashwatch.evaluation.metrics import (
 )
 from hashwatch.evaluation.split import HELD_BACK, TUNING
 
-__all__ = ["FAMILY_GOAL", "family_recall", "tuned_thresholds", "write_held_back_report"]
+__all__ = [
+    "FAMILY_GOAL",
+    "family_recall",
+    "load_held_back_summary",
+    "tuned_thresholds",
+    "write_held_back_report",
+]
 
 FAMILY_GOAL = 0.85  # issue 23: no family under 85 % on the held-back half
 
@@ -86,9 +92,9 @@ def headline_lines(
     by_half: Mapping[str, Sequence[MatcherSummary]], tuned: Mapping[str, int | None]
 ) -> list[str]:
     lines = [
-        "| matcher | current threshold | recall, held-back | recall, tuning | false matches held-back / tuning "
-        "| threshold chosen on tuning | recall there, held-back | recall there, tuning | false matches there, "
-        "held-back / tuning |",
+        "| matcher | current threshold | recall, held-back | recall, tuning | negatives with a false match, "
+        "held-back / tuning | threshold chosen on tuning | recall there, held-back | recall there, tuning "
+        "| negatives with a false match there, held-back / tuning |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for held, tune in zip(by_half[HELD_BACK], by_half[TUNING], strict=True):
@@ -164,9 +170,9 @@ def negatives_lines(
             f"**{held.matcher}** (current threshold {t}, chosen on tuning {c}): nearest distance of each negative "
             "to a list entry it must not match",
             "",
-            f"| negatives | held-back: count | min | p1 | median | false @ {t} | false @ {c} "
-            f"| tuning: count | min | p1 | median | false @ {t} | false @ {c} |",
-            "| --- |" + " ---: |" * 12,
+            f"| negatives | held-back: count | no hash | min | p1 | median | false @ {t} | false @ {c} "
+            f"| tuning: count | no hash | min | p1 | median | false @ {t} | false @ {c} |",
+            "| --- |" + " ---: |" * 14,
         ]
         tune_rows = dict(_negative_rows(tune))
         for kind, hist in _negative_rows(held):
@@ -175,6 +181,7 @@ def negatives_lines(
                 st = nearest_stats(h)
                 cells += [
                     f"{st['count']:,}",
+                    f"{st['no_hash']:,}",
                     *("-" if st[k] is None else str(st[k]) for k in ("min", "p1", "median")),
                     str(cumulative(h, t)) if h is not None else "-",
                     str(cumulative(h, c)) if h is not None and c is not None else "-",
@@ -329,3 +336,29 @@ def write_held_back_report(
             lines.append(f"| {e.family}: {e.id} | " + " | ".join(cells) + " |")
     paths["results"].write_text("\n".join(lines) + "\n", encoding="utf-8")
     return paths
+
+
+def load_held_back_summary(path: Path) -> tuple[dict[str, list[MatcherSummary]], dict[str, Any]]:
+    """Read a held-back ``summary.json`` back: (summaries by half, facts). Rewrite the report from it with
+    ``python -m hashwatch.evaluation.held_back_report docs/eval/held_back`` (no hashing)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    halves = {h: [MatcherSummary.from_dict(d) for d in ss] for h, ss in data["halves"].items()}
+    return halves, data.get("facts", {})
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from hashwatch.evaluation.edits_spec import SPEC_SUITE
+
+    parser = argparse.ArgumentParser(description="rewrite a held-back report from its summary.json")
+    parser.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    by_half, facts = load_held_back_summary(args.folder / "summary.json")
+    ids = set(by_half[HELD_BACK][0].edit_ids)
+    write_held_back_report(by_half, args.folder, facts, [e for e in SPEC_SUITE if e.id in ids])
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())
