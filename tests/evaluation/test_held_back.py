@@ -154,6 +154,9 @@ def test_the_report_shows_both_halves_negatives_and_the_roc(evaluated, tmp_path)
 def test_matcher_names_resolve():
     names = [m.name for m in resolve_matchers("anchors,default,pdq+trimmed+deskew,pdq")]
     assert names == ["pdq", "pdq-dihedral", "phash", "dhash", "hashwatch-default", "pdq+trimmed+deskew"]
+    # A plug-in: any importable function returning matchers (e.g. a list-side matcher).
+    plugged = [m.name for m in resolve_matchers("default,hashwatch.evaluation.matchers:default_matchers")]
+    assert plugged == ["hashwatch-default", "pdq", "pdq-dihedral", "phash", "dhash"]
     with pytest.raises(ValueError, match="unknown matcher"):
         resolve_matchers("pdqq")
     with pytest.raises(ValueError, match="unknown candidate families"):
