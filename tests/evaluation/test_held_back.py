@@ -163,3 +163,19 @@ def test_matcher_names_resolve():
         resolve_matchers("pdq+nosuchfamily")
     with pytest.raises(ValueError, match="cannot load"):
         resolve_matchers("hashwatch.evaluation.matcher_sets:nothing_here")
+
+
+def test_the_cache_fingerprint_covers_candidate_modules_not_listed(monkeypatch):
+    """A candidate module nobody added to the list (a new family's file) still keys the hash cache."""
+    from hashwatch.evaluation import hash_cache
+
+    hash_cache.code_fingerprint.cache_clear()
+    before = hash_cache.code_fingerprint()
+    listed = tuple(r for r in hash_cache._FINGERPRINTED if r != "hashing/candidate_detectors.py")
+    monkeypatch.setattr(hash_cache, "_FINGERPRINTED", listed)
+    hash_cache.code_fingerprint.cache_clear()
+    assert hash_cache.code_fingerprint() == before  # found by its name
+    monkeypatch.setattr(hash_cache, "_NOT_FINGERPRINTED", ("hashing/candidate_detectors.py",))
+    hash_cache.code_fingerprint.cache_clear()
+    assert hash_cache.code_fingerprint() != before  # and it counts
+    hash_cache.code_fingerprint.cache_clear()
