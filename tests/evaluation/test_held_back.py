@@ -179,3 +179,21 @@ def test_the_cache_fingerprint_covers_candidate_modules_not_listed(monkeypatch):
     hash_cache.code_fingerprint.cache_clear()
     assert hash_cache.code_fingerprint() != before  # and it counts
     hash_cache.code_fingerprint.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "--matchers", "pdqq"], "unknown matcher 'pdqq'"),
+        (["eval", "--edits", "rotate@5"], "unknown edits: rotate@5"),  # a v1 edit id asked of the v2 suite
+        (["eval", "--threshold", "pdq=40"], "--threshold is for --suite v1"),
+        (["eval", "--suite", "v1", "--matchers", "pdq+nosuchfamily"], "unknown candidate families"),
+    ],
+)
+def test_bad_eval_options_are_one_line_errors(argv, message, capsys):
+    """Checked before any corpus is fetched or hashed: exit status 2 and one line."""
+    from hashwatch.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("hashwatch eval: error:")
