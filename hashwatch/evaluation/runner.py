@@ -138,6 +138,14 @@ def _derived(matchers: Sequence[Matcher]) -> list[Matcher]:
     return [m for m in matchers if getattr(m, "derived", False)]
 
 
+def _known_code(matcher: Matcher, hashes, data: bytes):
+    """The list code of a known picture. A list-side matcher (issue 23: hashes of the original's rotations,
+    crops, flips held on the list) defines ``known_code_with_data(hashes, data)`` to see the original's bytes
+    too, as a hotline building its list from the originals would."""
+    with_data = getattr(matcher, "known_code_with_data", None)
+    return with_data(hashes, data) if with_data is not None else matcher.known_code(hashes)
+
+
 def _slot(edit: Edit, half: str | None) -> str:
     """Where an edit's codes are cached: a seeded edit's draws depend on the picture's half."""
     return f"{half}/{edit.id}" if getattr(edit, "seeded", False) else edit.id
@@ -164,7 +172,7 @@ def _known_task(args) -> tuple[str, dict]:
     hashes = compute_image_hashes(original, config)
     entry["status"] = hashes.decode_status
     for m in matchers:
-        code = m.known_code(hashes)
+        code = _known_code(m, hashes, original)
         known_codes[m.cache_key] = None if code is None else codes_to_hex_rows(code[None, :])[0]
     for edit in todo:
         if getattr(edit, "seeded", False):
@@ -200,7 +208,7 @@ def _plain_task(args) -> tuple[str, dict]:
     known = entry.setdefault("known", {})
     for m in matchers:
         query[m.cache_key] = codes_to_hex_rows(m.query_codes(hashes, data))
-        code = m.known_code(hashes)
+        code = _known_code(m, hashes, data)
         known[m.cache_key] = None if code is None else codes_to_hex_rows(code[None, :])[0]
     cache.store("plain", source.key, entry)
     return source.key, entry

@@ -4,6 +4,7 @@ edits, harder negatives and both halves, end to end to the report."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from hashwatch.evaluation.edits_spec import SPEC_QUICK_IDS, select_spec_edits
 from hashwatch.evaluation.held_back import evaluate_halves, split_distractors
 from hashwatch.evaluation.held_back_report import write_held_back_report
 from hashwatch.evaluation.matcher_sets import resolve_matchers
+from hashwatch.evaluation.matchers import HammingMatcher, codes_from_hex, min_hamming_distances
 from hashwatch.evaluation.metrics import nearest_stats, recall_at
 from hashwatch.evaluation.runner import ImageSource, NegativeSet, hash_known_set, summarise
 from hashwatch.evaluation.split import HELD_BACK, TUNING
@@ -197,3 +199,47 @@ def test_bad_eval_options_are_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("hashwatch eval: error:")
+
+
+class MirrorOnTheList(HammingMatcher):
+    """A toy list-side matcher (the issue-23 plug-in point): the list holds the original's PDQ and its mirror's,
+    computed from the original's bytes (``known_code_with_data``); a copy is matched by its plain PDQ."""
+
+    def __init__(self) -> None:
+        super().__init__("pdq", name="pdq-list-mirror")
+        self.plain = HammingMatcher("pdq")
+        self.words = 2 * self.plain.words  # two codes per list entry, side by side
+
+    def known_code(self, hashes):
+        raise AssertionError("a list-side matcher is given the original's bytes")
+
+    def known_code_with_data(self, hashes, data):
+        from PIL import Image
+
+        from hashwatch.hashing.image_hashes import compute_image_hashes
+
+        image = Image.open(io.BytesIO(data)).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        mirrored = compute_image_hashes(encode(image, "PNG")).pdq
+        return np.concatenate([codes_from_hex([hashes.pdq], 256)[0], codes_from_hex([mirrored], 256)[0]])
+
+    def query_codes(self, hashes, data):
+        rows = self.plain.query_codes(hashes, data)
+        return np.concatenate([rows, rows], axis=1)
+
+    def distances(self, rows, owners, n_queries, known):
+        w = self.plain.words
+        own = min_hamming_distances(rows[:, :w], owners, n_queries, known[:, :w], self.missing)
+        flipped = min_hamming_distances(rows[:, w:], owners, n_queries, known[:, w:], self.missing)
+        return np.minimum(own, flipped)
+
+
+def test_a_list_side_matcher_sees_the_originals_bytes(known_sources):
+    from hashwatch.evaluation.edits import select_edits
+
+    matchers = [HammingMatcher("pdq"), MirrorOnTheList()]
+    edits = select_edits(["original", "flip_horizontal", "flip_vertical"])
+    known = hash_known_set(known_sources[:3], edits, matchers, workers=1)
+    plain, mirror = summarise(known, matchers)
+    assert recall_at(plain, 31, ["flip_horizontal"]) == 0.0
+    assert recall_at(mirror, 31, ["flip_horizontal"]) == 1.0  # the list's mirrored hash meets the copy
+    assert recall_at(mirror, 31, ["flip_vertical"]) == 0.0 and recall_at(mirror, 31, ["original"]) == 1.0
