@@ -74,10 +74,12 @@ vpdq-reference:
 photos: venv
 	$(BIN)/python -m hashwatch.evaluation.photo_corpus --summary
 
-## Detection-quality evaluation (issue 6, docs/evaluation.md): fetches its corpus from Debian packages (apt-get,
-## cached in .cache/photos), hashes every edited copy once on 2 processes (hashes only, cached in .cache/eval),
-## writes docs/eval/ (results.md, recall_vs_false_matches.png, summary.json). 5-8 minutes with an empty cache
-## here, about 10 s from the cache. EVAL_ARGS="--limit 40 --out /tmp/eval" for a quick look.
+## Detection-quality evaluation (docs/evaluation.md): fetches its corpus from Debian packages (apt-get, cached in
+## .cache/photos), hashes every edited copy once on 2 processes (hashes only, cached in .cache/eval). By default
+## the held-back evaluation (issue 23: spec edits drawn per half, harder negatives, thresholds chosen on the
+## tuning half) into docs/eval/held_back/ (results.md, roc.png, summary.json). EVAL_ARGS="--suite v1" runs the
+## first suite into docs/eval/; EVAL_ARGS="--matchers anchors,default,pdq+regions" evaluates a new candidate
+## family; EVAL_ARGS="--limit 40 --out /tmp/eval" for a quick look.
 EVAL_ARGS ?=
 eval: venv
 	$(BIN)/hashwatch eval $(EVAL_ARGS)

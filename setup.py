@@ -56,6 +56,10 @@ EXTRAS = {
     # The detection-quality evaluation's plot (`hashwatch eval`, docs/evaluation.md).
     "eval": [
         "matplotlib==3.10.9",
+        # The held-back edit suite (issue 23, edits_spec.py) is written with OpenCV, not with the Pillow and
+        # numpy code the query-side candidates use, so an edit and the candidate that undoes it do not share
+        # resampling, rotation or text rendering.
+        "opencv-python-headless==4.12.0.88",
     ],
 }
 EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["eval"]))

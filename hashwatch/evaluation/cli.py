@@ -2,7 +2,9 @@
 
 ::
 
-    hashwatch eval                                # every package of the corpus, full edit suite -> docs/eval/
+    hashwatch eval                                # the held-back evaluation (issue 23) -> docs/eval/held_back/
+    hashwatch eval --matchers anchors,default,pdq+regions     # a new candidate family beside the anchors
+    hashwatch eval --suite v1                     # the first suite (fixed edits, no split) -> docs/eval/
     hashwatch eval --limit 40 --families resize,crop --out /tmp/eval     # a quick look
     hashwatch eval --candidates                   # list near pairs to review for deduplication (no evaluation)
 
@@ -36,7 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PKG",
         help="Debian package of the corpus (repeatable; default: every package in hashwatch.evaluation.corpus)",
     )
-    p.add_argument("--out", type=Path, default=Path("docs/eval"), help="report folder (default docs/eval)")
+    p.add_argument(
+        "--suite",
+        choices=("v2", "v1"),
+        default="v2",
+        help="v2 (default): the held-back evaluation, spec edits drawn per half, harder negatives (issue 23, "
+        "report in docs/eval/held_back); v1: the first suite's fixed edits on every picture (docs/eval)",
+    )
+    p.add_argument(
+        "--matchers",
+        default=None,
+        metavar="NAME,NAME",
+        help="what to evaluate (hashwatch.evaluation.matcher_sets): anchors, default, pdq, pdq-dihedral, phash, "
+        "dhash, pdq+FAMILY[+FAMILY], phash+FAMILY, pdq+all, module:function; default for v2: anchors,default",
+    )
+    p.add_argument("--no-negatives", action="store_true", help="v2: leave out the harder negatives")
+    p.add_argument(
+        "--out", type=Path, default=None, help="report folder (default docs/eval/held_back, v1: docs/eval)"
+    )
     p.add_argument(
         "--max-side", type=int, default=1024, help="known originals fit this many px (default 1024)"
     )
@@ -87,6 +106,10 @@ def _parse_thresholds(items: list[str]) -> dict[str, int]:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from hashwatch.evaluation.edits import select_edits
 
+    if args.suite == "v2" and not args.candidates:
+        return _cmd_eval_v2(args)
+    if args.out is None:
+        args.out = Path("docs/eval")
     try:
         edits = select_edits(
             args.edits.split(",") if args.edits else None,
@@ -108,7 +131,50 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         thresholds=_parse_thresholds(args.threshold),
         candidates_only=args.candidates,
         list_only_packages=() if args.no_list_only else None,
-        matchers=_matchers(not args.no_query_candidates),
+        matchers=_resolve(args.matchers) if args.matchers else _matchers(not args.no_query_candidates),
+    )
+    return 0
+
+
+def _resolve(spec: str):
+    from hashwatch.evaluation.matcher_sets import resolve_matchers
+
+    try:
+        return resolve_matchers(spec)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _cmd_eval_v2(args: argparse.Namespace) -> int:
+    """The held-back evaluation (hashwatch.evaluation.held_back)."""
+    from hashwatch.evaluation.edits_spec import select_spec_edits
+    from hashwatch.evaluation.held_back import run_held_back_evaluation
+    from hashwatch.evaluation.matcher_sets import DEFAULT_MATCHERS
+
+    try:
+        edits = select_spec_edits(
+            args.edits.split(",") if args.edits else None,
+            args.families.split(",") if args.families else None,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not edits:
+        raise UserError("no edit selected")
+    if args.threshold:
+        raise UserError(
+            "--threshold is for --suite v1; v2 reports the current and the tuning half's thresholds"
+        )
+    run_held_back_evaluation(
+        packages=args.package,
+        out_dir=args.out or Path("docs/eval/held_back"),
+        edits=edits,
+        matchers=_resolve(args.matchers or DEFAULT_MATCHERS),
+        workers=args.workers,
+        limit=args.limit,
+        max_distractors=args.max_distractors,
+        cache_dir=None if args.no_cache else (args.cache_dir or "default"),
+        list_only_packages=() if args.no_list_only else None,
+        negatives=not args.no_negatives,
     )
     return 0
 

@@ -34,6 +34,11 @@ _FINGERPRINTED = (
     "hashing/image_hashes.py",
     "evaluation/edits.py",
 )
+# New modules of the same kinds are fingerprinted as they appear (issue 23: query-side candidate families
+# such as candidate_regions.py, PDQ colour paths in algorithms/pdq_*.py), so a candidate written after this
+# list cannot be read from a stale cache. candidate_defaults.py only chooses families, which the matchers name.
+_FINGERPRINTED_GLOBS = ("hashing/candidate*.py", "hashing/algorithms/pdq*.py")
+_NOT_FINGERPRINTED = ("hashing/candidate_defaults.py",)
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +49,8 @@ def code_fingerprint() -> str:
 
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for rel in _FINGERPRINTED:
+    found = {p.relative_to(root).as_posix() for g in _FINGERPRINTED_GLOBS for p in root.glob(g)}
+    for rel in sorted((set(_FINGERPRINTED) | found) - set(_NOT_FINGERPRINTED)):
         digest.update(rel.encode())
         digest.update((root / rel).read_bytes())
     digest.update(f"pillow {PIL.__version__} numpy {numpy.__version__}".encode())

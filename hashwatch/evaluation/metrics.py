@@ -72,6 +72,12 @@ class MatcherSummary:
     same_scene_pairs: int = 0  # edited copy x original pairs of one photo series, not counted
     n_list_only: int = 0  # list entries beyond the known originals (no edited copies; false matches only)
     matched_by_default: bool = True
+    # Negatives beyond the distractors (issue 23): edited copies against other shots of their own photo
+    # series (all pairs, and each copy's nearest), and each harder negative's nearest list entry, by kind.
+    same_scene_hist: np.ndarray | None = None
+    same_scene_nearest_hist: np.ndarray | None = None
+    negative_nearest_hist: dict[str, np.ndarray] = field(default_factory=dict)
+    negative_pairs: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------ derived counts
 
@@ -130,6 +136,12 @@ class MatcherSummary:
             "same_scene_pairs": self.same_scene_pairs,
             "n_list_only": self.n_list_only,
             "matched_by_default": self.matched_by_default,
+            "same_scene_hist": None if self.same_scene_hist is None else lst(self.same_scene_hist),
+            "same_scene_nearest_hist": (
+                None if self.same_scene_nearest_hist is None else lst(self.same_scene_nearest_hist)
+            ),
+            "negative_nearest_hist": {k: lst(v) for k, v in self.negative_nearest_hist.items()},
+            "negative_pairs": dict(self.negative_pairs),
         }
 
     @classmethod
@@ -158,6 +170,12 @@ class MatcherSummary:
             same_scene_pairs=int(d.get("same_scene_pairs", 0)),
             n_list_only=int(d.get("n_list_only", 0)),
             matched_by_default=bool(d.get("matched_by_default", True)),
+            same_scene_hist=None if d.get("same_scene_hist") is None else arr(d["same_scene_hist"]),
+            same_scene_nearest_hist=(
+                None if d.get("same_scene_nearest_hist") is None else arr(d["same_scene_nearest_hist"])
+            ),
+            negative_nearest_hist={k: arr(v) for k, v in d.get("negative_nearest_hist", {}).items()},
+            negative_pairs={k: int(v) for k, v in d.get("negative_pairs", {}).items()},
         )
 
 
@@ -222,3 +240,56 @@ def choose_threshold(summary: MatcherSummary) -> int | None:
 def rule_of_three(comparisons: int) -> float:
     """The 95 % upper bound of a rate after zero events in ``comparisons`` trials (about 3 / n)."""
     return 1 - 0.05 ** (1 / comparisons) if comparisons else math.nan
+
+
+# ---------------------------------------------------------------- harder negatives (issue 23)
+
+
+def nearest_stats(hist: np.ndarray | None) -> dict[str, int | None]:
+    """``count``, ``min``, ``p1`` and ``median`` of the queries' nearest distances in a nearest-distance
+    histogram (queries without a hash, the last bucket, are counted apart as ``no_hash``)."""
+    if hist is None:
+        return {"count": 0, "min": None, "p1": None, "median": None, "no_hash": 0}
+    hist = np.asarray(hist)
+    compared, no_hash = hist[:-1], int(hist[-1])
+    count = int(compared.sum())
+    if not count:
+        return {"count": 0, "min": None, "p1": None, "median": None, "no_hash": no_hash}
+    cum = np.cumsum(compared)
+
+    def quantile(q: float) -> int:
+        return int(np.searchsorted(cum, max(1, math.ceil(q * count))))
+
+    return {
+        "count": count,
+        "min": quantile(0.0),
+        "p1": quantile(0.01),
+        "median": quantile(0.5),
+        "no_hash": no_hash,
+    }
+
+
+def negative_false_matches(summary: MatcherSummary, threshold: int) -> dict[str, int]:
+    """Harder negatives (and edited copies against their own photo series) within ``threshold`` of a list
+    entry they must not match, by kind."""
+    out = {k: cumulative(h, threshold) for k, h in summary.negative_nearest_hist.items()}
+    if summary.same_scene_nearest_hist is not None:
+        out["same scene"] = cumulative(summary.same_scene_nearest_hist, threshold)
+    return out
+
+
+def nearest_negative_distance(summary: MatcherSummary) -> int | None:
+    """The smallest distance of any non-matching pair, the harder negatives included (not the same-scene
+    pairs: other shots of one scene are reported, not used to choose)."""
+    hist = summary.false_match_hist()[:-1].copy()
+    for h in summary.negative_nearest_hist.values():
+        hist += np.asarray(h)[:-1]
+    hit = np.flatnonzero(hist)
+    return int(hit[0]) if hit.size else None
+
+
+def choose_threshold_with_negatives(summary: MatcherSummary) -> int | None:
+    """:func:`choose_threshold` counting the harder negatives too: the threshold the tuning half picks."""
+    nearest = nearest_negative_distance(summary)
+    ok = [t for t in summary.thresholds if nearest is None or t < nearest]
+    return max(ok) if ok else None

@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -41,6 +41,7 @@ __all__ = [
     "HashedPlain",
     "ImageSource",
     "KnownSettings",
+    "NegativeSet",
     "hash_known_set",
     "hash_plain",
     "summarise",
@@ -86,6 +87,17 @@ class HashedKnown:
 
 
 @dataclass
+class NegativeSet:
+    """Harder negatives of one kind (:mod:`hashwatch.evaluation.negatives`): ``query[m]`` one ``(k, words)``
+    array per negative (``labels`` order); ``holds[i]`` the list labels negative ``i`` shows (a template
+    holding known picture B: matching B is right, so B is not compared)."""
+
+    labels: list[str]
+    query: dict[str, list[np.ndarray]]
+    holds: list[tuple[str, ...]]
+
+
+@dataclass
 class HashedPlain:
     """Plain-file codes: ``query[m]`` a list of ``(k, words)`` arrays, ``known[m]`` the file's list code or
     None (both in ``sources`` order)."""
@@ -126,18 +138,31 @@ def _derived(matchers: Sequence[Matcher]) -> list[Matcher]:
     return [m for m in matchers if getattr(m, "derived", False)]
 
 
+def _known_code(matcher: Matcher, hashes, data: bytes):
+    """The list code of a known picture. A list-side matcher (issue 23: hashes of the original's rotations,
+    crops, flips held on the list) defines ``known_code_with_data(hashes, data)`` to see the original's bytes
+    too, as a hotline building its list from the originals would."""
+    with_data = getattr(matcher, "known_code_with_data", None)
+    return with_data(hashes, data) if with_data is not None else matcher.known_code(hashes)
+
+
+def _slot(edit: Edit, half: str | None) -> str:
+    """Where an edit's codes are cached: a seeded edit's draws depend on the picture's half."""
+    return f"{half}/{edit.id}" if getattr(edit, "seeded", False) else edit.id
+
+
 def _known_task(args) -> tuple[str, dict]:
-    source, edits, matchers, settings, cache_root = args
+    source, edits, matchers, settings, cache_root, half, kind = args
     from PIL import Image
 
     from hashwatch.hashing.image_hashes import compute_image_hashes
 
     cache = HashCache(cache_root)
-    entry = cache.load(settings.cache_kind, source.key)
+    entry = cache.load(kind, source.key)
     keys = [m.cache_key for m in matchers]
     known_codes = entry.setdefault("known", {})
     edit_codes = entry.setdefault("edits", {})
-    todo = [e for e in edits if any(k not in edit_codes.get(e.id, {}) for k in keys)]
+    todo = [e for e in edits if any(k not in edit_codes.get(_slot(e, half), {}) for k in keys)]
     if not todo and all(k in known_codes for k in keys):
         return source.key, entry
     config = _hash_config(matchers)
@@ -147,16 +172,21 @@ def _known_task(args) -> tuple[str, dict]:
     hashes = compute_image_hashes(original, config)
     entry["status"] = hashes.decode_status
     for m in matchers:
-        code = m.known_code(hashes)
+        code = _known_code(m, hashes, original)
         known_codes[m.cache_key] = None if code is None else codes_to_hex_rows(code[None, :])[0]
     for edit in todo:
-        data = edit.apply(pixels, original)
+        if getattr(edit, "seeded", False):
+            if half is None:
+                raise ValueError(f"edit {edit.id} draws its parameters per half: hash_known_set needs halves")
+            data = edit.apply_seeded(pixels, original, half, source.label)
+        else:
+            data = edit.apply(pixels, original)
         hashes = compute_image_hashes(data, config)
-        slot = edit_codes.setdefault(edit.id, {})
+        slot = edit_codes.setdefault(_slot(edit, half), {})
         for m in matchers:
             slot[m.cache_key] = codes_to_hex_rows(m.query_codes(hashes, data))
         del data
-    cache.store(settings.cache_kind, source.key, entry)
+    cache.store(kind, source.key, entry)
     return source.key, entry
 
 
@@ -178,7 +208,7 @@ def _plain_task(args) -> tuple[str, dict]:
     known = entry.setdefault("known", {})
     for m in matchers:
         query[m.cache_key] = codes_to_hex_rows(m.query_codes(hashes, data))
-        code = m.known_code(hashes)
+        code = _known_code(m, hashes, data)
         known[m.cache_key] = None if code is None else codes_to_hex_rows(code[None, :])[0]
     cache.store("plain", source.key, entry)
     return source.key, entry
@@ -236,6 +266,23 @@ def stderr_progress(what: str) -> Callable[[int, int], None]:
     return report
 
 
+def _suite_tag(edits: Sequence[Edit]) -> str:
+    """A cache-kind suffix naming the code of seeded edits (the spec suite): its source, the split's and
+    OpenCV's version, so a change to an edit's code or range is never read from a stale cache."""
+    if not any(getattr(e, "seeded", False) for e in edits):
+        return ""
+    import hashlib
+    from pathlib import Path
+
+    import cv2
+
+    digest = hashlib.sha256(cv2.__version__.encode())
+    here = Path(__file__).resolve().parent
+    for name in ("edits_spec.py", "split.py"):
+        digest.update((here / name).read_bytes())
+    return "-spec-" + digest.hexdigest()[:12]
+
+
 # ---------------------------------------------------------------- public steps
 
 
@@ -248,11 +295,19 @@ def hash_known_set(
     workers: int = 2,
     cache_root=None,
     progress: Callable[[int, int], None] | None = None,
+    halves: Mapping[str, str] | None = None,
 ) -> HashedKnown:
-    """Known codes and every edited copy's query codes, for every matcher (see the module docstring)."""
+    """Known codes and every edited copy's query codes, for every matcher (see the module docstring).
+
+    ``halves`` maps a source's key to its half (:mod:`hashwatch.evaluation.split`): edits that draw their
+    parameters (:mod:`hashwatch.evaluation.edits_spec`) need it; their codes are cached per half."""
     settings = settings or KnownSettings()
     derived, matchers = _derived(matchers), _hashed_matchers(matchers)
-    tasks = [(s, tuple(edits), tuple(matchers), settings, cache_root) for s in sources]
+    kind = settings.cache_kind + _suite_tag(edits)
+    halves = halves or {}
+    tasks = [
+        (s, tuple(edits), tuple(matchers), settings, cache_root, halves.get(s.key), kind) for s in sources
+    ]
     entries = dict(_parallel(_known_task, tasks, workers, progress))
     kept: list[ImageSource] = []
     dropped: list[tuple[ImageSource, str]] = []
@@ -269,7 +324,12 @@ def hash_known_set(
     }
     edit_codes = {
         m.name: {
-            e.id: [codes_from_hex_rows(entries[s.key]["edits"][e.id][m.cache_key], m.words) for s in kept]
+            e.id: [
+                codes_from_hex_rows(
+                    entries[s.key]["edits"][_slot(e, halves.get(s.key))][m.cache_key], m.words
+                )
+                for s in kept
+            ]
             for e in edits
         }
         for m in matchers
@@ -361,22 +421,33 @@ def summarise(
     list_only: HashedKnown | None = None,
     closest: int = 12,
     batch: int = 4096,
+    queries: Sequence[int] | None = None,
+    negatives: Mapping[str, NegativeSet] | None = None,
 ) -> list[MatcherSummary]:
     """Histograms of every distance each matcher produces (see :class:`MatcherSummary`).
 
     Pairs of known originals of the same ``scene`` (other shots of one scene: a calibration series, a
-    stereo pair) are neither recall nor false matches: they are left out and counted in
-    ``same_scene_pairs``. ``list_only``: more list entries (their ``known`` codes; their edits are not
-    used), against which every edited copy and every distractor is compared too: a longer list for the
-    false-match count.
+    stereo pair) are neither recall nor false matches: they are left out, counted in ``same_scene_pairs``
+    and their distances kept apart (``same_scene_hist``, ``same_scene_nearest_hist``: a negative row of
+    their own). ``list_only``: more list entries (their ``known`` codes; their edits are not used), against
+    which every edited copy and every distractor is compared too: a longer list for the false-match count.
+    ``queries``: the known sources (indices) whose edited copies are queries (e.g. one half of the split;
+    default all); every known original stays on the list. ``negatives``: harder negatives by kind, each
+    query compared with every list entry but those it holds (``negative_nearest_hist``).
     """
     out = []
     n = len(known.sources)
+    q_idx = np.arange(n) if queries is None else np.asarray(list(queries), dtype=np.int64)
+    nq = len(q_idx)
     known_labels = [s.label for s in known.sources]
     extra_labels = [s.label for s in list_only.sources] if list_only is not None else []
     scenes = np.array([s.scene or "" for s in known.sources], dtype=object)
     same_scene = (scenes[:, None] == scenes[None, :]) & (scenes[:, None] != "")
     np.fill_diagonal(same_scene, False)
+    itself = np.zeros((nq, n), dtype=bool)
+    itself[np.arange(nq), q_idx] = True
+    scene_rows = same_scene[q_idx]
+    has_scene = scene_rows.any(axis=1)
     for m in matchers:
         length = m.max_distance + 2
         codes = known.known[m.name]
@@ -387,26 +458,31 @@ def summarise(
         own_hist: dict[str, np.ndarray] = {}
         other_hist: dict[str, np.ndarray] = {}
         other_nearest: dict[str, np.ndarray] = {}
+        scene_hist = np.zeros(length, np.int64)
+        scene_nearest = np.zeros(length, np.int64)
         excluded = 0
-        not_counted = np.eye(n, dtype=bool) | same_scene
+        not_counted = itself | scene_rows
         for edit_id in known.edit_ids:
-            rows, owners = _stack(known.edits[m.name][edit_id], m.words)
-            d = m.distances(rows, owners, n, codes)
-            own = np.diagonal(d).copy()
-            own_hist[edit_id] = _hist(own, length)
+            per_source = known.edits[m.name][edit_id]
+            rows, owners = _stack([per_source[i] for i in q_idx], m.words)
+            d = m.distances(rows, owners, nq, codes)
+            own_hist[edit_id] = _hist(d[itself], length)
+            scene_hist += _hist(d[scene_rows], length)
+            if has_scene.any():
+                scene_nearest += _hist(np.where(scene_rows, d, m.missing)[has_scene].min(axis=1), length)
             off = d.copy()
             off[not_counted] = m.missing  # neither a hit nor a false match: never compared
-            excluded += int(same_scene.sum())
+            excluded += int(scene_rows.sum())
             if extra.shape[0]:
-                d_extra = m.distances(rows, owners, n, extra)
-                other_hist[edit_id] = _hist(off[~np.eye(n, dtype=bool)], length) + _hist(d_extra, length)
+                d_extra = m.distances(rows, owners, nq, extra)
+                other_hist[edit_id] = _hist(off[~itself], length) + _hist(d_extra, length)
                 off = np.concatenate([off, d_extra], axis=1)
             else:
-                other_hist[edit_id] = _hist(off[~np.eye(n, dtype=bool)], length)
+                other_hist[edit_id] = _hist(off[~itself], length)
             other_nearest[edit_id] = _hist(
                 off.min(axis=1) if off.shape[1] > 1 else np.zeros(0, np.int32), length
             )
-            close.offer(off, lambda qi, e=edit_id: (known_labels[qi], e), all_labels)
+            close.offer(off, lambda qi, e=edit_id: (known_labels[q_idx[qi]], e), all_labels)
         d_hist = np.zeros(length, np.int64)
         d_nearest = np.zeros(length, np.int64)
         d_pairs = 0
@@ -423,6 +499,19 @@ def summarise(
                 d_pairs += d.size
                 d_queries += len(part)
                 close.offer(d, lambda qi, s=start, ls=labels: (ls[s + qi], "distractor"), all_labels)
+        neg_nearest: dict[str, np.ndarray] = {}
+        neg_pairs: dict[str, int] = {}
+        for kind, negs in (negatives or {}).items():
+            rows, owners = _stack(negs.query[m.name], m.words)
+            d = m.distances(rows, owners, len(negs.labels), all_codes)
+            position = {label: j for j, label in enumerate(all_labels)}
+            for qi, held in enumerate(negs.holds):
+                for label in held:
+                    if label in position:
+                        d[qi, position[label]] = m.missing  # the pictures a template holds are true matches
+            neg_nearest[kind] = _hist(d.min(axis=1) if d.shape[1] else np.zeros(0, np.int32), length)
+            neg_pairs[kind] = int((d[:, :] < m.missing).sum())
+            close.offer(d, lambda qi, ls=negs.labels, k=kind: (ls[qi], f"negative: {k}"), all_labels)
         out.append(
             MatcherSummary(
                 matcher=m.name,
@@ -430,7 +519,7 @@ def summarise(
                 max_distance=m.max_distance,
                 thresholds=list(m.thresholds),
                 current_threshold=m.current_threshold,
-                n_known=n,
+                n_known=nq,
                 own_hist=own_hist,
                 other_hist=other_hist,
                 other_nearest_hist=other_nearest,
@@ -441,6 +530,10 @@ def summarise(
                 same_scene_pairs=excluded,
                 n_list_only=int(extra.shape[0]),
                 matched_by_default=m.matched_by_default,
+                same_scene_hist=scene_hist,
+                same_scene_nearest_hist=scene_nearest,
+                negative_nearest_hist=neg_nearest,
+                negative_pairs=neg_pairs,
             )
         )
     return out
