@@ -1,0 +1,243 @@
+"""Pictures inside a larger picture: the rectangular picture regions of a canvas, as query-side candidates.
+
+A known picture pasted into a screenshot (a title bar above it, a side panel, text around it), into a collage
+(2-4 pictures in a grid, with gaps or without), into a meme template or onto a page with a uniform surround
+keeps its pixels but not its extent, so no hash of the whole canvas meets the listed one. Its outline is
+what such canvases share: a long straight edge on each side, where the picture meets the frame's flat colour
+or another picture. :func:`find_regions` finds the rectangles bounded by such edges (or by the canvas's
+own edge) and :mod:`hashwatch.hashing.candidates` hashes each as the candidate ``region-1`` ... (family
+``regions``), best first.
+
+How, on the working image's luma (draft pixels; numpy only):
+
+1. **Edge evidence.** Between columns ``x - 1`` and ``x``, a row *crosses an edge* when the step across
+   (``|L[y, x] - L[y, x - 2]|``, two pixels, since a JPEG draft smears a seam over one) is above
+   :data:`STEP` grey levels and at least :data:`CONTRAST` times the texture on the flatter side (the same
+   step one and two pixels further out). A frame's flat colour has no texture; two unrelated pictures
+   meeting at a seam step more than either's texture. The same for rows.
+2. **Straight lines.** Per column, the share of rows crossing an edge; the best :data:`LINES_PER_AXIS`
+   local maxima (at least :data:`MIN_LINE_SHARE`) are the vertical lines, and the same for rows; the
+   canvas's edges are lines too.
+3. **Rectangles.** Every rectangle of two vertical and two horizontal lines, at least :data:`MIN_SHARE` of
+   the canvas and :data:`MIN_SIDE_PX` full-resolution pixels a side, and not the canvas itself, is scored by
+   its weakest side: the share of the side's own length that crosses an edge (a side on the canvas's edge
+   counts as whole). Those scoring at least :data:`MIN_SUPPORT` are kept, best first: first those that no
+   line as strong as their sides splits through (a collage's row is two pictures: its cells come first),
+   then by score, then more sides inside the canvas, then larger. Each is trimmed of uniform margins (a collage's gutter) and dropped when it nearly
+   repeats a better one; at most :data:`MAX_REGIONS`.
+
+>>> boxes = find_regions(luma, scale=4)   # doctest: +SKIP
+>>> boxes                                  # doctest: +SKIP
+[(40, 30, 240, 180), (0, 0, 128, 96)]
+
+Cost: a few array passes over the working image (whose shorter side is 256-511 px; a larger one is strided
+to :data:`MAX_DETECT_PIXELS` first), a few thousand rectangles scored from cumulative sums, then one PDQ
+box candidate per region (benchmarks/bench_regions.py). Nothing here keeps pixels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hashwatch.hashing.candidate_detectors import find_uniform_border
+
+__all__ = [
+    "MAX_REGIONS",
+    "MIN_SHARE",
+    "MIN_SIDE_PX",
+    "find_regions",
+    "region_family",
+    "region_name",
+]
+
+# At most this many regions per image, best first (each one is a PDQ box candidate: about one plain hash's
+# downscale, so they bound the cost).
+MAX_REGIONS = 8
+# A region covers at least this share of the canvas's area (a thumbnail in a screenshot is too small to hash
+# like the original anyway) ...
+MIN_SHARE = 0.06
+# ... and at least this many full-resolution pixels on each side.
+MIN_SIDE_PX = 64
+# Edge evidence (module docstring, step 1): grey levels, and the step's ratio to the flatter side's texture.
+STEP = 12.0
+CONTRAST = 2.0
+# Lines (step 2): per axis, at most this many, each crossing an edge over at least this share of the canvas.
+LINES_PER_AXIS = 10
+MIN_LINE_SHARE = 0.12
+# Rectangles (step 3): the weakest side's share of its length crossing an edge.
+MIN_SUPPORT = 0.7
+# A region whose intersection with a better one is this much of their union is a repeat.
+REPEAT_IOU = 0.85
+# Detection works on at most this many working-image pixels (a strided view of a larger one).
+MAX_DETECT_PIXELS = 1_000_000
+
+Box = tuple[int, int, int, int]
+
+
+def region_name(rank: int) -> str:
+    """The candidate name of the region of rank ``rank`` (1 = best): ``region-1``."""
+    return f"region-{rank}"
+
+
+def region_family(variant: str) -> bool:
+    """Whether a candidate name is one of this family's."""
+    return variant.startswith("region-")
+
+
+def _edge_evidence(luma: np.ndarray) -> np.ndarray:
+    """``cross[y, x]`` (h x w, bool): row ``y`` crosses an edge between columns ``x - 1`` and ``x``
+    (module docstring, step 1). Columns 0-1 and the last two are False (no room for texture)."""
+    h, w = luma.shape
+    out = np.zeros((h, w), dtype=bool)
+    if w < 8:
+        return out
+    d = np.abs(
+        luma[:, 2:] - luma[:, :-2]
+    )  # d[:, i] = |L[:, i + 2] - L[:, i]|: the step at x = i + 2 ... i + 1
+    # The step across the boundary at x (between x - 1 and x) is |L[x] - L[x - 2]| = d[:, x - 2]; the
+    # texture on the left is |L[x - 2] - L[x - 4]| = d[:, x - 4], on the right |L[x + 2] - L[x]| = d[:, x].
+    x = np.arange(4, w - 2)
+    step = d[:, x - 2]
+    flatter = np.minimum(d[:, x - 4], d[:, x])
+    out[:, 4 : w - 2] = (step > STEP) & (step > CONTRAST * flatter)
+    return out
+
+
+def _lines(cross: np.ndarray, n_lines: int, min_share: float) -> np.ndarray:
+    """The columns where most rows cross an edge: local maxima of the per-column share (3 px apart), the
+    ``n_lines`` best with at least ``min_share``, sorted."""
+    share = cross.mean(axis=0)
+    if share.size < 3:
+        return np.zeros(0, dtype=np.int64)
+    padded = np.pad(share, 2)
+    peak = np.ones(share.size, dtype=bool)
+    for off in (-2, -1, 1, 2):
+        neighbour = padded[2 + off : 2 + off + share.size]
+        # Ties go to the leftmost of a plateau.
+        peak &= share > neighbour if off < 0 else share >= neighbour
+    cand = np.flatnonzero(peak & (share >= min_share))
+    best = cand[np.argsort(-share[cand], kind="stable")][:n_lines]
+    return np.sort(best)
+
+
+def _pairs(lines: np.ndarray, n: int, min_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (start, end) of two lines (canvas edges 0 and ``n`` included) at least ``min_len`` apart."""
+    pos = np.unique(np.concatenate([[0, n], lines]))
+    a, b = np.meshgrid(pos, pos, indexing="ij")
+    keep = (b - a) >= min_len
+    return a[keep], b[keep]
+
+
+def find_regions(
+    luma: np.ndarray,
+    scale: int = 1,
+    *,
+    max_regions: int = MAX_REGIONS,
+    min_share: float = MIN_SHARE,
+    min_side_px: int = MIN_SIDE_PX,
+    min_support: float = MIN_SUPPORT,
+) -> list[Box]:
+    """The picture regions of a canvas, best first, as ``(x0, y0, x1, y1)`` boxes of ``luma`` (the working
+    image, each pixel ``scale`` full-resolution pixels a side); empty when there is none (a plain photo, a
+    uniform canvas) or the canvas is too small. Never raises on an odd size (0, 1 or a few pixels)."""
+    luma = np.asarray(luma, dtype=np.float32)
+    if luma.ndim != 2 or max_regions <= 0:
+        return []
+    h_full, w_full = luma.shape
+    stride = max(1, math.ceil(math.sqrt(h_full * w_full / MAX_DETECT_PIXELS)))
+    work = luma[::stride, ::stride] if stride > 1 else luma
+    h, w = work.shape
+    min_side = max(8, math.ceil(min_side_px / (max(1, scale) * stride)))
+    if h < 16 or w < 16:
+        return []
+    cross_v = _edge_evidence(work)  # h x w: vertical lines
+    cross_h = _edge_evidence(np.ascontiguousarray(work.T))  # w x h: horizontal lines
+    xs = _lines(cross_v, LINES_PER_AXIS, MIN_LINE_SHARE)
+    ys = _lines(cross_h, LINES_PER_AXIS, MIN_LINE_SHARE)
+    if xs.size == 0 and ys.size == 0:
+        return []
+    # Cumulative evidence along each line: support of a segment in O(1).
+    cum_v = np.zeros((h + 1, w + 1), dtype=np.int32)  # cum_v[y, x]: rows < y crossing at column x
+    cum_v[1:, :w] = np.cumsum(cross_v, axis=0)
+    cum_h = np.zeros((w + 1, h + 1), dtype=np.int32)  # cum_h[x, y]: columns < x crossing at row y
+    cum_h[1:, :h] = np.cumsum(cross_h, axis=0)
+
+    x0, x1 = _pairs(xs, w, min_side)
+    y0, y1 = _pairs(ys, h, min_side)
+    if x0.size == 0 or y0.size == 0:
+        return []
+    # All rectangles: (len(x pairs), len(y pairs)) grids.
+    X0, Y0 = np.meshgrid(x0, y0, indexing="ij")
+    X1, Y1 = np.meshgrid(x1, y1, indexing="ij")
+    area = (X1 - X0) * (Y1 - Y0)
+    ok = (area >= min_share * h * w) & (area < 0.97 * h * w)
+    if not ok.any():
+        return []
+    X0, Y0, X1, Y1 = X0[ok], Y0[ok], X1[ok], Y1[ok]
+    height, width = (Y1 - Y0).astype(np.float64), (X1 - X0).astype(np.float64)
+
+    def side_v(x: np.ndarray) -> np.ndarray:  # support of the vertical side at x over [Y0, Y1)
+        inside = (x > 0) & (x < w)
+        xc = np.clip(x, 0, w)
+        s = (cum_v[Y1, xc] - cum_v[Y0, xc]) / height
+        return np.where(inside, s, np.inf), inside
+
+    def side_h(y: np.ndarray) -> np.ndarray:
+        inside = (y > 0) & (y < h)
+        yc = np.clip(y, 0, h)
+        s = (cum_h[X1, yc] - cum_h[X0, yc]) / width
+        return np.where(inside, s, np.inf), inside
+
+    sides = [side_v(X0), side_v(X1), side_h(Y0), side_h(Y1)]
+    score = np.minimum.reduce([s for s, _ in sides])
+    n_inside = np.sum([i for _, i in sides], axis=0)
+    good = np.flatnonzero((n_inside > 0) & (score >= min_support))
+    if good.size == 0:
+        return []
+    # A rectangle split through by a line as strong as its sides is two pictures (a collage's row, the
+    # picture with the panel beside it): its parts come first.
+    split = np.zeros(good.size, dtype=bool)
+    gx0, gx1, gy0, gy1 = X0[good], X1[good], Y0[good], Y1[good]
+    gh, gw = height[good], width[good]
+    for x in xs:
+        through = (cum_v[gy1, x] - cum_v[gy0, x]) / gh >= min_support
+        split |= through & (gx0 + min_side // 2 <= x) & (x <= gx1 - min_side // 2)
+    for y in ys:
+        through = (cum_h[gx1, y] - cum_h[gx0, y]) / gw >= min_support
+        split |= through & (gy0 + min_side // 2 <= y) & (y <= gy1 - min_side // 2)
+    # Best first: not split, then the weakest side, then more sides inside the canvas, then larger.
+    order = good[np.lexsort((-(area[ok][good]), -n_inside[good], -score[good], split))]
+    out: list[Box] = []
+    for i in order[: 16 * max_regions]:
+        box = _trimmed(work, (int(X0[i]), int(Y0[i]), int(X1[i]), int(Y1[i])))
+        if box is None or any(_iou(box, b) >= REPEAT_IOU for b in out):
+            continue
+        out.append(box)
+        if len(out) >= max_regions:
+            break
+    if stride > 1:
+        out = [
+            (a * stride, b * stride, min(w_full, c * stride), min(h_full, d * stride)) for a, b, c, d in out
+        ]
+    return out
+
+
+def _trimmed(work: np.ndarray, box: Box) -> Box | None:
+    """``box`` without uniform margins inside it (a collage's gutter, a frame's inner border)."""
+    x0, y0, x1, y1 = box
+    inner = find_uniform_border(work[y0:y1, x0:x1])
+    if inner is not None:
+        x0, y0, x1, y1 = x0 + inner[0], y0 + inner[1], x0 + inner[2], y0 + inner[3]
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    return x0, y0, x1, y1
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
