@@ -198,16 +198,22 @@ def find_regions(
         return []
     # A rectangle split through by a line as strong as its sides is two pictures (a collage's row, the
     # picture with the panel beside it): its parts come first.
-    split = np.zeros(good.size, dtype=bool)
+    # Among split ones, the weaker the split the better: a seam between two pictures crosses nearly every
+    # row, a straight edge inside one picture (a wall, a horizon) fewer.
+    strength = np.zeros(good.size)
     gx0, gx1, gy0, gy1 = X0[good], X1[good], Y0[good], Y1[good]
     gh, gw = height[good], width[good]
     for x in xs:
-        through = (cum_v[gy1, x] - cum_v[gy0, x]) / gh >= min_support
-        split |= through & (gx0 + min_side // 2 <= x) & (x <= gx1 - min_side // 2)
+        through = (cum_v[gy1, x] - cum_v[gy0, x]) / gh
+        inside = (gx0 + min_side // 2 <= x) & (x <= gx1 - min_side // 2)
+        strength = np.maximum(strength, np.where(inside, through, 0.0))
     for y in ys:
-        through = (cum_h[gx1, y] - cum_h[gx0, y]) / gw >= min_support
-        split |= through & (gy0 + min_side // 2 <= y) & (y <= gy1 - min_side // 2)
-    # Best first: not split, then the weakest side, then more sides inside the canvas, then larger.
+        through = (cum_h[gx1, y] - cum_h[gx0, y]) / gw
+        inside = (gy0 + min_side // 2 <= y) & (y <= gy1 - min_side // 2)
+        strength = np.maximum(strength, np.where(inside, through, 0.0))
+    split = np.where(strength >= min_support, np.round(strength, 2), 0.0)
+    # Best first: not split (else weakly split), then the weakest side, then more sides inside the canvas,
+    # then larger.
     order = good[np.lexsort((-(area[ok][good]), -n_inside[good], -score[good], split))]
     out: list[Box] = []
     for i in order[: 16 * max_regions]:
