@@ -23,7 +23,7 @@ How, on the working image's luma (draft pixels; numpy only):
    its weakest side: the share of the side's own length that crosses an edge (a side on the canvas's edge
    counts as whole). Those scoring at least :data:`MIN_SUPPORT` are kept, best first: first those that no
    line as strong as their sides splits through (a collage's row is two pictures: its cells come first),
-   then by score, then more sides inside the canvas, then larger. Each is trimmed of the uniform margin along its sides on the canvas's edge (a collage's outer gap) and
+   then by score, then more sides inside the canvas, then larger. Each is trimmed of uniform margins (a collage's outer gap and gutters, not a picture's own flat edge) and
    dropped when each of its sides is within :data:`REPEAT_SIDE` of a better one's (PDQ tells apart boxes
    a few percent apart); at most :data:`MAX_REGIONS`.
 
@@ -225,7 +225,7 @@ def find_regions(
     order = good[np.lexsort((-(area[ok][good]), -n_inside[good], -score[good], split))]
     out: list[Box] = []
     for i in order[: 16 * max_regions]:
-        box = _trimmed(work, (int(X0[i]), int(Y0[i]), int(X1[i]), int(Y1[i])))
+        box = _trimmed(work, (int(X0[i]), int(Y0[i]), int(X1[i]), int(Y1[i])), xs, ys)
         if box is None or any(_repeats(box, b) for b in out):
             continue
         out.append(box)
@@ -238,19 +238,25 @@ def find_regions(
     return out
 
 
-def _trimmed(work: np.ndarray, box: Box) -> Box | None:
-    """``box`` without the uniform margin along each side that lies on the canvas's edge (a collage's outer
-    gap, the window below a screenshot's picture). A side on a found line stays: the picture's own flat
-    margin there (a dark sky, a studio backdrop) is part of it."""
+def _trimmed(work: np.ndarray, box: Box, xs: np.ndarray, ys: np.ndarray) -> Box | None:
+    """``box`` without uniform margins: along a side on the canvas's edge (a collage's outer gap, the window
+    below a screenshot's picture) always, along a side on a found line only where the margin ends at another
+    line (a collage's gutter, between one cell's edge and the next's). Elsewhere the flat margin is the
+    picture's own (a dark sky, a studio backdrop) and stays."""
     h, w = work.shape
     x0, y0, x1, y1 = box
     inner = find_uniform_border(work[y0:y1, x0:x1])
     if inner is not None:
+
+        def moved(old: int, new: int, edge: bool, lines: np.ndarray) -> int:
+            near_line = lines.size > 0 and int(np.abs(lines - new).min()) <= 1
+            return new if edge or near_line else old
+
         x0, y0, x1, y1 = (
-            x0 + inner[0] if x0 == 0 else x0,
-            y0 + inner[1] if y0 == 0 else y0,
-            box[0] + inner[2] if x1 == w else x1,
-            box[1] + inner[3] if y1 == h else y1,
+            moved(x0, box[0] + inner[0], x0 == 0, xs),
+            moved(y0, box[1] + inner[1], y0 == 0, ys),
+            moved(x1, box[0] + inner[2], x1 == w, xs),
+            moved(y1, box[1] + inner[3], y1 == h, ys),
         )
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
