@@ -88,40 +88,61 @@ def region_family(variant: str) -> bool:
     return variant.startswith("region-")
 
 
-def _edge_evidence(luma: np.ndarray) -> np.ndarray:
-    """``cross[y, x]`` (h x w, bool): row ``y`` crosses an edge between columns ``x - 1`` and ``x``
-    (module docstring, step 1). Columns 0-1 and the last two are False (no room for texture)."""
+def _edge_evidence(luma: np.ndarray, axis: int = 1) -> np.ndarray:
+    """``cross[y, x]`` (h x w, bool), for ``axis=1``: row ``y`` crosses an edge between columns ``x - 1``
+    and ``x`` (module docstring, step 1); for ``axis=0``: column ``x`` crosses one between rows ``y - 1`` and
+    ``y``. The first four and last two lines are False (no room for texture). Slices only, no copies of the
+    image (a 512 x 342 working image: about 0.6 ms per axis)."""
     h, w = luma.shape
     out = np.zeros((h, w), dtype=bool)
-    if w < 8:
+    n = luma.shape[axis]
+    if n < 8:
         return out
-    d = np.abs(
-        luma[:, 2:] - luma[:, :-2]
-    )  # d[:, i] = |L[:, i + 2] - L[:, i]|: the step at x = i + 2 ... i + 1
-    # The step across the boundary at x (between x - 1 and x) is |L[x] - L[x - 2]| = d[:, x - 2]; the
-    # texture on the left is |L[x - 2] - L[x - 4]| = d[:, x - 4], on the right |L[x + 2] - L[x]| = d[:, x].
-    x = np.arange(4, w - 2)
-    step = d[:, x - 2]
-    flatter = np.minimum(d[:, x - 4], d[:, x])
-    out[:, 4 : w - 2] = (step > STEP) & (step > CONTRAST * flatter)
+
+    def cut(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        return a[:, lo:hi] if axis == 1 else a[lo:hi]
+
+    d = np.abs(cut(luma, 2, n) - cut(luma, 0, n - 2))  # d[i] = |L[i + 2] - L[i]|
+    # The step across the boundary at x (between x - 1 and x) is |L[x] - L[x - 2]| = d[x - 2]; the texture
+    # on one side is |L[x - 2] - L[x - 4]| = d[x - 4], on the other |L[x + 2] - L[x]| = d[x]; x = 4 ... n - 3.
+    step = cut(d, 2, n - 4)
+    flatter = np.minimum(cut(d, 0, n - 6), cut(d, 4, n - 2))
+    cut(out, 4, n - 2)[...] = (step > STEP) & (step > CONTRAST * flatter)
     return out
 
 
-def _lines(cross: np.ndarray, n_lines: int, min_share: float) -> np.ndarray:
-    """The columns where most rows cross an edge: local maxima of the per-column share (3 px apart), the
-    ``n_lines`` best with at least ``min_share``, sorted."""
-    share = cross.mean(axis=0)
+def _lines(share: np.ndarray, n_lines: int, min_share: float) -> np.ndarray:
+    """The positions where most lines cross an edge: local maxima of ``share`` (the share of crossing
+    lines per position; 3 px apart), the ``n_lines`` best with at least ``min_share``, sorted."""
     if share.size < 3:
         return np.zeros(0, dtype=np.int64)
     padded = np.pad(share, 2)
-    peak = np.ones(share.size, dtype=bool)
+    peak = share >= min_share
     for off in (-2, -1, 1, 2):
         neighbour = padded[2 + off : 2 + off + share.size]
         # Ties go to the leftmost of a plateau.
         peak &= share > neighbour if off < 0 else share >= neighbour
-    cand = np.flatnonzero(peak & (share >= min_share))
+    cand = np.flatnonzero(peak)
     best = cand[np.argsort(-share[cand], kind="stable")][:n_lines]
     return np.sort(best)
+
+
+def _share(cross: np.ndarray, axis: int) -> np.ndarray:
+    """The share of ``cross``'s lines along ``axis`` that are True, per position (an int32 sum: numpy's
+    mean or count_nonzero of a bool array along an axis costs several times more)."""
+    return np.add.reduce(cross, axis=axis, dtype=np.int32) / max(1, cross.shape[axis])
+
+
+def _cumulative(cross: np.ndarray, lines: np.ndarray, n: int, m: int) -> np.ndarray:
+    """``(n + 1) x (m + 1)`` counts: ``[k, x]`` is about how many of the first ``k`` lines cross at ``x``
+    (``cross`` holds every other one of the ``n`` lines; only the columns ``lines`` are filled)."""
+    out = np.zeros((n + 1, m + 1), dtype=np.int32)
+    if lines.size:
+        sampled = np.zeros((cross.shape[0] + 1, lines.size), dtype=np.int32)
+        sampled[1:] = np.cumsum(cross[:, lines], axis=0, dtype=np.int32)
+        # Full lines 0 .. k - 1 hold the sampled lines 0, 2, ... below k: ceil(k / 2) of them.
+        out[:, lines] = 2 * sampled[(np.arange(n + 1) + 1) // 2]
+    return out
 
 
 def _pairs(lines: np.ndarray, n: int, min_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,17 +175,18 @@ def find_regions(
     min_side = max(8, math.ceil(min_side_px / (max(1, scale) * stride)))
     if h < 16 or w < 16:
         return []
-    cross_v = _edge_evidence(work)  # h x w: vertical lines
-    cross_h = _edge_evidence(np.ascontiguousarray(work.T))  # w x h: horizontal lines
-    xs = _lines(cross_v, LINES_PER_AXIS, MIN_LINE_SHARE)
-    ys = _lines(cross_h, LINES_PER_AXIS, MIN_LINE_SHARE)
+    # Every other line along a line's direction is enough to measure its support (half the work).
+    cross_v = _edge_evidence(work[::2], 1)  # ceil(h / 2) x w: vertical lines, every other row
+    cross_h0 = _edge_evidence(work[:, ::2], 0)  # h x ceil(w / 2): horizontal lines, every other column
+    xs = _lines(_share(cross_v, 0), LINES_PER_AXIS, MIN_LINE_SHARE)
+    ys = _lines(_share(cross_h0, 1), LINES_PER_AXIS, MIN_LINE_SHARE)
+    cross_h = cross_h0.T
     if xs.size == 0 and ys.size == 0:
         return []
-    # Cumulative evidence along each line: support of a segment in O(1).
-    cum_v = np.zeros((h + 1, w + 1), dtype=np.int32)  # cum_v[y, x]: rows < y crossing at column x
-    cum_v[1:, :w] = np.cumsum(cross_v, axis=0)
-    cum_h = np.zeros((w + 1, h + 1), dtype=np.int32)  # cum_h[x, y]: columns < x crossing at row y
-    cum_h[1:, :h] = np.cumsum(cross_h, axis=0)
+    # Cumulative evidence along each line, in full lines (a sampled line counts twice; only the lines' own
+    # columns are filled, the canvas's edges are never looked up): support of a segment in O(1).
+    cum_v = _cumulative(cross_v, xs, h, w)  # cum_v[y, x]: about the rows < y crossing at column x
+    cum_h = _cumulative(cross_h, ys, w, h)  # cum_h[x, y]: about the columns < x crossing at row y
 
     x0, x1 = _pairs(xs, w, min_side)
     y0, y1 = _pairs(ys, h, min_side)

@@ -116,16 +116,17 @@ def test_every_picture_of_a_2x2_collage_is_found_through_regions(pictures, gap):
 
 
 def test_a_plain_photo_yields_few_regions():
-    # The synthetic "photos" hold drawn rectangles and ellipses with hard straight edges (a picture inside a
-    # picture, in effect), so a few regions are expected; most have none.
+    # The synthetic "photos" hold drawn rectangles with hard straight edges (a picture inside a picture, in
+    # effect: 20 of them gave 0-8 regions, 12 none), so some regions are expected; most have none. Real
+    # photos: test_real_photos_yield_few_regions.
     counts = [
         len(
             compute_candidates(decode_image(encode(synthetic_photo(seed, (800, 600)))), ("regions",), ["pdq"])
         )
-        for seed in range(20, 30)
+        for seed in range(20, 40)
     ]
-    assert sum(counts) <= 15, counts
-    assert counts.count(0) >= 5, counts
+    assert counts.count(0) >= 10, counts
+    assert sum(counts) <= 2 * len(counts), counts
 
 
 def test_real_photos_yield_few_regions():
@@ -160,9 +161,9 @@ def test_a_huge_canvas_is_bounded_in_work(monkeypatch):
     seen: list[int] = []
     real = candidate_regions._edge_evidence
 
-    def spy(luma):
+    def spy(luma, axis=1):
         seen.append(luma.size)
-        return real(luma)
+        return real(luma, axis)
 
     monkeypatch.setattr(candidate_regions, "_edge_evidence", spy)
     # A long page: 400 x 30,000 working pixels (12 million), a picture pasted twice on a flat grey.
