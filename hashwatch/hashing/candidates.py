@@ -21,6 +21,9 @@ Families (:data:`CANDIDATE_FAMILIES`; each can be switched off, see ``HashConfig
 - ``deskew``: a copy rotated by a small angle on an expanded canvas (corner triangles of one colour) rotated
   back by the angle measured from the content's edges (three of the four must agree) and cut to the
   original's extent (``deskew+3.0``).
+- ``regions``: the rectangular picture regions of a larger canvas (a picture pasted into a screenshot, a
+  collage's cells, a page with a uniform surround), best first (``region-1`` ... ``region-8``;
+  :mod:`hashwatch.hashing.candidate_regions`).
 - ``extended``: a copy cropped by a few percent, re-extended to the original's presumed extent by repeating
   its edge pixels, the added part then smoothed along the edge (``extend-c5``: centred, 5 % per axis;
   ``extend-tl10``: the copy is the top-left part, extended by 10 % to the right and bottom; ...).
@@ -51,6 +54,7 @@ from hashwatch.hashing.algorithms.pdq import pdq_dct
 from hashwatch.hashing.c_extension import mih
 from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
 from hashwatch.hashing.candidate_detectors import find_caption_bands, find_skew, find_uniform_border
+from hashwatch.hashing.candidate_regions import find_regions, region_family, region_name
 from hashwatch.hashing.hash_types import HashType, get_hash_type, hash_types
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +70,14 @@ __all__ = [
     "jarosz_band",
 ]
 
-CANDIDATE_FAMILIES: tuple[str, ...] = ("trimmed", "uncaptioned", "dihedral_real", "deskew", "extended")
+CANDIDATE_FAMILIES: tuple[str, ...] = (
+    "trimmed",
+    "uncaptioned",
+    "dihedral_real",
+    "deskew",
+    "extended",
+    "regions",
+)
 # DEFAULT_CANDIDATE_FAMILIES (on by default) lives in hashwatch.hashing.candidate_defaults.
 
 # Names of the real dihedral candidates, in DIHEDRAL_VARIANTS order.
@@ -103,6 +114,8 @@ def candidate_family(variant: str) -> str | None:
         return "deskew"
     if variant.startswith("extend-"):
         return "extended"
+    if region_family(variant):
+        return "regions"
     return None
 
 
@@ -396,7 +409,15 @@ def compute_candidates(
         _deskew(h)
     if "extended" in families:
         _extended(h)
+    if "regions" in families:
+        _regions(h)
     return h.out
+
+
+def _regions(h: _Hasher) -> None:
+    """The ``regions`` family: each picture region of the canvas (:func:`find_regions`) as a box."""
+    for rank, box in enumerate(find_regions(h.luma, h.scale), start=1):
+        h.box(region_name(rank), box)
 
 
 def _uncaptioned_boxes(
