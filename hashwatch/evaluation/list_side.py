@@ -260,7 +260,7 @@ def measure(
     from hashwatch.evaluation.runner import hash_known_set, hash_plain, stderr_progress
     from hashwatch.evaluation.split import HALVES, split_known
     from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
-    from hashwatch.hashing.list_from_images import ALL_VARIANTS
+    from hashwatch.hashing.list_from_images import ALL_VARIANTS, DEFAULT_VARIANTS
 
     cache_root = default_cache_dir() if cache_dir == "default" else cache_dir
     settings = KnownSettings()
@@ -318,8 +318,10 @@ def measure(
     tuning = out["halves"]["tuning"]
     out["chosen_on_tuning"] = tuning["greedy"]
     chosen = [0, *(slots.index(name) for name, _ in tuning["greedy"])]
+    default = [0, *(slots.index(name) for name in DEFAULT_VARIANTS)]
     for half, rep in out["halves"].items():
         rep["chosen"] = _set_report(*kept[half][:1], chosen, kept[half][1], families)
+        rep["default"] = _set_report(*kept[half][:1], default, kept[half][1], families)
     return out
 
 

@@ -192,26 +192,31 @@ def _match_types(index_path, data: bytes) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "edit",
+    ("edit", "variants"),
     [
         pytest.param(
             lambda im: im.rotate(-5, resample=Image.BICUBIC, expand=False, fillcolor=(0, 0, 0)),
+            "rotate-canvas-4",
             id="rotated-5-corners-cropped",
         ),
         pytest.param(
             lambda im: im.crop((0, 0, round(im.width * 0.85), round(im.height * 0.85))).resize(im.size),
+            "default",
             id="corner-crop-rescaled",
         ),
-        pytest.param(lambda im: im.rotate(3, resample=Image.BICUBIC, expand=True), id="rotated+3-expanded"),
+        pytest.param(
+            lambda im: im.rotate(3, resample=Image.BICUBIC, expand=True), "all", id="rotated+3-expanded"
+        ),
     ],
 )
-def test_an_index_from_images_matches_an_edited_copy_the_plain_list_does_not(originals, tmp_path, edit):
+def test_an_index_from_images_matches_an_edited_copy_the_plain_list_does_not(
+    originals, tmp_path, edit, variants
+):
     folder, _ = originals
     plain, with_variants = tmp_path / "plain.hwidx", tmp_path / "variants.hwidx"
-    assert (
-        main(["index", "build", "--from-images", str(folder), "--out", str(plain), "--variants", "none"]) == 0
-    )
-    assert main(["index", "build", "--from-images", str(folder), "--out", str(with_variants)]) == 0
+    build = ["index", "build", "--from-images", str(folder), "--out"]
+    assert main([*build, str(plain), "--variants", "none"]) == 0
+    assert main([*build, str(with_variants), "--variants", variants]) == 0
     buf = io.BytesIO()
     edit(_picture(1)).save(buf, format="JPEG", quality=90)
     assert _match_types(plain, buf.getvalue()) == set()
