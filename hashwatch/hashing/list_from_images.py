@@ -282,7 +282,8 @@ def iter_image_files(folder: str) -> Iterator[str]:
         raise UserError(f"not a folder: {folder}")
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        for name in sorted(files):
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]  # not descended: said, not lost
+        for name in sorted(files + links):
             yield os.path.join(root, name)
 
 
@@ -415,6 +416,9 @@ def list_rows_from_images(
     for path in iter_image_files(folder):
         try:
             info = os.stat(path)
+            if stat.S_ISDIR(info.st_mode):
+                bad(path, "folder link", "a link to a folder: not followed (give that folder itself)")
+                continue
             if not stat.S_ISREG(info.st_mode):
                 bad(path, "not a regular file", "not a regular file (a socket, a pipe or a device)")
                 continue

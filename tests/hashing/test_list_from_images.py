@@ -142,6 +142,7 @@ def test_bad_files_get_one_line_each_counted_never_a_traceback(originals, tmp_pa
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "truncated.png").write_bytes(_save(_picture(3), tmp_path / "x.png")[:200])
     os.symlink(tmp_path / "gone.png", folder / "link.png")  # a broken link: unreadable
+    os.symlink(folder / "sub", folder / "again")  # a folder link: not followed, but said
     out = tmp_path / "list.csv"
     assert main(["list", "from-images", str(folder), "--out", str(out), "--variants", "none"]) == 0
     err = capfd.readouterr().err
@@ -150,10 +151,10 @@ def test_bad_files_get_one_line_each_counted_never_a_traceback(originals, tmp_pa
         line for line in err.splitlines() if "skipped" in line and ": " in line and "file(s)" not in line
     ]
     assert sorted(line.split(": skipped ", 1)[1].split(":")[0] for line in skipped) == sorted(
-        str(folder / n) for n in ("notes.txt", "empty.jpg", "truncated.png", "link.png")
+        str(folder / n) for n in ("notes.txt", "empty.jpg", "truncated.png", "link.png", "again")
     )
     assert "cannot read" in next(line for line in skipped if "link.png" in line)
-    assert "2 picture(s) hashed" in err and "4 file(s) skipped" in err
+    assert "2 picture(s) hashed" in err and "5 file(s) skipped" in err
     assert {r["item_id"] for r in _rows(out)}  # the good pictures are still listed
 
 
