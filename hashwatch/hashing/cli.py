@@ -4,6 +4,8 @@
 
     hashwatch hash photo.jpg clip.mp4              # one JSON line of hashes per file ('-' reads stdin)
     hashwatch index build iwf.csv delta.tsv --out known.hwidx [--skip-invalid]
+    hashwatch index build --from-images originals/ --out known.hwidx   # hash the originals, with variants
+    hashwatch list from-images originals/ --out list.csv [--variants default]   # the rows, to publish
     hashwatch index info known.hwidx [--verify]
     hashwatch match photo.jpg clip.webm --index known.hwidx   # one JSON line per match
 
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("index", help="build or inspect a known-hash index")
     sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="compile known-hash lists (CSV, TSV, Parquet, pytx) into an index file")
-    b.add_argument("lists", nargs="+", metavar="LIST", help="list files, applied in this order")
+    b.add_argument("lists", nargs="*", metavar="LIST", help="list files, applied in this order")
     b.add_argument("--out", required=True, metavar="INDEX", help="index file to write")
     b.add_argument(
         "--skip-invalid",
@@ -61,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="exit 0 even when the index holds no entry (it matches nothing)",
     )
+    b.add_argument(
+        "--from-images",
+        default=None,
+        metavar="DIR",
+        help="also hash the original pictures under DIR into list rows (after the LIST files), with "
+        "list-side variants (--variants)",
+    )
+    _add_from_images_options(b)
     b.set_defaults(func=_cmd_index_build)
     i = sub.add_parser("info", help="print an index's metadata (checksum, list versions, counts)")
     i.add_argument("index", metavar="INDEX")
@@ -68,6 +78,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--verify", action="store_true", help="also check every array's CRC (reads the whole file)"
     )
     i.set_defaults(func=_cmd_index_info)
+
+    p = subparsers.add_parser("list", help="write known-hash list files")
+    sub = p.add_subparsers(dest="list_command", metavar="ACTION", required=True)
+    f = sub.add_parser(
+        "from-images",
+        help="hash original pictures into list rows (every image hash type, list-side variants)",
+    )
+    f.add_argument("folder", metavar="DIR", help="folder of original pictures (read recursively)")
+    f.add_argument("--out", required=True, metavar="LIST.csv", help="list file to write (CSV)")
+    f.add_argument("--allow-empty", action="store_true", help="exit 0 even when no picture gave a row")
+    _add_from_images_options(f)
+    f.set_defaults(func=_cmd_list_from_images)
 
     p = subparsers.add_parser(
         "match", help="match image and video files against an index; JSON line per match"
@@ -119,6 +141,75 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_hash_options(p)
     p.set_defaults(func=_cmd_match)
+
+
+def _add_from_images_options(p: argparse.ArgumentParser) -> None:
+    from hashwatch.hashing.list_from_images import VARIANTS
+
+    p.add_argument(
+        "--variants",
+        default="default",
+        metavar="V1,V2",
+        help="list-side variants of each picture: default, all, none, or names from "
+        f"{', '.join(VARIANTS)} (docs/usage.md)",
+    )
+    p.add_argument(
+        "--item-id",
+        choices=["sha256", "path"],
+        default="sha256",
+        help="a picture's item_id: the SHA-256 of its file (default) or its path under DIR",
+    )
+    p.add_argument("--source", default="", help="the rows' source (the list's name)")
+    p.add_argument("--category", default="", help="the rows' category")
+    p.add_argument("--list-version", default="", help="the rows' list_version")
+
+
+def _rows_from_images(args: argparse.Namespace, folder: str, out, command: str):
+    """Write the rows of the pictures under ``folder`` to ``out`` (CSV); one line on stderr per bad file."""
+    from hashwatch.hashing.list_from_images import (
+        Tally,
+        list_rows_from_images,
+        parse_variants,
+        write_list_csv,
+    )
+
+    tally = Tally()
+    rows = list_rows_from_images(
+        folder,
+        variants=parse_variants(args.variants),
+        item_id=args.item_id,
+        category=args.category,
+        source=args.source,
+        list_version=args.list_version,
+        tally=tally,
+        on_bad=lambda bad: print(f"hashwatch {command}: skipped {bad.line()}", file=sys.stderr),
+    )
+    write_list_csv(rows, out)
+    print(f"hashwatch {command}: {folder}: {tally.summary()}", file=sys.stderr)
+    return tally
+
+
+def _cmd_list_from_images(args: argparse.Namespace) -> int:
+    import os
+
+    tmp = f"{args.out}.tmp"
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as out:
+            tally = _rows_from_images(args, args.folder, out, "list from-images")
+        os.replace(tmp, args.out)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if not tally.rows and not args.allow_empty:
+        print(
+            f"hashwatch list from-images: error: no picture under {args.folder} gave a row: {args.out} "
+            "holds only its header (--allow-empty to accept)",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
 
 
 def _add_hash_options(p: argparse.ArgumentParser) -> None:
@@ -229,12 +320,27 @@ def _cmd_hash(args: argparse.Namespace) -> int:
 
 
 def _cmd_index_build(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
     from hashwatch.hashing.index_build import build_index
 
-    try:
-        report = build_index(args.lists, args.out, skip_invalid=args.skip_invalid)
-    except OSError as exc:  # the lists were read (their errors are UserErrors): writing the index failed
-        raise UserError(f"cannot write the index {args.out}: {exc.strerror or type(exc).__name__}") from None
+    if not args.lists and not args.from_images:
+        raise UserError("give list files, --from-images DIR, or both")
+    with tempfile.TemporaryDirectory(prefix="hashwatch-from-images-") as tmp:
+        lists = list(args.lists)
+        if args.from_images:  # the rows (hashes only) go through a list file, as a published list would
+            name = os.path.basename(os.path.normpath(args.from_images)) or "images"
+            path = os.path.join(tmp, f"{name}.from-images.csv")
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                _rows_from_images(args, args.from_images, out, "index build")
+            lists.append(path)
+        try:
+            report = build_index(lists, args.out, skip_invalid=args.skip_invalid)
+        except OSError as exc:  # the lists were read (their errors are UserErrors): writing the index failed
+            raise UserError(
+                f"cannot write the index {args.out}: {exc.strerror or type(exc).__name__}"
+            ) from None
     _emit(report.to_dict())
     if report.skipped_text():
         print(f"hashwatch index build: {report.skipped_text()}", file=sys.stderr)
