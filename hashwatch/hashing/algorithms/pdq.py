@@ -1,9 +1,11 @@
 """PDQ (Meta; ThreatExchange's reference C++, pdqhash 0.2.8): 256 bits, a quality 0-100, 7 dihedral variants.
 
-The reference's steps (``pdq/cpp/hashing/pdqhashing.cpp``): Jarosz downscale of luma to 64 x 64, the quality
-metric, a 16 x 16 DCT, each coefficient above the median. The downscale is emulated on the JPEG draft
-(:func:`hashwatch.hashing.draft_resample.jarosz_buffer64`); on an undrafted image the result equals
-``pdqhash.compute`` (tested). The dihedral variants come from the same DCT by the reference's sign/transpose
+The reference's steps (``pdq/cpp/hashing/pdqhashing.cpp``): float luma of the RGB picture
+(:func:`pdq_luma_from_rgb`, ``DecodedImage.pdq_luma``), Jarosz downscale to 64 x 64, the quality metric, a
+16 x 16 DCT, each coefficient above the median. The downscale is emulated on the JPEG draft
+(:func:`hashwatch.hashing.draft_resample.jarosz_buffer64`, on libjpeg's 8-bit Y); on an undrafted image the
+result equals ``pdqhash.compute`` on the RGB picture up to float rounding at ties (tested; measured in
+docs/hashing.md, "PDQ against pdqhash"). The dihedral variants come from the same DCT by the reference's sign/transpose
 rules (``dct16OriginalTo*``), so one computation yields all 8 hashes. Query-side candidates
 (:mod:`hashwatch.hashing.candidates`) hand their own 64 x 64 buffers to :meth:`PdqHashType.hash_buffer`.
 """
