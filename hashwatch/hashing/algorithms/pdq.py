@@ -157,7 +157,7 @@ def pdq_luma_from_rgb(rgb) -> np.ndarray:
 
     The same operations in the same order as numpy on the whole array, in blocks of pixels, so a 40 MP
     picture needs no 960 MB of float64 temporaries; 3 ms for 0.63 MP where ``convert("L")`` takes 0.5 ms
-    (the whole hashing step: docs/benchmarks.md)."""
+    (10-20 % of hashing a PNG or WebP: docs/benchmarks.md, "PDQ colour path")."""
     arr = np.asarray(rgb)
     h, w = arr.shape[:2]
     flat = arr.reshape(h * w, arr.shape[2])
