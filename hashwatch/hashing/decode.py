@@ -324,7 +324,8 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         target = config.draft_min_side
         if fmt == "JPEG" and target > 0 and min(width // target, height // target) >= 2:
             # Scaled decode; ask libjpeg for luma directly when that is all we need (Y of YCbCr is PDQ's
-            # luma). Without scaling we decode exactly as the references do (RGB, then Pillow's L).
+            # luma). Without scaling we decode as the references do: RGB, then Pillow's L for pHash and dHash
+            # and the float luma for PDQ (below).
             requested_mode = config.mode if img.mode in ("RGB", "L") else None
             drafted = img.draft(requested_mode, (target, target))
             if drafted is not None:
