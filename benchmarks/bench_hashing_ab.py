@@ -2,7 +2,8 @@
 
 A refactor of the hashing code must not make it slower; this measures it the way a shared machine allows:
 two worker processes, one importing hashwatch from each tree, hash the same real photos (Debian wallpapers,
-:mod:`hashwatch.evaluation.photo_corpus`, re-encoded in memory as JPEG at 1 MP and 6 MP, plus a small PNG),
+:mod:`hashwatch.evaluation.photo_corpus`, re-encoded in memory as JPEG at 1 MP and 6 MP, PNG at 0.3 and 1 MP
+and WebP at 1 MP),
 in alternating rounds (A, B, A, B, ...), and the medians per size and the ratio this / other are printed.
 The other tree is any copy of the repository with its C extension built, e.g. ``git worktree add`` or::
 
@@ -26,7 +27,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-SIZES = {"png 0.3 MP": (640, 480, "PNG"), "jpeg 1 MP": (1224, 816, "JPEG"), "jpeg 6 MP": (3000, 2000, "JPEG")}
+SIZES = {
+    "png 0.3 MP": (640, 480, "PNG"),
+    # PNG and WebP hash PDQ from the float luma of their RGB (the reference's colour path): its cost shows here.
+    "png 1 MP": (1224, 816, "PNG"),
+    "webp 1 MP": (1224, 816, "WEBP"),
+    "jpeg 1 MP": (1224, 816, "JPEG"),
+    "jpeg 6 MP": (3000, 2000, "JPEG"),
+}
 
 # The worker, run with ``python -c`` in each tree (the other tree need not have this module): reads one JSON
 # config line, encodes the photos in memory, then answers each "round" line with the milliseconds per image.
@@ -43,7 +51,7 @@ for label, (w, h, fmt) in config["sizes"].items():
         with Image.open(path) as img:
             rgb = img.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        rgb.save(buf, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"compress_level": 1}))
+        rgb.save(buf, format=fmt, **({"quality": 85} if fmt in ("JPEG", "WEBP") else {"compress_level": 1}))
         images[label].append(buf.getvalue())
 for data in [d for ds in images.values() for d in ds]:
     compute_image_hashes(data, hash_config)  # warm: imports, per-size matrices

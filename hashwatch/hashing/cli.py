@@ -131,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="TYPE=OTHER:N",
         help="a TYPE match counts only with the same list picture's OTHER hash within N bits "
-        "(default phash=dhash:10; 'none': off)",
+        "(default phash=dhash:12; 'none': off)",
     )
     p.add_argument(
         "--uncorroborated",

@@ -1,10 +1,10 @@
 """Corroboration: a near-match of one perceptual type counts only where the same list picture's hash of
-another type is near the image's too (pHash by dHash @ 10 by default; :data:`DEFAULT_CORROBORATION`).
+another type is near the image's too (pHash by dHash @ 12 by default; :data:`DEFAULT_CORROBORATION`).
 
 The list says which entries hash one picture through its ``item_id`` column; the index keeps that as
 :class:`~hashwatch.hashing.index_entries.EntryItems`. Vectorised over a batch's hits::
 
-    verdicts = corroborate(types["phash"], types.get("dhash"), hits, ("dhash", 10), many, dihedral=True)
+    verdicts = corroborate(types["phash"], types.get("dhash"), hits, ("dhash", 12), many, dihedral=True)
     # per hit: ("dhash:7", picture) | (False, None) nothing near | (None, None) nothing to corroborate with
 """
 

@@ -17,11 +17,14 @@ decoded
 - **JPEG draft**: libjpeg scales by 1/2, 1/4 or 1/8 in the DCT domain while decoding, which is several times
   faster than a full decode. We ask for the smallest scale whose both sides stay >= ``draft_min_side``; the
   default was chosen by measuring hash drift against the full decode over real photos.
-- **Luma only**: every built-in perceptual hash works on luma (pHash and dHash convert to ``L``; PDQ computes
-  ``0.299 R + 0.587 G + 0.114 B``). A JPEG's Y channel *is* that luma, so JPEGs are decoded straight to ``L``
-  (no chroma upsampling, no colour conversion). Other formats are converted with Pillow's ``convert("L")``,
-  the same ITU-R 601 weights. Alpha is ignored, as the references (imagehash, ThreatExchange's pdqhash use)
-  do.
+- **Luma only**: every built-in perceptual hash works on luma. pHash and dHash use Pillow's 8-bit
+  ``convert("L")`` (as imagehash does): ``image`` and ``luma``. PDQ's reference computes
+  ``0.299 R + 0.587 G + 0.114 B`` in float from the RGB picture, without rounding to 8 bits: ``pdq_luma``.
+  A drafted JPEG is decoded straight to ``L`` (libjpeg's Y channel *is* that luma, rounded to 8 bits; no
+  chroma upsampling, no colour conversion) and PDQ uses it too. Every other picture with colour (PNG, WebP,
+  GIF, BMP, TIFF, undrafted JPEG) keeps its RGB (``colour``) and ``pdq_luma`` is computed from it exactly as
+  ``pdqhash.compute(np.asarray(img.convert("RGB")))`` does. Alpha is ignored (Pillow's ``convert("RGB")``
+  drops it without compositing; pdqhash reads channels 0-2 only), as imagehash's ``convert("L")`` ignores it.
   A plug-in hash type that needs colour asks for ``RGB`` and gets it.
 - **EXIF orientation** is *not* applied by default: hashes describe the stored pixels, as the PDQ reference
   implementations (C++, PHP, ThreatExchange's lists) do. The tag value is recorded; with dihedral PDQ matching
@@ -34,7 +37,7 @@ Never raises on bad image data: every failure is a :class:`DecodedImage` with a 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -158,16 +161,38 @@ class DecodedImage:
     error_message: str | None = None
     image: PILImage.Image | None = None
     full_size: tuple[int, int] | None = None
+    # The undrafted picture in RGB when it has colour and ``image`` is its 8-bit luma: PDQ's source.
+    colour: PILImage.Image | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def luma(self):
-        """The working image's luma as a float32 numpy array (rows x columns), computed once and shared."""
+        """The working image's 8-bit luma (Pillow's ``L``) as a float32 numpy array (rows x columns), computed
+        once and shared: pHash, dHash and the query-side candidates work on it."""
         import numpy as np
 
         if self.image is None:
             raise ValueError("no decoded image")
         img = self.image if self.image.mode == "L" else self.image.convert("L")
         return np.asarray(img, dtype=np.float32)
+
+    @cached_property
+    def pdq_luma(self):
+        """PDQ's luma, float32 (rows x columns): ``0.299 R + 0.587 G + 0.114 B`` of the undrafted RGB picture,
+        computed as pdqhash does (no 8-bit rounding); ``luma`` for a grey picture (the same values) and for a
+        JPEG draft (libjpeg's Y)::
+
+            >>> d = decode_image(png_bytes)                       # doctest: +SKIP
+            >>> d.pdq_luma.dtype, d.pdq_luma.shape                # doctest: +SKIP
+            (dtype('float32'), (480, 640))
+        """
+        from hashwatch.hashing.algorithms.pdq import pdq_luma_from_rgb
+
+        if self.image is None:
+            raise ValueError("no decoded image")
+        rgb = self.colour
+        if rgb is None and self.image.mode == "RGB" and self.draft_scale == 1:
+            rgb = self.image  # DecodeConfig(mode="RGB"): the working image is the colour picture
+        return self.luma if rgb is None else pdq_luma_from_rgb(rgb)
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
@@ -224,6 +249,21 @@ def _to_mode(img: PILImage.Image, mode: str) -> PILImage.Image:
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")  # what Pillow asks for; converting P directly warns on every such image
     return img.convert(mode)
+
+
+# Modes without colour: their 8-bit luma is what PDQ's reference would compute from their RGB.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def _colour_for_pdq(img: PILImage.Image) -> PILImage.Image | None:
+    """The picture in RGB as a user would hand it to pdqhash (``img.convert("RGB")``: alpha dropped, not
+    composited), or None when it has no colour or Pillow cannot convert it (LAB: PDQ then uses ``L``)."""
+    if img.mode in _GREY_MODES:
+        return None
+    try:
+        return _to_mode(img, "RGB")
+    except ValueError:  # e.g. "conversion from LAB to RGB not supported"
+        return None
 
 
 def _register_plugins() -> None:
@@ -284,7 +324,8 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         target = config.draft_min_side
         if fmt == "JPEG" and target > 0 and min(width // target, height // target) >= 2:
             # Scaled decode; ask libjpeg for luma directly when that is all we need (Y of YCbCr is PDQ's
-            # luma). Without scaling we decode exactly as the references do (RGB, then Pillow's L).
+            # luma). Without scaling we decode as the references do: RGB, then Pillow's L for pHash and dHash
+            # and the float luma for PDQ (below).
             requested_mode = config.mode if img.mode in ("RGB", "L") else None
             drafted = img.draft(requested_mode, (target, target))
             if drafted is not None:
@@ -300,6 +341,9 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         work = img
         if config.apply_exif_orientation and orientation not in (None, 1):
             work = ImageOps.exif_transpose(work)
+        # PDQ's colour path: every picture that is not a JPEG draft keeps its RGB for pdq_luma. The 8-bit
+        # luma for pHash and dHash is converted from the source as before (YCbCr's L is its Y, not RGB's).
+        colour = _colour_for_pdq(work) if scale == 1 and config.mode == "L" else None
         work = _to_mode(work, config.mode)
         full_size = (width, height)
         if work.size[0] != img.size[0] or work.size[1] != img.size[1]:  # EXIF transposed the axes
@@ -308,4 +352,6 @@ def decode_image(data: bytes, config: DecodeConfig = DEFAULT_DECODE_CONFIG) -> D
         return DecodedImage(DecodeStatus.TOO_MANY_PIXELS, error_message="decompression bomb", **base)
     except Exception as exc:  # truncated/corrupt streams raise OSError, SyntaxError, ValueError, ...
         return DecodedImage(DecodeStatus.DECODE_ERROR, error_message=_describe_decode_failure(exc), **base)
-    return DecodedImage(DecodeStatus.OK, draft_scale=scale, image=work, full_size=full_size, **base)
+    return DecodedImage(
+        DecodeStatus.OK, draft_scale=scale, image=work, full_size=full_size, colour=colour, **base
+    )

@@ -5,7 +5,7 @@ which near-matches need corroborating.
 :func:`query_values` expands a batch of images into the values one hash type is searched with (the plain hash,
 its dihedral variants, its query-side candidates); :class:`Match` is one result row::
 
-    options = MatchOptions(thresholds={"pdq": 31}, corroborate=parse_corroboration(["phash=dhash:10"]))
+    options = MatchOptions(thresholds={"pdq": 31}, corroborate=parse_corroboration(["phash=dhash:12"]))
     owners, values = query_values(many, "pdq", options)   # owners[i] = (image number, variant or None)
 
 The allowlist (known collisions, known-innocent images) is applied after matching, to these rows:
@@ -76,10 +76,13 @@ class Match:
 # what a Beam bundle holds back small.
 MATCH_BATCH = 64
 
-# A pHash near-match counts only where the copy's dHash is within 10 bits of the dHash of the same list picture
-# (list rows sharing source and item_id). The evaluation chose it: plain pHash @ 4 alone gives 3 false matches
-# on the distractors, corroborated none, at the same recall; dHash @ 9-12 all give that (docs/evaluation.md).
-DEFAULT_CORROBORATION: Mapping[str, tuple[str, int]] = {"phash": ("dhash", 10)}
+# A pHash near-match counts only where the copy's dHash is within 12 bits of the dHash of the same list picture
+# (list rows sharing source and item_id). The evaluation chose dHash: plain pHash @ 4 alone gives 3 false
+# matches on the distractors, corroborated none, at the same recall (docs/evaluation.md). The radius was
+# chosen on the tuning half (issue 23, benchmarks/corroboration_radius.py, docs/hashing.md): 12 is the largest
+# with no false match (13 gives one) and finds 2 more copies than 10 (cropped rotations at 11 bits); on the
+# held-back half 1 more, still 0 false matches.
+DEFAULT_CORROBORATION: Mapping[str, tuple[str, int]] = {"phash": ("dhash", 12)}
 UNCORROBORATED_POLICIES = ("keep", "drop")
 
 
@@ -95,7 +98,7 @@ class MatchOptions:
 
     ``corroborate`` maps a hash type to ``(other type, threshold)``: a near-match of the first counts only
     where the copy's hash of the other type is within that threshold of the same list picture's (default
-    :data:`DEFAULT_CORROBORATION`, pHash by dHash @ 10; ``{}`` switches it off). A list entry the list gives
+    :data:`DEFAULT_CORROBORATION`, pHash by dHash @ 12; ``{}`` switches it off). A list entry the list gives
     no means to corroborate (no ``item_id``, or its picture has no hash of the other type) is kept
     (``uncorroborated="keep"``, the plain rule) or dropped (``"drop"``)."""
 
@@ -171,7 +174,7 @@ def parse_corroboration(items: Sequence[str]) -> dict[str, tuple[str, int]] | No
         name, other = name.strip().lower(), other.strip().lower()
         if not sep or not sep2 or not bits.strip().isdigit():
             raise UserError(
-                f"--corroborate {text!r}: expected TYPE=OTHER:N, e.g. --corroborate phash=dhash:10"
+                f"--corroborate {text!r}: expected TYPE=OTHER:N, e.g. --corroborate phash=dhash:12"
             )
         for t in (name, other):
             try:

@@ -128,9 +128,9 @@ def distractor_sources():
     return photos + graphics
 
 
-# dHash thresholds of the corroboration cross-check: the product's default (10) and a tight one (2) at which
+# dHash thresholds of the corroboration cross-check: the product's default (12) and a tight one (2) at which
 # dHash turns some pHash matches of these copies down, so the rejecting branch is compared too.
-CORROBORATING_DHASH = (10, 2)
+CORROBORATING_DHASH = (12, 2)
 
 
 def _corroborated(pdq_all, dhash_bits: int) -> AnyOfMatcher:
@@ -184,7 +184,7 @@ def test_the_product_check_finds_what_the_harness_finds(hashed, run):
     by_name = {s.matcher: s for s in summaries}
     n = len(known.sources)
     for with_items, options, matcher in (
-        (True, MatchOptions(), "any(pdq+all,phash&dhash@10)"),
+        (True, MatchOptions(), "any(pdq+all,phash&dhash@12)"),
         (True, MatchOptions(corroborate={"phash": ("dhash", 2)}), "any(pdq+all,phash&dhash@2)"),
     ):
         result = product_check(known, distractors, options=options, with_item_ids=with_items)

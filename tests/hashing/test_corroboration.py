@@ -188,9 +188,10 @@ def test_items_survive_the_index_permutation(tmp_path):
 # ---------------------------------------------------------------- matching
 
 
-def test_default_rule_is_phash_by_dhash_at_10():
-    assert DEFAULT_CORROBORATION == {"phash": ("dhash", 10)}
-    assert MatchOptions().corroborations() == {"phash": ("dhash", 10)}
+def test_default_rule_is_phash_by_dhash_at_12():
+    """12: chosen on the evaluation's tuning half (issue 23; docs/hashing.md, "Corroboration radius")."""
+    assert DEFAULT_CORROBORATION == {"phash": ("dhash", 12)}
+    assert MatchOptions().corroborations() == {"phash": ("dhash", 12)}
     assert MatchOptions(corroborate={}).corroborations() == {}
     with pytest.raises(ValueError, match="uncorroborated"):
         MatchOptions(uncorroborated="maybe")
@@ -200,11 +201,12 @@ def test_default_rule_is_phash_by_dhash_at_10():
 
 def test_a_phash_match_needs_the_same_pictures_dhash(index):
     near_p1 = flip_bits(P1, [0, 9, 33])  # pHash 3 bits from picture 1
-    for dhash_bits, expected in ((0, "dhash:0"), (10, "dhash:10"), (11, None)):
+    # 11 and 12 bits: the cropped rotations the radius of 10 dropped (issue 23).
+    for dhash_bits, expected in ((0, "dhash:0"), (11, "dhash:11"), (12, "dhash:12"), (13, None)):
         copy = image(near_p1, flip_bits(D1, range(dhash_bits)))
         found = index.match(copy)
         if expected is None:
-            assert found == []  # the picture has a dHash, and ours is 11 bits from it
+            assert found == []  # the picture has a dHash, and ours is 13 bits from it
         else:
             assert [(m.list_hash, m.distance, m.category, m.corroboration) for m in found] == [
                 (P1, 3, "A", expected)
@@ -256,7 +258,7 @@ def test_exact_types_and_pdq_are_not_corroborated(tmp_path):
 
 def test_coverage_counts_the_entries_the_list_can_corroborate(index, tmp_path):
     assert index.corroboration_coverage() == {
-        "phash": {"by": "dhash", "threshold": 10, "entries": 3, "corroborable": 2}
+        "phash": {"by": "dhash", "threshold": 12, "entries": 3, "corroborable": 2}
     }
     assert index.corroboration_coverage({"phash": ("pdq", 60)})["phash"]["corroborable"] == 0
     rows = [("phash", P1, "A", "s", "1", "")]
@@ -264,7 +266,7 @@ def test_coverage_counts_the_entries_the_list_can_corroborate(index, tmp_path):
     plain = KnownHashIndex.load(str(tmp_path / "n.hwidx"))
     assert plain.corroboration_coverage()["phash"] == {
         "by": "dhash",
-        "threshold": 10,
+        "threshold": 12,
         "entries": 1,
         "corroborable": 0,
     }
@@ -313,3 +315,34 @@ def test_item_names_are_list_content(tmp_path):
     other = load_lists([write_list(tmp_path / "c.csv", renamed)])
     assert first.checksum == again.checksum != other.checksum
     assert first.item_names.to_pylist() == ["s\x1fa", "s\x1fb"]
+
+
+def test_the_radius_measurement_s_cropped_rotation_keeps_the_canvas_and_cuts_the_corners():
+    """benchmarks/corroboration_radius.py's edit (issue 23): rotated about the centre on the same canvas,
+    zoomed just enough that no corner is empty; the same picture as Pillow's rotate, crop and resize."""
+    import math
+
+    from PIL import Image
+
+    from benchmarks.corroboration_radius import rotate_cropped
+
+    flat = Image.new("RGB", (400, 300), (200, 100, 50))
+    for degrees in (1, 3.5, 6):
+        out = np.asarray(rotate_cropped(flat, degrees))
+        assert out.shape == (300, 400, 3)
+        assert (out == (200, 100, 50)).all()  # no empty (black) corner anywhere
+    rng = np.random.default_rng(0)
+    small = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+    picture = Image.fromarray(small).resize((400, 300), Image.Resampling.BICUBIC)
+    a = math.radians(5)
+    zoom = math.cos(a) + 4 / 3 * math.sin(a)
+    w, h = 400 / zoom, 300 / zoom
+    box = (int((400 - w) / 2), int((300 - h) / 2), int((400 + w) / 2), int((300 + h) / 2))
+    expected = (
+        picture.rotate(5, Image.Resampling.BICUBIC).crop(box).resize((400, 300), Image.Resampling.BICUBIC)
+    )
+    got = np.asarray(rotate_cropped(picture, 5), float).ravel()
+    assert np.corrcoef(got, np.asarray(expected, float).ravel())[0, 1] > 0.98
+    # The other direction is a different picture: the angle's sign is Pillow's (counter-clockwise).
+    mirrored = np.asarray(rotate_cropped(picture, -5), float).ravel()
+    assert np.corrcoef(mirrored, np.asarray(expected, float).ravel())[0, 1] < 0.5

@@ -56,7 +56,7 @@ def _ungated_pdq(data: bytes) -> tuple[str, int]:
     from hashwatch.hashing.decode import decode_image
 
     d = decode_image(data)
-    dct, quality = pdq_dct_and_quality(d.luma, d.full_size, d.draft_scale)
+    dct, quality = pdq_dct_and_quality(d.pdq_luma, d.full_size, d.draft_scale)
     return pdq_hex(dct)[0], quality
 
 
@@ -136,22 +136,24 @@ def test_exif_policy_agrees_with_the_pdq_reference(refvectors):
     kind=st.sampled_from(["mixed", "noise", "smooth"]),
 )
 def test_phash_dhash_pdq_equal_the_reference_libraries_without_draft(width, height, seed, kind):
-    """On an undrafted image our draft-aware resampling is bit-identical to imagehash, and to pdqhash up to
-    float rounding: the reference sums in float32, we in float64, so a coefficient within rounding of the
-    median can flip (0 of 199 random images in a run of 300; hypothesis found a 2-bit case)."""
+    """On an undrafted image our draft-aware resampling is bit-identical to imagehash (on Pillow's L), and to
+    pdqhash (on the RGB picture: PDQ's float luma) up to float rounding: the reference sums in float32, we in
+    float64, so a coefficient within rounding of the median can flip (0 of 199 random images in a run of
+    300; hypothesis found a 2-bit case)."""
     arr = synthetic_array(width, height, seed=seed, kind=kind)
     data = encode(arr, "PNG")
     h = compute_image_hashes(data)
-    luma = Image.open(io.BytesIO(data)).convert("L")
+    rgb = Image.open(io.BytesIO(data)).convert("RGB")
+    luma = rgb.convert("L")
     assert h.phash == str(imagehash.phash(luma))
     assert h.dhash == str(imagehash.dhash(luma))
-    ref_pdq, ref_quality = pdq_reference(luma)
+    ref_pdq, ref_quality = pdq_reference(rgb)
     # The quality metric truncates float gradients; float summation order can move it by one.
     assert abs(h.pdq_quality - ref_quality) <= 1
     if h.pdq is not None:
         assert h.pdq_quality >= 50
         assert bits(h.pdq, ref_pdq) <= 2
-        vecs, _ = pdqhash.compute_dihedral(np.asarray(luma.convert("RGB")))
+        vecs, _ = pdqhash.compute_dihedral(np.asarray(rgb))
         ref_variants = [np.packbits(np.asarray(v, dtype=bool)).tobytes().hex() for v in vecs[1:]]
         assert all(bits(a, b) <= 2 for a, b in zip(h.pdq_dihedral, ref_variants, strict=True))
     else:
@@ -177,9 +179,10 @@ def test_jpeg_draft_stays_within_tolerance_of_the_full_decode(seed):
 def test_full_decode_option_matches_reference_exactly_on_jpeg():
     data = encode(synthetic_array(900, 700, seed=21), "JPEG", quality=90)
     h = compute_image_hashes(data, HashConfig(decode=DecodeConfig(draft_min_side=0)))
-    luma = Image.open(io.BytesIO(data)).convert("L")
-    assert h.phash == str(imagehash.phash(luma))
-    assert bits(h.pdq, pdq_reference(luma)[0]) <= 2
+    rgb = Image.open(io.BytesIO(data)).convert("RGB")
+    assert h.phash == str(imagehash.phash(rgb.convert("L")))
+    # Undrafted, PDQ hashes the float luma of the RGB picture, as pdqhash does.
+    assert h.pdq == pdq_reference(rgb)[0]
 
 
 # ---------------------------------------------------------------- the record

@@ -136,7 +136,7 @@ def test_corroboration_flags():
     from pipelines.options import KnownHashOptions, match_options_from
 
     default = match_options_from(KnownHashOptions([]))
-    assert default.corroborations() == {"phash": ("dhash", 10)} and default.uncorroborated == "keep"
+    assert default.corroborations() == {"phash": ("dhash", 12)} and default.uncorroborated == "keep"
     off = match_options_from(KnownHashOptions(["--corroborate=none"]))
     assert off.corroborations() == {}
     tight = match_options_from(KnownHashOptions(["--corroborate=phash=dhash:6", "--uncorroborated=drop"]))

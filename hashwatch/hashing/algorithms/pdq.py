@@ -1,9 +1,11 @@
 """PDQ (Meta; ThreatExchange's reference C++, pdqhash 0.2.8): 256 bits, a quality 0-100, 7 dihedral variants.
 
-The reference's steps (``pdq/cpp/hashing/pdqhashing.cpp``): Jarosz downscale of luma to 64 x 64, the quality
-metric, a 16 x 16 DCT, each coefficient above the median. The downscale is emulated on the JPEG draft
-(:func:`hashwatch.hashing.draft_resample.jarosz_buffer64`); on an undrafted image the result equals
-``pdqhash.compute`` (tested). The dihedral variants come from the same DCT by the reference's sign/transpose
+The reference's steps (``pdq/cpp/hashing/pdqhashing.cpp``): float luma of the RGB picture
+(:func:`pdq_luma_from_rgb`, ``DecodedImage.pdq_luma``), Jarosz downscale to 64 x 64, the quality metric, a
+16 x 16 DCT, each coefficient above the median. The downscale is emulated on the JPEG draft
+(:func:`hashwatch.hashing.draft_resample.jarosz_buffer64`, on libjpeg's 8-bit Y); on an undrafted image the
+result equals ``pdqhash.compute`` on the RGB picture up to float rounding at ties (tested; measured in
+docs/hashing.md, "PDQ against pdqhash"). The dihedral variants come from the same DCT by the reference's sign/transpose
 rules (``dct16OriginalTo*``), so one computation yields all 8 hashes. Query-side candidates
 (:mod:`hashwatch.hashing.candidates`) hand their own 64 x 64 buffers to :meth:`PdqHashType.hash_buffer`.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "pdq_dct_matrix",
     "pdq_dihedral_dcts",
     "pdq_hex",
+    "pdq_luma_from_rgb",
     "pdq_quality",
 ]
 
@@ -79,7 +82,7 @@ class PdqHashType(HashType):
     def compute(self, data: bytes, decoded: DecodedImage | None) -> HashResult:
         if decoded is None or decoded.image is None:
             return HashResult(None)
-        dct, quality = pdq_dct_and_quality(decoded.luma, decoded.full_size, decoded.draft_scale)
+        dct, quality = pdq_dct_and_quality(decoded.pdq_luma, decoded.full_size, decoded.draft_scale)
         if quality < PDQ_QUALITY_THRESHOLD:
             return HashResult(None, quality)
         if not self.dihedral:
@@ -136,6 +139,36 @@ def pdq_quality(buffer64: np.ndarray) -> int:
     dh = np.trunc((b[:, :-1] - b[:, 1:]) * np.float32(100) / np.float32(255)).astype(np.int64)
     total = int(np.abs(dv).sum() + np.abs(dh).sum())
     return min(total // 90, 100)
+
+
+# pdqhash 0.2.8 (bindings.pyx compute): ``(image[:, :, 0]*0.299 + image[:, :, 1]*0.587 + image[:, :, 2]*0.114)
+# .astype('float32')`` on the uint8 RGB array, i.e. float64 products summed left to right, then float32. The
+# C++ reference's fillFloatLumaFromBufferImage uses the same weights.
+_LUMA_BLOCK = 1 << 16  # pixels per block: 512 KB float64 temporaries (the fastest of 2^14-2^20 measured)
+
+
+def pdq_luma_from_rgb(rgb) -> np.ndarray:
+    """PDQ's float luma of an RGB picture (PIL image or uint8 array, channels after the third ignored),
+    bit-identical to pdqhash's: ``float32(0.299 R + 0.587 G + 0.114 B)`` summed in float64, not rounded to
+    8 bits as Pillow's ``convert("L")`` is::
+
+        >>> pdq_luma_from_rgb(np.array([[[255, 0, 0], [10, 20, 30]]], np.uint8))
+        array([[76.245, 18.15 ]], dtype=float32)
+
+    The same operations in the same order as numpy on the whole array, in blocks of pixels, so a 40 MP
+    picture needs no 960 MB of float64 temporaries; 3 ms for 0.63 MP where ``convert("L")`` takes 0.5 ms
+    (10-20 % of hashing a PNG or WebP: docs/benchmarks.md, "PDQ colour path")."""
+    arr = np.asarray(rgb)
+    h, w = arr.shape[:2]
+    flat = arr.reshape(h * w, arr.shape[2])
+    out = np.empty(h * w, np.float32)
+    for start in range(0, h * w, _LUMA_BLOCK):
+        block = flat[start : start + _LUMA_BLOCK].astype(np.float64)
+        y = block[:, 0] * 0.299
+        y += block[:, 1] * 0.587
+        y += block[:, 2] * 0.114
+        out[start : start + _LUMA_BLOCK] = y
+    return out.reshape(h, w)
 
 
 def pdq_dct_and_quality(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> tuple[np.ndarray, int]:
