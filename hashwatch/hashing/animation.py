@@ -34,6 +34,7 @@ from hashwatch.hashing.decode import (
     DecodeConfig,
     DecodedImage,
     DecodeStatus,
+    _colour_for_pdq,
     _describe_decode_failure,
     _to_mode,
 )
@@ -233,10 +234,13 @@ def hash_later_frames(
             break
         try:
             img.seek(index)
-            # The composite straight to the working mode: Pillow's L from RGBA, RGB or P uses the same weights
-            # and ignores alpha, so the hashes are the RGB composite's (identical on the test animations)
-            # without an RGB copy of each frame (120 MB at the 40 MP decode limit).
-            frame = _to_mode(img, _mode(types, decode))
+            # The composite straight to the working mode (pHash and dHash hash Pillow's 8-bit grey); PDQ
+            # hashes the float luma of the frame's RGB, as for a still picture and as pdqhash does, so a
+            # frame listed from its still copy (hashwatch list from-images) gets the same PDQ. The RGB copy
+            # lives for one frame.
+            mode = _mode(types, decode)
+            frame = _to_mode(img, mode)
+            colour = _colour_for_pdq(img) if mode == "L" else None
         except EOFError:  # fewer frames than declared (an APNG's acTL may say anything): count those seen
             out.frame_count = index
             break
@@ -246,7 +250,13 @@ def hash_later_frames(
             )
             break
         decoded = DecodedImage(
-            DecodeStatus.OK, format=fmt, width=width, height=height, image=frame, full_size=frame.size
+            DecodeStatus.OK,
+            format=fmt,
+            width=width,
+            height=height,
+            image=frame,
+            full_size=frame.size,
+            colour=colour,
         )
         values = _hash_frame(data, decoded, types, kept, config.dedupe_bits, out.errors, index)
         if values is not None:

@@ -289,3 +289,31 @@ def test_damaged_animations_never_raise(fmt):
         assert hashes.decode_status in DecodeStatus.ALL
         if hashes.frame_count is not None:
             assert 1 <= hashes.frames_hashed <= max(1, hashes.frame_count)
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
+def test_every_frames_pdq_is_pdqhash_on_the_frames_rgb(fmt):
+    """A later frame's PDQ comes from the float luma of its RGB composite, as frame 0's and a still
+    picture's do (and pdqhash's): the same frame listed from a still copy gets the same PDQ. The colourful
+    pictures of test_pdq_colour (on Pillow's 8-bit grey some were 2-4 bits off)."""
+    import io
+
+    import numpy as np
+    import pdqhash
+    from PIL import Image
+
+    from .test_pdq_colour import COLOUR_CASES, _colourful
+
+    frames = [
+        Image.fromarray(_colourful(320, 240, seed, kind)) for w, h, seed, kind in COLOUR_CASES if w == 320
+    ]
+    data = encode_animation(frames, fmt)
+    hashes = compute_image_hashes(data, HashConfig(hash_types=("pdq",), candidates=()))
+    assert hashes.frames_hashed == len(frames)
+    with Image.open(io.BytesIO(data)) as img:
+        for frame in hashes.frame_hashes:
+            img.seek(frame.frame_index)
+            bits, quality = pdqhash.compute(np.asarray(img.convert("RGB")))
+            if quality >= 50:
+                want = np.packbits(np.asarray(bits, dtype=bool)).tobytes().hex()
+                assert frame.hashes["pdq"] == want, frame.frame_index
