@@ -50,7 +50,7 @@ import numpy as np
 from hashwatch.hashing.algorithms.pdq import pdq_dct
 from hashwatch.hashing.c_extension import mih
 from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
-from hashwatch.hashing.candidate_detectors import find_caption_bands, find_skew, find_uniform_border
+from hashwatch.hashing.candidate_detectors import find_caption_bands, find_uniform_border, measure_skew
 from hashwatch.hashing.hash_types import HashType, get_hash_type, hash_types
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -479,8 +479,12 @@ def _real_dihedral(h: _Hasher) -> None:
 def _deskew(h: _Hasher) -> None:
     from PIL import Image
 
-    angle = find_skew(h.luma)
-    if angle is None:
+    found = measure_skew(h.luma)
+    if found is None:
+        return
+    angle, kept_canvas = found
+    if kept_canvas:
+        _deskew_kept_canvas(h, angle)
         return
     img = Image.fromarray(np.ascontiguousarray(h.luma, dtype=np.float32), "F")
     back = img.rotate(-angle, resample=Image.Resampling.BILINEAR, expand=False, fillcolor=0.0)
@@ -496,6 +500,24 @@ def _deskew(h: _Hasher) -> None:
     crop = np.asarray(back, dtype=np.float32)[y0:y1, x0:x1]
     sub = _Hasher(crop, (crop.shape[1] * h.scale, crop.shape[0] * h.scale), h.scale, h.types)
     sub.box(f"deskew{-angle:+.1f}", (0, 0, crop.shape[1], crop.shape[0]))
+    h.out.update(sub.out)
+
+
+def _deskew_kept_canvas(h: _Hasher, angle: float) -> None:
+    """``deskew-canvas+3.0``: a copy rotated on its own canvas (the picture's corners cut off, the canvas's
+    filled) turned back on the same canvas, which is the original's extent. The corners the first turn cut
+    off come back as thin wedges with nothing in them; they are filled with the mean of the picture (a
+    bilinear turn of a mask of ones gives each pixel's share of real content, so edge pixels blend)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(h.luma, dtype=np.float32), "F")
+    back = np.asarray(img.rotate(-angle, resample=Image.Resampling.BILINEAR, fillcolor=0.0), np.float32)
+    ones = Image.new("F", img.size, 1.0)
+    share = np.asarray(ones.rotate(-angle, resample=Image.Resampling.BILINEAR, fillcolor=0.0), np.float32)
+    mean = float(back.sum() / max(float(share.sum()), 1.0))
+    filled = back + (1.0 - share) * mean
+    sub = _Hasher(filled, (h.full_w, h.full_h), h.scale, h.types)
+    sub.box(f"deskew-canvas{-angle:+.1f}", (0, 0, filled.shape[1], filled.shape[0]))
     h.out.update(sub.out)
 
 
