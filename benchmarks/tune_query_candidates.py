@@ -94,7 +94,8 @@ def _band(img, rng, where: str, box_width: float = 1.0):
     text_colour = (255, 255, 255, 255) if sum(colour) < 384 else (0, 0, 0, 255)
     _text(draw, (x0, y0, x0 + bw, y0 + bh), rng, text_colour)
     out = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
-    return out, f"{where} {bh / h:.2f} {'opaque' if alpha == 255 else 'alpha'}"
+    box = (x0 / w, y0 / h, (x0 + bw) / w, (y0 + bh) / h)
+    return out, (f"{where} {bh / h:.2f} {'opaque' if alpha == 255 else 'alpha'}", box)
 
 
 def band_top(img, rng):

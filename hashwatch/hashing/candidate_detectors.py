@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CandidateBoxes", "find_caption_bands", "find_skew", "find_uniform_border", "measure_skew"]
+__all__ = [
+    "CandidateBoxes",
+    "find_caption_bands",
+    "find_painted_bands",
+    "find_skew",
+    "find_uniform_border",
+    "measure_skew",
+]
 
 
 @dataclass(frozen=True)
@@ -288,3 +295,97 @@ def _expanded_skew(luma: np.ndarray, bg: float, content_tol: float, min_edges: i
     if angle is None or not 0.5 <= abs(angle) <= 12.0:
         return None
     return angle
+
+
+def _longest_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a boolean array, the start and end (exclusive) of its longest run of True (0, 0 if
+    none)."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rs, cs = np.nonzero(steps == 1)
+    _, ce = np.nonzero(steps == -1)  # same rows, same order: every run that starts ends
+    starts, ends = np.zeros(h, np.int64), np.zeros(h, np.int64)
+    if rs.size:
+        lengths = ce - cs
+        order = np.lexsort((-lengths, rs))  # by row, longest first
+        first = np.ones(order.size, bool)
+        first[1:] = rs[order][1:] != rs[order][:-1]
+        pick = order[first]
+        starts[rs[pick]], ends[rs[pick]] = cs[pick], ce[pick]
+    return starts, ends
+
+
+def find_painted_bands(
+    luma: np.ndarray,
+    *,
+    step: float = 12.0,
+    min_run: float = 0.3,
+    prominence: float = 0.25,
+    min_fraction: float = 0.03,
+    max_fraction: float = 0.3,
+) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(x0, y0, x1, y1)`` of bands or caption boxes painted over the picture, opaque or
+    translucent, at most three: one reaching the top, one the bottom, one across (or a box inside).
+
+    A painted band's long edge is a straight horizontal step: in a long run of columns (at least
+    ``min_run`` of the width) the row after it differs from the row before it by more than ``step``
+    (columns are smoothed over 9 so that text or a flat patch of picture does not break the run), and the
+    run stands out from the rows around it by ``prominence`` of the width (a picture's own texture steps
+    everywhere). A band reaching the top or bottom needs one such edge between ``min_fraction`` and
+    ``max_fraction`` of the height from it; a band or box across needs two, of overlapping runs, that far
+    apart. Where a box's run is shorter than the width, only its columns are kept.
+
+    >>> find_painted_bands(luma)   # doctest: +SKIP
+    [(0, 0, 512, 51)]
+    """
+    h, w = luma.shape
+    if h < 32 or w < 32:
+        return []
+    diff = np.abs(luma[2:] - luma[:-2]) > step  # row y + 1's step, over two rows (a blurred edge)
+    kernel = np.ones(9) / 9.0
+    share = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, diff.astype(np.float32))
+    starts, ends = _longest_runs(share >= 0.5)
+    run = (ends - starts) / w
+    # Prominence: the run against the median of the rows 3-8 away on both sides.
+    pad = np.pad(run, 8, mode="edge")
+    near = np.stack([pad[8 + k : 8 + k + run.size] for k in (-8, -7, -6, -5, -4, -3, 3, 4, 5, 6, 7, 8)])
+    strong = (run >= min_run) & (run - np.median(near, axis=0) >= prominence)
+    # Keep the strongest row of each cluster of adjacent edge rows.
+    edges: list[tuple[int, int, int]] = []  # (y, x0, x1): the band's edge lies between rows y and y + 1
+    for y in np.flatnonzero(strong):
+        row = (int(y) + 1, int(starts[y]), int(ends[y]))
+        if edges and row[0] - edges[-1][0] <= 2:
+            if run[y] > (edges[-1][2] - edges[-1][1]) / w:
+                edges[-1] = row
+            continue
+        edges.append(row)
+    lo, hi = max(3, min_fraction * h), max_fraction * h
+    out: list[tuple[int, int, int, int]] = []
+
+    def full(x0: int, x1: int) -> tuple[int, int]:  # a run nearly the width is the whole width
+        return (0, w) if x1 - x0 >= 0.9 * w else (x0, x1)
+
+    tops = [e for e in edges if lo <= e[0] <= hi]
+    if tops:
+        y, x0, x1 = max(tops, key=lambda e: e[2] - e[1])
+        out.append((*full(x0, x1)[:1], 0, full(x0, x1)[1], y))
+    bottoms = [e for e in edges if lo <= h - e[0] <= hi]
+    if bottoms:
+        y, x0, x1 = max(bottoms, key=lambda e: e[2] - e[1])
+        out.append((full(x0, x1)[0], y, full(x0, x1)[1], h))
+    best = None
+    for i, (ya, a0, a1) in enumerate(edges):
+        for yb, b0, b1 in edges[i + 1 :]:
+            if not lo <= yb - ya <= hi:
+                continue
+            overlap = min(a1, b1) - max(a0, b0)
+            if overlap < 0.7 * max(a1 - a0, b1 - b0):
+                continue
+            if best is None or overlap > best[0]:
+                best = (overlap, (*full(max(a0, b0), min(a1, b1)),), ya, yb)
+    if best is not None:
+        _, (x0, x1), ya, yb = best
+        out.append((x0, ya, x1, yb))
+    return out

@@ -50,7 +50,12 @@ import numpy as np
 from hashwatch.hashing.algorithms.pdq import pdq_dct
 from hashwatch.hashing.c_extension import mih
 from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
-from hashwatch.hashing.candidate_detectors import find_caption_bands, find_uniform_border, measure_skew
+from hashwatch.hashing.candidate_detectors import (
+    find_caption_bands,
+    find_painted_bands,
+    find_uniform_border,
+    measure_skew,
+)
 from hashwatch.hashing.hash_types import HashType, get_hash_type, hash_types
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +71,15 @@ __all__ = [
     "jarosz_band",
 ]
 
-CANDIDATE_FAMILIES: tuple[str, ...] = ("trimmed", "uncaptioned", "dihedral_real", "deskew", "extended")
+CANDIDATE_FAMILIES: tuple[str, ...] = (
+    "trimmed",
+    "uncaptioned",
+    "dihedral_real",
+    "deskew",
+    "extended",
+    "rescaled",
+    "unbanded",
+)
 # DEFAULT_CANDIDATE_FAMILIES (on by default) lives in hashwatch.hashing.candidate_defaults.
 
 # Names of the real dihedral candidates, in DIHEDRAL_VARIANTS order.
@@ -103,6 +116,10 @@ def candidate_family(variant: str) -> str | None:
         return "deskew"
     if variant.startswith("extend-"):
         return "extended"
+    if variant.startswith("rescale-"):
+        return "rescaled"
+    if variant.startswith("unband-"):
+        return "unbanded"
     return None
 
 
@@ -396,6 +413,10 @@ def compute_candidates(
         _deskew(h)
     if "extended" in families:
         _extended(h)
+    if "rescaled" in families:
+        _rescaled(h)
+    if "unbanded" in families:
+        _unbanded(h)
     return h.out
 
 
@@ -569,10 +590,28 @@ def _smoothed_extension(
 
 
 def _extended(h: _Hasher) -> None:
+    _re_extended(h, EXTENSIONS, "extend")
+
+
+# Crop-and-rescale (issue 23): a centred crop of 3-20 % resized back to the original's size is, for PDQ
+# (whose downscale ignores the size), the same as the crop itself: each hypothesis is a centred
+# re-extension by that percentage, named ``rescale-c<pct>``, beside the ``extended`` family's 5 and 10 %.
+# Chosen on the tuning half (378 copies, crop drawn from 3-20 %; plain PDQ with extend-c5 and -c10 found
+# 123): every hypothesis from 2 to 22 % was hashed and added greedily: 13 % +26, 8 % +11, 17 % +11, then
+# 14 % +4, 3 % +3, 7 % +3 (each further one costs a pass over the image for 1 % of these copies).
+RESCALE_PCTS: tuple[int, ...] = (8, 13, 17)
+
+
+def _rescaled(h: _Hasher) -> None:
+    _re_extended(h, tuple(("c", pct) for pct in RESCALE_PCTS), "rescale")
+
+
+def _re_extended(h: _Hasher, hypotheses: Sequence[tuple[str, int]], prefix: str) -> None:
+    """Hash each (anchor, percent) re-extension as ``<prefix>-<anchor><percent>`` (one stack)."""
     rows_cache: dict[tuple[int, str], np.ndarray] = {}
     cols_cache: dict[tuple[int, str], Band] = {}
     items: list[tuple[str, np.ndarray, np.ndarray | None]] = []
-    for anchor, pct in EXTENSIONS:
+    for anchor, pct in hypotheses:
         where_x, where_y = _ANCHORS[anchor]
         key_x, key_y = (pct, where_x), (pct, where_y)
         if key_x not in rows_cache:
@@ -582,7 +621,7 @@ def _extended(h: _Hasher) -> None:
         buffer = _smoothed_extension(
             _buffer_t(rows_cache[key_x], cols_cache[key_y]), pct, where_x, where_y, h
         )
-        items.append((f"extend-{anchor}{pct}", buffer, None))
+        items.append((f"{prefix}-{anchor}{pct}", buffer, None))
     h.add_many(items)
 
 
@@ -590,3 +629,65 @@ def candidates_for_type(candidate_hashes: Mapping[str, str], hash_type: str) -> 
     """``{"trimmed": hex, ...}`` for one hash type, from an ``ImageHashes.candidate_hashes`` mapping."""
     prefix = f"{hash_type}:"
     return {k[len(prefix) :]: v for k, v in candidate_hashes.items() if k.startswith(prefix)}
+
+
+# ---------------------------------------------------------------- painted bands (issue 23)
+
+
+def _unbanded(h: _Hasher) -> None:
+    """``unband-top``, ``unband-bottom``, ``unband-across``, ``unband-box``: a band or caption box painted
+    over the picture (:func:`~hashwatch.hashing.candidate_detectors.find_painted_bands`) filled from its
+    neighbours, at the picture's own extent (the band hid part of the picture; it did not add to it).
+
+    The fill works on PDQ's 64 x 64 buffer of the whole image (one pass, shared by every band): the
+    buffer lines the band covers, plus one either side for the edge's blur, are replaced by the lines
+    beyond it, repeated at the image's edge and interpolated linearly across the picture; a box's
+    columns only."""
+    boxes = find_painted_bands(h.luma)
+    if not boxes:
+        return
+    ht, wt = h.luma.shape
+    plain = _buffer_t(h.rows_t(h.sized_axis("range", False)), h.sized_axis("range", True))
+    seen: set[str] = set()
+    for x0, y0, x1, y1 in boxes:
+        name = "box" if x1 - x0 < wt else "top" if y0 == 0 else "bottom" if y1 == ht else "across"
+        if name in seen:
+            continue
+        seen.add(name)
+        # A band across the full width is interpolated as it is; one at an edge or a box is then blurred
+        # along its length (see BAND_SMOOTHING).
+        smoothing = 0.0 if name == "across" else BAND_SMOOTHING
+        h.add(f"unband-{name}", _filled(plain, (x0 / wt, y0 / ht, x1 / wt, y1 / ht), smoothing))
+
+
+# How much a filled band is blurred along its length: sigma = this x the filled lines' count (buffer
+# pixels). Chosen on the tuning half with the true band boxes (copies within PDQ 31 of 126 top, 126 bottom,
+# 126 caption boxes): interpolation alone 57, 82, 67; sigma 0.2x 66, 80, 70; 0.4x 67, 82, 77; 0.6x 67,
+# 84, 76; 1x 65, 84, 73. Across the picture interpolation alone was best (57 of 126; 0.2x 53, 0.6x 50).
+BAND_SMOOTHING = 0.5
+
+
+def _filled(
+    buffer64: np.ndarray, box: tuple[float, float, float, float], smoothing: float = 0.0
+) -> np.ndarray:
+    """``buffer64`` with the lines of ``box`` (fractions of the image, x0 y0 x1 y1) filled from the lines
+    above and below it, then blurred along them with sigma ``smoothing`` x their count (0: not)."""
+    n = _PDQ_SIDE
+    out = buffer64.copy()
+    c0, c1 = max(0, math.floor(box[0] * n)), min(n, math.ceil(box[2] * n))
+    r0, r1 = max(0, math.floor(box[1] * n) - 1), min(n, math.ceil(box[3] * n) + 1)
+    if r0 == 0 and r1 == n:
+        return out
+    above = buffer64[r0 - 1, c0:c1] if r0 > 0 else None
+    below = buffer64[r1, c0:c1] if r1 < n else None
+    if above is None:
+        out[r0:r1, c0:c1] = below
+    elif below is None:
+        out[r0:r1, c0:c1] = above
+    else:
+        t = (np.arange(r0, r1) - (r0 - 1))[:, None] / float(r1 - r0 + 1)
+        out[r0:r1, c0:c1] = (1 - t) * above + t * below
+    if smoothing > 0:
+        g = _gaussian_matrix(round(max(0.5, smoothing * (r1 - r0)), 2))
+        out[r0:r1, c0:c1] = out[r0:r1] @ g[c0:c1].T
+    return out
