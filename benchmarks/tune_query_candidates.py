@@ -226,6 +226,66 @@ def recall_table(results: list, new_families: tuple[str, ...]) -> None:
         )
 
 
+def _codes(hexes: list[str]) -> np.ndarray:
+    return np.array([np.frombuffer(bytes.fromhex(h), dtype=np.uint8) for h in hexes]).reshape(len(hexes), 32)
+
+
+_KNOWN: list[np.ndarray] = []  # the known originals' codes, in each worker (set by _set_known)
+
+
+def _set_known(codes: np.ndarray) -> None:
+    _KNOWN[:] = [codes]
+
+
+def _known_task(path: str) -> str | None:
+    from hashwatch.evaluation.edits import KnownSettings, make_known_original
+    from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
+
+    with open(path, "rb") as fh:
+        original = make_known_original(fh.read(), KnownSettings())
+    return compute_image_hashes(original, HashConfig(candidates=(), hash_types=("pdq",))).hash_value("pdq")
+
+
+def _distractor_task(path: str) -> dict[str, int]:
+    """Nearest distance of a distractor to any known original: plain (with DCT variants) and per family."""
+    from hashwatch.hashing.candidates import CANDIDATE_FAMILIES, candidate_family
+    from hashwatch.hashing.image_hashes import HashConfig, compute_image_hashes
+
+    with open(path, "rb") as fh:
+        hashes = compute_image_hashes(
+            fh.read(), HashConfig(candidates=CANDIDATE_FAMILIES, hash_types=("pdq",))
+        )
+    plain = hashes.hash_value("pdq")
+    if plain is None:
+        return {}
+    named = {"plain": [plain, *hashes.variants("pdq").values()]}
+    for name, value in hashes.candidates("pdq").items():
+        named.setdefault(candidate_family(name) or "?", []).append(value)
+    out = {}
+    for fam, values in named.items():
+        x = np.bitwise_xor(_codes(values)[:, None, :], _KNOWN[0][None, :, :])
+        out[fam] = int(np.unpackbits(x, axis=2).sum(axis=2).min())
+    return out
+
+
+def run_distractors(workers: int) -> None:
+    """False matches of each family at PDQ 31: distractor x every known original (both halves)."""
+    from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
+
+    _, corpus = known_half("tuning")
+    with Pool(workers) as pool:
+        known = [k for k in pool.map(_known_task, [s.path for s in corpus.known], chunksize=4) if k]
+    with Pool(workers, initializer=_set_known, initargs=(_codes(known),)) as pool:
+        rows = list(pool.imap_unordered(_distractor_task, [s.path for s in corpus.distractors], chunksize=16))
+    rows = [r for r in rows if r]
+    print(f"{len(rows)} distractors with a PDQ hash x {len(known)} known originals, PDQ <= {THRESHOLD}")
+    print("| family | distractors matched | nearest |")
+    print("| --- | ---: | ---: |")
+    for fam in ("plain", *CANDIDATE_FAMILIES):
+        ds = [r[fam] for r in rows if fam in r]
+        print(f"| {fam} | {sum(d <= THRESHOLD for d in ds)} of {len(ds)} | {min(ds) if ds else '-'} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     from hashwatch.hashing.candidates import CANDIDATE_FAMILIES
 
@@ -234,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--detail", help="print per-copy distances of this edit")
+    parser.add_argument("--distractors", action="store_true", help="false matches on the distractors")
     args = parser.parse_args(argv)
+    if args.distractors:
+        run_distractors(args.workers)
+        return 0
     results = run_half(args.half, args.workers, args.limit)
     new = tuple(f for f in CANDIDATE_FAMILIES if f not in OLD_FAMILIES)
     print(f"{args.half} half: {len(results)} pictures, PDQ <= {THRESHOLD}")
