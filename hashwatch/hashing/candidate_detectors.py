@@ -344,9 +344,15 @@ def find_painted_bands(
     if h < 32 or w < 32:
         return []
     diff = np.abs(luma[2:] - luma[:-2]) > step  # row y + 1's step, over two rows (a blurred edge)
-    kernel = np.ones(9) / 9.0
-    share = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, diff.astype(np.float32))
-    starts, ends = _longest_runs(share >= 0.5)
+    # Only rows with enough stepping columns can hold a long run (a run of n smoothed columns needs about
+    # n / 2 stepping ones): on photos a small share of the rows, which keeps this at about 2 ms for a
+    # 512 x 342 working image.
+    rows = np.flatnonzero(diff.sum(axis=1) >= 0.5 * min_run * w)
+    starts, ends = np.zeros(h - 2, np.int64), np.zeros(h - 2, np.int64)
+    if rows.size:
+        # The share of stepping columns in a window of 9 around each column (centred, zero beyond the edges).
+        c = np.cumsum(np.pad(diff[rows], ((0, 0), (5, 4))), axis=1, dtype=np.int32)
+        starts[rows], ends[rows] = _longest_runs(c[:, 9:] - c[:, :-9] >= 4.5)
     run = (ends - starts) / w
     # Prominence: the run against the median of the rows 3-8 away on both sides.
     pad = np.pad(run, 8, mode="edge")
