@@ -331,9 +331,9 @@ def find_painted_bands(
 
     A painted band's long edge is a straight horizontal step: in a long run of columns (at least
     ``min_run`` of the width) the row after it differs from the row before it by more than ``step``
-    (columns are smoothed over 9 so that text or a flat patch of picture does not break the run), and the
-    run stands out from the rows around it by ``prominence`` of the width (a picture's own texture steps
-    everywhere). A band reaching the top or bottom needs one such edge between ``min_fraction`` and
+    (every other column, smoothed over 9 so that text or a flat patch of picture does not break the run),
+    and the row's count of stepping columns stands out from the rows around it by half ``prominence`` of
+    the width (a picture's own texture steps everywhere). A band reaching the top or bottom needs one such edge between ``min_fraction`` and
     ``max_fraction`` of the height from it; a band or box across needs two, of overlapping runs, that far
     apart. Where a box's run is shorter than the width, only its columns are kept.
 
@@ -343,21 +343,27 @@ def find_painted_bands(
     h, w = luma.shape
     if h < 32 or w < 32:
         return []
-    diff = np.abs(luma[2:] - luma[:-2]) > step  # row y + 1's step, over two rows (a blurred edge)
-    # Only rows with enough stepping columns can hold a long run (a run of n smoothed columns needs about
-    # n / 2 stepping ones): on photos a small share of the rows, which keeps this at about 2 ms for a
-    # 512 x 342 working image.
-    rows = np.flatnonzero(diff.sum(axis=1) >= 0.5 * min_run * w)
+    # Every other column is enough for a horizontal edge (and halves the cost).
+    cols = luma[:, ::2]
+    w2 = cols.shape[1]
+    diff = np.abs(cols[2:] - cols[:-2]) > step  # row y + 1's step, over two rows (a blurred edge)
+    count = diff.sum(axis=1)
+    # Prominence first on the count of stepping columns per row (a run of n smoothed columns needs about
+    # n / 2 stepping ones), against the median of the rows 3-8 away on both sides: only rows that pass are
+    # searched for a run. On photos that is a handful of rows.
+    pad = np.pad(count, 8, mode="edge")
+    near = np.stack([pad[8 + k : 8 + k + count.size] for k in (-8, -7, -6, -5, -4, -3, 3, 4, 5, 6, 7, 8)])
+    rows = np.flatnonzero(
+        (count >= 0.5 * min_run * w2) & (count - np.median(near, axis=0) >= 0.5 * prominence * w2)
+    )
     starts, ends = np.zeros(h - 2, np.int64), np.zeros(h - 2, np.int64)
     if rows.size:
         # The share of stepping columns in a window of 9 around each column (centred, zero beyond the edges).
         c = np.cumsum(np.pad(diff[rows], ((0, 0), (5, 4))), axis=1, dtype=np.int32)
         starts[rows], ends[rows] = _longest_runs(c[:, 9:] - c[:, :-9] >= 4.5)
+    starts, ends = np.minimum(2 * starts, w), np.minimum(2 * ends, w)  # back to the image's columns
     run = (ends - starts) / w
-    # Prominence: the run against the median of the rows 3-8 away on both sides.
-    pad = np.pad(run, 8, mode="edge")
-    near = np.stack([pad[8 + k : 8 + k + run.size] for k in (-8, -7, -6, -5, -4, -3, 3, 4, 5, 6, 7, 8)])
-    strong = (run >= min_run) & (run - np.median(near, axis=0) >= prominence)
+    strong = run >= min_run
     # Keep the strongest row of each cluster of adjacent edge rows.
     edges: list[tuple[int, int, int]] = []  # (y, x0, x1): the band's edge lies between rows y and y + 1
     for y in np.flatnonzero(strong):
