@@ -411,10 +411,12 @@ def compute_candidates(
         _real_dihedral(h)
     if "deskew" in families:
         _deskew(h)
-    if "extended" in families:
-        _extended(h)
-    if "rescaled" in families:
-        _rescaled(h)
+    # The re-extensions of both families are hashed as one stack.
+    _re_extended(
+        h,
+        [("extend", *e) for e in EXTENSIONS if "extended" in families]
+        + [("rescale", "c", pct) for pct in RESCALE_PCTS if "rescaled" in families],
+    )
     if "unbanded" in families:
         _unbanded(h)
     return h.out
@@ -607,10 +609,6 @@ def _smoothed_extension(
     return out
 
 
-def _extended(h: _Hasher) -> None:
-    _re_extended(h, EXTENSIONS, "extend")
-
-
 # Crop-and-rescale (issue 23): a centred crop of 3-20 % resized back to the original's size is, for PDQ
 # (whose downscale ignores the size), the same as the crop itself: each hypothesis is a centred
 # re-extension by that percentage, named ``rescale-c<pct>``, beside the ``extended`` family's 5 and 10 %.
@@ -620,16 +618,15 @@ def _extended(h: _Hasher) -> None:
 RESCALE_PCTS: tuple[int, ...] = (8, 13, 17)
 
 
-def _rescaled(h: _Hasher) -> None:
-    _re_extended(h, tuple(("c", pct) for pct in RESCALE_PCTS), "rescale")
-
-
-def _re_extended(h: _Hasher, hypotheses: Sequence[tuple[str, int]], prefix: str) -> None:
-    """Hash each (anchor, percent) re-extension as ``<prefix>-<anchor><percent>`` (one stack)."""
+def _re_extended(h: _Hasher, hypotheses: Sequence[tuple[str, str, int]]) -> None:
+    """Hash each (prefix, anchor, percent) re-extension as ``<prefix>-<anchor><percent>``, as one stack
+    (the ``extended`` family's ``extend-c5``, the ``rescaled`` family's ``rescale-c13``)."""
+    if not hypotheses:
+        return
     rows_cache: dict[tuple[int, str], np.ndarray] = {}
     cols_cache: dict[tuple[int, str], Band] = {}
     items: list[tuple[str, np.ndarray, np.ndarray | None]] = []
-    for anchor, pct in hypotheses:
+    for prefix, anchor, pct in hypotheses:
         where_x, where_y = _ANCHORS[anchor]
         key_x, key_y = (pct, where_x), (pct, where_y)
         if key_x not in rows_cache:
