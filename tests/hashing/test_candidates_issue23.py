@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from hashwatch.hashing import candidate_detectors as D
+from hashwatch.hashing import candidate_fills as F
 from hashwatch.hashing import candidates as C
 from hashwatch.hashing.decode import decode_image
 from hashwatch.hashing.image_hashes import HashConfig, ImageHashes, compute_image_hashes
@@ -142,9 +143,9 @@ def test_the_fill_interpolates_between_the_lines_beyond_the_band():
     buffer = np.tile(np.arange(64, dtype=np.float64)[:, None], (1, 64))  # rows of their own index
     noisy = buffer.copy()
     noisy[20:30] = 500.0  # a band
-    out = C._filled(noisy, (0.0, 20 / 64, 1.0, 30 / 64))
+    out = F._filled(noisy, (0.0, 20 / 64, 1.0, 30 / 64))
     assert np.allclose(out, buffer)  # linear rows come back exactly
-    top = C._filled(noisy, (0.0, 0.0, 1.0, 30 / 64))
+    top = F._filled(noisy, (0.0, 0.0, 1.0, 30 / 64))
     assert np.allclose(top[:31], 31.0) and np.array_equal(top[31:], noisy[31:])  # the edge line repeated
 
 
