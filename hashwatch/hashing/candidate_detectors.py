@@ -400,4 +400,30 @@ def find_painted_bands(
     if best is not None:
         _, (x0, x1), ya, yb = best
         out.append((x0, ya, x1, yb))
-    return out
+    return [b for b in out if _looks_painted(luma, b)]
+
+
+def _looks_painted(luma: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether the inside of ``box`` looks painted over: mostly one colour (an opaque band, its text thin),
+    or with the picture's detail damped (a translucent band: alpha x colour + (1 - alpha) x picture), as the
+    median horizontal gradient inside against that of the rows just outside."""
+    h = luma.shape[0]
+    x0, y0, x1, y1 = box
+    inside = luma[y0 + 1 : max(y0 + 2, y1 - 1), x0:x1]
+    if inside.size == 0 or x1 - x0 < 8:
+        return False
+    if (np.abs(inside - np.median(inside)) <= 8.0).mean() >= 0.5:
+        return True
+    depth = max(3, (y1 - y0) // 2)
+    outside = np.concatenate(
+        [
+            luma[max(0, y0 - depth) : max(0, y0 - 1), x0:x1].ravel(),
+            luma[min(h, y1 + 1) : y1 + depth, x0:x1].ravel(),
+        ]
+    )
+    if outside.size < 16:
+        return True
+    grad_in = np.median(np.abs(np.diff(inside, axis=1)))
+    band_out = outside.reshape(-1, x1 - x0)
+    grad_out = np.median(np.abs(np.diff(band_out, axis=1)))
+    return bool(grad_in <= 0.6 * grad_out)
