@@ -335,7 +335,8 @@ def find_painted_bands(
     and the row's count of stepping columns stands out from the rows around it by half ``prominence`` of
     the width (a picture's own texture steps everywhere). A band reaching the top or bottom needs one such edge between ``min_fraction`` and
     ``max_fraction`` of the height from it; a band or box across needs two, of overlapping runs, that far
-    apart. Where a box's run is shorter than the width, only its columns are kept.
+    apart. Where a box's run is shorter than the width, only its columns are kept. A box is kept only if
+    its inside looks painted over (:func:`_looks_painted`): a horizon or a drawn shape has such edges too.
 
     >>> find_painted_bands(luma)   # doctest: +SKIP
     [(0, 0, 512, 51)]
