@@ -27,6 +27,7 @@ _FINGERPRINTED = (
     "hashing/algorithms/pdq.py",
     "hashing/algorithms/phash.py",
     "hashing/candidate_detectors.py",
+    "hashing/candidate_fills.py",
     "hashing/candidate_regions.py",
     "hashing/candidates.py",
     "hashing/decode.py",

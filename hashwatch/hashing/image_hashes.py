@@ -71,7 +71,7 @@ class HashConfig:
     # Compute PDQ's 7 dihedral variants (nearly free: same DCT) so rotated/flipped copies can match.
     pdq_dihedral: bool = True
     # Query-side candidate families to compute (hashwatch.hashing.candidates): trimmed, uncaptioned,
-    # dihedral_real, deskew, extended. () computes none.
+    # dihedral_real, deskew, extended, rescaled, unbanded. () computes none.
     candidates: tuple[str, ...] = DEFAULT_CANDIDATE_FAMILIES
     # Animated GIF/WebP/APNG: later frames hashed too, bounded (hashwatch.hashing.animation).
     animation: AnimationConfig = DEFAULT_ANIMATION_CONFIG
