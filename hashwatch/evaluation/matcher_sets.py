@@ -6,7 +6,9 @@
 - ``default``: hashwatch's default matcher as the product matches today (``hashwatch-default``): any of PDQ
   with the default candidate families (:data:`~hashwatch.hashing.candidate_defaults.DEFAULT_CANDIDATE_FAMILIES`)
   at its type's threshold and pHash at its threshold corroborated by dHash of the same list picture
-  (:data:`~hashwatch.evaluation.matchers.PHASH_CORROBORATING_DHASH`'s 10 bits, ``MatchOptions``' default);
+  (``MatchOptions``' default rule, :data:`~hashwatch.hashing.match_policy.DEFAULT_CORROBORATION`: 12 bits);
+- ``default+FAMILY[+FAMILY...]``: the same with these candidate families added to the default ones (what
+  turning a family on by default would give);
 - a single anchor (``pdq``, ``pdq-dihedral``, ``phash``, ``dhash``);
 - ``pdq+FAMILY[+FAMILY...]`` / ``phash+FAMILY...``: a hash type with these query-side candidate families
   (any family registered in :mod:`hashwatch.hashing.candidates`, e.g. a new ``regions`` family), or
@@ -25,6 +27,7 @@ import importlib
 from collections.abc import Sequence
 
 from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher, HammingMatcher, Matcher
+from hashwatch.hashing.match_policy import DEFAULT_CORROBORATION
 
 __all__ = ["ANCHORS", "DEFAULT_MATCHERS", "default_product_matcher", "resolve_matchers"]
 
@@ -32,7 +35,7 @@ ANCHORS: tuple[str, ...] = ("pdq", "pdq-dihedral", "phash", "dhash")
 # What `hashwatch eval` runs without --matchers.
 DEFAULT_MATCHERS = "anchors,default"
 # The dHash radius that corroborates pHash in the product by default (MatchOptions' default rule).
-DEFAULT_CORROBORATING_DHASH = 10
+DEFAULT_CORROBORATING_DHASH = DEFAULT_CORROBORATION["phash"][1]
 
 
 def _anchor(name: str) -> Matcher:
@@ -41,16 +44,25 @@ def _anchor(name: str) -> Matcher:
     return HammingMatcher(name)
 
 
-def default_product_matcher() -> Matcher:
-    """hashwatch's default matcher (module docstring), at the registered types' current thresholds."""
+def default_product_matcher(extra_families: Sequence[str] = ()) -> Matcher:
+    """hashwatch's default matcher (module docstring), at the registered types' current thresholds;
+    ``extra_families``: candidate families added to the default ones (``default+FAMILY``)."""
     from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
 
-    pdq = CandidateMatcher("pdq", DEFAULT_CANDIDATE_FAMILIES, name="pdq+default")
+    families = (
+        *DEFAULT_CANDIDATE_FAMILIES,
+        *(f for f in extra_families if f not in DEFAULT_CANDIDATE_FAMILIES),
+    )
+    suffix = "".join(f"+{f}" for f in extra_families)
+    try:
+        pdq = CandidateMatcher("pdq", families, name=f"pdq+default{suffix}")
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"--matchers default{suffix}: {exc}") from None
     # The families are part of the cached codes: a change of the defaults must not read stale codes.
     pdq.version = "1-" + "+".join(pdq.candidate_families)
     phash, dhash = HammingMatcher("phash"), HammingMatcher("dhash")
     thresholds = (pdq.current_threshold, phash.current_threshold, DEFAULT_CORROBORATING_DHASH)
-    return AnyOfMatcher([pdq, phash, dhash], thresholds, "hashwatch-default", corroborated_by={1: 2})
+    return AnyOfMatcher([pdq, phash, dhash], thresholds, f"hashwatch-default{suffix}", corroborated_by={1: 2})
 
 
 def _with_candidates(name: str) -> Matcher:
@@ -92,6 +104,8 @@ def resolve_matchers(spec: str | Sequence[str]) -> list[Matcher]:
             made = [_anchor(name)]
         elif name in ("default", "hashwatch-default"):
             made = [default_product_matcher()]
+        elif name.startswith("default+"):
+            made = [default_product_matcher(tuple(name.split("+")[1:]))]
         elif ":" in name:
             made = _plugin(name)
         elif "+" in name:
