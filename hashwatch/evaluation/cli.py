@@ -186,6 +186,31 @@ def _matchers(query_candidates: bool):
     return default_matchers() + (candidate_matchers() if query_candidates else [])
 
 
+def hash_list_only(pool, packages, matchers, settings, *, workers: int, cache_root):
+    """The list-only entries (:data:`~hashwatch.evaluation.corpus.LIST_ONLY_PACKAGES` by default: ``packages``
+    None) hashed as known originals, or None when no package is named: the pictures of those packages with a
+    shorter side >= 256 px that are not already in ``pool``."""
+    from hashwatch.evaluation.corpus import LIST_ONLY_PACKAGES
+    from hashwatch.evaluation.edits import select_edits
+    from hashwatch.evaluation.runner import hash_known_set, stderr_progress
+
+    packages = LIST_ONLY_PACKAGES if packages is None else packages
+    if not packages:
+        return None
+    pool_keys = {c.source.key for c in pool}
+    extra = [c for c in _pool(packages) if min(c.width, c.height) >= 256 and c.source.key not in pool_keys]
+    unique = list({c.source.key: c.source for c in extra}.values())
+    return hash_known_set(
+        unique,
+        select_edits(["original"]),
+        matchers,
+        settings=settings,
+        workers=workers,
+        cache_root=cache_root,
+        progress=stderr_progress("list-only entries"),
+    )
+
+
 def _pool(packages):
     """Every decodable image of the packages (shorter side >= 50 px, <= 40 MP) as CorpusImage records."""
     from hashwatch.evaluation.corpus import CorpusImage
@@ -223,8 +248,7 @@ def run_evaluation(
     list_only_packages=None,
 ) -> dict:
     """Fetch, select, hash, summarise, report (see the module docstring); returns the run's facts."""
-    from hashwatch.evaluation.corpus import EVAL_PACKAGES, LIST_ONLY_PACKAGES, select_corpus
-    from hashwatch.evaluation.edits import select_edits
+    from hashwatch.evaluation.corpus import EVAL_PACKAGES, select_corpus
     from hashwatch.evaluation.hash_cache import default_cache_dir
     from hashwatch.evaluation.matchers import default_matchers
     from hashwatch.evaluation.report import write_report
@@ -279,25 +303,14 @@ def run_evaluation(
     )
     timings["hash edits"] = time.monotonic() - t
     t = time.monotonic()
-    list_only = None
-    list_only_packages = LIST_ONLY_PACKAGES if list_only_packages is None else list_only_packages
-    if list_only_packages:
-        pool_keys = {c.source.key for c in pool}
-        extra_pool = [
-            c
-            for c in _pool(list_only_packages)
-            if min(c.width, c.height) >= 256 and c.source.key not in pool_keys
-        ]
-        unique = list({c.source.key: c.source for c in extra_pool}.values())
-        list_only = hash_known_set(
-            unique,
-            select_edits(["original"]),
-            matchers,
-            settings=KnownSettings(max_side=max_side),
-            workers=workers,
-            cache_root=cache_root,
-            progress=stderr_progress("list-only entries"),
-        )
+    list_only = hash_list_only(
+        pool,
+        list_only_packages,
+        matchers,
+        KnownSettings(max_side=max_side),
+        workers=workers,
+        cache_root=cache_root,
+    )
     timings["hash list-only entries"] = time.monotonic() - t
     sub = [index[s.key] for s in distractor_sources]
     distractors = HashedPlain(

@@ -167,9 +167,8 @@ def run_held_back_evaluation(
     negatives: bool = True,
 ) -> dict:
     """The Debian corpus through :func:`evaluate_halves`; writes the report into ``out_dir``."""
-    from hashwatch.evaluation.cli import _pool
-    from hashwatch.evaluation.corpus import EVAL_PACKAGES, LIST_ONLY_PACKAGES, select_corpus
-    from hashwatch.evaluation.edits import select_edits
+    from hashwatch.evaluation.cli import _pool, hash_list_only
+    from hashwatch.evaluation.corpus import EVAL_PACKAGES, select_corpus
     from hashwatch.evaluation.hash_cache import default_cache_dir
     from hashwatch.evaluation.held_back_report import write_held_back_report
 
@@ -190,24 +189,9 @@ def run_held_back_evaluation(
     known_sources = corpus.known[:limit] if limit else corpus.known
     distractor_sources = corpus.distractors[:max_distractors] if max_distractors else corpus.distractors
     distractors = _subset(plain, [index[s.key] for s in distractor_sources])
-    list_only = None
-    list_only_packages = LIST_ONLY_PACKAGES if list_only_packages is None else list_only_packages
-    if list_only_packages:
-        pool_keys = {c.source.key for c in pool}
-        extra = [
-            c
-            for c in _pool(list_only_packages)
-            if min(c.width, c.height) >= 256 and c.source.key not in pool_keys
-        ]
-        unique = list({c.source.key: c.source for c in extra}.values())
-        list_only = hash_known_set(
-            unique,
-            select_edits(["original"]),
-            matchers,
-            workers=workers,
-            cache_root=cache_root,
-            progress=stderr_progress("list-only entries"),
-        )
+    list_only = hash_list_only(
+        pool, list_only_packages, matchers, KnownSettings(), workers=workers, cache_root=cache_root
+    )
     by_half, facts = evaluate_halves(
         known_sources,
         distractors,
