@@ -195,8 +195,8 @@ def add_candidate_arguments(parser) -> None:
         dest="candidates",
         default="default",
         help="query-side candidate families to compute and match (comma-separated: trimmed, uncaptioned, "
-        "dihedral_real, deskew, extended, rescaled, unbanded), 'default' for those the evaluation found "
-        "safe, 'none' to switch them off (docs/evaluation.md, docs/hashing.md)",
+        "dihedral_real, deskew, extended, unbanded, regions, rescaled), 'default' for all but rescaled (chosen "
+        "on the evaluation's tuning half), 'none' to switch them off (docs/evaluation.md, docs/hashing.md)",
     )
     parser.add_argument(
         "--candidate-hash-types",

@@ -157,6 +157,45 @@ DERIVED_FROM_KNOWN: tuple[str, ...] = (
 )
 # The same in the html folder itself (some figures sit directly in html/).
 DERIVED_FROM_KNOWN = (*DERIVED_FROM_KNOWN, *(g.replace("/html/*/", "/html/") for g in DERIVED_FROM_KNOWN[1:]))
+# Found by the regions candidate (issue 23): OpenCV tutorial figures that show a known sample inside a larger
+# figure (beside its result, under match lines, in a pyramid, as a blend), one region of each within PDQ 0-30
+# of the sample and the same region's pHash within 2-8 bits of it (two independent hashes agreeing; unrelated
+# pictures sit near 128 and 32). JPEGs, not looked at: the names are the tutorials' (template matching, FFT,
+# back-projection, pyramids and translation on messi5.jpg; feature matching on box_in_scene.png; homography on
+# left01/left02.jpg; ...).
+DERIVED_FROM_KNOWN = (
+    *DERIVED_FROM_KNOWN,
+    *(
+        f"opencv-doc/usr/share/doc/opencv-doc/opencv4/html/{name}"
+        for name in (
+            "fft2.jpg",
+            "template_sqdiffn_6.jpg",
+            "template_sqdiff_5.jpg",
+            "template_ccorrn_4.jpg",
+            "template_ccorr_3.jpg",
+            "backproject_opencv.jpg",
+            "Feature_Homography_Result.jpg",
+            "Feature_FlannMatcher_Result_ratio_test.jpg",
+            "matcher_result1.jpg",
+            "translation.jpg",
+            "rotation.jpg",
+            "messipyr.jpg",
+            "a15.jpg",
+            "Find_Contours_Original_Image.jpg",
+            "homography_camera_displacement_poses.jpg",
+            "homography_source_desired_images.jpg",
+            "homography_perspective_correction_chessboard_matches.jpg",
+            "homography_perspective_correction_chessboard_warp.jpg",
+            "2dhist_matplotlib.jpg",
+            "res.png",
+            "graf.png",
+            "Pyramids_Tutorial_PyrDown_Result.jpg",
+            "Adding_Trackbars_Tutorial_Result_0.jpg",
+            "output.jpg",
+            "orapple.jpg",
+        )
+    ),
+)
 # Found by the trimmed candidate (issue 9, PDQ 22 bits) and looked at: the documentation's 100 px OpenCV logo
 # is examples/data/opencv-logo.png (rings and word mark) scaled into a square with white side margins.
 DERIVED_FROM_KNOWN = (*DERIVED_FROM_KNOWN, "opencv-doc/usr/share/doc/opencv-doc/opencv4/html/opencv_logo.jpg")
