@@ -32,7 +32,15 @@ import numpy as np
 from hashwatch.evaluation.matchers import HammingMatcher, Matcher, codes_from_hex, min_hamming_distances
 from hashwatch.hashing.image_hashes import ImageHashes
 
-__all__ = ["ListSideMatcher", "SlotDistances", "greedy_variants", "measure", "rule_hits"]
+__all__ = [
+    "HarnessListSideMatcher",
+    "ListSideMatcher",
+    "matchers",
+    "SlotDistances",
+    "greedy_variants",
+    "measure",
+    "rule_hits",
+]
 
 CACHE_VERSION = "1"
 
@@ -104,6 +112,80 @@ class ListSideMatcher(Matcher):
         self, rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray
     ) -> np.ndarray:
         return self.slot_distances(rows, owners, n_queries, known).min(axis=0)
+
+
+class HarnessListSideMatcher(ListSideMatcher):
+    """:class:`ListSideMatcher` for the held-back evaluation's runner (``hashwatch eval --matchers
+    hashwatch.evaluation.list_side:matchers``): the runner hands it the known original's bytes
+    (``known_code_with_data``), its query rows are as wide as its list code (the base type's code in the first
+    slot, so it fits an :class:`~hashwatch.evaluation.matchers.AnyOfMatcher` slot), and its distance is the
+    smallest over the list slots."""
+
+    def __init__(self, hash_type: str, slots: Sequence[str], **kwargs) -> None:
+        super().__init__(hash_type, slots, **kwargs)
+        self.version = f"h1-{self.base.cache_key}-" + ",".join(self.slots)
+
+    def known_code_with_data(self, hashes: ImageHashes, data: bytes) -> np.ndarray | None:
+        return self.known_code_from(_variant_values(data, self.slots[1:]).get(self.hash_type, {}))
+
+    def known_code(self, hashes: ImageHashes) -> np.ndarray | None:
+        """Without the picture (the runner's pool, for deduplication): the original's code in every slot."""
+        code = self.base.known_code(hashes)
+        return None if code is None else np.tile(code, len(self.slots))
+
+    def query_codes(self, hashes: ImageHashes, data: bytes) -> np.ndarray:
+        base = self.base.query_codes(hashes, data)
+        out = np.zeros((base.shape[0], self.words), np.uint64)
+        out[:, : self.base_words] = base
+        return out
+
+    def distances(
+        self, rows: np.ndarray, owners: np.ndarray, n_queries: int, known: np.ndarray
+    ) -> np.ndarray:
+        return super().distances(np.ascontiguousarray(rows[:, : self.base_words]), owners, n_queries, known)
+
+
+_VALUES_MEMO: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, str]]] = {}
+
+
+def _variant_values(data: bytes, variants: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{type: {variant: hex}}`` of one known original, ``"original"`` included; the last few pictures are
+    remembered (the runner asks once per hash type)."""
+    import hashlib
+
+    from hashwatch.hashing.list_from_images import picture_rows
+
+    key = (hashlib.sha256(data).hexdigest(), tuple(variants))
+    if key not in _VALUES_MEMO:
+        rows, _ = picture_rows(data, key[0], variants)
+        values: dict[str, dict[str, str]] = {}
+        for row in rows:
+            values.setdefault(row.hash_type, {})[row.variant] = row.hash_value
+        if len(_VALUES_MEMO) >= 8:
+            _VALUES_MEMO.pop(next(iter(_VALUES_MEMO)))
+        _VALUES_MEMO[key] = values
+    return _VALUES_MEMO[key]
+
+
+def matchers() -> list[Matcher]:
+    """The held-back evaluation's plug-in: hashwatch's default matcher (PDQ with the default query-side
+    candidates @ 31, or pHash @ 4 corroborated by dHash, :data:`DEFAULT_CORROBORATION`) on a list that also
+    holds each original's default list-side variants (``hashwatch index build --from-images``)."""
+    from hashwatch.evaluation.matcher_sets import DEFAULT_CORROBORATING_DHASH
+    from hashwatch.evaluation.matchers import AnyOfMatcher, CandidateMatcher
+    from hashwatch.hashing.candidate_defaults import DEFAULT_CANDIDATE_FAMILIES
+    from hashwatch.hashing.list_from_images import DEFAULT_VARIANTS
+
+    slots = ("original", *DEFAULT_VARIANTS)
+    pdq_base = CandidateMatcher("pdq", DEFAULT_CANDIDATE_FAMILIES, name="pdq+default")
+    pdq_base.version = "1-" + "+".join(pdq_base.candidate_families)
+    parts = [
+        HarnessListSideMatcher("pdq", slots, base=pdq_base),
+        HarnessListSideMatcher("phash", slots),
+        HarnessListSideMatcher("dhash", slots),
+    ]
+    thresholds = (parts[0].current_threshold, parts[1].current_threshold, DEFAULT_CORROBORATING_DHASH)
+    return [AnyOfMatcher(parts, thresholds, "hashwatch-default+list-variants", corroborated_by={1: 2})]
 
 
 # ---------------------------------------------------------------- measuring

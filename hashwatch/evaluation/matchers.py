@@ -364,13 +364,13 @@ class AnyOfMatcher(Matcher):
         for i, p in enumerate(self.parts):
             mine = rows[:, -1] == i
             lo, hi = self.offsets[i], self.offsets[i + 1]
+            # The part's own distance (a list-side part takes the smallest over its list slots).
             out.append(
-                min_hamming_distances(
+                p.distances(
                     np.ascontiguousarray(rows[mine, lo:hi]),
                     np.asarray(owners)[mine],
                     n_queries,
                     np.ascontiguousarray(known[:, lo:hi]),
-                    p.missing,
                 )
             )
         return out

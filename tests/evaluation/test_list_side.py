@@ -140,3 +140,45 @@ def test_the_list_variants_find_a_rotated_copy_the_original_alone_does_not():
     assert (own[0] > m.current_threshold).all()  # the plain list misses both copies
     assert (own.min(axis=0) <= m.current_threshold).all()  # the variants find them
     assert sd.other["rotate-5"].shape == (4, 2, 2) and sd.distractor.shape == (4, 0, 2)
+
+
+def test_the_held_back_plug_in_fuses_list_slots_as_the_product_rule_does():
+    """hashwatch.evaluation.list_side:matchers (hashwatch eval --matchers ...): the known code holds every
+    variant the list would (from the original's bytes, as the runner hands them), a query row fits its
+    any-of slot, and each part's distance is the smallest over the list slots, checked by brute force."""
+    from hashwatch.evaluation.list_side import HarnessListSideMatcher, matchers
+    from hashwatch.evaluation.matchers import AnyOfMatcher
+    from hashwatch.hashing.list_from_images import DEFAULT_VARIANTS, picture_rows
+    from hashwatch.sites.synthetic_images import encode, synthetic_photo
+
+    (fused,) = matchers()
+    assert isinstance(fused, AnyOfMatcher) and fused.corroborated_by == {1: 2}
+    assert all(isinstance(p, HarnessListSideMatcher) for p in fused.parts)
+    originals = [encode(synthetic_photo(seed, (480, 360)), "JPEG") for seed in (5, 6)]
+    copies = [
+        encode(Image.open(io.BytesIO(o)).rotate(3, resample=Image.BICUBIC).crop((30, 30, 450, 330)), "JPEG")
+        for o in originals
+    ]
+    config = HashConfig()
+    parts_known = [
+        [p.known_code_with_data(compute_image_hashes(o, config), o) for o in originals] for p in fused.parts
+    ]
+    known = np.stack([fused.known_from_parts([codes[i] for codes in parts_known]) for i in range(2)])
+    rows, owners = [], []
+    for q, c in enumerate(copies):
+        r = fused.query_codes(compute_image_hashes(c, config), c)
+        rows.append(r)
+        owners += [q] * r.shape[0]
+    rows = np.concatenate(rows)
+    got = fused.part_distances(rows, np.array(owners), 2, known)
+    for part, dist in zip(fused.parts, got, strict=True):
+        for i, o in enumerate(originals):
+            listed, _ = picture_rows(o, "x", DEFAULT_VARIANTS)
+            values = codes_from_hex(
+                [r.hash_value for r in listed if r.hash_type == part.hash_type], part.bits
+            )
+            assert len(values) > 1  # the variants are on the list
+            for q, c in enumerate(copies):
+                query = part.base.query_codes(compute_image_hashes(c, config), c)
+                want = min(int(np.bitwise_count(row ^ value).sum()) for row in query for value in values)
+                assert dist[q, i] == want, (part.name, q, i)
