@@ -202,8 +202,14 @@ def query_values(
 ) -> tuple[list[tuple[int, str | None]], list[str]]:
     """The values type ``name`` is searched with for a batch of images, and whose each is: ``(image number,
     None)`` for the plain hash, ``(image number, variant)`` for a dihedral variant (``options.dihedral``) or a
-    query-side candidate of a chosen family (for the chosen candidate types), in that order per image."""
-    from hashwatch.hashing.candidates import candidate_family
+    query-side candidate of a chosen family (for the chosen candidate types), in that order per image.
+
+    Candidates come in the registry's family order, then by name, whatever order they were stored in: among
+    equal distances the first tried wins, and a crawl (candidates as computed) and a rescan (candidates as
+    read back from images/) must name the same one."""
+    from hashwatch.hashing.candidates import CANDIDATE_FAMILIES, candidate_family
+
+    rank = {family: i for i, family in enumerate(CANDIDATE_FAMILIES)}
 
     families = options.candidate_families()
     candidates = bool(families) and name in options.candidate_types()
@@ -220,10 +226,12 @@ def query_values(
                 owners.append((k, variant))
                 values.append(vv)
         if candidates:
-            for variant, vv in h.candidates(name).items():
-                if candidate_family(variant) in families:
-                    owners.append((k, variant))
-                    values.append(vv)
+            chosen = [(v, vv) for v, vv in h.candidates(name).items() if candidate_family(v) in families]
+            for variant, vv in sorted(
+                chosen, key=lambda c: (rank.get(candidate_family(c[0]), len(rank)), c[0])
+            ):
+                owners.append((k, variant))
+                values.append(vv)
     return owners, values
 
 
