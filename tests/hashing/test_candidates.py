@@ -309,7 +309,10 @@ def test_families_can_be_switched_off_and_names_are_checked(photo):
     with pytest.raises(ValueError, match="unknown candidate families: wobble"):
         HashConfig(candidates=("wobble",))
     every = compute_image_hashes(encode(photo)).candidate_hashes
-    assert {C.candidate_family(k.split(":", 1)[1]) for k in every} == {"dihedral_real", "extended"}
+    # A plain photo: the flips and re-extensions always apply; no border, caption, turn or region is found
+    # (unbanded may read a hard edge of the synthetic photo as a band: a candidate that matches nothing).
+    families = {C.candidate_family(k.split(":", 1)[1]) for k in every}
+    assert {"dihedral_real", "extended"} <= families <= {"dihedral_real", "extended", "unbanded"}
 
 
 def test_candidate_family_names():
