@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
+from hashwatch.hashing.candidate_bands import _PDQ_SIDE, _buffer_t
 from hashwatch.hashing.candidate_detectors import find_painted_bands
-from hashwatch.hashing.candidates import _PDQ_SIDE, _buffer_t, _gaussian_matrix, _Hasher
+from hashwatch.hashing.candidates import _gaussian_matrix, _Hasher
 
 __all__ = ["BAND_SMOOTHING", "deskew_kept_canvas", "unbanded"]
 
