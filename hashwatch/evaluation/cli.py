@@ -103,15 +103,11 @@ def _parse_thresholds(items: list[str]) -> dict[str, int]:
     return out
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from hashwatch.evaluation.edits import select_edits
-
-    if args.suite == "v2" and not args.candidates:
-        return _cmd_eval_v2(args)
-    if args.out is None:
-        args.out = Path("docs/eval")
+def _selected_edits(select, args: argparse.Namespace) -> list:
+    """The edits ``--edits`` and ``--families`` name, through ``select`` (either suite's selector); a name it
+    does not know, or an empty selection, is a one-line error."""
     try:
-        edits = select_edits(
+        edits = select(
             args.edits.split(",") if args.edits else None,
             args.families.split(",") if args.families else None,
         )
@@ -119,6 +115,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if not edits:
         raise UserError("no edit selected")
+    return edits
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from hashwatch.evaluation.edits import select_edits
+
+    if args.suite == "v2" and not args.candidates:
+        return _cmd_eval_v2(args)
+    if args.out is None:
+        args.out = Path("docs/eval")
+    edits = _selected_edits(select_edits, args)
     run_evaluation(
         packages=args.package,
         out_dir=args.out,
@@ -151,15 +158,7 @@ def _cmd_eval_v2(args: argparse.Namespace) -> int:
     from hashwatch.evaluation.held_back import run_held_back_evaluation
     from hashwatch.evaluation.matcher_sets import DEFAULT_MATCHERS
 
-    try:
-        edits = select_spec_edits(
-            args.edits.split(",") if args.edits else None,
-            args.families.split(",") if args.families else None,
-        )
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if not edits:
-        raise UserError("no edit selected")
+    edits = _selected_edits(select_spec_edits, args)
     if args.threshold:
         raise UserError(
             "--threshold is for --suite v1; v2 reports the current and the tuning half's thresholds"
