@@ -89,6 +89,8 @@ def plan_incremental(
     """Read the state under ``output`` and plan this run (``images``/``videos``: absolute paths of the
     history files in range). Logs the plan in one line; a full pass says why, as a warning."""
     state, problem = read_state(output)
+    # The history in the output folder itself (the default) is recorded as ".": the folder can move.
+    history_key = "." if history_dir.rstrip("/") == output.rstrip("/") else history_dir
     current = entry_fingerprints(index, match_options)
     options = describe_options(index, match_options)
     keys = allowlist_keys(allowlist)
@@ -98,7 +100,7 @@ def plan_incremental(
         state,
         problem,
         full=full,
-        history_dir=history_dir,
+        history_dir=history_key,
         images=rel_images,
         videos=rel_videos,
         options=options,
@@ -108,7 +110,7 @@ def plan_incremental(
         applied=lambda: read_fingerprints(output, state),
     )
     planned = PlannedRescan(
-        output, history_dir, plan, current, index.checksum, options, keys, rel_images, rel_videos
+        output, history_key, plan, current, index.checksum, options, keys, rel_images, rel_videos
     )
     if plan.mode == "full":
         _LOGGER.warning("full pass: %s", plan.reason)

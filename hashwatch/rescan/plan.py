@@ -11,8 +11,7 @@ rule, or left out by the allowlist. The next rescan then needs only
 Retractions need no delta: the reconciliation reads every earlier report and retracts the active ones
 whose entry is deleted or allowlisted, whatever was matched now. Entries removed from L need nothing else
 (a match is never withdrawn for disappearing). What a delta cannot express forces a full pass, said in one
-line: no state, ``--full``, another history folder, wider matching options, an allowlist entry removed, or a
-delta that is most of the list::
+line: no state, ``--full``, another history folder, wider matching options, or an allowlist entry removed::
 
     current = entry_fingerprints(index, options)
     plan = plan_rescan(state, problem, full=False, history_dir=..., images=files, videos=[],
@@ -57,9 +56,6 @@ __all__ = [
     "plan_rescan",
 ]
 
-# A delta holding more than this share of the list is matched as a full pass: screening most of the list
-# twice (delta screen, then the whole index on the hits) would cost more than one full pass.
-FULL_PASS_SHARE = 0.5
 # The images/ columns holding one value of a type (md5 ... pdq); other matched types are plug-ins' extra_hashes.
 _VALUE_COLUMNS = frozenset(
     c.name
@@ -349,11 +345,8 @@ def plan_rescan(
     plan.added_mask = ~known
     plan.added = int(plan.added_mask.sum())
     plan.removed = int(before.shape[0] - known.sum())
-    if len(current) and plan.added > FULL_PASS_SHARE * len(current):
-        why = f"the list delta is {plan.added} of {len(current)} entries: one full pass is cheaper"
-        full_plan = _full(why, images, videos, current, before.shape[0], since)
-        full_plan.removed = plan.removed
-        return full_plan
+    # However large the delta, no full pass: screening the old files against it costs at most what screening
+    # them against the whole index does, and only the rows it hits are matched again.
     return plan
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -39,10 +38,7 @@ CHAINS = st.lists(OPS, min_size=2, max_size=12)
 def check_chain(ops: list[tuple], root: Path, delta_matcher=plan_module.match_delta_batch) -> ModelWorld:
     world = World(root / "in")
     model = ModelWorld(world, root / "chain", delta_matcher)
-    # A delta of most of the list is matched as a full pass; these lists are a few entries, so every delta
-    # would be "most": keep them incremental to test the delta.
-    with mock.patch.object(plan_module, "FULL_PASS_SHARE", 1.0):
-        run_chain(world, model, [*ops, ("rescan",)])
+    run_chain(world, model, [*ops, ("rescan",)])
     expected = from_scratch(world, root / "scratch")
     assert model.active() == expected, f"chain {ops}"
     return model
