@@ -160,7 +160,12 @@ def save_state(planned: PlannedRescan, run_id: str, finished: str) -> str:
         allowlist=planned.allowlist,
         mode=planned.plan.mode,
     )
-    return write_state(planned.output, state, planned.current.sorted_values())
+    path = write_state(planned.output, state, planned.current.sorted_values())
+    # The delta's screens (this run's, and any a killed run left) are needed no more.
+    screens = FileSystems.match([FileSystems.join(planned.output, "_indexes", "delta-*.hwidx")])[0]
+    if screens.metadata_list:
+        FileSystems.delete([m.path for m in screens.metadata_list])
+    return path
 
 
 def files_read(planned: PlannedRescan) -> dict:

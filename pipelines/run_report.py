@@ -409,7 +409,12 @@ class RescanReport:
             f"({self.rows_per_s:,.0f} rows/s)",
         ]
         mode = self.incremental
-        if mode:
+        if mode.get("mode") == "full":
+            lines.append(
+                f"  mode            full ({mode.get('reason')}): {h.get('files_read', 0)} files read against the "
+                f"whole list ({mode.get('list_delta', {}).get('entries_added', 0)} entries)"
+            )
+        elif mode:
             delta = mode.get("list_delta", {})
             lines.append(
                 f"  mode            {mode.get('mode')} ({mode.get('reason')}): {h.get('files_read', 0)} files "

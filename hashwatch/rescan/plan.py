@@ -330,7 +330,7 @@ def plan_rescan(
     seen_images, seen_videos = set(state.images), set(state.videos)
     plan = RescanPlan(
         "incremental",
-        f"since rescan {state.run_id} ({state.finished})",
+        f"since rescan {state.run_id} at {state.finished}",
         [p for p in images if p not in seen_images],
         [p for p in images if p in seen_images],
         [p for p in videos if p not in seen_videos],
