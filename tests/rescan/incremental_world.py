@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from rescan_helpers import flip, hexes, image, write_allowlist, write_list
 
 from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.index_build import build_index
@@ -28,12 +29,9 @@ from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.list_tombstones import read_tombstones
 from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.rescan.history import match_history_batch
-from hashwatch.rescan.plan import match_delta_batch
 from hashwatch.rescan.rules import Rules, decide, events_from_table
-from pipelines.rescan_incremental import plan_incremental, save_state
 from schemas import IMAGES_SCHEMA, MATCHES_SCHEMA, RETRACTIONS_SCHEMA, MatchRecord
 from schemas.arrow_util import records_to_table
-from tests.rescan.rescan_helpers import flip, hexes, image, write_allowlist, write_list
 
 PAGES = ("http://site.test/a.html", "http://site.test/b.html")
 PICTURES = 5
@@ -136,14 +134,18 @@ def active_keys(events: dict[str, list]) -> set[str]:
 class ModelWorld:
     """Rescans through the Beam-free layer: what the pipeline's transforms do, file by file, in process."""
 
-    def __init__(self, world: World, out: Path, delta_matcher=match_delta_batch):
+    def __init__(self, world: World, out: Path, delta_matcher=None):
+        from hashwatch.rescan.plan import (
+            match_delta_batch,  # here: World is used without the incremental code
+        )
+
         self.world = world
         self.out = out
         self.history = out / "history"  # the state's history folder (files stay in memory)
         self.events: dict[str, list] = defaultdict(list)
         self.runs = 0
         self.clock = 1_800_000_000_000_000
-        self.delta_matcher = delta_matcher
+        self.delta_matcher = delta_matcher or match_delta_batch
         self.plans: list = []
         self._indexes: dict[tuple, KnownHashIndex] = {}
 
@@ -158,6 +160,8 @@ class ModelWorld:
 
     def rescan(self, full: bool = False, options: MatchOptions | None = None) -> set[str]:
         """One rescan; returns the identities it reported."""
+        from pipelines.rescan_incremental import plan_incremental, save_state
+
         if not self.world.lists:
             return set()
         options = options or MatchOptions()

@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from incremental_world import PICTURES, SOURCES, ModelWorld, World, from_scratch, run_chain
+from test_incremental_pipeline import KNOWN_CHAIN
 
 import hashwatch.rescan.plan as plan_module
 from hashwatch.rescan.history import HistoryBatchResult
@@ -53,25 +54,6 @@ def test_incremental_chain_ends_with_the_matches_of_one_full_rescan(ops):
     for plan in model.plans[1:]:
         if plan.mode == "full":
             assert plan.reason == "--full" or "allowlist entries removed" in plan.reason, plan.reason
-
-
-# A chain every wrong delta below gets wrong, and the reasons the incremental plan has to be right.
-KNOWN_CHAIN = [
-    ("add", 0, "pdq", "iwf"),
-    ("add", 1, "md5", "iwf"),
-    ("crawl", [0, 1, 2], 0),
-    ("rescan",),
-    ("add", 2, "md5", "iwf"),  # a new entry matching an old file
-    ("add", 0, "pdq", "ncmec"),  # a second source listing the same hash
-    ("crawl", [3], 1),
-    ("rescan",),
-    ("tombstone", 1, "md5", None),  # deleted for every source: retracted
-    ("rescan",),
-    ("add", 1, "md5", "iwf"),  # listed again: reported again
-    ("allow", 0),
-    ("rescan",),
-    ("unallow", 0),  # the allowlist loses an entry: its matches are due again (a full pass)
-]
 
 
 def test_known_chain(tmp_path):
