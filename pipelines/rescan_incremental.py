@@ -160,7 +160,7 @@ def save_state(planned: PlannedRescan, run_id: str, finished: str) -> str:
         allowlist=planned.allowlist,
         mode=planned.plan.mode,
     )
-    path = write_state(planned.output, state, planned.current.sorted_values())
+    path = write_state(planned.output, state, planned.current.sorted_values)  # sorted only if new
     # The delta's screens (this run's, and any a killed run left) are needed no more.
     screens = FileSystems.match([FileSystems.join(planned.output, "_indexes", "delta-*.hwidx")])[0]
     if screens.metadata_list:

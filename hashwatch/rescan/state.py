@@ -27,6 +27,7 @@ import dataclasses
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,16 +138,18 @@ def _write_atomic(path: str, data: bytes) -> None:
         os.close(folder)
 
 
-def write_state(output: str, state: RescanState, fingerprints: np.ndarray) -> str:
-    """Write the fingerprints file (content-addressed: skipped when already there), then ``state.json``;
-    remove fingerprint files no longer named. Returns the state file's path."""
+def write_state(output: str, state: RescanState, fingerprints: np.ndarray | Callable[[], np.ndarray]) -> str:
+    """Write the fingerprints file (content-addressed: skipped when already there; ``fingerprints`` may be a
+    function, called only then), then ``state.json``; remove fingerprint files no longer named. Returns the
+    state file's path."""
     folder = _dir(output)
     if "://" not in folder:
         os.makedirs(folder, exist_ok=True)
     entries_path = FileSystems.join(folder, state.entries_file)
     if not FileSystems.exists(entries_path):
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(fingerprints, dtype=np.uint64), allow_pickle=False)
+        values = fingerprints() if callable(fingerprints) else fingerprints
+        np.save(buffer, np.ascontiguousarray(values, dtype=np.uint64), allow_pickle=False)
         _write_atomic(entries_path, buffer.getvalue())
     path = FileSystems.join(folder, _STATE)
     _write_atomic(path, json.dumps(dataclasses.asdict(state), indent=1).encode())
