@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 
 from hashwatch.errors import UserError
 
@@ -86,19 +85,59 @@ class RescanState:
         }
 
 
+class _Files:
+    """Local paths with ``os`` (no Beam: this module is imported by the Beam-free planner); a URL
+    (``gs://...``) through Beam's file systems, imported only then."""
+
+    @staticmethod
+    def _beam():
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems
+
+    def join(self, folder: str, name: str) -> str:
+        return self._beam().join(folder, name) if "://" in folder else os.path.join(folder, name)
+
+    def exists(self, path: str) -> bool:
+        return self._beam().exists(path) if "://" in path else os.path.exists(path)
+
+    def read(self, path: str) -> bytes:
+        if "://" in path:
+            with self._beam().open(path) as handle:
+                return handle.read()
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def glob(self, pattern: str) -> list[str]:
+        if "://" in pattern:
+            return [m.path for m in self._beam().match([pattern])[0].metadata_list]
+        import glob
+
+        return glob.glob(pattern)
+
+    def delete(self, paths: list[str]) -> None:
+        if paths and "://" in paths[0]:
+            self._beam().delete(paths)
+            return
+        for path in paths:
+            os.remove(path)
+
+
+_FILES = _Files()
+
+
 def _dir(output: str) -> str:
-    return FileSystems.join(output, STATE_DIR)
+    return _FILES.join(output, STATE_DIR)
 
 
 def read_state(output: str) -> tuple[RescanState | None, str | None]:
     """The state under ``output``: ``(state, None)``, or ``(None, why not)`` (none yet, unreadable, of
     another version, or its fingerprints file is missing); the caller then does a full pass."""
-    path = FileSystems.join(_dir(output), _STATE)
-    if not FileSystems.exists(path):
+    path = _FILES.join(_dir(output), _STATE)
+    if not _FILES.exists(path):
         return None, f"no rescan state in {_dir(output)}: the first rescan of this folder"
     try:
-        with FileSystems.open(path) as handle:
-            raw = json.loads(handle.read().decode())
+        raw = json.loads(_FILES.read(path).decode())
         if raw.get("version") != STATE_VERSION:
             return (
                 None,
@@ -107,24 +146,24 @@ def read_state(output: str) -> tuple[RescanState | None, str | None]:
         state = RescanState(**raw)
     except (OSError, ValueError, TypeError) as exc:
         return None, f"{path} cannot be read ({type(exc).__name__}): it is rebuilt"
-    if not FileSystems.exists(FileSystems.join(_dir(output), state.entries_file)):
+    if not _FILES.exists(_FILES.join(_dir(output), state.entries_file)):
         return None, f"{path} names {state.entries_file}, which is missing: it is rebuilt"
     return state, None
 
 
 def read_fingerprints(output: str, state: RescanState) -> np.ndarray:
     """The applied entries' fingerprints (sorted ``(n, 2)`` uint64)."""
-    with FileSystems.open(FileSystems.join(_dir(output), state.entries_file)) as handle:
-        return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+    return np.load(io.BytesIO(_FILES.read(_FILES.join(_dir(output), state.entries_file))), allow_pickle=False)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
     """Temp file + fsync + rename (+ fsync of the folder) locally; temp + rename on other file systems."""
     temp = path + ".tmp"
     if "://" in path:
-        with FileSystems.create(temp) as handle:
+        beam = _FILES._beam()  # noqa: SLF001
+        with beam.create(temp) as handle:
             handle.write(data)
-        FileSystems.rename([temp], [path])
+        beam.rename([temp], [path])
         return
     with open(temp, "wb") as handle:
         handle.write(data)
@@ -145,20 +184,19 @@ def write_state(output: str, state: RescanState, fingerprints: np.ndarray | Call
     folder = _dir(output)
     if "://" not in folder:
         os.makedirs(folder, exist_ok=True)
-    entries_path = FileSystems.join(folder, state.entries_file)
-    if not FileSystems.exists(entries_path):
+    entries_path = _FILES.join(folder, state.entries_file)
+    if not _FILES.exists(entries_path):
         buffer = io.BytesIO()
         values = fingerprints() if callable(fingerprints) else fingerprints
         np.save(buffer, np.ascontiguousarray(values, dtype=np.uint64), allow_pickle=False)
         _write_atomic(entries_path, buffer.getvalue())
-    path = FileSystems.join(folder, _STATE)
+    path = _FILES.join(folder, _STATE)
     _write_atomic(path, json.dumps(dataclasses.asdict(state), indent=1).encode())
     # Older fingerprint files (and temp files of killed writes) are no longer named: remove them.
-    stale = FileSystems.match([FileSystems.join(folder, "entries-*")])[0].metadata_list
-    gone = [m.path for m in stale if not m.path.endswith(state.entries_file)]
+    gone = [p for p in _FILES.glob(_FILES.join(folder, "entries-*")) if not p.endswith(state.entries_file)]
     if gone:
         with contextlib.suppress(OSError):
-            FileSystems.delete(gone)
+            _FILES.delete(gone)
     return path
 
 
