@@ -62,6 +62,12 @@ _VALUE_COLUMNS = frozenset(
     for c in hash_columns(IMAGES)
     if c.role == ColumnRole.VALUE and get_hash_type(c.hash_type).matchable
 )
+# The images/ columns holding a type's variants (PDQ's dihedral ones), by type.
+_VARIANT_COLUMNS = {
+    c.hash_type: c.name
+    for c in hash_columns(IMAGES)
+    if c.role == ColumnRole.VARIANTS and get_hash_type(c.hash_type).matchable
+}
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
@@ -400,6 +406,29 @@ def _animated_rows(table: pa.Table) -> np.ndarray:
     return np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 0).astype(np.int64)
 
 
+def _narrowed(table: pa.Table, types: set[str], options: MatchOptions) -> pa.Table:
+    """``table`` with the hash columns of types the delta does not hold set to null (and the candidates
+    dropped when no delta type matches them): validating every hash column costs 3x validating one (30,000
+    rows: 0.136 s for all, 0.043 s for md5 alone), and the screen reads only the delta's. A row that is
+    invalid in another column is matched (and rejected) by match_history_batch if it hits."""
+    for name in _VALUE_COLUMNS - types:
+        if name in table.column_names:
+            i = table.schema.get_field_index(name)
+            table = table.set_column(
+                i, table.schema.field(i), pa.nulls(table.num_rows, table.schema.field(i).type)
+            )
+    for name, column in _VARIANT_COLUMNS.items():
+        if column in table.column_names and (name not in types or not options.dihedral):
+            i = table.schema.get_field_index(column)
+            table = table.set_column(
+                i, table.schema.field(i), pa.nulls(table.num_rows, table.schema.field(i).type)
+            )
+    families = options.candidate_families()
+    if "candidate_hashes" in table.column_names and not (families and types & options.candidate_types()):
+        table = table.drop(["candidate_hashes"])
+    return table
+
+
 def match_delta_batch(
     table: pa.Table,
     index: KnownHashIndex,
@@ -417,7 +446,7 @@ def match_delta_batch(
     rows were reported when the file was new: none are returned. ``rows`` counts the whole row group."""
     names = [n for n in screen.hash_types if n in index.hash_types]
     extra = [n for n in names if n not in _VALUE_COLUMNS]
-    rows = HistoryRows(table, extra)
+    rows = HistoryRows(_narrowed(table, set(names), options), extra)
     hit = np.union1d(
         hit_rows(screen, rows, options, timer), np.intersect1d(_animated_rows(table), np.flatnonzero(rows.ok))
     )
