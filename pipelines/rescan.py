@@ -47,6 +47,7 @@ from hashwatch.hashing.list_tombstones import read_tombstones
 from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.rescan.history import CANDIDATE_COLUMNS, FRAME_COLUMNS, HISTORY_COLUMNS
 from hashwatch.rescan.rules import EVENT_COLUMNS
+from hashwatch.rescan.state import RescanLock
 from hashwatch.rescan.video_history import VIDEO_HISTORY_COLUMNS
 from pipelines.index_setup import load_allowlist, prepare_index
 from pipelines.options import (
@@ -57,6 +58,8 @@ from pipelines.options import (
     match_options_from,
     reject_unknown_flags,
 )
+from pipelines.rescan_incremental import absolute, files_read, plan_incremental, save_state
+from pipelines.rescan_inputs import check_files, list_table_files
 from pipelines.run_report import (
     LogCapture,
     RescanReport,
@@ -83,7 +86,6 @@ __all__ = ["RescanOptions", "build_pipeline", "list_table_files", "run"]
 
 _LOGGER = logging.getLogger("hashwatch.rescan")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DT_PART = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/run_id=([^/]+)/[^/]+\.parquet$")
 OUTPUT_TABLES = ("matches", "retractions", "rejected_rows")
 
 
@@ -103,84 +105,16 @@ class RescanOptions(OutputOptions, KnownHashOptions, PipelineOptions):
             "--since", help="first dt partition of images/ to read, YYYY-MM-DD (default: all)"
         )
         parser.add_argument("--until", help="last dt partition of images/ to read, YYYY-MM-DD (default: all)")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            default=False,
+            help="match the whole history against the whole list (and start the incremental state afresh); "
+            "default: only what changed since the last rescan into this output folder (docs/rescan.md)",
+        )
 
 
 # --------------------------------------------------------------------------------------------- inputs
-
-
-def list_table_files(
-    folder: str, table: str, since: str | None = None, until: str | None = None
-) -> list[tuple[str, str, str]]:
-    """``(path, dt, run_id)`` of every finished Parquet file of ``folder/table`` (``dt=*/run_id=*/*.parquet``),
-    sorted. Files of a run still writing (Beam's ``beam-temp-*`` folders) are one level deeper: never listed."""
-    pattern = FileSystems.join(folder, table, "dt=*", "run_id=*", "*.parquet")
-    found = []
-    for metadata in FileSystems.match([pattern])[0].metadata_list:
-        path = metadata.path.replace("\\", "/")
-        part = _DT_PART.search(path)
-        if part is None:
-            continue
-        day, run_id = part.groups()
-        if (since and day < since) or (until and day > until):
-            continue
-        found.append((metadata.path, day, run_id))
-    return sorted(found)
-
-
-_STRING = (pa.string(), pa.large_string())
-
-
-def _type_ok(actual: pa.DataType, expected: pa.DataType) -> bool:
-    if expected in _STRING:
-        return actual in _STRING
-    if pa.types.is_list(expected):
-        return (pa.types.is_list(actual) or pa.types.is_large_list(actual)) and _type_ok(
-            actual.value_type, expected.value_type
-        )
-    if pa.types.is_map(expected):
-        return pa.types.is_map(actual) and _type_ok(actual.item_type, expected.item_type)
-    if pa.types.is_integer(expected):
-        return pa.types.is_integer(actual)
-    if pa.types.is_timestamp(expected):
-        return pa.types.is_timestamp(actual)
-    return actual == expected
-
-
-def check_files(
-    paths: list[str], schema: pa.Schema, columns, what: str, optional=(), with_optional: list | None = None
-) -> int:
-    """Check every file has ``columns`` with the types of ``schema``; return the total row count.
-
-    Reads only the Parquet footers. A file that is not Parquet, lacks a column or has a column of another type
-    is a :class:`UserError` naming the file and the column. ``optional`` columns may be missing (files
-    written before they existed) but must have the right type when present; the paths of the files that
-    have all of them are appended to ``with_optional``."""
-    rows = 0
-    for path in paths:
-        try:
-            with FileSystems.open(path) as handle:
-                parquet = pq.ParquetFile(handle)
-                actual = parquet.schema_arrow
-                rows += parquet.metadata.num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise UserError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc})") from None
-        for name in columns:
-            if name not in actual.names:
-                raise UserError(
-                    f"{path}: not a {what} file: it has no column {name!r} (has: {', '.join(actual.names)})"
-                )
-            expected = schema.field(name).type
-            got = actual.field(name).type
-            if not _type_ok(got, expected):
-                raise UserError(f"{path}: column {name!r} is {got}, a {what} file has {expected}")
-        present = [name for name in optional if name in actual.names]
-        for name in present:
-            expected, got = schema.field(name).type, actual.field(name).type
-            if not _type_ok(got, expected):
-                raise UserError(f"{path}: column {name!r} is {got}, a {what} file has {expected}")
-        if optional and len(present) == len(optional) and with_optional is not None:
-            with_optional.append(path)
-    return rows
 
 
 def _check_run_id_unused(output: str, run_id: str) -> None:
@@ -256,18 +190,27 @@ class RescanInputs(NamedTuple):
     event_files: list[str]  # matches/ and retractions/
     video_files: list[str] = []  # videos/ history
     frame_files: list[str] = []  # images/ with candidate_hashes and the animation columns (issue 19)
+    # An incremental rescan's old images/ files (matched against the list delta only), by generation as above
+    old_history_files: list[str] = []
+    old_candidate_files: list[str] = []
+    old_frame_files: list[str] = []
+    screen: IndexRef | None = None  # the list delta's screen (hashwatch.rescan.plan.delta_screen)
 
 
 def _index_ref(inputs: RescanInputs) -> IndexRef:
     return inputs.ref
 
 
-def _history_files(inputs: RescanInputs) -> list[str]:
-    return inputs.history_files
+def _screen_ref(inputs: RescanInputs) -> IndexRef:
+    return inputs.screen
 
 
-def _candidate_files(inputs: RescanInputs) -> list[str]:
-    return inputs.candidate_files
+def _files(field_name: str):
+    def files(inputs: RescanInputs) -> list[str]:
+        return getattr(inputs, field_name)
+
+    files.__name__ = f"_{field_name}"
+    return files
 
 
 def _event_files(inputs: RescanInputs) -> list[str]:
@@ -278,8 +221,36 @@ def _video_files(inputs: RescanInputs) -> list[str]:
     return inputs.video_files
 
 
-def _frame_files(inputs: RescanInputs) -> list[str]:
-    return inputs.frame_files
+def _generations(
+    history_files: list[str], candidate_files: list[str] | None, frame_files: list[str] | None
+) -> tuple[list[str], list[str], list[str]]:
+    """Three generations of images/ files: plain, with candidate_hashes, and with the animation columns too
+    (written since issue 19). Each is read with the columns it has (Parquet readers fail on a missing one)."""
+    chosen = set(history_files)
+    with_frames = set(frame_files or ()) & set(candidate_files or ()) & chosen
+    with_candidates = (set(candidate_files or ()) & chosen) - with_frames
+    plain = [path for path in history_files if path not in with_candidates and path not in with_frames]
+    return plain, sorted(with_candidates), sorted(with_frames)
+
+
+def _read_generations(launch, prefix: str, fields: tuple[str, str, str], present: tuple[bool, bool, bool]):
+    """Read each generation of images/ files that has files (``present``); the plain read also when none
+    has (an empty read keeps the graph's shape). Returns the PCollections of row groups."""
+    reads = []
+    columns = (
+        HISTORY_COLUMNS,
+        (*HISTORY_COLUMNS, *CANDIDATE_COLUMNS),
+        (*HISTORY_COLUMNS, *CANDIDATE_COLUMNS, *FRAME_COLUMNS),
+    )
+    names = ("History", "CandidateHistory", "FrameHistory")
+    for k, (field_name, name, cols) in enumerate(zip(fields, names, columns, strict=True)):
+        if present[k] or (k == 0 and not any(present)):
+            reads.append(
+                launch
+                | f"{prefix}{name}Files" >> beam.FlatMap(_files(field_name)).with_output_types(str)
+                | f"Read{prefix}{name}" >> ReadParquetBatches(cols)
+            )
+    return reads
 
 
 def build_pipeline(
@@ -300,53 +271,50 @@ def build_pipeline(
     candidate_files: list[str] | None = None,
     video_files: list[str] | None = None,
     frame_files: list[str] | None = None,
+    old_files: list[str] | None = None,
+    screen: IndexRef | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the rescan graph to ``pipeline``. Returns the written-files PCollections by table.
 
-    Everything the launcher resolved enters through one ``Create`` (one source task on Flink, where each
-    source and shuffle needs its own network buffers)."""
-    # Three generations of images/ files: plain, with candidate_hashes, and with the animation columns too
-    # (written since issue 19). Each is read with the columns it has (Parquet readers fail on a missing one).
-    with_frames = set(frame_files or ()) & set(candidate_files or ())
-    with_candidates = set(candidate_files or ()) - with_frames
-    plain = [path for path in history_files if path not in with_candidates and path not in with_frames]
+    ``history_files`` are matched against the whole index; ``old_files`` (an incremental rescan's images/
+    files read before) against the list delta's ``screen`` only (both: any generation; ``candidate_files``
+    and ``frame_files`` say which have those columns). Everything the launcher resolved enters through one
+    ``Create`` (one source task on Flink, where each source and shuffle needs its own network buffers)."""
+    new = _generations(history_files, candidate_files, frame_files)
+    old = _generations(list(old_files or ()), candidate_files, frame_files) if screen else ([], [], [])
     launch = pipeline | "Launch" >> beam.Create(
         [
             RescanInputs(
                 ref,
-                plain,
-                sorted(with_candidates),
+                new[0],
+                new[1],
                 match_files + retraction_files,
                 list(video_files or ()),
-                sorted(with_frames),
+                new[2],
+                old[0],
+                old[1],
+                old[2],
+                screen,
             )
         ]
     )
     index_ref = launch | "IndexRef" >> beam.Map(_index_ref).with_output_types(IndexRef)
     # Files written since query-side candidates were kept are read with their candidate_hashes; older ones
-    # without (Parquet readers fail on a missing column). One read when the history is all of one kind.
-    reads = []
-    if plain or not (with_candidates or with_frames):
-        reads.append(
-            launch
-            | "HistoryFiles" >> beam.FlatMap(_history_files).with_output_types(str)
-            | "ReadHistory" >> ReadParquetBatches(HISTORY_COLUMNS)
-        )
-    if with_candidates:
-        reads.append(
-            launch
-            | "CandidateHistoryFiles" >> beam.FlatMap(_candidate_files).with_output_types(str)
-            | "ReadCandidateHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS))
-        )
-    if with_frames:
-        reads.append(
-            launch
-            | "FrameHistoryFiles" >> beam.FlatMap(_frame_files).with_output_types(str)
-            | "ReadFrameHistory" >> ReadParquetBatches((*HISTORY_COLUMNS, *CANDIDATE_COLUMNS, *FRAME_COLUMNS))
-        )
+    # without. One read when the history is all of one kind.
+    fields = ("history_files", "candidate_files", "frame_files")
+    reads = _read_generations(launch, "", fields, tuple(bool(g) for g in new))
     batches = reads[0] if len(reads) == 1 else tuple(reads) | "History" >> beam.Flatten()
     found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, match_options, allowlist)
     candidates, rejected = found.candidates, found.rejected
+    if screen is not None and any(old):  # incremental: the old files against the list delta
+        screen_ref = launch | "ScreenRef" >> beam.Map(_screen_ref).with_output_types(IndexRef)
+        fields = ("old_history_files", "old_candidate_files", "old_frame_files")
+        reads = _read_generations(launch, "Old", fields, tuple(bool(g) for g in old))
+        old_batches = reads[0] if len(reads) == 1 else tuple(reads) | "OldHistory" >> beam.Flatten()
+        delta = old_batches | "MatchDelta" >> MatchHistory(
+            index_ref, run_id, match_options, allowlist, screen_ref=screen_ref
+        )
+        candidates = (candidates, delta.candidates) | "NewAndDelta" >> beam.Flatten()
     if video_files:  # videos/ history: the crawl's video matching, the same rules below
         videos = (
             launch
@@ -404,7 +372,18 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     if app.index:
         app.index = absolute_path(app.index)
     output = app.output_dir or app.history_dir
+    with RescanLock(output):  # one rescan at a time per output folder
+        return _run_locked(app, options, match_options, output, test_pipeline, capture)
 
+
+def _run_locked(
+    app: RescanOptions,
+    options: PipelineOptions,
+    match_options: MatchOptions,
+    output: str,
+    test_pipeline: beam.Pipeline | None,
+    capture: LogCapture,
+) -> RescanReport:
     started = dt.datetime.now(dt.timezone.utc)
     run_id = app.run_id or new_run_id(started)
     day = f"{started:%Y-%m-%d}"
@@ -440,6 +419,19 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     count = tombstones_info.get("tombstones")
     _check_index(ref, count if isinstance(count, int) else 0, index_info)
     allowlist = load_allowlist(app.allowlist) if app.allowlist else None
+    from transforms.match import load_index
+
+    planned = plan_incremental(
+        output,
+        app.history_dir,
+        history_files,
+        video_files,
+        load_index(ref),
+        match_options,
+        allowlist,
+        full=app.full,
+    )
+    plan = planned.plan
     _LOGGER.info(
         "rescan %s: %d history files (%d rows), %d earlier match files, %d retraction files, index %s",
         run_id,
@@ -459,9 +451,11 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
         day=day,
         ref=ref,
         tombstones=tombstones,
-        history_files=history_files,
+        history_files=absolute(app.history_dir, plan.new_images),
+        old_files=absolute(app.history_dir, plan.old_images),
+        screen=planned.screen,
         candidate_files=candidate_files,
-        video_files=video_files,
+        video_files=absolute(app.history_dir, plan.new_videos + (plan.old_videos if planned.screen else [])),
         frame_files=frame_files,
         match_files=earlier["matches"],
         retraction_files=earlier["retractions"],
@@ -511,7 +505,9 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
             "video_files": len(video_files),
             "partitions": len({(d, r) for _, d, r in history}),
             "rows": history_rows,
+            **files_read(planned),
         },
+        rescan=plan.describe(),
         earlier_files={table: len(paths) for table, paths in earlier.items()},
         match_options={
             "thresholds": dict(match_options.thresholds),
@@ -524,6 +520,8 @@ def _run(argv: list[str] | None, test_pipeline: beam.Pipeline | None, capture: L
     )
     _LOGGER.info("rescan %s finished: %s", run_id, report.state)
     write_run_files(output, report, capture.lines)
+    if report.state == "DONE":  # only now: the outputs and the manifest are final (docs/rescan.md)
+        save_state(planned, run_id, report.finished)
     return report
 
 

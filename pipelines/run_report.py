@@ -386,6 +386,8 @@ class RescanReport:
     options: dict[str, Any] = field(default_factory=dict)
     beam_counters: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # what failed, for state FAILED (exception type and step, never its text)
+    # mode (incremental | full), reason, files new/old, list delta, the state it started from (docs/rescan.md)
+    incremental: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_per_s(self) -> float:
@@ -405,6 +407,22 @@ class RescanReport:
             f"rescan {self.run_id}: {self.state} in {self.elapsed_s:.1f} s",
             f"  history         {h.get('rows', 0)} rows in {h.get('files', 0)} files{span} "
             f"({self.rows_per_s:,.0f} rows/s)",
+        ]
+        mode = self.incremental
+        if mode.get("mode") == "full":
+            lines.append(
+                f"  mode            full ({mode.get('reason')}): {h.get('files_read', 0)} files read against the "
+                f"whole list ({mode.get('list_delta', {}).get('entries_added', 0)} entries)"
+            )
+        elif mode:
+            delta = mode.get("list_delta", {})
+            lines.append(
+                f"  mode            {mode.get('mode')} ({mode.get('reason')}): {h.get('files_read', 0)} files "
+                f"read, {h.get('files_screened_against_delta', 0)} screened against the list delta "
+                f"(+{delta.get('entries_added', 0)} / -{delta.get('entries_removed', 0)} entries), "
+                f"{h.get('files_skipped', 0)} skipped"
+            )
+        lines += [
             f"  earlier         {fmt(self.earlier_files)} files",
             f"  new matches     {self.new_matches} ({fmt(self.new_matches_by_hash_type)})",
             f"  retractions     {self.retractions} ({fmt(self.retractions_by_reason)})",
@@ -434,6 +452,7 @@ def summarize_rescan(
     earlier_files: dict[str, int],
     match_options: dict[str, Any],
     metrics_result=None,
+    rescan: dict[str, Any] | None = None,
 ) -> RescanReport:
     """Counts of what the rescan wrote come from its Parquet (exact on every runner); the decisions and the
     allowlisted count from Beam's counters where the runner reports them."""
@@ -453,6 +472,7 @@ def summarize_rescan(
         index=index_info,
         allowlist=allowlist_info,
         match_options=match_options,
+        incremental=rescan or {},
         options={k: v for k, v in options.get_all_options(drop_default=True).items() if v is not None},
         beam_counters=counters,
         allowlisted_matches=counters.get("MatchHistory.allowlisted_matches", 0),

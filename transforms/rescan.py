@@ -29,6 +29,7 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.hashing.list_tombstones import Tombstones
 from hashwatch.hashing.match_policy import MatchOptions
 from hashwatch.rescan.history import match_history_batch
+from hashwatch.rescan.plan import match_delta_batch
 from hashwatch.rescan.rules import Rules, decide, events_from_table
 from hashwatch.rescan.video_history import match_video_history_batch
 from hashwatch.video.video_match import video_match_options
@@ -102,12 +103,20 @@ class _MatchHistoryFn(beam.DoFn):
         self._options = match_options
         self._allowlist = allowlist
         self._shared = shared
+        self._screen_shared = Shared()
 
     def setup(self):
         self._index_for = SharedIndex(self._shared, _NS_MATCH)
+        self._screen_for = SharedIndex(self._screen_shared, _NS_MATCH)
         self._counters = {
             name: Metrics.counter(_NS_MATCH, name)
-            for name in ("history_rows", "rejected_rows", "rows_with_a_match", "candidate_matches")
+            for name in (
+                "history_rows",
+                "rejected_rows",
+                "rows_with_a_match",
+                "candidate_matches",
+                "delta_rows",
+            )
         }
         self._counters["allowlisted"] = Metrics.counter(_NS_MATCH, "allowlisted_matches")
         self._lookups: dict[str, tuple[Any, Any]] = {}
@@ -123,8 +132,23 @@ class _MatchHistoryFn(beam.DoFn):
         counted.inc(queries)
 
     # Output (match key, MatchRecord) and tagged rejects, hinted Any: the coders stay what they were.
-    def process(self, element: tuple[str, pa.Table], ref: IndexRef) -> Iterator[Any]:
+    def process(self, element: tuple[str, pa.Table], ref: IndexRef, screen: Any = None) -> Iterator[Any]:
         path, table = element
+        if screen is not None:  # an old file of an incremental rescan: against the list delta only
+            found = match_delta_batch(
+                table,
+                self._index_for(ref),
+                self._screen_for(screen),
+                self._options,
+                self._allowlist,
+                run_id=self._run_id,
+                now_us=_now_us(),
+                path=path,
+                timer=self._time,
+            )
+            self._counters["delta_rows"].inc(found.rows)
+            yield from self._emit(found)
+            return
         if self._videos:
             found = match_video_history_batch(
                 table,
@@ -180,6 +204,10 @@ class MatchHistory(beam.PTransform):
 
         found = batches | "MatchHistory" >> MatchHistory(index_ref, run_id, MatchOptions(), allowlist)
         found.candidates  # (key, MatchRecord) with run_id = this run
+
+    ``screen_ref`` (a one-element ``PCollection[IndexRef]`` of the list delta's screen,
+    :func:`hashwatch.rescan.plan.delta_screen`): the batches are old files of an incremental rescan, matched
+    against the delta only (:func:`~hashwatch.rescan.plan.match_delta_batch`).
     """
 
     def __init__(
@@ -189,18 +217,22 @@ class MatchHistory(beam.PTransform):
         match_options: MatchOptions | None = None,
         allowlist: Allowlist | None = None,
         videos: bool = False,
+        screen_ref: beam.PCollection | None = None,
     ):
         super().__init__()
         self._videos = videos  # batches of videos/ history: matched by the crawl's video matching
+        self._screen_ref = screen_ref
         self._index_ref = index_ref
         self._run_id = run_id
         self._options = match_options or MatchOptions()
         self._allowlist = allowlist
 
     def expand(self, batches):
+        sides = [beam.pvalue.AsSingleton(self._index_ref)]
+        if self._screen_ref is not None:
+            sides.append(beam.pvalue.AsSingleton(self._screen_ref))
         outputs = batches | "Match" >> beam.ParDo(
-            _MatchHistoryFn(self._run_id, self._options, self._allowlist, Shared(), self._videos),
-            beam.pvalue.AsSingleton(self._index_ref),
+            _MatchHistoryFn(self._run_id, self._options, self._allowlist, Shared(), self._videos), *sides
         ).with_outputs(_REJECTED, main="candidates")
         outputs.candidates.element_type = beam.typehints.Tuple[str, MatchRecord]
         outputs[_REJECTED].element_type = RejectedRowRecord

@@ -4,7 +4,9 @@
 
 SPEC: ``none`` (run to the end), ``read:N`` (while matching the N-th history row group), ``rename:K`` (in
 the sinks' finalisation, after K files were renamed into place; 0 = every temp file written, none final),
-``manifest`` (every table final, before the run manifest is written). Each sink writes 3 shards, so a kill
+``manifest`` (every table final, before the run manifest is written), ``state`` (outputs and manifest
+final, before the incremental state is written), ``state-temp`` (the state's temp file written and fsynced,
+before its rename). Each sink writes 3 shards, so a kill
 can land between the files of one table and between tables. Nothing here changes what the pipeline
 computes; it only decides when the process dies.
 """
@@ -63,6 +65,23 @@ def _arm(spec: str) -> None:
             _die()
 
         pipelines.rescan.write_run_files = write_run_files
+    elif kind == "state":
+
+        def save_state(*args, **kwargs):
+            _die()
+
+        pipelines.rescan.save_state = save_state
+    elif kind == "state-temp":
+        import hashwatch.rescan.state
+
+        original_replace = os.replace
+
+        def replace(source, destination):
+            if str(destination).endswith("state.json"):
+                _die()
+            original_replace(source, destination)
+
+        hashwatch.rescan.state.os.replace = replace
     elif kind != "none":
         raise SystemExit(f"unknown kill point {spec!r}")
 
