@@ -172,7 +172,10 @@ def generate(
                 pa.timestamp("us", tz="UTC")
             ),
         }
-        table = pa.table(columns).cast(IMAGES_SCHEMA)
+        # Columns added to images/ since (an animation's frame columns, issue 19): null, as a still image's.
+        for f in IMAGES_SCHEMA:
+            columns.setdefault(f.name, pa.nulls(n, f.type))
+        table = pa.table({f.name: columns[f.name] for f in IMAGES_SCHEMA}).cast(IMAGES_SCHEMA)
         folder_path = os.path.join(history_dir, "images", f"dt={day}", f"run_id={run_id}")
         os.makedirs(folder_path, exist_ok=True)
         pq.write_table(
