@@ -46,28 +46,35 @@ class DistinctHits(NamedTuple):
 
 
 class _Misses:
-    """Values known to have no entry within reach: fingerprints sorted, and the values in the same order."""
+    """Values known to have no entry within reach: fingerprints sorted, and the values in the same order.
+    Both are replaced together (one tuple), so a bundle on another thread of the same worker process reads
+    either the old pair or the new one."""
 
     def __init__(self, nbytes: int):
-        self.fingerprints = np.zeros(0, dtype=np.uint64)
-        self.values = np.zeros((0, nbytes), dtype=np.uint8)
+        self.nbytes = nbytes
+        self.sorted: tuple[np.ndarray, np.ndarray] = _empty(nbytes)
 
     def known(self, fingerprints: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Per value: whether it is remembered (same fingerprint and same bytes)."""
-        at = np.searchsorted(self.fingerprints, fingerprints)
+        have, have_values = self.sorted
+        at = np.searchsorted(have, fingerprints)
         known = np.zeros(fingerprints.size, dtype=bool)
-        rows = np.nonzero(at < self.fingerprints.size)[0]
-        rows = rows[self.fingerprints[at[rows]] == fingerprints[rows]]
-        known[rows] = (self.values[at[rows]] == values[rows]).all(axis=1)
+        rows = np.nonzero(at < have.size)[0]
+        rows = rows[have[at[rows]] == fingerprints[rows]]
+        known[rows] = (have_values[at[rows]] == values[rows]).all(axis=1)
         return known
 
     def add(self, fingerprints: np.ndarray, values: np.ndarray) -> None:
-        if self.fingerprints.size + fingerprints.size > MAX_REMEMBERED:
-            self.__init__(values.shape[1])
-        merged = np.concatenate([self.fingerprints, fingerprints])
+        have, have_values = self.sorted
+        if have.size + fingerprints.size > MAX_REMEMBERED:
+            have, have_values = _empty(self.nbytes)
+        merged = np.concatenate([have, fingerprints])
         order = np.argsort(merged, kind="stable")
-        self.fingerprints = merged[order]
-        self.values = np.concatenate([self.values, values])[order]
+        self.sorted = (merged[order], np.concatenate([have_values, values])[order])
+
+
+def _empty(nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.uint64), np.zeros((0, nbytes), dtype=np.uint8)
 
 
 _MISSES: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], _Misses]] = weakref.WeakKeyDictionary()
