@@ -108,8 +108,8 @@ bench-pipeline: venv
 bench-flink: venv flink-job-server
 	$(BIN)/python -m benchmarks.bench_flink $(BENCH_ARGS)
 
-## Rescan: 10 million generated history rows against a 1-million-entry list on the embedded runner, and
-## DuckDB joining the same files (exact part). BENCH_ARGS="--rows 200000 --list-entries 100000" for a quick look.
+## Rescan: 10 million generated history rows against a 1-million-entry list on the embedded runner, DuckDB
+## joining the same files (exact part), per-row costs, the incremental night. BENCH_ARGS="--rows 200000" for a quick look.
 bench-rescan: venv
 	$(BIN)/python -m benchmarks.bench_rescan $(BENCH_ARGS)
 

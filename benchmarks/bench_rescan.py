@@ -108,8 +108,16 @@ def measured(argv: list[str], env: dict | None = None) -> dict:
 # --------------------------------------------------------------------------------------------- the runs
 
 
-def rescan(history: str, index: str, workers: int, *flags: str) -> dict:
-    output = tempfile.mkdtemp(prefix="bench-rescan-out-", dir=CACHE)
+def supports_incremental() -> bool:
+    """Whether ``hashwatch rescan`` here is incremental by default (it has ``--full``: incr's branch)."""
+    argv = [sys.executable, "-m", "pipelines.rescan", "--help"]
+    return "--full" in subprocess.run(argv, check=False, cwd=REPO, capture_output=True, text=True).stdout
+
+
+def rescan(history: str, index: str, workers: int, *flags: str, output: str | None = None) -> dict:
+    """One ``pipelines.rescan`` run; ``output`` given: kept (an incremental run reads its state)."""
+    keep = output is not None
+    output = output or tempfile.mkdtemp(prefix="bench-rescan-out-", dir=CACHE)
     argv = [
         sys.executable,
         "-m",
@@ -123,14 +131,16 @@ def rescan(history: str, index: str, workers: int, *flags: str) -> dict:
     if workers > 1:
         argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
     result = measured(argv)
-    manifest = json.loads(Path(glob.glob(f"{output}/_runs/*/*/manifest.json")[0]).read_text())
+    manifests = sorted(glob.glob(f"{output}/_runs/*/*/manifest.json"), key=os.path.getmtime)
+    manifest = json.loads(Path(manifests[-1]).read_text())
     import pyarrow.parquet as pq
 
     files = glob.glob(f"{output}/matches/dt=*/run_id=*/*.parquet")
     columns = ["image_url", "page_url", "hash_type", "list_hash", "source"]
     rows = [r for f in files for r in pq.read_table(f, columns=columns).to_pylist()]
     identities = {tuple(r.values()) for r in rows}
-    shutil.rmtree(output, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(output, ignore_errors=True)
     return {**result, "manifest": manifest, "identities": identities}
 
 
@@ -230,6 +240,9 @@ def screening(history: str, index_path: str, sample_rows: int, rounds: int = 3) 
         return found
 
     def screened():
+        from hashwatch.rescan import distinct_queries
+
+        distinct_queries._MISSES.clear()  # each round from a cold start: no misses remembered from the last
         found = 0
         for table in tables:
             hit = hit_rows(index, HistoryRows(table, []), options)
@@ -267,6 +280,43 @@ def _lookup_rates(manifest: dict) -> dict[str, float]:
     return rates
 
 
+def incremental_night(args, history: str, list_path: str, output: str) -> dict:
+    """After the full pass into ``output``: a night's new images and list delta (rescan_data.generate_night),
+    then ``hashwatch rescan`` as scheduled (incremental by default) against the list with the delta."""
+    from benchmarks.rescan_data import generate_night
+    from hashwatch.hashing.index_build import build_index
+
+    folder = tempfile.mkdtemp(prefix="bench-rescan-night-", dir=CACHE)
+    new_rows = max(1, int(args.rows * args.night_share))
+    delta = max(1, int(args.list_entries * args.night_share / 10))
+    made = generate_night(folder, history, list_path, new_rows, delta)
+    index = os.path.join(folder, "night.hwidx")
+    build_index([list_path, made.delta_path], index)
+    try:
+        run = rescan(history, index, args.workers, output=output)
+    finally:
+        for path in made.new_files:  # the history stays what the next run's cache key says
+            os.remove(path)
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"run": run, "new_rows": new_rows, "delta_entries": delta, "from_history": made.delta_from_history}
+
+
+def _cost_table(costs: list[dict]) -> str:
+    lines = [
+        f"\nper-row costs, in process, one thread (load {os.getloadavg()[0]:.1f}):",
+        "| work | rows | us/row | in the index's search | rest (Python, numpy) | searched values/row "
+        "| rows/s | same rows again (misses remembered) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in costs:
+        lines.append(
+            f"| {c['what']} | {c['rows']:,} | {c['us_per_row']:,.1f} | {c['search_us_per_row']:,.1f} "
+            f"({c['search_share']:.0%}) | {c['other_us_per_row']:,.1f} | {c['searched_per_row']:.2f} "
+            f"| {c['rows_per_s']:,.0f} | {c['again_us_per_row']:,.1f} us/row |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["duckdb-join"]:
@@ -281,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the exact comparison")
     parser.add_argument("--workers", type=int, default=2, help="--direct_num_workers of the rescans")
     parser.add_argument("--skip-full", action="store_true", help="skip the all-types run")
+    parser.add_argument(
+        "--cost-rows", type=int, default=2000, help="rows of each perceptual per-row cost (0: skip)"
+    )
+    parser.add_argument(
+        "--night-share",
+        type=float,
+        default=0.01,
+        help="new images of the incremental night, as a share of --rows (the list delta is a tenth of it)",
+    )
     parser.add_argument(
         "--sample-rows",
         type=int,
@@ -308,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
             f"({sample['matches']:,})",
             flush=True,
         )
+    costs = []
+    if args.cost_rows:
+        from benchmarks.rescan_costs import per_row_costs
+
+        d_history, d_list = _data(max(args.dihedral_rows, args.cost_rows), args.list_entries, dihedral=True)
+        costs = per_row_costs(history, d_history, index, _index(d_list)[0], rows=args.cost_rows)
+        print(_cost_table(costs), flush=True)
     if args.repeats == 0:
         return 0
     beam_runs, duck_runs = [], []
@@ -359,8 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(duck_runs[0]['identities']):,} matches; list load {statistics.median(r['load_s'] for r in duck_runs):.1f} s",
     )
     rates: dict[str, dict[str, float]] = {}
+    incremental = supports_incremental()
+    night = None
     if not args.skip_full:
-        full = rescan(history, index, args.workers)
+        full_output = tempfile.mkdtemp(prefix="bench-rescan-full-", dir=CACHE)
+        full = rescan(history, index, args.workers, *(["--full"] if incremental else []), output=full_output)
         rates["all types"] = _lookup_rates(full["manifest"])
         row(
             "rescan, all types (no dihedral variants)",
@@ -370,6 +439,18 @@ def main(argv: list[str] | None = None) -> int:
             [full],
             f"{full['manifest']['new_matches']:,} matches",
         )
+        if incremental:
+            night = incremental_night(args, history, list_path, full_output)
+            row(
+                f"incremental night: {night['new_rows']:,} new rows, {night['delta_entries']:,} new entries",
+                args.rows + night["new_rows"],
+                [night["run"]["manifest"]["elapsed_s"]],
+                [night["run"]["wall_s"]],
+                [night["run"]],
+                f"{night['run']['manifest']['new_matches']:,} new matches ({night['from_history']:,} delta "
+                "entries copy old rows' values)",
+            )
+        shutil.rmtree(full_output, ignore_errors=True)
     if args.dihedral_rows:
         d_history, d_list = _data(args.dihedral_rows, args.list_entries, dihedral=True)
         d_index, _ = _index(d_list)
@@ -402,12 +483,29 @@ def main(argv: list[str] | None = None) -> int:
         f"\nexact part: the rescan takes {ratio:.1f}x DuckDB's time (medians of {args.repeats} interleaved rounds); "
         f"same match identities: {'yes' if same else 'NO'}"
     )
+    if not incremental:
+        print(
+            "incremental night: not run: this checkout's `hashwatch rescan` has no --full (not incremental; "
+            "incr's branch i24-incr is not merged here)"
+        )
+    elif args.skip_full:
+        print("incremental night: not run (--skip-full: it follows the full pass)")
+    if costs:
+        print(_cost_table(costs))
     for what, by_type in rates.items():
         text = ", ".join(f"{name} {rate:,.0f}" for name, rate in sorted(by_type.items()))
         print(f"index batched search, queries/s per worker ({what}): {text}")
     (CACHE / "results.json").write_text(
         json.dumps(
-            {"machine": describe_machine(), "args": vars(args), "rows": rows, "rates": rates, "ratio": ratio},
+            {
+                "machine": describe_machine(),
+                "args": vars(args),
+                "rows": rows,
+                "rates": rates,
+                "ratio": ratio,
+                "costs": costs,
+                "load": os.getloadavg(),
+            },
             indent=2,
         )
     )

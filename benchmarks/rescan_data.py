@@ -172,7 +172,10 @@ def generate(
                 pa.timestamp("us", tz="UTC")
             ),
         }
-        table = pa.table(columns).cast(IMAGES_SCHEMA)
+        # Columns added to images/ since (an animation's frame columns, issue 19): null, as a still image's.
+        for f in IMAGES_SCHEMA:
+            columns.setdefault(f.name, pa.nulls(n, f.type))
+        table = pa.table({f.name: columns[f.name] for f in IMAGES_SCHEMA}).cast(IMAGES_SCHEMA)
         folder_path = os.path.join(history_dir, "images", f"dt={day}", f"run_id={run_id}")
         os.makedirs(folder_path, exist_ok=True)
         pq.write_table(
@@ -185,3 +188,63 @@ def generate(
         files += 1
         file_no += 1
     return GeneratedData(history_dir, list_path, rows, files, list_entries, planted_total, duplicates)
+
+
+@dataclass
+class GeneratedNight:
+    new_files: list[str]
+    delta_path: str
+    new_rows: int
+    delta_entries: int
+    delta_from_history: int  # delta entries that copy a value of an old history row (a picture listed late)
+
+
+def generate_night(
+    folder: str, history_dir: str, list_path: str, new_rows: int, delta_entries: int, *, seed: int = 99
+) -> GeneratedNight:
+    """One night after :func:`generate`: ``new_rows`` freshly crawled images (a new ``dt=`` partition, a
+    fraction planted with values of the list) and ``folder/delta.csv``, ``delta_entries`` new list entries
+    of the same mix (half of the md5 and PDQ ones copy values of old history rows: pictures crawled earlier
+    and listed only now, which an incremental rescan must find in the old files)."""
+    import glob
+
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    made = generate(os.path.join(folder, "night"), new_rows, 0, seed=seed, planted_fraction=0.0)
+    listed = pacsv.read_csv(list_path).to_pydict()
+    by_type: dict[str, list[str]] = {}
+    for t, v in zip(listed["hash_type"], listed["hash_value"], strict=True):
+        by_type.setdefault(t, []).append(v)
+    new_files = []
+    for k, path in enumerate(sorted(glob.glob(f"{made.history_dir}/images/*/*/*.parquet"))):
+        table = pq.read_table(path)
+        n = table.num_rows
+        columns = {name: table.column(name) for name in table.column_names}
+        columns["run_id"] = pa.array(["crawl-night"] * n)
+        md5 = columns["md5"].to_pylist()
+        for row in np.nonzero(rng.random(n) < 0.0005)[0].tolist():
+            md5[row] = by_type["md5"][int(rng.integers(0, len(by_type["md5"])))]
+        columns["md5"] = pa.array(md5, pa.string())
+        target = os.path.join(history_dir, "images", "dt=2027-01-01", "run_id=crawl-night")
+        os.makedirs(target, exist_ok=True)
+        out = os.path.join(target, f"part-night-{k:05d}.parquet")
+        pq.write_table(pa.table(columns).cast(IMAGES_SCHEMA), out, row_group_size=100_000, compression="zstd")
+        new_files.append(out)
+    old = sorted(glob.glob(f"{history_dir}/images/dt=2026-*/*/*.parquet"))[0]
+    seen = pq.read_table(old, columns=["md5", "pdq"]).to_pydict()
+    counts = {t: int(round(delta_entries * f)) for t, f in LIST_MIX.items()}
+    counts["md5"] += delta_entries - sum(counts.values())
+    rows, from_history = [], 0
+    for t, count in counts.items():
+        for i in range(count):
+            if t in seen and i % 2 == 0:
+                value = seen[t][int(rng.integers(0, len(seen[t])))]
+                from_history += 1
+            else:
+                value = bytes(rng.integers(0, 256, TYPES[t], dtype=np.uint8)).hex()
+            rows.append((t, value, "A", "iwf", "2027-01-01", "false"))
+    delta_path = os.path.join(folder, "delta.csv")
+    names = ["hash_type", "hash_value", "category", "source", "list_version", "deleted"]
+    pacsv.write_csv(pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}), delta_path)
+    return GeneratedNight(new_files, delta_path, new_rows, delta_entries, from_history)

@@ -6,10 +6,12 @@ matching on the rows that hit. No Beam: a row group is a ``pyarrow.Table``, the 
 >>> found.rejected         # [RejectedRowRecord], one per unusable row                    # doctest: +SKIP
 
 Every hash column (the registry's: :func:`~hashwatch.hashing.hash_types.hash_columns` of ``images/``, the
-``extra_hashes`` of plug-ins, the ``candidate_hashes`` of query-side candidates) is validated and searched in
-the compiled index with one batched lookup per hash type and kind of query (plain values, variants such as
-PDQ's dihedral ones, candidates), so no per-row Python runs for the rows that match nothing (nearly all of
-them). The few rows with a hit go through ``KnownHashIndex.match_many``, the crawl's own matching, so a
+``extra_hashes`` of plug-ins, the ``candidate_hashes`` of query-side candidates) is validated and decoded
+in bulk (:mod:`hashwatch.rescan.hex_columns`) and searched in the compiled index in batches: per hash type
+the plain values, then the variants (PDQ's dihedral ones) and candidates of the rows not hit yet; digests
+through the index's prefix screen, perceptual values once per distinct value not already known to miss
+(:mod:`hashwatch.rescan.distinct_queries`). No per-row Python runs for the rows that match nothing (nearly
+all of them); 97-99 % of a PDQ row's time is the C Hamming search (docs/benchmarks.md "Rescan"). The few rows with a hit go through ``KnownHashIndex.match_many``, the crawl's own matching, so a
 rescan reports exactly what a crawl with the same list and options would. Allowlisted matches are dropped
 and counted; a row with a malformed hash or no image URL becomes a ``rejected_rows`` record.
 """
@@ -36,6 +38,8 @@ from hashwatch.hashing.hash_types import (
 from hashwatch.hashing.image_hashes import ImageHashes
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.match_policy import MatchOptions, match_by_default
+from hashwatch.rescan.distinct_queries import search_distinct
+from hashwatch.rescan.hex_columns import decode_hex_column
 from schemas.matches import match_key, match_records
 from schemas.rejected_rows import ERROR_INVALID_HASH, ERROR_MISSING_IMAGE_URL, RejectedRowRecord
 
@@ -72,14 +76,6 @@ FRAME_COLUMNS = ("frame_count", "frames_hashed", "frame_hashes")
 LookupTimer = Callable[[str, float, int], None]  # (hash type, seconds, queries): one batched lookup
 
 
-def _valid_hex(column: pa.ChunkedArray | pa.Array, length: int) -> np.ndarray:
-    """Per value: null, or ``length`` lower-case hex digits."""
-    if len(column) == 0:
-        return np.zeros(0, dtype=bool)
-    ok = pc.and_(pc.equal(pc.utf8_length(column), length), pc.match_substring_regex(column, "^[0-9a-f]*$"))
-    return pc.fill_null(pc.or_kleene(pc.is_null(column), ok), True).to_numpy(zero_copy_only=False)
-
-
 class HistoryRows:
     """One row group of images/ history, validated: which rows are usable, and why the others are not."""
 
@@ -92,9 +88,13 @@ class HistoryRows:
         url = table.column("image_url")
         missing = pc.fill_null(pc.equal(pc.utf8_length(url), 0), True).to_numpy(zero_copy_only=False)
         self._flag(missing, "image_url", ERROR_MISSING_IMAGE_URL, "no image_url")
+        # Each hash column decoded once, as it is validated: raw_values takes its rows from here.
+        self._decoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, length in _VALUES.items():
-            good = _valid_hex(table.column(name), length)
+            column = table.column(name)
+            good, raw = decode_hex_column(column, length)
             self._flag(~good, name, ERROR_INVALID_HASH, f"{name} is not {length} lower-case hex digits")
+            self._decoded[name] = (good & column.is_valid().to_numpy(zero_copy_only=False), raw)
         self.variants = {name: self._read_variants(name, column) for name, column in _VARIANTS.items()}
         self._read_candidates(table)
         self.extra: list[dict[str, str]] | None = None
@@ -107,20 +107,23 @@ class HistoryRows:
                         mask[row] = True
                         self._flag(mask, "extra_hashes", ERROR_INVALID_HASH, f"{name} value is not valid")
 
-    def _read_variants(self, name: str, column: str) -> tuple[np.ndarray, pa.Array]:
-        """A variants column (PDQ's ``pdq_dihedral``) flattened: the row of each value, and the values; a row
-        with a malformed value, or with another number of values than the type names, is rejected."""
+    def _read_variants(self, name: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """A variants column (PDQ's ``pdq_dihedral``) flattened: the row of each non-null value, and the
+        values decoded ((n, bytes) uint8); a row with a malformed value, or with another number of values
+        than the type names, is rejected."""
         ht = get_hash_type(name)
         lists = self.table.column(column).combine_chunks()
         flat = pc.list_flatten(lists)
         parent = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
         counts = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+        good, raw = decode_hex_column(flat, ht.hex_length)
         bad_rows = np.zeros(self.table.num_rows, dtype=bool)
-        bad_rows[parent[~_valid_hex(flat, ht.hex_length)]] = True
+        bad_rows[parent[~good]] = True
         bad_rows |= (counts != 0) & (counts != len(ht.variant_names))
         message = f"{column} needs {len(ht.variant_names)} {name.upper()} values of {ht.hex_length} hex"
         self._flag(bad_rows, column, ERROR_INVALID_HASH, message)
-        return parent, flat
+        present = flat.is_valid().to_numpy(zero_copy_only=False) if len(flat) else np.zeros(0, dtype=bool)
+        return parent[present], raw[present]
 
     def _read_candidates(self, table: pa.Table) -> None:
         """``candidate_hashes`` as flat arrays (row of each entry, its key's code in ``candidate_names``, its
@@ -134,6 +137,8 @@ class HistoryRows:
             return
         column = table.column("candidate_hashes").combine_chunks()
         offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        if offsets.size == 0 or offsets[0] == offsets[-1]:
+            return  # no row has a candidate (histories written with --candidates none, or older)
         sizes = np.diff(offsets)
         valid = column.is_valid().to_numpy(zero_copy_only=False)
         start, stop = int(offsets[0]), int(offsets[-1])
@@ -171,9 +176,9 @@ class HistoryRows:
         """Usable rows with a value of hash type ``name``, and the values as an (n, bytes) uint8 array."""
         nbytes = get_hash_type(name).bits // 8
         if name in _VALUES:
-            column = self.table.column(name)
-            rows = np.nonzero(self.ok & pc.is_valid(column).to_numpy(zero_copy_only=False))[0]
-            return rows, hex_bytes(column.take(pa.array(rows)), nbytes)
+            present, raw = self._decoded[name]
+            rows = np.nonzero(self.ok & present)[0]
+            return rows, raw[rows]
         assert self.extra is not None
         rows = [r for r in np.nonzero(self.ok)[0].tolist() if name in self.extra[r]]
         raw = bytes.fromhex("".join(self.extra[r][name] for r in rows))
@@ -204,10 +209,9 @@ class HistoryRows:
     def raw_variants(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(row of each value, values as (n, bytes) uint8) for the variants of hash type ``name`` (PDQ's
         dihedral ones) of usable rows."""
-        parent, flat = self.variants[name]
+        parent, raw = self.variants[name]
         keep = self.ok[parent] if len(parent) else np.zeros(0, dtype=bool)
-        positions = np.nonzero(keep)[0]
-        return parent[positions], hex_bytes(flat.take(pa.array(positions)), get_hash_type(name).bits // 8)
+        return parent[keep], raw[keep]
 
 
 _HEX_LUT = np.full(256, 0, dtype=np.uint8)
@@ -249,34 +253,66 @@ def _matched_types(index: KnownHashIndex, options: MatchOptions) -> tuple[str, .
 def hit_rows(
     index: KnownHashIndex, rows: HistoryRows, options: MatchOptions, timer: LookupTimer | None = None
 ) -> np.ndarray:
-    """Rows with at least one list entry within reach, by one batched search per hash type and query kind
-    (plain values, variants, query-side candidates): a superset of the rows ``match_many`` finds matches
+    """Rows with at least one list entry within reach: a superset of the rows ``match_many`` finds matches
     for, since it searches the same values, variants and candidates at the same thresholds. ``timer`` is
-    told each lookup's type, seconds and number of queries."""
+    told each search's type, seconds and number of values searched.
+
+    Per hash type, the plain values first, then the variants (PDQ's dihedral ones) and query-side
+    candidates together, of only the rows that ``match_many`` would search them for (a row with a plain
+    value: match_policy.query_values) and that no search has hit yet (the answer is per row). Digests
+    go to the index's exact screen in one call; perceptual values are searched once per distinct value not
+    already known to miss (:mod:`hashwatch.rescan.distinct_queries`)."""
     names = _matched_types(index, options)
     families = options.candidate_families()
     candidate_types = options.candidate_types() if families else frozenset()
-    hits: list[np.ndarray] = []
+    hit = np.zeros(rows.table.num_rows, dtype=bool)
     for name in names:
         if name not in index.hash_types:
             continue
         threshold = options.threshold(name)
-        queries = [rows.raw_values(name)]
+        plain_rows, plain = rows.raw_values(name)
+        _search(index, name, plain_rows, plain, threshold, hit, timer)
+        extra = []
         if name in rows.variants and options.dihedral:
-            queries.append(rows.raw_variants(name))
+            extra.append(rows.raw_variants(name))
         if name in candidate_types:
-            queries.append(rows.raw_candidates(name, families))
-        for owners, raw in queries:
-            if raw.shape[0] == 0:
-                continue
-            started = time.perf_counter()
-            hit = index.query_hits(name, raw, threshold)
-            if timer is not None:
-                timer(name, time.perf_counter() - started, raw.shape[0])
-            hits.append(owners[hit])
-    if not hits:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate(hits))
+            extra.append(rows.raw_candidates(name, families))
+        extra = [(owners, raw) for owners, raw in extra if raw.shape[0]]
+        if not extra:
+            continue
+        owners = np.concatenate([owners for owners, _ in extra])
+        raw = np.concatenate([raw for _, raw in extra])
+        wanted = np.zeros(hit.size, dtype=bool)
+        wanted[plain_rows] = True
+        keep = (wanted & ~hit)[owners]
+        _search(index, name, owners[keep], raw[keep], threshold, hit, timer)
+    return np.nonzero(hit)[0].astype(np.int64)
+
+
+def _search(
+    index: KnownHashIndex,
+    name: str,
+    owners: np.ndarray,
+    raw: np.ndarray,
+    radius: int,
+    hit: np.ndarray,
+    timer: LookupTimer | None,
+) -> None:
+    """Set ``hit`` for the owners of the values of ``raw`` with an entry of type ``name`` within reach."""
+    if raw.shape[0] == 0:
+        return
+    try:
+        hamming = get_hash_type(name).index_kind == IndexKind.HAMMING
+    except KeyError:  # a type the index holds but no plug-in registers here: searched as it is
+        hamming = False
+    if hamming:
+        hit[owners[search_distinct(index, name, raw, radius, timer).hit]] = True
+        return
+    started = time.perf_counter()
+    found = index.query_hits(name, raw, radius)
+    if timer is not None:
+        timer(name, time.perf_counter() - started, raw.shape[0])
+    hit[owners[found]] = True
 
 
 def _rows_with_frames(table: pa.Table) -> np.ndarray:
