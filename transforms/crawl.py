@@ -101,6 +101,10 @@ class CrawlResult(NamedTuple):
     inline_images: (
         PCollection  # [ImageRecord] data: images (page_urls=[page]) and seeds/links that were images
     )
+    # With fetch_images (else None): the images the rounds fetched (page_urls: the pages that showed the image
+    # by the time it was decided) and the later refs to them (ImageRef: MergeImageRecords adds their pages).
+    images: PCollection | None = None  # [ImageRecord]
+    late_image_refs: PCollection | None = None  # [ImageRef]
 
 
 class FetchImagesResult(NamedTuple):
@@ -110,10 +114,12 @@ class FetchImagesResult(NamedTuple):
 
 
 class _HostState(NamedTuple):
-    """What one host's round hands to the next: every URL of the host decided so far, and pages fetched."""
+    """What one host's round hands to the next: every page URL of the host decided so far, pages fetched,
+    and (when the rounds fetch images) every image URL of the host decided so far."""
 
     seen: tuple[str, ...]
     pages_fetched: int
+    images_seen: tuple[str, ...] = ()
 
 
 # Tags of the values carried from one round to the next, all keyed by host. The values are pickled: they
@@ -122,6 +128,23 @@ _CarryType = tuple[str, Any]
 _CARRY_TASK = "task"  # a seed CrawlTask (round 0 only)
 _CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
 _CARRY_STATE = "state"  # the host's _HostState
+_CARRY_IMAGE = "image"  # an ImageRef to this host found on another host's page (rounds that fetch images)
+
+_IMAGE_BODIES = "image_bodies"  # bodies of image tasks fetched in a round: its HashFetchedImages step
+_LATE_REFS = "late_image_refs"  # refs to an image already decided: its images/ row gets their pages
+_IMAGE_LANE = "images"  # a host's image tasks take turns with its pages under the host's slots
+
+
+class _LiveHost:
+    """A host (key, window) handled in the current bundle: the images decided for it so far and where to
+    emit. Its state goes to the next round at the end of the bundle, once every page of it has been read."""
+
+    def __init__(self, state: _HostState, images_seen: set[str], timestamp, window) -> None:
+        self.state = state
+        self.images_seen = images_seen
+        self.timestamp = timestamp
+        self.window = window
+        self.arrived = False
 
 
 class _FetchPagesFn(PoliteFetchFn):
@@ -132,13 +155,36 @@ class _FetchPagesFn(PoliteFetchFn):
     (a task, or a skipped row); the tasks within ``--max-pages-per-host`` are fetched. The host's new state,
     and the links its pages contain (keyed by their own hosts), go to the next round through the ``carry``
     output: one collection, one GroupByKey per round.
+
+    With ``fetch_images`` the round fetches images too, as soon as a page shows them: an image of a host
+    handled in this bundle is decided at once against that host's images seen (a new URL becomes an image
+    task in the host's ``images`` lane, sharing its slots with the pages; a URL already decided becomes a
+    late ref, whose page joins the image's row in ``MergeImageRecords``); an image of another host is
+    carried to that host's next round (tag ``image``). Every image URL of a host is decided by the one call
+    that handles the host in a round, so each is fetched once, whatever worker runs it.
     """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        progress: ProgressConfig | None = None,
+        fetch_images: bool = False,
+    ) -> None:
+        super().__init__(config, run_id, progress=progress)
+        self._fetch_images = fetch_images
+        self._live: dict[tuple[str, Any], _LiveHost] = {}
+
+    def start_bundle(self) -> None:
+        self._live = {}
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         host, values = element
         tasks: list[CrawlTask] = []
         candidates: dict[str, list[DiscoveredLink]] = {}
+        image_refs: dict[str, list[ImageRef]] = {}
         seen: set[str] = set()
+        images_seen: set[str] = set()
         prior = 0
         for tag, value in values:
             if tag == _CARRY_TASK:
@@ -146,8 +192,11 @@ class _FetchPagesFn(PoliteFetchFn):
                 seen.add(value.url)
             elif tag == _CARRY_LINK:
                 candidates.setdefault(value.url, []).append(value)
+            elif tag == _CARRY_IMAGE:
+                image_refs.setdefault(value.image_url, []).append(value)
             else:
                 seen.update(value.seen)
+                images_seen.update(value.images_seen)
                 prior += value.pages_fetched
         for url in sorted(candidates):
             if url in seen:
@@ -166,28 +215,71 @@ class _FetchPagesFn(PoliteFetchFn):
                 count_row(self._counters, _METRICS_PAGES, row)
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
-        yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
+        live = None
+        if self._fetch_images:  # the state goes on at the end of the bundle, with the images decided by then
+            live = self._live[(host, window)] = _LiveHost(state, images_seen, timestamp, window)
+        else:
+            yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
         if keep:
             self._arrive(host)
+            if live is not None:
+                live.arrived = True
         for task in keep:
             self._submit(host, task, timestamp, window)
+        for url in sorted(image_refs):  # images shown by other hosts' pages last round
+            yield from self._decide_image(host, window, image_refs[url])
         yield from self._drain()
         self._counters.publish()
 
-    def _work(self, item, pacer):
-        return self._worker.crawl_page(item[0], pacer)
+    def _decide_image(self, key: str, window, refs: list[ImageRef]):
+        """Decide one image URL of a host of this bundle: a task in the host's images lane if new, else late
+        refs (their pages join the image's row)."""
+        live = self._live[(key, window)]
+        url = refs[0].image_url
+        if url in live.images_seen:
+            for ref in refs:
+                yield wv(ref, live.timestamp, window, _LATE_REFS)
+            return
+        live.images_seen.add(url)
+        if not live.arrived:
+            self._arrive(key)
+            live.arrived = True
+        self._submit(key, image_task_for(url, refs), live.timestamp, window, _IMAGE_LANE)
 
-    def _outcome(self, task: CrawlTask, result) -> PageOutcome:
+    def finish_bundle(self):
+        yield from super().finish_bundle()
+        for (host, window), live in sorted(self._live.items(), key=lambda item: item[0][0]):
+            state = live.state._replace(images_seen=tuple(sorted(live.images_seen)))
+            yield wv((host, (_CARRY_STATE, state)), live.timestamp, window, _CARRY)
+        self._live = {}
+
+    def _bodies_tag(self, task) -> str:
+        return _IMAGE_BODIES if isinstance(task, ImageTask) else BODIES
+
+    def _work(self, item, pacer):
+        task = item[0]
+        if isinstance(task, ImageTask):
+            return self._worker.fetch_image(task, pacer)
+        return self._worker.crawl_page(task, pacer)
+
+    def _outcome(self, task, result):
+        if isinstance(task, ImageTask):
+            return _image_outcome(self._worker, task, result)
         if isinstance(result, BaseException):  # crawl_page never raises; kept as a safety net
             row = self._worker.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, result)
             return PageOutcome(fetch_log=[row])
         return result
 
-    def _rows(self, outcome: PageOutcome) -> list[FetchLogRecord]:
+    def _rows(self, outcome) -> list[FetchLogRecord]:
+        if isinstance(outcome, ImageOutcome):
+            return _image_rows(outcome)
         return outcome.fetch_log
 
-    def _count(self, outcome: PageOutcome, handed: Handed) -> None:
+    def _count(self, outcome, handed: Handed) -> None:
         counters = self._counters
+        if isinstance(outcome, ImageOutcome):
+            _count_image(counters, outcome, handed)
+            return
         counters.observe(_METRICS_PAGES, "page_fetch_ms", int(outcome.elapsed_s * 1000))
         if outcome.bytes_length:
             counters.observe(_METRICS_PAGES, "page_bytes", outcome.bytes_length)
@@ -200,15 +292,51 @@ class _FetchPagesFn(PoliteFetchFn):
         for row in handed.rows:  # the rows of bodies: counted by HashImages, with inline_images
             count_row(counters, _METRICS_PAGES, row)
 
-    def _emit(self, task: CrawlTask, outcome: PageOutcome, handed: Handed, timestamp, window):
+    def _emit(self, task, outcome, handed: Handed, timestamp, window):
+        if isinstance(outcome, ImageOutcome):
+            yield from _emit_image(outcome, handed, timestamp, window)
+            return
         for row in handed.rows:
             yield wv(row, timestamp, window)
         for ref in outcome.image_refs:
             yield wv(ref, timestamp, window, _REFS)
+            if self._fetch_images:
+                key = host_key(ref.image_url)
+                if (key, window) in self._live:
+                    yield from self._decide_image(key, window, [ref])
+                else:
+                    yield wv((key, (_CARRY_IMAGE, ref)), timestamp, window, _CARRY)
         for ref in outcome.video_refs:
             yield wv(ref, timestamp, window, _VIDEO_REFS)
         for link in outcome.links:
             yield wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
+
+
+def _image_outcome(worker, task: ImageTask, result) -> ImageOutcome:
+    if isinstance(result, BaseException):
+        parent = task.page_urls[0] if task.page_urls else None
+        row = worker.internal_row(task.image_url, "image", task.depth, parent, result)
+        return ImageOutcome(row, None)
+    return result
+
+
+def _image_rows(outcome: ImageOutcome) -> list[FetchLogRecord]:
+    return [outcome.fetch_log] if outcome.fetch_log is not None else []
+
+
+def _count_image(counters: StageCounters, outcome: ImageOutcome, handed: Handed) -> None:
+    counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
+    if outcome.bytes_length:
+        counters.observe(_METRICS_IMAGES, "image_bytes", outcome.bytes_length)
+    for row in handed.rows:  # a body's row is counted by HashImages
+        count_row(counters, _METRICS_IMAGES, row)
+
+
+def _emit_image(outcome: ImageOutcome, handed: Handed, timestamp, window):
+    for row in handed.rows:
+        yield wv(row, timestamp, window)
+    if outcome.video_ref is not None:
+        yield wv(outcome.video_ref, timestamp, window, _VIDEO_REFS)
 
 
 class _FetchImagesFn(PoliteFetchFn):
@@ -230,28 +358,16 @@ class _FetchImagesFn(PoliteFetchFn):
         return self._worker.fetch_image(item[0], pacer)
 
     def _outcome(self, task: ImageTask, result) -> ImageOutcome:
-        if isinstance(result, BaseException):
-            parent = task.page_urls[0] if task.page_urls else None
-            row = self._worker.internal_row(task.image_url, "image", task.depth, parent, result)
-            return ImageOutcome(row, None)
-        return result
+        return _image_outcome(self._worker, task, result)
 
     def _rows(self, outcome: ImageOutcome) -> list[FetchLogRecord]:
-        return [outcome.fetch_log] if outcome.fetch_log is not None else []
+        return _image_rows(outcome)
 
     def _count(self, outcome: ImageOutcome, handed: Handed) -> None:
-        counters = self._counters
-        counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
-        if outcome.bytes_length:
-            counters.observe(_METRICS_IMAGES, "image_bytes", outcome.bytes_length)
-        for row in handed.rows:  # a body's row is counted by HashImages
-            count_row(counters, _METRICS_IMAGES, row)
+        _count_image(self._counters, outcome, handed)
 
     def _emit(self, task: ImageTask, outcome: ImageOutcome, handed: Handed, timestamp, window):
-        for row in handed.rows:
-            yield wv(row, timestamp, window)
-        if outcome.video_ref is not None:
-            yield wv(outcome.video_ref, timestamp, window, _VIDEO_REFS)
+        yield from _emit_image(outcome, handed, timestamp, window)
 
 
 # --- frontier DoFns (no network)
@@ -373,6 +489,7 @@ class CrawlRounds(beam.PTransform):
         image_handler: ImageBodyHandler,
         progress: ProgressConfig | None = None,
         seen: SeenUrls | None = None,
+        fetch_images: bool = False,
     ) -> None:
         super().__init__()
         self._config = config
@@ -380,6 +497,7 @@ class CrawlRounds(beam.PTransform):
         self._handler = image_handler
         self._progress = progress
         self._seen = seen if seen is not None else SeenInRun()
+        self._fetch_images = fetch_images
 
     # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
     def expand(self, seeds: PCollection[str]):
@@ -394,7 +512,10 @@ class CrawlRounds(beam.PTransform):
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
         fetch_logs = [with_element_type(decided[_SKIPPED], FetchLogRecord)]
-        refs, video_refs, inline = [], [], []
+        refs, video_refs, inline, images, late = [], [], [], [], []
+        outputs = (_REFS, _VIDEO_REFS, BODIES, _CARRY) + (
+            (_IMAGE_BODIES, _LATE_REFS) if self._fetch_images else ()
+        )
         # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
         for depth in range(config.max_depth + 2):
             name = f"Round{depth}"
@@ -404,9 +525,9 @@ class CrawlRounds(beam.PTransform):
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
                 | f"{name}/FetchPages"
-                >> beam.ParDo(_FetchPagesFn(config, run_id, progress=self._progress))
+                >> beam.ParDo(_FetchPagesFn(config, run_id, self._progress, self._fetch_images))
                 .with_output_types(FetchLogRecord)
-                .with_outputs(_REFS, _VIDEO_REFS, BODIES, _CARRY, main="fetch_log")
+                .with_outputs(*outputs, main="fetch_log")
             )
             # Seeds and links that were images, and inline data: images: hashed in the round's stage.
             hashed = with_element_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
@@ -420,6 +541,15 @@ class CrawlRounds(beam.PTransform):
             refs.append(with_element_type(fetched[_REFS], ImageRef))
             video_refs.append(with_element_type(fetched[_VIDEO_REFS], ImageRef))
             inline.append(hashed.images)
+            if self._fetch_images:  # the images the round's pages showed, hashed in the same stage
+                fetched_images = with_element_type(
+                    fetched[_IMAGE_BODIES], FetchedImage
+                ) | f"{name}/HashFetchedImages" >> HashImages(
+                    run_id, self._handler, _METRICS_IMAGES, progress=self._progress
+                )
+                fetch_logs.append(fetched_images.fetch_log)
+                images.append(fetched_images.images)
+                late.append(with_element_type(fetched[_LATE_REFS], ImageRef))
             carry = with_element_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
@@ -427,6 +557,8 @@ class CrawlRounds(beam.PTransform):
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
             video_refs=tuple(video_refs) | "VideoRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
+            images=tuple(images) | "Images" >> beam.Flatten() if images else None,
+            late_image_refs=tuple(late) | "LateImageRefs" >> beam.Flatten() if late else None,
         )
 
 

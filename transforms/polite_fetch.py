@@ -214,10 +214,11 @@ class PoliteFetchFn(beam.DoFn):
         """Called once per (host, tasks) element: the host's first request of this stage waits a delay."""
         self._worker.slots.arrive(host, self._config.per_host_delay)
 
-    def _submit(self, host: str, task, timestamp, window) -> None:
+    def _submit(self, host: str, task, timestamp, window, lane: str = "") -> None:
+        """Queue ``task`` for ``host``'s slots; tasks of another ``lane`` of the host take turns with it."""
         with self._ready:
             self._in_flight += 1
-        self._scheduler.submit(host, (task, timestamp, window))
+        self._scheduler.submit(host, (task, timestamp, window), lane)
 
     def _drain(self) -> Iterable:
         with self._ready:
@@ -227,8 +228,9 @@ class PoliteFetchFn(beam.DoFn):
             self._ready.notify_all()
         for (task, timestamp, window), outcome, handed in batch:
             yield from self._emit(task, outcome, handed, timestamp, window)
+            tag = self._bodies_tag(task)
             for image in handed.images:
-                yield wv(image, timestamp, window, BODIES)
+                yield wv(image, timestamp, window, tag)
 
     def finish_bundle(self) -> Iterable:
         """Emit the bundle's records as their fetches finish, publishing the counts meanwhile."""
@@ -236,12 +238,16 @@ class PoliteFetchFn(beam.DoFn):
             with self._ready:
                 if self._in_flight and not self._finished:
                     self._ready.wait(timeout=_PUBLISH_EVERY_S)
-                done = not self._in_flight  # every task's outcome is in _finished
-            yield from self._drain()
+            yield from self._drain()  # emitting may submit more tasks (a page's images: transforms.crawl)
             self._counters.publish()
+            with self._ready:
+                done = not self._in_flight and not self._finished  # every outcome emitted, none to come
             if done:
                 report_bundle_end(self._progress)
                 return
+
+    def _bodies_tag(self, task) -> str:  # the output a task's bodies go to (a HashImages step each)
+        return BODIES
 
     def _work(self, item, pacer):  # runs on a fetch thread
         raise NotImplementedError
