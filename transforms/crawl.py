@@ -129,10 +129,31 @@ _CARRY_TASK = "task"  # a seed CrawlTask (round 0 only)
 _CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
 _CARRY_STATE = "state"  # the host's _HostState
 _CARRY_IMAGE = "image"  # an ImageRef to this host found on another host's page (rounds that fetch images)
+_CARRY_IMAGE_TASK = "image_task"  # an ImageTask decided by its host, for one of the host's image shards
 
 _IMAGE_BODIES = "image_bodies"  # bodies of image tasks fetched in a round: its HashFetchedImages step
 _LATE_REFS = "late_image_refs"  # refs to an image already decided: its images/ row gets their pages
 _IMAGE_LANE = "images"  # a host's image tasks take turns with its pages under the host's slots
+
+
+def round_image_shards(config: CrawlConfig) -> int:
+    """How many keys the rounds spread one host's image fetches over (rounds that fetch images): 0 (none:
+    the host's call fetches them, in turns with its pages) unless no delay can apply (:func:`image_shards`);
+    then half the host's concurrency (at least 1), each shard one request at a time, and the host's pages get
+    the other half: page and image requests together stay within ``--per-host-concurrency`` wherever Beam
+    runs the keys, and several workers share one host's images."""
+    shards = image_shards(config)
+    return shards // 2 if shards > 1 else 0
+
+
+class _RoundConcurrency:
+    """Requests in flight per key in a round: 1 for an image shard (``host#k/S``), ``pages`` for a host."""
+
+    def __init__(self, pages: int) -> None:
+        self._pages = pages
+
+    def __call__(self, key: str) -> int:
+        return 1 if "#" in key else self._pages
 
 
 class _LiveHost:
@@ -171,7 +192,9 @@ class _FetchPagesFn(PoliteFetchFn):
         progress: ProgressConfig | None = None,
         fetch_images: bool = False,
     ) -> None:
-        super().__init__(config, run_id, progress=progress)
+        self._shards = round_image_shards(config) if fetch_images else 0
+        concurrency = _RoundConcurrency(config.host_concurrency - self._shards) if self._shards else None
+        super().__init__(config, run_id, concurrency, progress)
         self._fetch_images = fetch_images
         self._live: dict[tuple[str, Any], _LiveHost] = {}
 
@@ -185,6 +208,7 @@ class _FetchPagesFn(PoliteFetchFn):
         image_refs: dict[str, list[ImageRef]] = {}
         seen: set[str] = set()
         images_seen: set[str] = set()
+        shard_tasks: list[ImageTask] = []
         prior = 0
         for tag, value in values:
             if tag == _CARRY_TASK:
@@ -194,6 +218,8 @@ class _FetchPagesFn(PoliteFetchFn):
                 candidates.setdefault(value.url, []).append(value)
             elif tag == _CARRY_IMAGE:
                 image_refs.setdefault(value.image_url, []).append(value)
+            elif tag == _CARRY_IMAGE_TASK:  # an image shard's key: tasks decided by their host, fetched here
+                shard_tasks.append(value)
             else:
                 seen.update(value.seen)
                 images_seen.update(value.images_seen)
@@ -216,7 +242,13 @@ class _FetchPagesFn(PoliteFetchFn):
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
         live = None
-        if self._fetch_images:  # the state goes on at the end of the bundle, with the images decided by then
+        if shard_tasks or "#" in host:  # an image shard: no state, nothing decided here
+            self._arrive(host)
+            for task in shard_tasks:
+                self._submit(host, task, timestamp, window, _IMAGE_LANE)
+        elif (
+            self._fetch_images
+        ):  # the state goes on at the end of the bundle, with the images decided by then
             live = self._live[(host, window)] = _LiveHost(state, images_seen, timestamp, window)
         else:
             yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
@@ -241,10 +273,15 @@ class _FetchPagesFn(PoliteFetchFn):
                 yield wv(ref, live.timestamp, window, _LATE_REFS)
             return
         live.images_seen.add(url)
+        task = image_task_for(url, refs)
+        if self._shards:  # fetched next round by one of the host's image shards, on any worker
+            shard = _image_key(url, self._shards)
+            yield wv((shard, (_CARRY_IMAGE_TASK, task)), live.timestamp, window, _CARRY)
+            return
         if not live.arrived:
             self._arrive(key)
             live.arrived = True
-        self._submit(key, image_task_for(url, refs), live.timestamp, window, _IMAGE_LANE)
+        self._submit(key, task, live.timestamp, window, _IMAGE_LANE)
 
     def finish_bundle(self):
         yield from super().finish_bundle()
@@ -516,8 +553,11 @@ class CrawlRounds(beam.PTransform):
         outputs = (_REFS, _VIDEO_REFS, BODIES, _CARRY) + (
             (_IMAGE_BODIES, _LATE_REFS) if self._fetch_images else ()
         )
-        # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
-        for depth in range(config.max_depth + 2):
+        # Round max_depth + 1 fetches no page: it logs the last round's new links as skipped/max_depth (and
+        # fetches the images they showed on other hosts). With image shards, images decided in a round are
+        # fetched in the next one: one more round fetches those decided in round max_depth + 1.
+        rounds = config.max_depth + 2 + (1 if self._fetch_images and round_image_shards(config) else 0)
+        for depth in range(rounds):
             name = f"Round{depth}"
             if depth > 0:
                 carry = self._seen.fresh_links(name, carry, fetch_logs)

@@ -22,7 +22,7 @@ task's outcome, or the exception it raised turned into one), ``_rows``, ``_count
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -112,7 +112,7 @@ class PoliteFetchFn(beam.DoFn):
         self,
         config: CrawlConfig,
         run_id: str,
-        key_concurrency: int | None = None,
+        key_concurrency: int | Callable[[str], int] | None = None,
         progress: ProgressConfig | None = None,
         *,
         fetch_threads: int | None = None,
@@ -126,7 +126,8 @@ class PoliteFetchFn(beam.DoFn):
         self._bodies_limit = bodies_waiting or self._threads
         self._video_digests = video_digests  # picklable factory of streaming digests (video stage only)
         self._run_id = run_id
-        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
+        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards (or a
+        # function of the key, when a stage has both kinds: transforms.crawl's rounds).
         self._key_concurrency = key_concurrency or config.host_concurrency
         self._progress = progress
         self._worker: CrawlWorker | None = None

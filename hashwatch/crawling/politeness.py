@@ -184,7 +184,7 @@ class HostScheduler(Generic[T]):
         *,
         threads: int,
         default_delay: float,
-        concurrency: int,
+        concurrency: int | Callable[[str], int],
         slots: HostSlots | None = None,
         on_result: Callable[[T, object], None] | None = None,
     ) -> None:
@@ -259,7 +259,8 @@ class HostScheduler(Generic[T]):
                     queue_key = self._ring[0]
                     host = queue_key[0]
                     self._ring.rotate(-1)
-                    wait = self._slots.try_start(host, self._default_delay, self._concurrency, now)
+                    cap = self._concurrency(host) if callable(self._concurrency) else self._concurrency
+                    wait = self._slots.try_start(host, self._default_delay, cap, now)
                     if wait == 0.0:
                         item = self._queues[queue_key].popleft()
                         if not self._queues[queue_key]:
