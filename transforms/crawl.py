@@ -3,9 +3,12 @@
 Thin adapters over :mod:`hashwatch.crawling`. Public transforms:
 
 * :class:`CrawlRounds`: seed URLs -> :class:`CrawlResult` (fetch_log rows for every page URL attempted or
-  skipped, image references, and records of images that arrived inline or as a seed/link).
+  skipped, image references, and records of images that arrived inline or as a seed/link). With
+  ``fetch_images=True`` (what ``crawl_match`` uses) the rounds also fetch and hash each distinct image as
+  soon as a page shows it (issue 24): its fetch_log row, its record, and late refs for pages read after it.
 * :class:`ImageTasksFromRefs`: image references -> one :class:`ImageTask` per distinct image URL.
-* :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records).
+* :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records): the
+  two-stage form, images after the last round.
 
 How the work is split: every fetch stage groups its tasks by host (``scheme://host:port``), so one host's
 tasks of a stage are handled by one DoFn call on one worker, where politeness (per-host concurrency and
@@ -26,8 +29,12 @@ Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey b
 collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
 host's state (every URL of the host decided so far, pages fetched). The fetch DoFn drops links already seen,
 decides each new URL once (a task, or a skipped row), fetches the tasks within ``--max-pages-per-host``, and
-emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches nothing:
-it logs the last round's new links as ``skipped``/``max_depth``. Each round costs a few hundredths of a
+emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches no page:
+it logs the last round's new links as ``skipped``/``max_depth``. With ``fetch_images`` the host's state also
+holds every image URL of the host decided so far; an image of a host handled in the same bundle is decided
+and queued at once (in the host's ``images`` lane: pages and images share its slots), one of another host is
+carried to that host's next round, and with no delay possible the decided images go to image shards
+(:func:`round_image_shards`) fetched in the next round (one more round fetches the last ones). Each round costs a few hundredths of a
 second of runner overhead on FnApiRunner even when empty, so keep ``--max-depth`` as small as the job needs.
 
 Counting rule: one fetch_log row per page URL (seeds included) and per image URL, except inline ``data:``

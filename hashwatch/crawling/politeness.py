@@ -174,7 +174,8 @@ class HostScheduler(Generic[T]):
     """A work queue of (host, item) that releases items as their host's politeness allows.
 
     It starts ``threads`` threads that call ``worker(item, pacer)`` and hand each result (or the exception the
-    worker raised) to ``on_result(item, result)``. Submit with :meth:`submit`; :meth:`wait_idle` waits for the
+    worker raised) to ``on_result(item, result)``. ``concurrency``: requests in flight per host, or a function
+    of the host key (a stage with keys of both kinds: a host's pages, and its image shards of one request). Submit with :meth:`submit`; :meth:`wait_idle` waits for the
     work so far; :meth:`close` finishes the queue and stops the threads. :func:`map_politely` wraps it all.
     """
 
