@@ -94,8 +94,10 @@ EVAL_VIDEO_ARGS ?=
 eval-video: venv vpdq-reference
 	$(BIN)/python -m hashwatch.evaluation.video --require-reference --candidates $(EVAL_VIDEO_ARGS)
 
-## Crawl benchmark: hashwatch (Beam and driver) vs Scrapy on the gimp-help-en manual served on loopback.
-## Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in docs/crawling.md.
+## Crawl benchmark: crawl_match (default, and 2 workers) vs Scrapy hashing MD5/SHA-1/SHA-256/pHash, on the
+## gimp-help-en manual served on loopback; peak memory too. About 20 minutes (3 repeats); BENCH_ARGS=--quick for
+## one section. Needs `apt-get update` once (it downloads the Debian package into .cache/). Table in
+## docs/crawling.md.
 bench-crawl: venv
 	$(BIN)/python benchmarks/bench_crawl.py $(BENCH_ARGS)
 

@@ -1,15 +1,24 @@
-"""Crawl benchmark: hashwatch (Beam transforms on the embedded runner, and the Beam-free driver) vs Scrapy.
+"""Crawl benchmark: hashwatch's crawl-and-match pipeline (embedded runner: default, and two workers) vs Scrapy.
 
-The site is the GIMP user manual from the Debian package ``gimp-help-en`` (685 HTML pages, 1,963 images),
-extracted into ``.cache/gimp-help`` (gitignored) and served by a threaded HTTP/1.1 server in its own process
-on 127.0.0.1. Every crawler starts at ``index.html`` with the same settings: politeness delay 0, 16 concurrent
-requests, 8 per host, robots.txt off, the host as scope, the same depth, cookies off; images are downloaded
-in full and their bodies discarded (hashwatch hashes them with MD5, SHA-1, SHA-256 and CRC32C, which is more
-work, not less). Nothing leaves loopback: image URLs off the local host are dropped before fetching (the
-manual links two images on commons.wikimedia.org), and the run fails if any fetched URL is not local.
+The site is the GIMP user manual from the Debian package ``gimp-help-en`` (685 HTML pages, 1,963 images whose
+bytes are all distinct but 6), extracted into ``.cache/gimp-help`` (gitignored) and served by a threaded
+HTTP/1.1 server in its own process on 127.0.0.1. Every crawler starts at ``index.html`` with the same
+settings: politeness delay 0, 16 concurrent requests, 8 per host, robots.txt off, the host as scope, the
+same depth, cookies off; images are downloaded in full. Scrapy computes MD5, SHA-1, SHA-256 and pHash
+(imagehash) of each image; hashwatch runs ``crawl_match`` as a user would: its full default hash set with
+the query-side candidates, matched against an index (a one-entry list none of the images match), Parquet
+written. Nothing leaves loopback: image URLs off the local host are dropped before fetching (the manual links
+two images on commons.wikimedia.org, denied by a ``--deny-pattern``; the runs fail if a fetched URL is not
+local).
 
-    make bench-crawl                       # 3 repeats of each, prints a Markdown table
-    python benchmarks/bench_crawl.py --repeats 5 --json out.json
+Each crawler runs in a process of its own; the parent samples the resident memory of that process and its
+children (the runner's workers) every 50 ms: "peak MB" is the largest sum seen. Runs alternate between the
+crawlers; the table shows medians and ratios against Scrapy's medians of the same run. For hashwatch the
+spans of the page fetches and of the image fetches (from ``fetch_log``'s ``fetched_at``) show how much the
+two overlap.
+
+    make bench-crawl                                   # 3 repeats, --max-depth 2, prints a Markdown table
+    python benchmarks/bench_crawl.py --repeats 1 --quick   # 120 pages: a quick look while developing
 
 First run: ``apt-get update`` once (the script then runs ``apt-get download gimp-help-en`` and ``dpkg -x``).
 """
@@ -102,87 +111,88 @@ class StaticServer:
 
 # --- hashwatch ------------------------------------------------------------------------------------
 
+HASHWATCH_MODES = {
+    "hashwatch (default)": [],
+    "hashwatch (2 workers)": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+}
 
-def _config(max_depth: int):
-    from hashwatch.crawling.config import CrawlConfig
 
-    return CrawlConfig(
-        per_host_delay=0,
-        per_host_concurrency=PER_HOST,
-        fetch_threads=CONCURRENCY,
-        ignore_robots=True,
-        allow_private_networks=True,
-        max_depth=max_depth,
-        max_pages_per_host=100_000,
-        max_links_per_page=100_000,
-        deny_patterns=(),
-    )
+def run_hashwatch_here(mode: str, seed: str, max_depth: int, result_file: str, extra: list[str]) -> None:
+    """Runs in a subprocess: ``crawl_match`` as a user runs it, then the counts from its fetch_log."""
+    import tempfile
+
+    from pipelines.crawl_match import run
+    from pipelines.run_report import read_run_table
+
+    port = urlsplit(seed).port
+    with tempfile.TemporaryDirectory(prefix="bench-crawl-") as out:
+        seeds, hash_list = Path(out) / "seeds.txt", Path(out) / "list.csv"
+        seeds.write_text(seed + "\n")
+        hash_list.write_text(
+            f"hash_type,hash_value,category,source,list_version,deleted\nmd5,{'ab' * 16},A,bench,1,false\n"
+        )
+        started = time.perf_counter()
+        report = run(
+            [
+                f"--seeds={seeds}",
+                f"--hash-list={hash_list}",
+                f"--output-dir={out}/o",
+                "--allow-private-networks",
+                "--per-host-delay=0",
+                "--ignore-robots",
+                f"--fetch-threads={CONCURRENCY}",
+                f"--per-host-concurrency={PER_HOST}",
+                "--max-pages-per-host=100000",
+                "--max-links-per-page=100000",
+                # Only URLs of the local server: the manual's two off-site images are denied, not fetched.
+                "--no-default-deny-patterns",
+                f"--deny-pattern=^(?!http://127\\.0\\.0\\.1:{port}/)",
+                f"--max-depth={max_depth}",
+                "--progress-interval=0",
+                "--allow-empty",
+                *HASHWATCH_MODES[mode],
+                *extra,
+            ]
+        )
+        seconds = time.perf_counter() - started
+        rows = read_run_table(f"{out}/o", "fetch_log", report.started[:10], report.run_id).to_pylist()
+    result = _summary(rows, seconds, port)
+    Path(result_file).write_text(json.dumps(result))
+
+
+def _summary(rows: list[dict], elapsed: float, port: int) -> dict:
+    """Pages and images fetched OK, and the spans of their fetch starts (seconds from the first fetch)."""
+    pages = [r for r in rows if r["kind"] == "page" and r["outcome"] == "ok"]
+    images = [
+        r for r in rows if r["kind"] == "image" and r["outcome"] == "ok" and not r["url"].startswith("data:")
+    ]
+    for r in rows:
+        if r["outcome"] != "skipped" and not r["url"].startswith("data:") and not _is_local(r["url"], port):
+            raise RuntimeError(f"fetched a URL off the local server: {r['url']}")
+
+    def stamp(row) -> float | None:  # Parquet gives a datetime
+        value = row["fetched_at"]
+        return value.timestamp() if value is not None else None
+
+    times = [t for t in map(stamp, pages + images) if t is not None]
+    zero = min(times) if times else 0.0
+
+    def span(group):
+        stamps = [t for t in map(stamp, group) if t is not None]
+        return [round(min(stamps) - zero, 2), round(max(stamps) - zero, 2)] if stamps else None
+
+    return {
+        "seconds": elapsed,
+        "pages": len(pages),
+        "images": len(images),
+        "page_span": span(pages),
+        "image_span": span(images),
+    }
 
 
 def _is_local(url: str, port: int) -> bool:
     parts = urlsplit(url)
     return parts.hostname == "127.0.0.1" and parts.port == port
-
-
-def run_driver(seed: str, port: int, max_depth: int) -> dict:
-    from benchmarks.crawl_driver import crawl, fetch_images
-    from hashwatch.crawling.frontier import image_tasks
-    from hashwatch.crawling.image_handler import DigestImageHandler
-
-    config = _config(max_depth)
-    started = time.perf_counter()
-    report = crawl([seed], config, DigestImageHandler(), run_id="bench", fetch_images=False)
-    tasks = [t for t in image_tasks(report.image_refs) if _is_local(t.image_url, port)]
-    rows, _records = fetch_images(tasks, config, DigestImageHandler(), run_id="bench")
-    elapsed = time.perf_counter() - started
-    return _summary(report.fetch_log + rows, elapsed, port)
-
-
-def run_beam(seed: str, port: int, max_depth: int) -> dict:
-    import apache_beam as beam
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-    from hashwatch.crawling.image_handler import DigestImageHandler
-    from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
-
-    config = _config(max_depth)
-    handler = DigestImageHandler()
-    out = CACHE / f"beam-rows-{os.getpid()}.jsonl"
-    out.unlink(missing_ok=True)
-    started = time.perf_counter()
-    with beam.Pipeline(runner=FnApiRunner()) as p:
-        crawled = p | beam.Create([seed]) | "Crawl" >> CrawlRounds(config, "bench", handler)
-        images = (
-            crawled.image_refs
-            | "Tasks" >> ImageTasksFromRefs()
-            | "LocalOnly" >> beam.Filter(lambda t, port=port: _is_local(t.image_url, port))
-            | "Images" >> FetchImages(config, "bench", handler)
-        )
-        rows = (crawled.fetch_log, images.fetch_log) | beam.Flatten()
-        (
-            rows
-            | beam.Map(lambda r: json.dumps([r.kind, r.url, r.outcome]))
-            | beam.combiners.ToList()
-            | beam.Map(lambda lines, path=str(out): Path(path).write_text("\n".join(lines)))
-        )
-    elapsed = time.perf_counter() - started
-    kinds = [json.loads(line) for line in out.read_text().splitlines()]
-    out.unlink()
-
-    class Row:
-        def __init__(self, kind, url, outcome):
-            self.kind, self.url, self.outcome = kind, url, outcome
-
-    return _summary([Row(*k) for k in kinds], elapsed, port)
-
-
-def _summary(rows, elapsed: float, port: int) -> dict:
-    pages = sum(1 for r in rows if r.kind == "page" and r.outcome == "ok")
-    images = sum(1 for r in rows if r.kind == "image" and r.outcome == "ok" and not r.url.startswith("data:"))
-    for r in rows:
-        if r.outcome != "skipped" and not r.url.startswith("data:") and not _is_local(r.url, port):
-            raise RuntimeError(f"fetched a URL off the local server: {r.url}")
-    return {"seconds": elapsed, "pages": pages, "images": images}
 
 
 # --- Scrapy ---------------------------------------------------------------------------------------
@@ -192,7 +202,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".
 
 def run_scrapy_here(seed: str, max_depth: int, result_file: str) -> None:
     """Runs in a subprocess (Twisted's reactor cannot restart): crawl, then write the counts."""
+    import hashlib
+    import io
+
+    import imagehash
     import scrapy
+    from PIL import Image
     from scrapy.crawler import CrawlerProcess
 
     host = urlsplit(seed).netloc
@@ -227,7 +242,16 @@ def run_scrapy_here(seed: str, max_depth: int, result_file: str) -> None:
 
         def image(self, response):
             if response.status == 200:
-                counts["images"] += 1  # the body is discarded
+                counts["images"] += 1
+                body = response.body
+                hashlib.md5(body).digest()
+                hashlib.sha1(body).digest()
+                hashlib.sha256(body).digest()
+                try:  # what a Scrapy image pipeline with a perceptual hash would do; the hashes are dropped
+                    with Image.open(io.BytesIO(body)) as picture:
+                        imagehash.phash(picture)
+                except Exception:  # noqa: BLE001 - an image Pillow cannot read (the manual has a few SVGs)
+                    counts["undecodable"] = counts.get("undecodable", 0) + 1
 
     process = CrawlerProcess(
         settings={
@@ -250,18 +274,69 @@ def run_scrapy_here(seed: str, max_depth: int, result_file: str) -> None:
     Path(result_file).write_text(json.dumps(counts))
 
 
-def run_scrapy(seed: str, port: int, max_depth: int) -> dict:
-    result_file = CACHE / f"scrapy-{os.getpid()}.json"
+# --- running and measuring one crawler -------------------------------------------------------------
+
+CRAWLERS = [*HASHWATCH_MODES, "Scrapy"]
+QUICK_SEED, QUICK_DEPTH = "filters.html", 1  # --quick: one section of the manual
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo += [int(child) for child in handle.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            continue
+    return total
+
+
+def run_crawler(name: str, seed: str, max_depth: int, extra: list[str]) -> dict:
+    """Run one crawler in a process of its own; its counts, and the peak resident memory of its tree."""
+    result_file = CACHE / f"result-{os.getpid()}.json"
     result_file.unlink(missing_ok=True)
-    subprocess.run([sys.executable, __file__, "--scrapy", seed, str(max_depth), str(result_file)], check=True)
+    if name == "Scrapy":
+        command = [sys.executable, __file__, "--scrapy", seed, str(max_depth), str(result_file)]
+    else:
+        command = [
+            sys.executable,
+            __file__,
+            "--hashwatch",
+            name,
+            seed,
+            str(max_depth),
+            str(result_file),
+            *extra,
+        ]
+    child = subprocess.Popen(command)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _rss_bytes(_tree(child.pid)))
+        time.sleep(0.05)
+    if child.returncode != 0:
+        raise RuntimeError(f"{name} failed with exit status {child.returncode}")
     result = json.loads(result_file.read_text())
     result_file.unlink()
+    result["peak_mb"] = round(peak / 2**20)
     return result
 
 
 # --- main -----------------------------------------------------------------------------------------
-
-CRAWLERS = {"hashwatch Beam (FnApiRunner)": run_beam, "hashwatch driver": run_driver, "Scrapy": run_scrapy}
 
 
 def machine() -> str:
@@ -278,50 +353,77 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-depth", type=int, default=20, help="deep enough for the whole manual")
-    parser.add_argument("--only", choices=list(CRAWLERS), action="append")
+    parser.add_argument("--max-depth", type=int, default=2, help="the manual is within 2 links of index.html")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"crawl {QUICK_SEED} to depth {QUICK_DEPTH} only"
+    )
+    parser.add_argument("--only", choices=CRAWLERS, action="append")
     parser.add_argument("--json", help="also write the raw runs here")
+    parser.add_argument(
+        "--hashwatch-flag",
+        action="append",
+        default=[],
+        help="a crawl_match flag for hashwatch's runs (repeat)",
+    )
     args = parser.parse_args(argv)
 
     root = site_root()
     server = StaticServer(root)
-    seed = f"{server.base}/index.html"
+    seed = f"{server.base}/{QUICK_SEED if args.quick else 'index.html'}"
+    depth = QUICK_DEPTH if args.quick else args.max_depth
     runs: dict[str, list[dict]] = {name: [] for name in (args.only or CRAWLERS)}
+    load = [os.getloadavg()[0]]
     try:
         for repeat in range(args.repeats):
             for name, results in runs.items():  # interleaved: drift on the machine hits every crawler alike
-                result = CRAWLERS[name](seed, server.port, args.max_depth)
+                result = run_crawler(name, seed, depth, args.hashwatch_flag)
                 results.append(result)
                 print(f"run {repeat + 1} {name}: {result}", file=sys.stderr, flush=True)
+                load.append(os.getloadavg()[0])
     finally:
         server.close()
 
-    table = render(runs, args.repeats)
-    print(table)
+    print(render(runs, args.repeats, load))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "runs": runs}, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": machine(), "load": load, "runs": runs}, indent=2))
     return 0
 
 
-def render(runs: dict[str, list[dict]], repeats: int) -> str:
-    scrapy_images = None
-    if "Scrapy" in runs:
-        scrapy_images = statistics.median(r["images"] / r["seconds"] for r in runs["Scrapy"])
+def render(runs: dict[str, list[dict]], repeats: int, load: list[float]) -> str:
+    def median(results, key):
+        return statistics.median(key(r) for r in results)
+
+    base = runs.get("Scrapy")
     lines = [
-        f"Machine: {machine()}. Medians of {repeats} runs; pages and images fetched OK per run.",
+        f"Machine: {machine()}; load average (1 min) {min(load):.1f}-{max(load):.1f} during the runs. "
+        f"Medians of {repeats} runs; pages and images fetched OK per run, rates over the whole crawl's wall time.",
         "",
-        "| crawler | pages | images | seconds | pages/s | images/s | images/s vs Scrapy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| crawler | pages | images | seconds | pages/s | images/s | peak MB | pages/s, images/s, memory vs Scrapy "
+        "| page fetches (s) | image fetches (s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for name, results in runs.items():
-        seconds = statistics.median(r["seconds"] for r in results)
-        pages_per_s = statistics.median(r["pages"] / r["seconds"] for r in results)
-        images_per_s = statistics.median(r["images"] / r["seconds"] for r in results)
-        ratio = f"{images_per_s / scrapy_images:.2f}" if scrapy_images else "-"
+        seconds = median(results, lambda r: r["seconds"])
+        pages_s = median(results, lambda r: r["pages"] / r["seconds"])
+        images_s = median(results, lambda r: r["images"] / r["seconds"])
+        peak = median(results, lambda r: r["peak_mb"])
+        ratio = "-"
+        if base and name != "Scrapy":
+            ratio = (
+                f"{pages_s / median(base, lambda r: r['pages'] / r['seconds']):.2f}x, "
+                f"{images_s / median(base, lambda r: r['images'] / r['seconds']):.2f}x, "
+                f"{peak / median(base, lambda r: r['peak_mb']):.2f}x"
+            )
         pages = "/".join(sorted({str(r["pages"]) for r in results}))
         images = "/".join(sorted({str(r["images"]) for r in results}))
-        rates = f"{seconds:.1f} | {pages_per_s:.0f} | {images_per_s:.0f}"
-        lines.append(f"| {name} | {pages} | {images} | {rates} | {ratio} |")
+        spans = [
+            "/".join(f"{r[key][0]:.1f}-{r[key][1]:.1f}" for r in results if r.get(key)) or "-"
+            for key in ("page_span", "image_span")
+        ]
+        lines.append(
+            f"| {name} | {pages} | {images} | {seconds:.1f} | {pages_s:.0f} | {images_s:.0f} | {peak:.0f} "
+            f"| {ratio} | {spans[0]} | {spans[1]} |"
+        )
     return "\n".join(lines)
 
 
@@ -330,6 +432,9 @@ if __name__ == "__main__":
         serve(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1 and sys.argv[1] == "--scrapy":
         run_scrapy_here(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--hashwatch":
+        sys.path.insert(0, str(REPO))
+        run_hashwatch_here(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6:])
     else:
         sys.path.insert(0, str(REPO))
         sys.exit(main())

@@ -199,3 +199,19 @@ def test_output_holds_no_image_content(served_demo_site, crawl_run):
     reference.add_files(str(p) for p in served_demo_site.root.rglob("*") if p.suffix in {".jpg", ".png"})
     assert len(reference) > 10
     assert audit_tree(str(output), reference) == []
+
+
+def test_images_are_fetched_while_the_page_rounds_still_run(crawl_run):
+    """Issue 24: image fetching overlaps the page rounds. Before, the images waited for the last round:
+    every image's fetched_at was after every page's."""
+    _, _, table = crawl_run
+    rows = table("fetch_log")
+    pages = [r["fetched_at"] for r in rows if r["kind"] == "page" and r["outcome"] == "ok"]
+    images = [
+        r["fetched_at"]
+        for r in rows
+        if r["kind"] == "image" and r["outcome"] == "ok" and not r["url"].startswith("data:")
+    ]
+    depths = {r["depth"] for r in rows if r["kind"] == "page" and r["outcome"] == "ok"}
+    assert len(depths) >= 2 and images  # rounds to overlap, and images to fetch
+    assert min(images) < max(pages)

@@ -3,9 +3,12 @@
 Thin adapters over :mod:`hashwatch.crawling`. Public transforms:
 
 * :class:`CrawlRounds`: seed URLs -> :class:`CrawlResult` (fetch_log rows for every page URL attempted or
-  skipped, image references, and records of images that arrived inline or as a seed/link).
+  skipped, image references, and records of images that arrived inline or as a seed/link). With
+  ``fetch_images=True`` (what ``crawl_match`` uses) the rounds also fetch and hash each distinct image as
+  soon as a page shows it (issue 24): its fetch_log row, its record, and late refs for pages read after it.
 * :class:`ImageTasksFromRefs`: image references -> one :class:`ImageTask` per distinct image URL.
-* :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records).
+* :class:`FetchImages`: image tasks -> :class:`FetchImagesResult` (fetch_log rows and image records): the
+  two-stage form, images after the last round.
 
 How the work is split: every fetch stage groups its tasks by host (``scheme://host:port``), so one host's
 tasks of a stage are handled by one DoFn call on one worker, where politeness (per-host concurrency and
@@ -26,8 +29,12 @@ Rounds are unrolled (a Beam graph has no cycles). Each round is one GroupByKey b
 collection: seed tasks (round 0), the links found by the previous round (keyed by their own host) and each
 host's state (every URL of the host decided so far, pages fetched). The fetch DoFn drops links already seen,
 decides each new URL once (a task, or a skipped row), fetches the tasks within ``--max-pages-per-host``, and
-emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches nothing:
-it logs the last round's new links as ``skipped``/``max_depth``. Each round costs a few hundredths of a
+emits the host's new state and its pages' links for the next round. Round ``max_depth + 1`` fetches no page:
+it logs the last round's new links as ``skipped``/``max_depth``. With ``fetch_images`` the host's state also
+holds every image URL of the host decided so far; an image of a host handled in the same bundle is decided
+and queued at once (in the host's ``images`` lane: pages and images share its slots), one of another host is
+carried to that host's next round, and with no delay possible the decided images go to image shards
+(:func:`round_image_shards`) fetched in the next round (one more round fetches the last ones). Each round costs a few hundredths of a
 second of runner overhead on FnApiRunner even when empty, so keep ``--max-depth`` as small as the job needs.
 
 Counting rule: one fetch_log row per page URL (seeds included) and per image URL, except inline ``data:``
@@ -43,8 +50,6 @@ Type hints are evaluated (no ``from __future__ import annotations`` here): Beam 
 ``expand``, ``process`` and mapped functions, and turns a string hint into ``Any`` with a log line each.
 """
 
-import zlib
-from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 import apache_beam as beam
@@ -66,6 +71,19 @@ from schemas.crawl import CrawlTask, DiscoveredLink, ImageRef, ImageTask
 from schemas.fetch_log import FetchLogRecord
 from schemas.outcomes import KIND_PAGE, OUTCOME_FAILED
 from transforms.coders import with_element_type
+from transforms.fetch_images import (
+    _VIDEO_REFS,
+    FetchImages,
+    FetchImagesResult,
+    ImageTasksFromRefs,
+    _count_image,
+    _emit_image,
+    _image_key,
+    _image_outcome,
+    _image_rows,
+    image_shards,
+    round_image_shards,
+)
 from transforms.hash_fetched import BODIES, FetchedImage, HashImages
 from transforms.polite_fetch import Handed, PoliteFetchFn, wv
 from transforms.progress import ProgressConfig, report_bundle_end, start_reporting
@@ -89,7 +107,6 @@ _METRICS_PAGES = PAGES  # hashwatch.CrawlRounds
 _METRICS_IMAGES = IMAGES  # hashwatch.FetchImages
 
 _REFS = "image_refs"
-_VIDEO_REFS = "video_refs"
 _CARRY = "carry"
 _SKIPPED = "skipped"
 
@@ -101,19 +118,19 @@ class CrawlResult(NamedTuple):
     inline_images: (
         PCollection  # [ImageRecord] data: images (page_urls=[page]) and seeds/links that were images
     )
-
-
-class FetchImagesResult(NamedTuple):
-    fetch_log: PCollection  # [FetchLogRecord] one row per image task
-    images: PCollection  # [ImageRecord] what the handler made of each image fetched
-    video_refs: PCollection  # [VideoRef] image URLs whose bytes were a video: for the video stage
+    # With fetch_images (else None): the images the rounds fetched (page_urls: the pages that showed the image
+    # by the time it was decided) and the later refs to them (ImageRef: MergeImageRecords adds their pages).
+    images: PCollection | None = None  # [ImageRecord]
+    late_image_refs: PCollection | None = None  # [ImageRef]
 
 
 class _HostState(NamedTuple):
-    """What one host's round hands to the next: every URL of the host decided so far, and pages fetched."""
+    """What one host's round hands to the next: every page URL of the host decided so far, pages fetched,
+    and (when the rounds fetch images) every image URL of the host decided so far."""
 
     seen: tuple[str, ...]
     pages_fetched: int
+    images_seen: tuple[str, ...] = ()
 
 
 # Tags of the values carried from one round to the next, all keyed by host. The values are pickled: they
@@ -122,6 +139,34 @@ _CarryType = tuple[str, Any]
 _CARRY_TASK = "task"  # a seed CrawlTask (round 0 only)
 _CARRY_LINK = "link"  # a DiscoveredLink found on this round's pages
 _CARRY_STATE = "state"  # the host's _HostState
+_CARRY_IMAGE = "image"  # an ImageRef to this host found on another host's page (rounds that fetch images)
+_CARRY_IMAGE_TASK = "image_task"  # an ImageTask decided by its host, for one of the host's image shards
+
+_IMAGE_BODIES = "image_bodies"  # bodies of image tasks fetched in a round: its HashFetchedImages step
+_LATE_REFS = "late_image_refs"  # refs to an image already decided: its images/ row gets their pages
+_IMAGE_LANE = "images"  # a host's image tasks take turns with its pages under the host's slots
+
+
+class _RoundConcurrency:
+    """Requests in flight per key in a round: 1 for an image shard (``host#k/S``), ``pages`` for a host."""
+
+    def __init__(self, pages: int) -> None:
+        self._pages = pages
+
+    def __call__(self, key: str) -> int:
+        return 1 if "#" in key else self._pages
+
+
+class _LiveHost:
+    """A host (key, window) handled in the current bundle: the images decided for it so far and where to
+    emit. Its state goes to the next round at the end of the bundle, once every page of it has been read."""
+
+    def __init__(self, state: _HostState, images_seen: set[str], timestamp, window) -> None:
+        self.state = state
+        self.images_seen = images_seen
+        self.timestamp = timestamp
+        self.window = window
+        self.arrived = False
 
 
 class _FetchPagesFn(PoliteFetchFn):
@@ -132,13 +177,39 @@ class _FetchPagesFn(PoliteFetchFn):
     (a task, or a skipped row); the tasks within ``--max-pages-per-host`` are fetched. The host's new state,
     and the links its pages contain (keyed by their own hosts), go to the next round through the ``carry``
     output: one collection, one GroupByKey per round.
+
+    With ``fetch_images`` the round fetches images too, as soon as a page shows them: an image of a host
+    handled in this bundle is decided at once against that host's images seen (a new URL becomes an image
+    task in the host's ``images`` lane, sharing its slots with the pages; a URL already decided becomes a
+    late ref, whose page joins the image's row in ``MergeImageRecords``); an image of another host is
+    carried to that host's next round (tag ``image``). Every image URL of a host is decided by the one call
+    that handles the host in a round, so each is fetched once, whatever worker runs it.
     """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        run_id: str,
+        progress: ProgressConfig | None = None,
+        fetch_images: bool = False,
+    ) -> None:
+        self._shards = round_image_shards(config) if fetch_images else 0
+        concurrency = _RoundConcurrency(config.host_concurrency - self._shards) if self._shards else None
+        super().__init__(config, run_id, concurrency, progress)
+        self._fetch_images = fetch_images
+        self._live: dict[tuple[str, Any], _LiveHost] = {}
+
+    def start_bundle(self) -> None:
+        self._live = {}
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         host, values = element
         tasks: list[CrawlTask] = []
         candidates: dict[str, list[DiscoveredLink]] = {}
+        image_refs: dict[str, list[ImageRef]] = {}
         seen: set[str] = set()
+        images_seen: set[str] = set()
+        shard_tasks: list[ImageTask] = []
         prior = 0
         for tag, value in values:
             if tag == _CARRY_TASK:
@@ -146,8 +217,13 @@ class _FetchPagesFn(PoliteFetchFn):
                 seen.add(value.url)
             elif tag == _CARRY_LINK:
                 candidates.setdefault(value.url, []).append(value)
+            elif tag == _CARRY_IMAGE:
+                image_refs.setdefault(value.image_url, []).append(value)
+            elif tag == _CARRY_IMAGE_TASK:  # an image shard's key: tasks decided by their host, fetched here
+                shard_tasks.append(value)
             else:
                 seen.update(value.seen)
+                images_seen.update(value.images_seen)
                 prior += value.pages_fetched
         for url in sorted(candidates):
             if url in seen:
@@ -166,28 +242,82 @@ class _FetchPagesFn(PoliteFetchFn):
                 count_row(self._counters, _METRICS_PAGES, row)
                 yield row
         state = _HostState(tuple(sorted(seen)), prior + len(keep))
-        yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
+        live = None
+        if shard_tasks or "#" in host:  # an image shard: no state, nothing decided here
+            self._arrive(host)
+            for task in shard_tasks:
+                self._submit(host, task, timestamp, window, _IMAGE_LANE)
+        elif (
+            self._fetch_images
+        ):  # the state goes on at the end of the bundle, with the images decided by then
+            live = self._live[(host, window)] = _LiveHost(state, images_seen, timestamp, window)
+        else:
+            yield TaggedOutput(_CARRY, (host, (_CARRY_STATE, state)))
         if keep:
             self._arrive(host)
+            if live is not None:
+                live.arrived = True
         for task in keep:
             self._submit(host, task, timestamp, window)
+        for url in sorted(image_refs):  # images shown by other hosts' pages last round
+            yield from self._decide_image(host, window, image_refs[url])
         yield from self._drain()
         self._counters.publish()
 
-    def _work(self, item, pacer):
-        return self._worker.crawl_page(item[0], pacer)
+    def _decide_image(self, key: str, window, refs: list[ImageRef]):
+        """Decide one image URL of a host of this bundle: a task in the host's images lane if new, else late
+        refs (their pages join the image's row)."""
+        live = self._live[(key, window)]
+        url = refs[0].image_url
+        if url in live.images_seen:
+            for ref in refs:
+                yield wv(ref, live.timestamp, window, _LATE_REFS)
+            return
+        live.images_seen.add(url)
+        task = image_task_for(url, refs)
+        if self._shards:  # fetched next round by one of the host's image shards, on any worker
+            shard = _image_key(url, self._shards)
+            yield wv((shard, (_CARRY_IMAGE_TASK, task)), live.timestamp, window, _CARRY)
+            return
+        if not live.arrived:
+            self._arrive(key)
+            live.arrived = True
+        self._submit(key, task, live.timestamp, window, _IMAGE_LANE)
 
-    def _outcome(self, task: CrawlTask, result) -> PageOutcome:
+    def finish_bundle(self):
+        yield from super().finish_bundle()
+        for (host, window), live in sorted(self._live.items(), key=lambda item: item[0][0]):
+            state = live.state._replace(images_seen=tuple(sorted(live.images_seen)))
+            yield wv((host, (_CARRY_STATE, state)), live.timestamp, window, _CARRY)
+        self._live = {}
+
+    def _bodies_tag(self, task) -> str:
+        return _IMAGE_BODIES if isinstance(task, ImageTask) else BODIES
+
+    def _work(self, item, pacer):
+        task = item[0]
+        if isinstance(task, ImageTask):
+            return self._worker.fetch_image(task, pacer)
+        return self._worker.crawl_page(task, pacer)
+
+    def _outcome(self, task, result):
+        if isinstance(task, ImageTask):
+            return _image_outcome(self._worker, task, result)
         if isinstance(result, BaseException):  # crawl_page never raises; kept as a safety net
             row = self._worker.internal_row(task.url, KIND_PAGE, task.depth, task.parent_url, result)
             return PageOutcome(fetch_log=[row])
         return result
 
-    def _rows(self, outcome: PageOutcome) -> list[FetchLogRecord]:
+    def _rows(self, outcome) -> list[FetchLogRecord]:
+        if isinstance(outcome, ImageOutcome):
+            return _image_rows(outcome)
         return outcome.fetch_log
 
-    def _count(self, outcome: PageOutcome, handed: Handed) -> None:
+    def _count(self, outcome, handed: Handed) -> None:
         counters = self._counters
+        if isinstance(outcome, ImageOutcome):
+            _count_image(counters, outcome, handed)
+            return
         counters.observe(_METRICS_PAGES, "page_fetch_ms", int(outcome.elapsed_s * 1000))
         if outcome.bytes_length:
             counters.observe(_METRICS_PAGES, "page_bytes", outcome.bytes_length)
@@ -200,58 +330,24 @@ class _FetchPagesFn(PoliteFetchFn):
         for row in handed.rows:  # the rows of bodies: counted by HashImages, with inline_images
             count_row(counters, _METRICS_PAGES, row)
 
-    def _emit(self, task: CrawlTask, outcome: PageOutcome, handed: Handed, timestamp, window):
+    def _emit(self, task, outcome, handed: Handed, timestamp, window):
+        if isinstance(outcome, ImageOutcome):
+            yield from _emit_image(outcome, handed, timestamp, window)
+            return
         for row in handed.rows:
             yield wv(row, timestamp, window)
         for ref in outcome.image_refs:
             yield wv(ref, timestamp, window, _REFS)
+            if self._fetch_images:
+                key = host_key(ref.image_url)
+                if (key, window) in self._live:
+                    yield from self._decide_image(key, window, [ref])
+                else:
+                    yield wv((key, (_CARRY_IMAGE, ref)), timestamp, window, _CARRY)
         for ref in outcome.video_refs:
             yield wv(ref, timestamp, window, _VIDEO_REFS)
         for link in outcome.links:
             yield wv((host_key(link.url), (_CARRY_LINK, link)), timestamp, window, _CARRY)
-
-
-class _FetchImagesFn(PoliteFetchFn):
-    """(host or host shard, [ImageTask]) -> fetch_log rows (main) and bodies for HashImages (``bodies``).
-
-    The key is what the politeness table counts requests in flight under: the host, or one of its shards
-    (``host#k/N``, then with a concurrency of 1). With shards no delay applies (see :func:`image_shards`), so
-    the requests to the host itself need no pacing beyond that."""
-
-    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        host, tasks = element
-        self._arrive(host)
-        for task in tasks:
-            self._submit(host, task, timestamp, window)
-        yield from self._drain()
-        self._counters.publish()
-
-    def _work(self, item, pacer):
-        return self._worker.fetch_image(item[0], pacer)
-
-    def _outcome(self, task: ImageTask, result) -> ImageOutcome:
-        if isinstance(result, BaseException):
-            parent = task.page_urls[0] if task.page_urls else None
-            row = self._worker.internal_row(task.image_url, "image", task.depth, parent, result)
-            return ImageOutcome(row, None)
-        return result
-
-    def _rows(self, outcome: ImageOutcome) -> list[FetchLogRecord]:
-        return [outcome.fetch_log] if outcome.fetch_log is not None else []
-
-    def _count(self, outcome: ImageOutcome, handed: Handed) -> None:
-        counters = self._counters
-        counters.observe(_METRICS_IMAGES, "image_fetch_ms", int(outcome.elapsed_s * 1000))
-        if outcome.bytes_length:
-            counters.observe(_METRICS_IMAGES, "image_bytes", outcome.bytes_length)
-        for row in handed.rows:  # a body's row is counted by HashImages
-            count_row(counters, _METRICS_IMAGES, row)
-
-    def _emit(self, task: ImageTask, outcome: ImageOutcome, handed: Handed, timestamp, window):
-        for row in handed.rows:
-            yield wv(row, timestamp, window)
-        if outcome.video_ref is not None:
-            yield wv(outcome.video_ref, timestamp, window, _VIDEO_REFS)
 
 
 # --- frontier DoFns (no network)
@@ -289,30 +385,6 @@ class _DecideSeedsFn(beam.DoFn):
 def _decide_seed(line: str) -> tuple[str, CrawlTask | None, tuple[str, str] | None]:
     """A seed line -> (its key: the normalised URL or the line, a task or None, the problem or None)."""
     return seed_key(line)
-
-
-def _image_task(image_url: str, refs: Iterable[ImageRef]) -> ImageTask:
-    """One image URL's references -> its ImageTask (every page, the smallest depth)."""
-    return image_task_for(image_url, refs)
-
-
-def image_shards(config: CrawlConfig) -> int:
-    """How many keys ``FetchImages`` spreads one host's images over: 1, unless no delay can apply to any
-    request to any host (``per_host_delay`` 0, and robots.txt ``Crawl-delay`` capped at 0 or robots ignored),
-    in which case ``host_concurrency``: each key then has at most one request in flight, so the host never
-    has more than its concurrency in flight, however many workers share its keys."""
-    no_crawl_delay = config.max_crawl_delay == 0 or config.ignore_robots
-    if config.per_host_delay > 0 or not no_crawl_delay:
-        return 1
-    return config.host_concurrency
-
-
-def _image_key(url: str, shards: int) -> str:
-    """The grouping key of an image task: its host, or ``host#k/N`` (a stable hash: the same on every worker)."""
-    host = host_key(url)
-    if shards == 1:
-        return host
-    return f"{host}#{zlib.crc32(url.encode('utf-8')) % shards}/{shards}"
 
 
 # --- which URLs the rounds have seen: within this run (batch), or within a TTL across windows (streaming)
@@ -373,6 +445,7 @@ class CrawlRounds(beam.PTransform):
         image_handler: ImageBodyHandler,
         progress: ProgressConfig | None = None,
         seen: SeenUrls | None = None,
+        fetch_images: bool = False,
     ) -> None:
         super().__init__()
         self._config = config
@@ -380,6 +453,7 @@ class CrawlRounds(beam.PTransform):
         self._handler = image_handler
         self._progress = progress
         self._seen = seen if seen is not None else SeenInRun()
+        self._fetch_images = fetch_images
 
     # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
     def expand(self, seeds: PCollection[str]):
@@ -394,9 +468,15 @@ class CrawlRounds(beam.PTransform):
             lambda task: (host_key(task.url), (_CARRY_TASK, task))
         ).with_output_types(_CarryType)
         fetch_logs = [with_element_type(decided[_SKIPPED], FetchLogRecord)]
-        refs, video_refs, inline = [], [], []
-        # Round max_depth + 1 fetches nothing: it only logs the last round's new links as skipped/max_depth.
-        for depth in range(config.max_depth + 2):
+        refs, video_refs, inline, images, late = [], [], [], [], []
+        outputs = (_REFS, _VIDEO_REFS, BODIES, _CARRY) + (
+            (_IMAGE_BODIES, _LATE_REFS) if self._fetch_images else ()
+        )
+        # Round max_depth + 1 fetches no page: it logs the last round's new links as skipped/max_depth (and
+        # fetches the images they showed on other hosts). With image shards, images decided in a round are
+        # fetched in the next one: one more round fetches those decided in round max_depth + 1.
+        rounds = config.max_depth + 2 + (1 if self._fetch_images and round_image_shards(config) else 0)
+        for depth in range(rounds):
             name = f"Round{depth}"
             if depth > 0:
                 carry = self._seen.fresh_links(name, carry, fetch_logs)
@@ -404,9 +484,9 @@ class CrawlRounds(beam.PTransform):
                 carry
                 | f"{name}/GroupByHost" >> beam.GroupByKey()
                 | f"{name}/FetchPages"
-                >> beam.ParDo(_FetchPagesFn(config, run_id, progress=self._progress))
+                >> beam.ParDo(_FetchPagesFn(config, run_id, self._progress, self._fetch_images))
                 .with_output_types(FetchLogRecord)
-                .with_outputs(_REFS, _VIDEO_REFS, BODIES, _CARRY, main="fetch_log")
+                .with_outputs(*outputs, main="fetch_log")
             )
             # Seeds and links that were images, and inline data: images: hashed in the round's stage.
             hashed = with_element_type(fetched[BODIES], FetchedImage) | f"{name}/HashImages" >> HashImages(
@@ -420,6 +500,15 @@ class CrawlRounds(beam.PTransform):
             refs.append(with_element_type(fetched[_REFS], ImageRef))
             video_refs.append(with_element_type(fetched[_VIDEO_REFS], ImageRef))
             inline.append(hashed.images)
+            if self._fetch_images:  # the images the round's pages showed, hashed in the same stage
+                fetched_images = with_element_type(
+                    fetched[_IMAGE_BODIES], FetchedImage
+                ) | f"{name}/HashFetchedImages" >> HashImages(
+                    run_id, self._handler, _METRICS_IMAGES, progress=self._progress
+                )
+                fetch_logs.append(fetched_images.fetch_log)
+                images.append(fetched_images.images)
+                late.append(with_element_type(fetched[_LATE_REFS], ImageRef))
             carry = with_element_type(fetched[_CARRY], _CarryType)
 
         return CrawlResult(
@@ -427,77 +516,6 @@ class CrawlRounds(beam.PTransform):
             image_refs=tuple(refs) | "ImageRefs" >> beam.Flatten(),
             video_refs=tuple(video_refs) | "VideoRefs" >> beam.Flatten(),
             inline_images=tuple(inline) | "InlineImages" >> beam.Flatten(),
-        )
-
-
-class ImageTasksFromRefs(beam.PTransform):
-    """Image references -> one :class:`ImageTask` per distinct image URL (all its pages, its smallest depth).
-
-    Example: ``tasks = crawl.image_refs | "ImageTasks" >> ImageTasksFromRefs()``.
-    """
-
-    def expand(self, refs: PCollection[ImageRef]) -> PCollection[ImageTask]:
-        return (
-            refs
-            | "KeyByImageUrl" >> beam.Map(lambda r: (r.image_url, r))
-            | "GroupByImageUrl" >> beam.GroupByKey()
-            | "ToTask" >> beam.MapTuple(_image_task).with_output_types(ImageTask)
-        )
-
-
-class FetchImages(beam.PTransform):
-    """Fetch each distinct image once (step ``Fetch``) and hand its bytes to ``image_handler`` in the step
-    fused right after it (``HashImages``, :mod:`transforms.hash_fetched`).
-
-    In: ``PCollection[ImageTask]``, already one per distinct URL (see :class:`ImageTasksFromRefs`).
-    Out: :class:`FetchImagesResult` (one fetch_log row per task; the handler's records). Tasks are grouped by
-    host, or, when no politeness delay can apply, by ``per_host_concurrency`` shards of each host
-    (:func:`image_shards`), so that several workers can share one host's images. Example::
-
-        result = tasks | "FetchImages" >> FetchImages(config, run_id, handler)
-        result.images | "WriteImages" >> ...
-    """
-
-    def __init__(
-        self,
-        config: CrawlConfig,
-        run_id: str,
-        image_handler: ImageBodyHandler,
-        progress: ProgressConfig | None = None,
-    ) -> None:
-        super().__init__()
-        self._config = config
-        self._run_id = run_id
-        self._handler = image_handler
-        self._progress = progress
-
-    # No return hint: Beam warns about any output hint but a PCollection's, and this returns a NamedTuple.
-    def expand(self, tasks: PCollection[ImageTask]):
-        shards = image_shards(self._config)
-        fetch_fn = _FetchImagesFn(
-            self._config,
-            self._run_id,
-            key_concurrency=1 if shards > 1 else None,
-            progress=self._progress,
-        )
-        fetched = (
-            tasks
-            | "KeyByHost" >> beam.Map(lambda t: (_image_key(t.image_url, shards), t))
-            | "GroupByHost" >> beam.GroupByKey()
-            | "Fetch"
-            >> beam.ParDo(fetch_fn)
-            .with_output_types(FetchLogRecord)
-            .with_outputs(BODIES, _VIDEO_REFS, main="fetch_log")
-        )
-        hashed = with_element_type(fetched[BODIES], FetchedImage) | "HashImages" >> HashImages(
-            self._run_id, self._handler, _METRICS_IMAGES, progress=self._progress
-        )
-        fetch_log = (
-            with_element_type(fetched.fetch_log, FetchLogRecord),
-            hashed.fetch_log,
-        ) | "FetchLog" >> beam.Flatten()
-        return FetchImagesResult(
-            fetch_log=fetch_log,
-            images=hashed.images,
-            video_refs=with_element_type(fetched[_VIDEO_REFS], ImageRef),
+            images=tuple(images) | "Images" >> beam.Flatten() if images else None,
+            late_image_refs=tuple(late) | "LateImageRefs" >> beam.Flatten() if late else None,
         )

@@ -6,9 +6,9 @@
       |  seeds [str], dead letters [FetchLogRecord]
     CrawlAndMatch(config, index)
       |- (streaming) WindowSeeds, WindowDeadLetters     fixed windows of --window-length
-      |- CrawlRounds                  pages, depth 0..N (Round<d>/FetchPages -> Round<d>/HashImages, fused)
-      |- ImageTasksFromRefs           one task per distinct image URL
-      |- FetchImages                  Fetch -> HashImages (fused: image bytes never leave the stage)
+      |- CrawlRounds                  pages, depth 0..N, and each distinct image as soon as a page shows it
+      |                               (Round<d>/FetchPages -> HashImages, HashFetchedImages, fused: image
+      |                               bytes never leave the stage)
       |- VideoTasksFromRefs           one task per distinct video URL
       |- FetchVideos                  Fetch -> HashVideos (fused: video bytes never leave the stage)
       |- AllImages, MergeImageRecords one images/ row per image URL
@@ -43,7 +43,7 @@ from hashwatch.hashing.allowlist import Allowlist
 from hashwatch.run_config import RunConfig
 from schemas import FETCH_LOG_SCHEMA, IMAGES_SCHEMA, MATCHES_SCHEMA, VIDEOS_SCHEMA
 from schemas.known_hashes import IndexRef
-from transforms.crawl import CrawlRounds, FetchImages, ImageTasksFromRefs
+from transforms.crawl import CrawlRounds
 from transforms.fetch_videos import FetchVideos, VideoTasksFromRefs
 from transforms.hash_images import HashImageBody
 from transforms.hash_videos import HashVideoBody
@@ -120,22 +120,20 @@ class CrawlAndMatch(beam.PTransform):
             seeds = seeds | "WindowSeeds" >> windowing.into()
             dead_letters = dead_letters | "WindowDeadLetters" >> windowing.into()
             seen = SeenWithinTtl(windowing, config.streaming.dedupe_ttl)
-        crawl = seeds | "CrawlRounds" >> CrawlRounds(config.crawl, run_id, hasher, progress, seen)
-        tasks = crawl.image_refs | "ImageTasksFromRefs" >> ImageTasksFromRefs()
-        fetched = tasks | "FetchImages" >> FetchImages(config.crawl, run_id, hasher, progress)
-        limits = dataclasses.replace(config.video, max_bytes=config.crawl.max_video_bytes)
-        video_tasks = (
-            (crawl.video_refs, fetched.video_refs)
-            | "AllVideoRefs" >> beam.Flatten()
-            | "VideoTasksFromRefs" >> VideoTasksFromRefs()
+        # The rounds fetch and hash each image as soon as a page shows it, overlapping the page rounds
+        # (before issue 24 a FetchImages stage after the last round did: pages, then images).
+        crawl = seeds | "CrawlRounds" >> CrawlRounds(
+            config.crawl, run_id, hasher, progress, seen, fetch_images=True
         )
+        limits = dataclasses.replace(config.video, max_bytes=config.crawl.max_video_bytes)
+        video_tasks = crawl.video_refs | "VideoTasksFromRefs" >> VideoTasksFromRefs()
         videos = video_tasks | "FetchVideos" >> FetchVideos(
             config.crawl, run_id, HashVideoBody(run_id, limits, hasher), progress
         )
         images = (
-            (fetched.images, crawl.inline_images, videos.images)
+            (crawl.images, crawl.inline_images, videos.images)
             | "AllImages" >> beam.Flatten()
-            | "MergeImageRecords" >> MergeImageRecords()
+            | "MergeImageRecords" >> MergeImageRecords(crawl.late_image_refs)
         )
         image_matches = images | "MatchKnownHashes" >> MatchKnownHashes(
             self._index, run_id, config.matching, self._allowlist, progress
@@ -148,7 +146,6 @@ class CrawlAndMatch(beam.PTransform):
         fetch_log = (
             dead_letters,
             crawl.fetch_log,
-            fetched.fetch_log,
             videos.fetch_log,
         ) | "AllFetches" >> beam.Flatten()
         return Tables(fetch_log=fetch_log, images=images, matches=matches, videos=videos.videos)

@@ -22,16 +22,38 @@ def _merge(image_url: str, records: Iterable[ImageRecord]) -> ImageRecord:
     return first._replace(page_urls=pages, depth=first.depth)
 
 
+def _merge_with_pages(image_url: str, grouped: dict) -> Iterable[ImageRecord]:
+    """The merged record with the pages of the late refs added; late refs of an image with no record (its
+    fetch failed: its one fetch_log row says so) add nothing."""
+    records = list(grouped["records"])
+    if not records:
+        return
+    record = _merge(image_url, records)
+    pages = {ref.page_url for ref in grouped["late"]}
+    if pages - set(record.page_urls):
+        record = record._replace(page_urls=sorted(pages | set(record.page_urls)))
+    yield record
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(ImageRecord)
 @beam.typehints.with_output_types(ImageRecord)
-def MergeImageRecords(records):  # noqa: N802 - a PTransform
+def MergeImageRecords(records, late_refs=None):  # noqa: N802 - a PTransform
     """One images/ row per image URL: rows for the same URL (an inline ``data:`` image on several pages, a
     URL seen both as a link and as an image) merge their pages; the shallowest row's hashes are kept (the
-    bytes behind one data: id are identical by construction)."""
+    bytes behind one data: id are identical by construction).
+
+    ``late_refs``: ``PCollection[ImageRef]`` of references to images fetched before these pages were read
+    (``CrawlRounds(fetch_images=True)``); each ref's page joins its image's row. Example::
+
+        images = records | MergeImageRecords(crawl.late_image_refs)
+    """
+    keyed = records | "KeyByImageUrl" >> beam.Map(lambda record: (record.image_url, record))
+    if late_refs is None:
+        return keyed | "GroupByImageUrl" >> beam.GroupByKey() | "Merge" >> beam.MapTuple(_merge)
+    late = late_refs | "KeyLateRefs" >> beam.Map(lambda ref: (ref.image_url, ref))
     return (
-        records
-        | "KeyByImageUrl" >> beam.Map(lambda record: (record.image_url, record))
-        | "GroupByImageUrl" >> beam.GroupByKey()
-        | "Merge" >> beam.MapTuple(_merge)
+        {"records": keyed, "late": late}
+        | "GroupByImageUrl" >> beam.CoGroupByKey()
+        | "Merge" >> beam.FlatMapTuple(_merge_with_pages).with_output_types(ImageRecord)
     )

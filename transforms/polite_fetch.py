@@ -22,7 +22,7 @@ task's outcome, or the exception it raised turned into one), ``_rows``, ``_count
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -112,7 +112,7 @@ class PoliteFetchFn(beam.DoFn):
         self,
         config: CrawlConfig,
         run_id: str,
-        key_concurrency: int | None = None,
+        key_concurrency: int | Callable[[str], int] | None = None,
         progress: ProgressConfig | None = None,
         *,
         fetch_threads: int | None = None,
@@ -126,7 +126,8 @@ class PoliteFetchFn(beam.DoFn):
         self._bodies_limit = bodies_waiting or self._threads
         self._video_digests = video_digests  # picklable factory of streaming digests (video stage only)
         self._run_id = run_id
-        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards.
+        # Requests in flight per key: the host's concurrency, or 1 when a key is one of a host's shards (or a
+        # function of the key, when a stage has both kinds: transforms.crawl's rounds).
         self._key_concurrency = key_concurrency or config.host_concurrency
         self._progress = progress
         self._worker: CrawlWorker | None = None
@@ -214,10 +215,11 @@ class PoliteFetchFn(beam.DoFn):
         """Called once per (host, tasks) element: the host's first request of this stage waits a delay."""
         self._worker.slots.arrive(host, self._config.per_host_delay)
 
-    def _submit(self, host: str, task, timestamp, window) -> None:
+    def _submit(self, host: str, task, timestamp, window, lane: str = "") -> None:
+        """Queue ``task`` for ``host``'s slots; tasks of another ``lane`` of the host take turns with it."""
         with self._ready:
             self._in_flight += 1
-        self._scheduler.submit(host, (task, timestamp, window))
+        self._scheduler.submit(host, (task, timestamp, window), lane)
 
     def _drain(self) -> Iterable:
         with self._ready:
@@ -227,8 +229,9 @@ class PoliteFetchFn(beam.DoFn):
             self._ready.notify_all()
         for (task, timestamp, window), outcome, handed in batch:
             yield from self._emit(task, outcome, handed, timestamp, window)
+            tag = self._bodies_tag(task)
             for image in handed.images:
-                yield wv(image, timestamp, window, BODIES)
+                yield wv(image, timestamp, window, tag)
 
     def finish_bundle(self) -> Iterable:
         """Emit the bundle's records as their fetches finish, publishing the counts meanwhile."""
@@ -236,12 +239,16 @@ class PoliteFetchFn(beam.DoFn):
             with self._ready:
                 if self._in_flight and not self._finished:
                     self._ready.wait(timeout=_PUBLISH_EVERY_S)
-                done = not self._in_flight  # every task's outcome is in _finished
-            yield from self._drain()
+            yield from self._drain()  # emitting may submit more tasks (a page's images: transforms.crawl)
             self._counters.publish()
+            with self._ready:
+                done = not self._in_flight and not self._finished  # every outcome emitted, none to come
             if done:
                 report_bundle_end(self._progress)
                 return
+
+    def _bodies_tag(self, task) -> str:  # the output a task's bodies go to (a HashImages step each)
+        return BODIES
 
     def _work(self, item, pacer):  # runs on a fetch thread
         raise NotImplementedError

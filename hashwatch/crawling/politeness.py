@@ -174,7 +174,8 @@ class HostScheduler(Generic[T]):
     """A work queue of (host, item) that releases items as their host's politeness allows.
 
     It starts ``threads`` threads that call ``worker(item, pacer)`` and hand each result (or the exception the
-    worker raised) to ``on_result(item, result)``. Submit with :meth:`submit`; :meth:`wait_idle` waits for the
+    worker raised) to ``on_result(item, result)``. ``concurrency``: requests in flight per host, or a function
+    of the host key (a stage with keys of both kinds: a host's pages, and its image shards of one request). Submit with :meth:`submit`; :meth:`wait_idle` waits for the
     work so far; :meth:`close` finishes the queue and stops the threads. :func:`map_politely` wraps it all.
     """
 
@@ -184,7 +185,7 @@ class HostScheduler(Generic[T]):
         *,
         threads: int,
         default_delay: float,
-        concurrency: int,
+        concurrency: int | Callable[[str], int],
         slots: HostSlots | None = None,
         on_result: Callable[[T, object], None] | None = None,
     ) -> None:
@@ -194,8 +195,10 @@ class HostScheduler(Generic[T]):
         self._slots = slots or process_host_slots()
         self._on_result = on_result
         self._cv = threading.Condition()
-        self._queues: dict[str, deque[T]] = {}
-        self._ring: deque[str] = deque()
+        # One queue per (host, lane); the ring turns over queues, the slots are the host's. Two lanes of one
+        # host (a round's pages and the images they show) take turns under the host's one concurrency cap.
+        self._queues: dict[tuple[str, str], deque[T]] = {}
+        self._ring: deque[tuple[str, str]] = deque()
         self._pending = 0
         self._running = 0
         self._closed = False
@@ -206,14 +209,16 @@ class HostScheduler(Generic[T]):
     def slots(self) -> HostSlots:
         return self._slots
 
-    def submit(self, host: str, item: T) -> None:
+    def submit(self, host: str, item: T, lane: str = "") -> None:
+        """Queue ``item`` for ``host``. Items of one lane start in the order submitted; the lanes of a host
+        take turns, sharing its slots (``submit(host, image_task, lane="images")`` next to its pages)."""
         with self._cv:
             if self._closed:
                 raise RuntimeError("scheduler is closed")
-            queue = self._queues.get(host)
+            queue = self._queues.get((host, lane))
             if queue is None:
-                queue = self._queues[host] = deque()
-                self._ring.append(host)
+                queue = self._queues[(host, lane)] = deque()
+                self._ring.append((host, lane))
             queue.append(item)
             self._pending += 1
             if len(self._threads) < min(self._max_threads, self._pending + self._running):
@@ -252,14 +257,16 @@ class HostScheduler(Generic[T]):
                 now = time.monotonic()
                 soonest = float("inf")
                 for _ in range(len(self._ring)):
-                    host = self._ring[0]
+                    queue_key = self._ring[0]
+                    host = queue_key[0]
                     self._ring.rotate(-1)
-                    wait = self._slots.try_start(host, self._default_delay, self._concurrency, now)
+                    cap = self._concurrency(host) if callable(self._concurrency) else self._concurrency
+                    wait = self._slots.try_start(host, self._default_delay, cap, now)
                     if wait == 0.0:
-                        item = self._queues[host].popleft()
-                        if not self._queues[host]:
-                            del self._queues[host]
-                            self._ring.remove(host)
+                        item = self._queues[queue_key].popleft()
+                        if not self._queues[queue_key]:
+                            del self._queues[queue_key]
+                            self._ring.remove(queue_key)
                         self._pending -= 1
                         self._running += 1
                         return host, item, now

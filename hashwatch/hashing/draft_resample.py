@@ -50,8 +50,15 @@ def _sinc(x: np.ndarray) -> np.ndarray:
 # exact for these magnitudes (< 2^53), so an undrafted image gives Pillow's pixels bit for bit.
 _PRECISION_BITS = 32 - 8 - 2
 
+# Matrices cached per image size: dense (up to 64 x the side, float64), so a crawl of pictures of many sizes
+# filled 256-512 entries per cache and kept them. Issue 24, 300 GIMP-manual screenshots: 256/512 entries held
+# 75 MB more resident memory than 32 (211 -> 137 MB) for the same hashes at the same speed (51.5 and 51.6 ms
+# an image, load about 8): sizes rarely repeat there (1 hit in 504 calls of _lanczos_full), and a site of
+# one size hits the same few entries whatever the bound.
+_SIZES_CACHED = 32
 
-@lru_cache(maxsize=256)
+
+@lru_cache(maxsize=_SIZES_CACHED)
 def _lanczos_full(n_in: int, n_out: int) -> np.ndarray:
     """Pillow's LANCZOS coefficients (Resample.c precompute_coeffs), in its 2^22 fixed point, n_out x n_in."""
     scale = n_in / n_out
@@ -83,7 +90,7 @@ def _box_rows(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=_SIZES_CACHED)
 def _jarosz_full(n: int, out: int = PDQ_SIDE, passes: int = PDQ_PASSES) -> np.ndarray:
     """PDQ's downscale along one axis (``passes`` box filters, then decimation) as an out x n matrix."""
     window = (n + 2 * out - 1) // (2 * out)  # computeJaroszFilterWindowSize
@@ -118,7 +125,7 @@ def lanczos_weights(n_in: int, n_out: int) -> np.ndarray:
     return _lanczos_full(n_in, n_out) / 2**_PRECISION_BITS
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=_SIZES_CACHED)
 def lanczos_matrix(n_full: int, n_out: int, scale: int, n_draft: int) -> np.ndarray:
     """Pillow LANCZOS resize of a full-resolution axis of ``n_full`` to ``n_out``, applied to its draft.
 
@@ -130,18 +137,18 @@ def lanczos_matrix(n_full: int, n_out: int, scale: int, n_draft: int) -> np.ndar
     return _aggregate(_lanczos_full(n_full, n_out) / 2**_PRECISION_BITS, scale, n_draft, np.float32)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=_SIZES_CACHED)
 def jarosz_matrix(n_full: int, scale: int, n_draft: int) -> np.ndarray:
     """PDQ's 64-sample downscale of a full-resolution axis of ``n_full``, applied to its draft."""
     return _aggregate(_jarosz_full(n_full), scale, n_draft)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=_SIZES_CACHED)
 def _jarosz_matrix64(n_full: int, scale: int, n_draft: int) -> np.ndarray:
     return jarosz_matrix(n_full, scale, n_draft).astype(np.float64)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=_SIZES_CACHED)
 def _jarosz_band(n_full: int, scale: int, n_draft: int) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`jarosz_matrix` as bands: per output its first input column and its weights (n_out x L)."""
     m = jarosz_matrix(n_full, scale, n_draft).astype(np.float64)
@@ -177,6 +184,8 @@ def pillow_resize(
     """
     full_w, full_h = full_size
     h, w = luma.shape
+    if scale == 1 and (w, h) == (full_w, full_h):
+        return _pillow_resize_exact(luma, out, _vertical_first(full_size, out))
     mx = lanczos_matrix(full_w, out[0], scale, w)
     my = lanczos_matrix(full_h, out[1], scale, h)
     if scale == 1:  # exact fixed-point arithmetic, as Pillow
@@ -185,12 +194,63 @@ def pillow_resize(
     else:
         half, unit = np.float32(0.5), np.float32(1.0)
         x = luma
-    shrink_h, shrink_w = full_h - out[1], full_w - out[0]
-    if shrink_h > 0 and shrink_h > shrink_w * 2:  # vertical first
+    if _vertical_first(full_size, out):
         tmp = np.clip(np.floor((my @ x + half) / unit), 0, 255)
         return np.clip(np.floor((tmp @ mx.T + half) / unit), 0, 255)
     tmp = np.clip(np.floor((x @ mx.T + half) / unit), 0, 255)
     return np.clip(np.floor((my @ tmp + half) / unit), 0, 255)
+
+
+def _vertical_first(full_size: tuple[int, int], out: tuple[int, int]) -> bool:
+    shrink_h, shrink_w = full_size[1] - out[1], full_size[0] - out[0]
+    return shrink_h > 0 and shrink_h > shrink_w * 2
+
+
+@lru_cache(maxsize=_SIZES_CACHED)
+def _lanczos_band(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_lanczos_full` as bands (per output its first input and its L coefficients, n_out x L): a
+    coefficient is an integer (2^22 fixed point) or exactly 0 outside its window."""
+    m = _lanczos_full(n_in, n_out)
+    nz = m != 0
+    first = np.where(nz.any(axis=1), nz.argmax(axis=1), 0)
+    last = np.where(nz.any(axis=1), m.shape[1] - nz[:, ::-1].argmax(axis=1), 1)
+    width = int(max(1, (last - first).max()))
+    weights = np.zeros((m.shape[0], width), dtype=np.float64)
+    for j in range(m.shape[0]):
+        span = m[j, first[j] : first[j] + width]
+        weights[j, : span.size] = span
+    return first.astype(np.int32), weights, width
+
+
+def _pillow_resize_exact(luma: np.ndarray, out: tuple[int, int], vertical_first: bool) -> np.ndarray:
+    """:func:`pillow_resize` of an undrafted image with banded sums in C instead of dense matrix products.
+
+    Bit-identical to the dense form: every product is an 8-bit pixel times an integer coefficient, and every
+    sum of them stays far below 2^53, so float64 adds them exactly in any order (the dense product added
+    the zeros outside each coefficient window too). Issue 24: a GIMP-manual screenshot's pHash spent most of
+    its time in the dense product of the whole image with a 32-row matrix."""
+    half, unit = float(2 ** (_PRECISION_BITS - 1)), float(2**_PRECISION_BITS)
+    ext = mih()
+
+    def rows(x: np.ndarray, n_out: int) -> np.ndarray:  # x @ m.T, m: n_out x x.shape[1]
+        h, w = x.shape
+        starts, weights, width = _lanczos_band(w, n_out)
+        sums = ext.band_rows(np.ascontiguousarray(x, dtype=np.float32), h, w, starts, weights, width)
+        return np.clip(
+            np.floor((np.frombuffer(sums, dtype=np.float64).reshape(h, n_out) + half) / unit), 0, 255
+        )
+
+    def cols(x: np.ndarray, n_out: int) -> np.ndarray:  # m @ x, m: n_out x x.shape[0]
+        n, m = x.shape
+        starts, weights, width = _lanczos_band(n, n_out)
+        sums = ext.band_cols(np.ascontiguousarray(x, dtype=np.float32), n, m, starts, weights, width)
+        return np.clip(
+            np.floor((np.frombuffer(sums, dtype=np.float64).reshape(n_out, m) + half) / unit), 0, 255
+        )
+
+    if vertical_first:
+        return rows(cols(luma, out[1]), out[0])
+    return cols(rows(luma, out[0]), out[1])
 
 
 def jarosz_buffer64(luma: np.ndarray, full_size: tuple[int, int], scale: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from hashwatch.crawling.crawl_worker import ImageOutcome
 from hashwatch.crawling.image_handler import FetchedBody
 from schemas.crawl import ImageTask
 from schemas.fetch_log import FetchLogRecord
-from transforms.crawl import _FetchImagesFn
+from transforms.fetch_images import _FetchImagesFn
 from transforms.run_counters import StageCounters
 
 
