@@ -73,7 +73,7 @@ EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["
 EXT_MODULES = [
     Extension(
         "hashwatch.hashing._mih",
-        sources=["hashwatch/hashing/_mih.c"],
+        sources=["hashwatch/hashing/_mih.c", "hashwatch/hashing/_mih_bands.c"],
         extra_compile_args=["-O3", "-std=c99", "-ffp-contract=off"],
     )
 ]
