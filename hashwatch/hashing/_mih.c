@@ -2,148 +2,40 @@
  * Multi-index hashing (Norouzi, Punjani, Fleet: "Fast Search in Hamming Space with Multi-Index Hashing")
  * for hashwatch's known-hash index: every code within a Hamming radius of a query, with its distance.
  *
- * The Python side (known_hash_index.py) owns the layout and the file; this module only does the two hot loops:
- *
- *   build_chunk(codes, words, n, bit_offset, bit_len) -> (offsets: bytes, order: bytes)
- *       Counting sort of the n codes by the value of one chunk (bits [bit_offset, bit_offset + bit_len) of the
- *       code read as a little-endian integer of `words` 64-bit words). offsets is uint32[2^bit_len + 1], order
- *       is uint32[n] (code numbers sorted by chunk value, stable).
+ * The Python side (hamming_search.py) owns the layout and the file; _mih_build.c has the counting-sort build
+ * (build_chunk) and the brute-force scan, this file the search:
  *
  *   search(codes, words, n, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, id_bytes,
- *          masks_all, mask_start, inline_all, inline_base, queries, radius) -> (query_idx, ids, dists) as bytes
- *       For each query, for each chunk i, probe every bucket whose key differs from the query's chunk value by a
- *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]] lists them), verify
- *       each candidate's full distance and keep those <= radius. A code found by chunk i is reported only if no
- *       earlier chunk j < i would have found it (its chunk-j distance > chunk_radius[j]), so every match is
- *       reported exactly once without a seen-set. Chunk i's bucket b holds ids
- *       ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions themselves
- *       (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes each, little-endian.
- *       When inline_base[i] >= 0, chunk i also has its own copy of the codes in bucket order
- *       (inline_all[(inline_base[i] + p) * words ...]): candidates are then read sequentially and the id is
- *       only loaded for a match. hashwatch does this for 64-bit codes, where the copies are cheap.
- *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order. The tables
- *       come from a file: a chunk table outside its buffer, a bucket end past n or an id >= n (a damaged file)
- *       raises ValueError instead of reading out of bounds.
+ *          masks_all, mask_start, inline_all, inline_base, inline_word0, inline_words, queries, radius)
+ *          -> (query_idx, ids, dists) as bytes
+ *       For each chunk i, for each query, probe every bucket whose key differs from the query's chunk value by a
+ *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]]; none when the
+ *       chunk's radius is -1), verify each candidate's distance and keep those <= radius. A code found by
+ *       chunk i is reported only if no earlier chunk j < i would have found it (its chunk-j distance >
+ *       chunk_radius[j]), so every match is reported exactly once without a seen-set. Chunk i's bucket b holds
+ *       ids ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions
+ *       themselves (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes, little-endian.
+ *       When inline_base[i] >= 0, chunk i also keeps inline_words[i] words of each code from word
+ *       inline_word0[i] on (cyclically) in bucket order (inline_all[(inline_base[i] + p) * inline_words[i]]):
+ *       all of the code, or a fingerprint checked first (its distance is at most the full one), the id and
+ *       code being read only for the rare survivor. A block of queries whose probes are dense is searched by
+ *       a sweep (probe pairs counting-sorted by bucket, the table read once in bucket order); otherwise per
+ *       query, prefetched ahead, id-reached candidates gathered first. Returns uint32 query indices, uint32
+ *       code numbers and uint16 distances, sorted by query. The tables come from a file: a chunk table
+ *       outside its buffer, a bucket end past n or an id >= n (a damaged file) raises ValueError instead of
+ *       reading out of bounds.
  *
- * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python: with radius r split over m
- * chunks as r = m * q + a, a code within r of the query is within q of it on one of the first a + 1 chunks or
- * within q - 1 on one of the others; chunk_radius encodes that. Tests compare against brute force.
+ * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python (plan_radii): if
+ * sum(chunk_radius[i] + 1) > r, a code within r of the query is within chunk_radius[i] of it on some chunk i.
+ * Tests compare against brute force.
  *
  * Releases the GIL while searching. No image data ever reaches this code: only hash bits.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#include <xmmintrin.h>
-#endif
+#include "_mih_common.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define HW_CLONES __attribute__((target_clones("popcnt", "default")))
-#endif
-#endif
-#ifndef HW_CLONES
-#define HW_CLONES
-#endif
-
-#if defined(__GNUC__)
-#define HW_INLINE static inline __attribute__((always_inline))
-#else
-#define HW_INLINE static inline
-#endif
-
-#if defined(__GNUC__)
-#define HW_PREFETCH(p) __builtin_prefetch((p), 0, 0)
-#define HW_POPCOUNT64(x) __builtin_popcountll(x)
-#else
-#define HW_PREFETCH(p) ((void)0)
-static int HW_POPCOUNT64(uint64_t x) {
-    int c = 0;
-    while (x) { x &= x - 1; c++; }
-    return c;
-}
-#endif
-
-HW_INLINE uint32_t chunk_value(const uint64_t *code, int words, int off, int len) {
-    int w = off >> 6, sh = off & 63;
-    uint64_t v = code[w] >> sh;
-    if (sh + len > 64 && w + 1 < words) v |= code[w + 1] << (64 - sh);
-    return (uint32_t)(v & ((len >= 32) ? 0xffffffffULL : ((1ULL << len) - 1)));
-}
-
-HW_INLINE uint32_t load_id(const uint8_t *ids, int64_t pos, int id_bytes) {
-    const uint8_t *p = ids + pos * id_bytes;
-    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
-    if (id_bytes == 4) v |= (uint32_t)p[3] << 24;
-    return v;
-}
-
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} growbuf;
-
-static int gb_push(growbuf *g, const void *item, size_t size) {
-    if (g->len + size > g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 4096;
-        while (cap < g->len + size) cap *= 2;
-        uint8_t *d = (uint8_t *)realloc(g->data, cap);
-        if (!d) return -1;
-        g->data = d;
-        g->cap = cap;
-    }
-    memcpy(g->data + g->len, item, size);
-    g->len += size;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ build_chunk */
-
-static PyObject *build_chunk(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer codes;
-    int words, off, len;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*inii", &codes, &words, &n, &off, &len)) return NULL;
-    if (len < 1 || len > 28 || words < 1 || off < 0 || off + len > words * 64 ||
-        (Py_ssize_t)codes.len < n * words * 8 || n > 0xffffffffLL) {
-        PyBuffer_Release(&codes);
-        PyErr_SetString(PyExc_ValueError, "build_chunk: bad arguments");
-        return NULL;
-    }
-    size_t nb = (size_t)1 << len;
-    PyObject *off_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((nb + 1) * 4));
-    PyObject *ord_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
-    uint32_t *cursor = (uint32_t *)calloc(nb + 1, sizeof(uint32_t));
-    if (!off_obj || !ord_obj || !cursor) {
-        Py_XDECREF(off_obj);
-        Py_XDECREF(ord_obj);
-        free(cursor);
-        PyBuffer_Release(&codes);
-        return PyErr_NoMemory();
-    }
-    uint32_t *offsets = (uint32_t *)PyBytes_AS_STRING(off_obj);
-    uint32_t *order = (uint32_t *)PyBytes_AS_STRING(ord_obj);
-    const uint64_t *c = (const uint64_t *)codes.buf;
-    Py_BEGIN_ALLOW_THREADS
-    memset(offsets, 0, (nb + 1) * 4);
-    for (Py_ssize_t i = 0; i < n; i++) offsets[chunk_value(c + i * words, words, off, len) + 1]++;
-    for (size_t b = 0; b < nb; b++) offsets[b + 1] += offsets[b];
-    memcpy(cursor, offsets, nb * 4);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint32_t k = chunk_value(c + i * words, words, off, len);
-        order[cursor[k]++] = (uint32_t)i;
-    }
-    Py_END_ALLOW_THREADS
-    free(cursor);
-    PyBuffer_Release(&codes);
-    return Py_BuildValue("(NN)", off_obj, ord_obj);
-}
-
+/* The build and brute force live in _mih_build.c, PDQ's banded filters in _mih_bands.c (same extension). */
+PyObject *hw_build_chunk(PyObject *self, PyObject *args);
+PyObject *hw_brute_force(PyObject *self, PyObject *args);
 /* ------------------------------------------------------------------ search */
 
 typedef struct {
@@ -585,60 +477,6 @@ done:
     return result;
 }
 
-/* ------------------------------------------------------------------ brute force (baseline and fallback) */
-
-HW_CLONES
-static void brute_loop(const uint64_t *codes, int words, Py_ssize_t n, const uint64_t *qs, Py_ssize_t nq,
-                       int radius, growbuf *oq, growbuf *oid, growbuf *od, int *failed) {
-    for (Py_ssize_t k = 0; k < nq && !*failed; k++) {
-        const uint64_t *q = qs + k * words;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const uint64_t *c = codes + i * words;
-            int d = 0;
-            for (int w = 0; w < words; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
-            if (d <= radius) {
-                uint32_t qi = (uint32_t)k, id = (uint32_t)i;
-                uint16_t d16 = (uint16_t)d;
-                if (gb_push(oq, &qi, 4) || gb_push(oid, &id, 4) || gb_push(od, &d16, 2)) *failed = 1;
-            }
-        }
-    }
-}
-
-static PyObject *brute_force(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer codes, queries;
-    int words, radius;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*iny*i", &codes, &words, &n, &queries, &radius)) return NULL;
-    PyObject *result = NULL;
-    growbuf oq = {0}, oid = {0}, od = {0};
-    if (words < 1 || (Py_ssize_t)codes.len < n * words * 8 || queries.len % (words * 8)) {
-        PyErr_SetString(PyExc_ValueError, "brute_force: inconsistent arguments");
-    } else {
-        int failed = 0;
-        Py_ssize_t nq = queries.len / (words * 8);
-        Py_BEGIN_ALLOW_THREADS
-        brute_loop((const uint64_t *)codes.buf, words, n, (const uint64_t *)queries.buf, nq, radius, &oq, &oid,
-                   &od, &failed);
-        Py_END_ALLOW_THREADS
-        if (failed) {
-            PyErr_NoMemory();
-        } else {
-            result = Py_BuildValue("(y#y#y#)", oq.data ? (char *)oq.data : "", (Py_ssize_t)oq.len,
-                                   oid.data ? (char *)oid.data : "", (Py_ssize_t)oid.len,
-                                   od.data ? (char *)od.data : "", (Py_ssize_t)od.len);
-        }
-    }
-    free(oq.data);
-    free(oid.data);
-    free(od.data);
-    PyBuffer_Release(&codes);
-    PyBuffer_Release(&queries);
-    return result;
-}
-
-/* PDQ's banded filters live in _mih_bands.c (same extension). */
 PyObject *hw_band_rows(PyObject *self, PyObject *args);
 PyObject *hw_band_cols(PyObject *self, PyObject *args);
 PyObject *hw_transpose_f32(PyObject *self, PyObject *args);
@@ -647,9 +485,9 @@ static PyMethodDef methods[] = {
     {"band_rows", hw_band_rows, METH_VARARGS, "Banded row filter: x (float32 h x w) -> float64 (h x n_out)."},
     {"band_cols", hw_band_cols, METH_VARARGS, "Banded column filter: x (float32 n x m) -> float64 (n_out x m)."},
     {"transpose_f32", hw_transpose_f32, METH_VARARGS, "Transpose: x (float32 h x w) -> float32 (w x h)."},
-    {"build_chunk", build_chunk, METH_VARARGS, "Counting sort of codes by one chunk: (offsets, order)."},
+    {"build_chunk", hw_build_chunk, METH_VARARGS, "Counting sort of codes by one chunk: (offsets, order)."},
     {"search", search, METH_VARARGS, "Multi-index Hamming search: (query_idx, ids, dists) as bytes."},
-    {"brute_force", brute_force, METH_VARARGS, "Linear Hamming scan: (query_idx, ids, dists) as bytes."},
+    {"brute_force", hw_brute_force, METH_VARARGS, "Linear Hamming scan: (query_idx, ids, dists) as bytes."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_mih",
