@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit bench-video vpdq-reference photos eval snapshot snapshot-compare clean
+.PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-index-1e8 bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit bench-video vpdq-reference photos eval snapshot snapshot-compare clean
 
 $(STAMP): setup.py hashwatch/hashing/_mih.c
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ BENCH_ARGS ?=
 bench-hashing: venv photos
 	$(BIN)/python -m benchmarks.bench_hashing $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.bench_index $(BENCH_ARGS)
+
+## The PDQ index at 1e6 and 1e7 entries against faiss, same data, alternating rounds (issue 24; ~15 min on a
+## shared machine). The 1e8 step runs once, by hand, with ~8 GiB free: BENCH_ARGS="--sizes 1e8 --rounds 1
+## --methods ours faiss-flat" (docs/benchmarks.md, "Index at 1e8").
+bench-index-1e8: venv
+	$(BIN)/python -m benchmarks.bench_index_1e8 $(BENCH_ARGS)
 
 ## Query-side candidates (issue 9): the whole candidate set against the plain hash set, same run, medians and
 ## ratios (the limit is 2x). BENCH_ARGS=--quick for a few seconds. Uses the photo corpus (make photos).

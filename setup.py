@@ -73,7 +73,12 @@ EXTRAS["dev"] = sorted(set(EXTRAS["test"]) | set(EXTRAS["bench"]) | set(EXTRAS["
 EXT_MODULES = [
     Extension(
         "hashwatch.hashing._mih",
-        sources=["hashwatch/hashing/_mih.c"],
+        sources=[
+            "hashwatch/hashing/_mih.c",
+            "hashwatch/hashing/_mih_build.c",
+            "hashwatch/hashing/_mih_bands.c",
+        ],
+        depends=["hashwatch/hashing/_mih_common.h"],
         extra_compile_args=["-O3", "-std=c99", "-ffp-contract=off"],
     )
 ]

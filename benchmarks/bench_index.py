@@ -186,10 +186,10 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
 
 def _save_table(table, bits: int, path: str) -> None:
     """Write one Hamming table as an index file with a single type named 'bench' (one empty label)."""
-    from hashwatch.hashing.index_file import FORMAT_VERSION, write_container
+    from hashwatch.hashing.index_file import write_container
 
     header = {
-        "format_version": FORMAT_VERSION,
+        "format_version": table.format_version(),  # 3 for issue 24's fingerprinted or wide chunks
         "checksum": "bench",
         "list_versions": {},
         "files": [],

@@ -2,142 +2,40 @@
  * Multi-index hashing (Norouzi, Punjani, Fleet: "Fast Search in Hamming Space with Multi-Index Hashing")
  * for hashwatch's known-hash index: every code within a Hamming radius of a query, with its distance.
  *
- * The Python side (known_hash_index.py) owns the layout and the file; this module only does the two hot loops:
- *
- *   build_chunk(codes, words, n, bit_offset, bit_len) -> (offsets: bytes, order: bytes)
- *       Counting sort of the n codes by the value of one chunk (bits [bit_offset, bit_offset + bit_len) of the
- *       code read as a little-endian integer of `words` 64-bit words). offsets is uint32[2^bit_len + 1], order
- *       is uint32[n] (code numbers sorted by chunk value, stable).
+ * The Python side (hamming_search.py) owns the layout and the file; _mih_build.c has the counting-sort build
+ * (build_chunk) and the brute-force scan, this file the search:
  *
  *   search(codes, words, n, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, id_bytes,
- *          masks_all, mask_start, inline_all, inline_base, queries, radius) -> (query_idx, ids, dists) as bytes
- *       For each query, for each chunk i, probe every bucket whose key differs from the query's chunk value by a
- *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]] lists them), verify
- *       each candidate's full distance and keep those <= radius. A code found by chunk i is reported only if no
- *       earlier chunk j < i would have found it (its chunk-j distance > chunk_radius[j]), so every match is
- *       reported exactly once without a seen-set. Chunk i's bucket b holds ids
- *       ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions themselves
- *       (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes each, little-endian.
- *       When inline_base[i] >= 0, chunk i also has its own copy of the codes in bucket order
- *       (inline_all[(inline_base[i] + p) * words ...]): candidates are then read sequentially and the id is
- *       only loaded for a match. hashwatch does this for 64-bit codes, where the copies are cheap.
- *       Returns uint32 query indices, uint32 code numbers and uint16 distances, in query order. The tables
- *       come from a file: a chunk table outside its buffer, a bucket end past n or an id >= n (a damaged file)
- *       raises ValueError instead of reading out of bounds.
+ *          masks_all, mask_start, inline_all, inline_base, inline_word0, inline_words, queries, radius)
+ *          -> (query_idx, ids, dists) as bytes
+ *       For each chunk i, for each query, probe every bucket whose key differs from the query's chunk value by a
+ *       mask of popcount <= chunk_radius[i] (masks_all[mask_start[i] : mask_start[i + 1]]; none when the
+ *       chunk's radius is -1), verify each candidate's distance and keep those <= radius. A code found by
+ *       chunk i is reported only if no earlier chunk j < i would have found it (its chunk-j distance >
+ *       chunk_radius[j]), so every match is reported exactly once without a seen-set. Chunk i's bucket b holds
+ *       ids ids_all[id_base[i] + off_all[table_off[i] + b] ...], or, when id_base[i] < 0, the positions
+ *       themselves (the codes are stored sorted by chunk 0). Ids take id_bytes (3 or 4) bytes, little-endian.
+ *       When inline_base[i] >= 0, chunk i also keeps inline_words[i] words of each code from word
+ *       inline_word0[i] on (cyclically) in bucket order (inline_all[(inline_base[i] + p) * inline_words[i]]):
+ *       all of the code, or a fingerprint checked first (its distance is at most the full one), the id and
+ *       code being read only for the rare survivor. A block of queries whose probes are dense is searched by
+ *       a sweep (probe pairs counting-sorted by bucket, the table read once in bucket order); otherwise per
+ *       query, prefetched ahead, id-reached candidates gathered first. Returns uint32 query indices, uint32
+ *       code numbers and uint16 distances, sorted by query. The tables come from a file: a chunk table
+ *       outside its buffer, a bucket end past n or an id >= n (a damaged file) raises ValueError instead of
+ *       reading out of bounds.
  *
- * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python: with radius r split over m
- * chunks as r = m * q + a, a code within r of the query is within q of it on one of the first a + 1 chunks or
- * within q - 1 on one of the others; chunk_radius encodes that. Tests compare against brute force.
+ * Correctness (100 % recall) rests on the pigeonhole bound chosen in Python (plan_radii): if
+ * sum(chunk_radius[i] + 1) > r, a code within r of the query is within chunk_radius[i] of it on some chunk i.
+ * Tests compare against brute force.
  *
  * Releases the GIL while searching. No image data ever reaches this code: only hash bits.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#include <xmmintrin.h>
-#endif
+#include "_mih_common.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define HW_CLONES __attribute__((target_clones("popcnt", "default")))
-#endif
-#endif
-#ifndef HW_CLONES
-#define HW_CLONES
-#endif
-
-#if defined(__GNUC__)
-#define HW_PREFETCH(p) __builtin_prefetch((p), 0, 0)
-#define HW_POPCOUNT64(x) __builtin_popcountll(x)
-#else
-#define HW_PREFETCH(p) ((void)0)
-static int HW_POPCOUNT64(uint64_t x) {
-    int c = 0;
-    while (x) { x &= x - 1; c++; }
-    return c;
-}
-#endif
-
-static inline uint32_t chunk_value(const uint64_t *code, int words, int off, int len) {
-    int w = off >> 6, sh = off & 63;
-    uint64_t v = code[w] >> sh;
-    if (sh + len > 64 && w + 1 < words) v |= code[w + 1] << (64 - sh);
-    return (uint32_t)(v & ((len >= 32) ? 0xffffffffULL : ((1ULL << len) - 1)));
-}
-
-static inline uint32_t load_id(const uint8_t *ids, int64_t pos, int id_bytes) {
-    const uint8_t *p = ids + pos * id_bytes;
-    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
-    if (id_bytes == 4) v |= (uint32_t)p[3] << 24;
-    return v;
-}
-
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} growbuf;
-
-static int gb_push(growbuf *g, const void *item, size_t size) {
-    if (g->len + size > g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 4096;
-        while (cap < g->len + size) cap *= 2;
-        uint8_t *d = (uint8_t *)realloc(g->data, cap);
-        if (!d) return -1;
-        g->data = d;
-        g->cap = cap;
-    }
-    memcpy(g->data + g->len, item, size);
-    g->len += size;
-    return 0;
-}
-
-/* ------------------------------------------------------------------ build_chunk */
-
-static PyObject *build_chunk(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer codes;
-    int words, off, len;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*inii", &codes, &words, &n, &off, &len)) return NULL;
-    if (len < 1 || len > 28 || words < 1 || off < 0 || off + len > words * 64 ||
-        (Py_ssize_t)codes.len < n * words * 8 || n > 0xffffffffLL) {
-        PyBuffer_Release(&codes);
-        PyErr_SetString(PyExc_ValueError, "build_chunk: bad arguments");
-        return NULL;
-    }
-    size_t nb = (size_t)1 << len;
-    PyObject *off_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((nb + 1) * 4));
-    PyObject *ord_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
-    uint32_t *cursor = (uint32_t *)calloc(nb + 1, sizeof(uint32_t));
-    if (!off_obj || !ord_obj || !cursor) {
-        Py_XDECREF(off_obj);
-        Py_XDECREF(ord_obj);
-        free(cursor);
-        PyBuffer_Release(&codes);
-        return PyErr_NoMemory();
-    }
-    uint32_t *offsets = (uint32_t *)PyBytes_AS_STRING(off_obj);
-    uint32_t *order = (uint32_t *)PyBytes_AS_STRING(ord_obj);
-    const uint64_t *c = (const uint64_t *)codes.buf;
-    Py_BEGIN_ALLOW_THREADS
-    memset(offsets, 0, (nb + 1) * 4);
-    for (Py_ssize_t i = 0; i < n; i++) offsets[chunk_value(c + i * words, words, off, len) + 1]++;
-    for (size_t b = 0; b < nb; b++) offsets[b + 1] += offsets[b];
-    memcpy(cursor, offsets, nb * 4);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint32_t k = chunk_value(c + i * words, words, off, len);
-        order[cursor[k]++] = (uint32_t)i;
-    }
-    Py_END_ALLOW_THREADS
-    free(cursor);
-    PyBuffer_Release(&codes);
-    return Py_BuildValue("(NN)", off_obj, ord_obj);
-}
-
+/* The build and brute force live in _mih_build.c, PDQ's banded filters in _mih_bands.c (same extension). */
+PyObject *hw_build_chunk(PyObject *self, PyObject *args);
+PyObject *hw_brute_force(PyObject *self, PyObject *args);
 /* ------------------------------------------------------------------ search */
 
 typedef struct {
@@ -147,6 +45,7 @@ typedef struct {
     int m;
     const int32_t *chunk_off, *chunk_len, *chunk_radius;
     const int64_t *table_off, *id_base, *mask_start, *inline_base;
+    const int32_t *inline_word0, *inline_words;
     const uint32_t *off_all, *masks;
     const uint64_t *inl;
     const uint8_t *ids;
@@ -157,99 +56,341 @@ typedef struct {
 #define PF_FAR 16
 #define PF_NEAR 6
 
+/* Full distance of code c to query q, or radius + 1 as soon as the first half of the words is over the radius
+   (a random 256-bit candidate is ~64 bits away on its first 128: half the popcounts and loads, no branch per
+   word). */
+HW_INLINE int full_distance(const uint64_t *c, const uint64_t *q, int W, int radius) {
+    const int h = W >> 1;
+    int d = 0;
+    for (int w = 0; w < h; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
+    if (d > radius) return radius + 1;
+    for (int w = h; w < W; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
+    return d;
+}
+
+/* One candidate: entry p of chunk i's bucket order, checked against query q (qf: the query's fingerprint words
+   for chunk i). Pushes (qi, id, distance) when it is within the radius and no earlier chunk finds it.
+   Returns -1 when out of memory. */
+HW_INLINE int check_entry(const mih_t *x, int i, const uint64_t *q, const uint64_t *qf, int IW, uint32_t p,
+                              uint32_t qi, uint32_t *bad, growbuf *out_q, growbuf *out_id, growbuf *out_d) {
+    const int W = x->words;
+    const uint32_t n = (uint32_t)x->n;
+    const int64_t base = x->id_base[i], ib = x->inline_base[i];
+    const uint64_t *c;
+    uint32_t id = p;
+    int d;
+    if (ib >= 0) {
+        const uint64_t *f = x->inl + (ib + p) * IW; /* read sequentially through the bucket */
+        d = 0;
+        for (int w = 0; w < IW; w++) d += HW_POPCOUNT64(f[w] ^ qf[w]);
+        if (d > x->radius) return 0; /* a fingerprint's distance is at most the full one */
+        if (base >= 0) {
+            id = load_id(x->ids, base + p, x->id_bytes);
+            *bad |= id >= n;
+            id = id < n ? id : 0;
+        }
+        if (IW == W) {
+            c = f;
+        } else {
+            c = x->codes + (int64_t)id * W;
+            d = full_distance(c, q, W, x->radius);
+            if (d > x->radius) return 0;
+        }
+    } else {
+        if (base >= 0) {
+            id = load_id(x->ids, base + p, x->id_bytes);
+            *bad |= id >= n;
+            id = id < n ? id : 0;
+        }
+        c = x->codes + (int64_t)id * W;
+        d = full_distance(c, q, W, x->radius);
+        if (d > x->radius) return 0;
+    }
+    /* Report only from the first chunk (in search order) that finds this code. */
+    if (i > 0) {
+        uint64_t xr[8];
+        for (int w = 0; w < W; w++) xr[w] = c[w] ^ q[w];
+        for (int j = 0; j < i; j++) {
+            int dj = HW_POPCOUNT64((uint64_t)chunk_value(xr, W, x->chunk_off[j], x->chunk_len[j]));
+            if (dj <= x->chunk_radius[j]) return 0;
+        }
+    }
+    uint16_t d16 = (uint16_t)d;
+    if (gb_push(out_q, &qi, 4) || gb_push(out_id, &id, 4) || gb_push(out_d, &d16, 2)) return -1;
+    return 0;
+}
+
+HW_INLINE void fingerprint(const mih_t *x, int i, const uint64_t *q, uint64_t *qf) {
+    const int IW = x->inline_base[i] >= 0 ? x->inline_words[i] : 0;
+    for (int w = 0; w < IW; w++) qf[w] = q[(x->inline_word0[i] + w) % x->words];
+}
+
+/* Chunk i for one query when its candidates are reached through ids (no inline copy; 1e8 PDQ codes): first
+   every probed bucket's entry positions are gathered (offsets prefetched ahead), then the candidates' codes are
+   checked with the code PF_CODES candidates ahead prefetched, across bucket ends: ~30k random 32-byte reads a
+   query at 1e8, which only overlap when many are in flight. */
+#define PF_CODES 12
 HW_CLONES
-static int search_one(const mih_t *x, const uint64_t *q, uint32_t qi, growbuf *out_q, growbuf *out_id,
-                      growbuf *out_d) {
+static int probe_gathered(const mih_t *x, int i, const uint64_t *q, uint32_t qi, uint32_t *bad, uint32_t **buf,
+                          size_t *cap, growbuf *out_q, growbuf *out_id, growbuf *out_d) {
+    const int W = x->words;
+    const uint32_t n = (uint32_t)x->n;
+    const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
+    const uint32_t *offs = x->off_all + x->table_off[i];
+    const int64_t base = x->id_base[i];
+    const int64_t mk0 = x->mask_start[i], mk_end = x->mask_start[i + 1];
+    size_t len = 0;
+    for (int64_t mk = mk0; mk < mk_end; mk++) {
+        if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
+        if (mk + PF_NEAR < mk_end) HW_PREFETCH(x->ids + (base + offs[key ^ x->masks[mk + PF_NEAR]]) * x->id_bytes);
+        const uint32_t b = key ^ x->masks[mk];
+        uint32_t lo = offs[b], hi = offs[b + 1];
+        *bad |= (hi > n) | (lo > hi);
+        hi = hi > n ? n : hi;
+        lo = lo > hi ? hi : lo;
+        if (len + (hi - lo) > *cap) {
+            size_t c = *cap ? *cap * 2 : 65536;
+            while (c < len + (hi - lo)) c *= 2;
+            uint32_t *nb = (uint32_t *)realloc(*buf, c * sizeof(uint32_t));
+            if (!nb) return -1;
+            *buf = nb;
+            *cap = c;
+        }
+        for (uint32_t p = lo; p < hi; p++) {
+            uint32_t id = load_id(x->ids, base + p, x->id_bytes);
+            *bad |= id >= n;
+            (*buf)[len++] = id < n ? id : 0;
+        }
+    }
+    const uint32_t *ids = *buf;
+    for (size_t k = 0; k < len; k++) {
+        if (k + PF_CODES < len) HW_PREFETCH(x->codes + (int64_t)ids[k + PF_CODES] * W);
+        const uint64_t *c = x->codes + (int64_t)ids[k] * W;
+        const int d = full_distance(c, q, W, x->radius);
+        if (d > x->radius) continue;
+        int earlier = 0;
+        uint64_t xr[8];
+        for (int w = 0; w < W; w++) xr[w] = c[w] ^ q[w];
+        for (int j = 0; j < i && !earlier; j++) {
+            int dj = HW_POPCOUNT64((uint64_t)chunk_value(xr, W, x->chunk_off[j], x->chunk_len[j]));
+            if (dj <= x->chunk_radius[j]) earlier = 1;
+        }
+        if (earlier) continue;
+        uint16_t d16 = (uint16_t)d;
+        uint32_t id = ids[k];
+        if (gb_push(out_q, &qi, 4) || gb_push(out_id, &id, 4) || gb_push(out_d, &d16, 2)) return -1;
+    }
+    return 0;
+}
+
+/* Chunk i for one query: its probes in mask order, prefetched ahead (the buckets are random reads). */
+HW_CLONES
+static int probe_one(const mih_t *x, int i, const uint64_t *q, uint32_t qi, uint32_t *bad, growbuf *out_q,
+                     growbuf *out_id, growbuf *out_d) {
     const int W = x->words;
     const uint32_t n = (uint32_t)x->n; /* n < 2^32 (known_hash_index.HammingTable.build) */
-    uint32_t bad = 0; /* a bucket or id out of range: clamped so reads stay inside, reported at the end */
-    for (int i = 0; i < x->m; i++) {
-        const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
-        const uint32_t *offs = x->off_all + x->table_off[i];
-        const int64_t base = x->id_base[i];
-        const int64_t ib = x->inline_base[i];
-        const int64_t mk_end = x->mask_start[i + 1];
-        for (int64_t mk = x->mask_start[i]; mk < mk_end; mk++) {
-            /* Probes hit random buckets of a multi-megabyte table: prefetch the offsets PF_FAR probes ahead
-               and, once those are cached, the ids of the bucket PF_NEAR probes ahead. */
-            if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
-            if (mk + PF_NEAR < mk_end) {
-                const uint32_t bn = key ^ x->masks[mk + PF_NEAR];
-                if (ib >= 0) {
-                    HW_PREFETCH(x->inl + (ib + offs[bn]) * W);
-                } else if (base >= 0) {
-                    HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
-                } else {
-                    HW_PREFETCH(x->codes + (int64_t)offs[bn] * W);
+    const uint32_t key = chunk_value(q, W, x->chunk_off[i], x->chunk_len[i]);
+    const uint32_t *offs = x->off_all + x->table_off[i];
+    const int64_t base = x->id_base[i];
+    const int64_t ib = x->inline_base[i];
+    const int IW = ib >= 0 ? x->inline_words[i] : 0;
+    uint64_t qf[8];
+    fingerprint(x, i, q, qf);
+    const int64_t mk_end = x->mask_start[i + 1];
+    for (int64_t mk = x->mask_start[i]; mk < mk_end; mk++) {
+        /* Probes hit random buckets of a multi-megabyte table: prefetch the offsets PF_FAR probes ahead
+           and, once those are cached, the ids of the bucket PF_NEAR probes ahead. */
+        if (mk + PF_FAR < mk_end) HW_PREFETCH(offs + (key ^ x->masks[mk + PF_FAR]));
+        if (mk + PF_NEAR < mk_end) {
+            const uint32_t bn = key ^ x->masks[mk + PF_NEAR];
+            if (ib >= 0) {
+                HW_PREFETCH(x->inl + (ib + offs[bn]) * IW);
+            } else if (base >= 0) {
+                HW_PREFETCH(x->ids + (base + offs[bn]) * x->id_bytes);
+            } else {
+                HW_PREFETCH(x->codes + (int64_t)offs[bn] * W);
+            }
+        }
+        const uint32_t b = key ^ x->masks[mk];
+        uint32_t lo = offs[b], hi = offs[b + 1];
+        /* The tables come from a memory-mapped file: a damaged one must not make us read out of bounds.
+           Bucket ends and ids are clamped without branching and the query fails at its end: 2-5 % of
+           PDQ search time, none measurable for 64-bit codes (docs/benchmarks.md). Early returns here
+           cost 9-19 % on 64-bit codes. */
+        *bad |= (hi > n) | (lo > hi);
+        hi = hi > n ? n : hi;
+        lo = lo > hi ? hi : lo;
+        for (uint32_t p = lo; p < hi; p++) {
+            if (ib < 0 && base >= 0 && p + 4 < hi)
+                HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
+            if (check_entry(x, i, q, qf, IW, p, qi, bad, out_q, out_id, out_d)) return -1;
+        }
+    }
+    return 0;
+}
+
+/* Chunk i for a block of queries at once: every (bucket, query) probe pair is counting-sorted by bucket and
+   the table is swept in bucket order, so offsets and a bucket's entries are read once for all the queries
+   that probe it, sequentially, instead of at random per query. Worth it once the pairs are a sizeable share
+   of the buckets (search() decides). */
+HW_CLONES
+static int sweep_block(const mih_t *x, int i, const uint64_t *qs, uint32_t q0, uint32_t nq, uint32_t *bad,
+                       growbuf *out_q, growbuf *out_id, growbuf *out_d) {
+    const int W = x->words;
+    const uint32_t n = (uint32_t)x->n;
+    const int len = x->chunk_len[i];
+    const size_t nb = (size_t)1 << len;
+    const uint32_t *offs = x->off_all + x->table_off[i];
+    const int64_t ms = x->mask_start[i], np_ = x->mask_start[i + 1] - ms;
+    const int IW = x->inline_base[i] >= 0 ? x->inline_words[i] : 0;
+    uint32_t *start = (uint32_t *)calloc(nb + 1, sizeof(uint32_t));
+    uint32_t *keys = (uint32_t *)malloc((size_t)nq * sizeof(uint32_t));
+    uint32_t *pairs = (uint32_t *)malloc((size_t)nq * (size_t)np_ * sizeof(uint32_t));
+    uint64_t *qf = (uint64_t *)malloc((size_t)nq * (IW ? IW : 1) * sizeof(uint64_t));
+    int rc = 0;
+    if (!start || !keys || !pairs || !qf) {
+        rc = -1;
+        goto out;
+    }
+    for (uint32_t k = 0; k < nq; k++) {
+        const uint64_t *q = qs + (size_t)(q0 + k) * W;
+        keys[k] = chunk_value(q, W, x->chunk_off[i], len);
+        fingerprint(x, i, q, qf + (size_t)k * IW);
+        for (int64_t mk = 0; mk < np_; mk++) start[(keys[k] ^ x->masks[ms + mk]) + 1]++;
+    }
+    for (size_t b = 0; b < nb; b++) start[b + 1] += start[b];
+    for (uint32_t k = 0; k < nq; k++) /* start[b] ends as the end of bucket b's pairs */
+        for (int64_t mk = 0; mk < np_; mk++) pairs[start[keys[k] ^ x->masks[ms + mk]]++] = k;
+    uint32_t s = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const uint32_t e = start[b];
+        if (e == s) continue;
+        uint32_t lo = offs[b], hi = offs[b + 1];
+        *bad |= (hi > n) | (lo > hi);
+        hi = hi > n ? n : hi;
+        lo = lo > hi ? hi : lo;
+        for (uint32_t t = s; t < e; t++) {
+            const uint32_t k = pairs[t];
+            const uint64_t *q = qs + (size_t)(q0 + k) * W;
+            if (IW >= 2) {
+                /* PDQ's case (128-bit fingerprints or full copies): a tight filter loop on two words, ~1 ns a
+                   candidate; the rare survivor (~1e-8 of random ones, and the true matches) takes the full
+                   check. A generic loop over IW words with the full check inline ran 2.5x slower. */
+                const uint64_t *f = x->inl + (x->inline_base[i] + lo) * IW;
+                const uint64_t a = qf[(size_t)k * IW], c = qf[(size_t)k * IW + 1];
+                for (uint32_t p = lo; p < hi; p++, f += IW) {
+                    if (HW_POPCOUNT64(f[0] ^ a) + HW_POPCOUNT64(f[1] ^ c) > x->radius) continue;
+                    if (check_entry(x, i, q, qf + (size_t)k * IW, IW, p, q0 + k, bad, out_q, out_id, out_d)) {
+                        rc = -1;
+                        goto out;
+                    }
+                }
+                continue;
+            }
+            for (uint32_t p = lo; p < hi; p++) {
+                if (check_entry(x, i, q, qf + (size_t)k * IW, IW, p, q0 + k, bad, out_q, out_id, out_d)) {
+                    rc = -1;
+                    goto out;
                 }
             }
-            const uint32_t b = key ^ x->masks[mk];
-            uint32_t lo = offs[b], hi = offs[b + 1];
-            /* The tables come from a memory-mapped file: a damaged one must not make us read out of bounds.
-               Bucket ends and ids are clamped without branching and the query fails at its end: 2-5 % of
-               PDQ search time, none measurable for 64-bit codes (docs/benchmarks.md). Early returns here
-               cost 9-19 % on 64-bit codes. */
-            bad |= (hi > n) | (lo > hi);
-            hi = hi > n ? n : hi;
-            lo = lo > hi ? hi : lo;
-            for (uint32_t p = lo; p < hi; p++) {
-                const uint64_t *c;
-                uint32_t id = p;
-                if (ib >= 0) {
-                    c = x->inl + (ib + p) * W; /* id loaded below, only for a match */
-                } else if (base >= 0) {
-                    id = load_id(x->ids, base + p, x->id_bytes);
-                    bad |= id >= n;
-                    id = id < n ? id : 0;
-                    if (p + 4 < hi) {
-                        HW_PREFETCH(x->codes + (int64_t)load_id(x->ids, base + p + 4, x->id_bytes) * W);
-                    }
-                    c = x->codes + (int64_t)id * W;
-                } else {
-                    c = x->codes + (int64_t)p * W;
-                }
-                int d = 0;
-                for (int w = 0; w < W; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
-                if (d > x->radius) continue;
-                if (ib >= 0 && base >= 0) {
-                    id = load_id(x->ids, base + p, x->id_bytes);
-                    bad |= id >= n;
-                }
-                /* Report only from the first chunk (in search order) that finds this code. */
-                int earlier = 0;
-                if (i > 0) {
-                    uint64_t xr[8];
-                    for (int w = 0; w < W; w++) xr[w] = c[w] ^ q[w];
-                    for (int j = 0; j < i && !earlier; j++) {
-                        int dj = HW_POPCOUNT64((uint64_t)chunk_value(xr, W, x->chunk_off[j], x->chunk_len[j]));
-                        if (dj <= x->chunk_radius[j]) earlier = 1;
-                    }
-                }
-                if (earlier) continue;
-                uint16_t d16 = (uint16_t)d;
-                if (gb_push(out_q, &qi, 4) || gb_push(out_id, &id, 4) || gb_push(out_d, &d16, 2)) return -1;
+        }
+        s = e;
+    }
+out:
+    free(start);
+    free(keys);
+    free(pairs);
+    free(qf);
+    return rc;
+}
+
+/* The whole search of nq queries, chunk by chunk; the results, in chunk order, are then counting-sorted by
+   query (stable). Returns 0, -1 (out of memory) or -2 (a bucket or id out of range). */
+static int search_all(const mih_t *x, const uint64_t *qs, uint32_t nq, growbuf *oq, growbuf *oid, growbuf *od) {
+    uint32_t bad = 0;
+    growbuf tq = {0}, tid = {0}, td = {0};
+    uint32_t *gather = NULL; /* probe_gathered's candidate list, reused across queries */
+    size_t gather_cap = 0;
+    int rc = 0;
+    for (int i = 0; i < x->m && !rc; i++) {
+        const int64_t np_ = x->mask_start[i + 1] - x->mask_start[i];
+        if (np_ == 0) continue; /* chunk radius -1: not searched */
+        /* A sweep costs ~2^len steps over the offsets; random probes cost a cache miss each: sweep when the
+           block's probe pairs reach 1/16 of the buckets (measured: PDQ at 1e6, 16-bit chunks). Blocks keep
+           the pair list under 16 MB. */
+        uint32_t block = (uint32_t)((4u << 20) / (uint64_t)np_);
+        if (block < 1) block = 1;
+        for (uint32_t q0 = 0; q0 < nq && !rc; q0 += block) {
+            const uint32_t cnt = nq - q0 < block ? nq - q0 : block;
+            /* Chunks that reach codes through ids read them at random either way: probed per query, with
+               the ids and codes prefetched ahead. */
+            const int sequential = x->inline_base[i] >= 0 || x->id_base[i] < 0;
+            if (sequential && (uint64_t)cnt * (uint64_t)np_ * 16 >= ((uint64_t)1 << x->chunk_len[i])) {
+                rc = sweep_block(x, i, qs, q0, cnt, &bad, &tq, &tid, &td);
+            } else if (!sequential) {
+                for (uint32_t k = q0; k < q0 + cnt && !rc; k++)
+                    rc = probe_gathered(x, i, qs + (size_t)k * x->words, k, &bad, &gather, &gather_cap, &tq,
+                                        &tid, &td);
+            } else {
+                for (uint32_t k = q0; k < q0 + cnt && !rc; k++)
+                    rc = probe_one(x, i, qs + (size_t)k * x->words, k, &bad, &tq, &tid, &td);
             }
         }
     }
+    if (!rc) {
+        const size_t nr = tq.len / 4;
+        const uint32_t *rq = (const uint32_t *)tq.data;
+        uint32_t *at = (uint32_t *)calloc((size_t)nq + 1, sizeof(uint32_t));
+        oq->data = (uint8_t *)malloc(nr * 4 + 1);
+        oid->data = (uint8_t *)malloc(nr * 4 + 1);
+        od->data = (uint8_t *)malloc(nr * 2 + 1);
+        if (!at || !oq->data || !oid->data || !od->data) {
+            rc = -1;
+        } else {
+            for (size_t r = 0; r < nr; r++) at[rq[r] + 1]++;
+            for (uint32_t k = 0; k < nq; k++) at[k + 1] += at[k];
+            uint32_t *q_out = (uint32_t *)oq->data, *id_out = (uint32_t *)oid->data;
+            uint16_t *d_out = (uint16_t *)od->data;
+            const uint32_t *rid = (const uint32_t *)tid.data;
+            const uint16_t *rd = (const uint16_t *)td.data;
+            for (size_t r = 0; r < nr; r++) {
+                const uint32_t w = at[rq[r]]++;
+                q_out[w] = rq[r];
+                id_out[w] = rid[r];
+                d_out[w] = rd[r];
+            }
+            oq->len = oq->cap = nr * 4;
+            oid->len = oid->cap = nr * 4;
+            od->len = od->cap = nr * 2;
+        }
+        free(at);
+    }
+    free(tq.data);
+    free(tid.data);
+    free(td.data);
+    free(gather);
+    if (rc) return rc;
     return bad ? -2 : 0;
 }
 
 static PyObject *search(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer codes, chunk_off, chunk_len, chunk_radius, table_off, off_all, id_base, ids_all, masks_all,
-        mask_start, inline_all, inline_base, queries;
+        mask_start, inline_all, inline_base, inline_word0, inline_words, queries;
     int words, id_bytes, radius;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*iny*y*y*y*y*y*y*iy*y*y*y*y*i", &codes, &words, &n, &chunk_off, &chunk_len,
-                          &chunk_radius, &table_off, &off_all, &id_base, &ids_all, &id_bytes, &masks_all,
-                          &mask_start, &inline_all, &inline_base, &queries, &radius))
+    if (!PyArg_ParseTuple(args, "y*iny*y*y*y*y*y*y*iy*y*y*y*y*y*y*i", &codes, &words, &n, &chunk_off,
+                          &chunk_len, &chunk_radius, &table_off, &off_all, &id_base, &ids_all, &id_bytes,
+                          &masks_all, &mask_start, &inline_all, &inline_base, &inline_word0, &inline_words,
+                          &queries, &radius))
         return NULL;
     PyObject *result = NULL;
     growbuf oq = {0}, oid = {0}, od = {0};
     int m = (int)(chunk_off.len / 4);
     if (words < 1 || words > 8 || (id_bytes != 3 && id_bytes != 4) || chunk_len.len != chunk_off.len ||
         chunk_radius.len != chunk_off.len || table_off.len != m * 8 || id_base.len != m * 8 ||
-        mask_start.len != (m + 1) * 8 || inline_base.len != m * 8 || (Py_ssize_t)codes.len < n * words * 8 ||
+        mask_start.len != (m + 1) * 8 || inline_base.len != m * 8 || inline_word0.len != m * 4 ||
+        inline_words.len != m * 4 || (Py_ssize_t)codes.len < n * words * 8 ||
         queries.len % (words * 8)) {
         PyErr_SetString(PyExc_ValueError, "search: inconsistent arguments");
         goto done;
@@ -259,11 +400,14 @@ static PyObject *search(PyObject *self, PyObject *args) {
         const int32_t off = ((const int32_t *)chunk_off.buf)[i], len = ((const int32_t *)chunk_len.buf)[i];
         const int64_t t_off = ((const int64_t *)table_off.buf)[i], base = ((const int64_t *)id_base.buf)[i];
         const int64_t ib = ((const int64_t *)inline_base.buf)[i];
+        const int32_t iw = ((const int32_t *)inline_words.buf)[i], w0 = ((const int32_t *)inline_word0.buf)[i];
         const int64_t mk0 = ((const int64_t *)mask_start.buf)[i], mk1 = ((const int64_t *)mask_start.buf)[i + 1];
-        if (len < 1 || len > 30 || off < 0 || off + len > words * 64 || t_off < 0 ||
+        if (len < 1 || len > 28 || off < 0 || off + len > words * 64 || t_off < 0 ||
             t_off + ((int64_t)1 << len) + 1 > (int64_t)(off_all.len / 4) ||
             (base >= 0 && (base + n) * id_bytes > (int64_t)ids_all.len) ||
-            (ib >= 0 && (ib + n) * words * 8 > (int64_t)inline_all.len) || mk0 < 0 || mk1 < mk0 ||
+            (ib >= 0 && (iw < 1 || iw > words || w0 < 0 || w0 >= words ||
+                         (ib + n) * iw * 8 > (int64_t)inline_all.len)) ||
+            (ib >= 0 && iw < words && base < 0) || mk0 < 0 || mk1 < mk0 ||
             mk1 > (int64_t)(masks_all.len / 4)) {
             PyErr_SetString(PyExc_ValueError, "search: a chunk's table lies outside its buffers");
             goto done;
@@ -281,6 +425,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
                    (const int64_t *)id_base.buf,
                    (const int64_t *)mask_start.buf,
                    (const int64_t *)inline_base.buf,
+                   (const int32_t *)inline_word0.buf,
+                   (const int32_t *)inline_words.buf,
                    (const uint32_t *)off_all.buf,
                    (const uint32_t *)masks_all.buf,
                    (const uint64_t *)inline_all.buf,
@@ -290,10 +436,12 @@ static PyObject *search(PyObject *self, PyObject *args) {
         Py_ssize_t nq = queries.len / (words * 8);
         const uint64_t *qs = (const uint64_t *)queries.buf;
         int failed = 0;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t k = 0; k < nq && !failed; k++) {
-            failed = search_one(&x, qs + k * words, (uint32_t)k, &oq, &oid, &od);
+        if (nq >= 0xffffffffLL) {
+            PyErr_SetString(PyExc_ValueError, "search: too many queries in one call");
+            goto done;
         }
+        Py_BEGIN_ALLOW_THREADS
+        failed = search_all(&x, qs, (uint32_t)nq, &oq, &oid, &od);
         Py_END_ALLOW_THREADS
         if (failed == -2) {
             PyErr_SetString(PyExc_ValueError, "search: a bucket offset or id is out of range");
@@ -323,275 +471,23 @@ done:
     PyBuffer_Release(&mask_start);
     PyBuffer_Release(&inline_all);
     PyBuffer_Release(&inline_base);
+    PyBuffer_Release(&inline_word0);
+    PyBuffer_Release(&inline_words);
     PyBuffer_Release(&queries);
     return result;
 }
 
-/* ------------------------------------------------------------------ brute force (baseline and fallback) */
-
-HW_CLONES
-static void brute_loop(const uint64_t *codes, int words, Py_ssize_t n, const uint64_t *qs, Py_ssize_t nq,
-                       int radius, growbuf *oq, growbuf *oid, growbuf *od, int *failed) {
-    for (Py_ssize_t k = 0; k < nq && !*failed; k++) {
-        const uint64_t *q = qs + k * words;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const uint64_t *c = codes + i * words;
-            int d = 0;
-            for (int w = 0; w < words; w++) d += HW_POPCOUNT64(c[w] ^ q[w]);
-            if (d <= radius) {
-                uint32_t qi = (uint32_t)k, id = (uint32_t)i;
-                uint16_t d16 = (uint16_t)d;
-                if (gb_push(oq, &qi, 4) || gb_push(oid, &id, 4) || gb_push(od, &d16, 2)) *failed = 1;
-            }
-        }
-    }
-}
-
-static PyObject *brute_force(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer codes, queries;
-    int words, radius;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "y*iny*i", &codes, &words, &n, &queries, &radius)) return NULL;
-    PyObject *result = NULL;
-    growbuf oq = {0}, oid = {0}, od = {0};
-    if (words < 1 || (Py_ssize_t)codes.len < n * words * 8 || queries.len % (words * 8)) {
-        PyErr_SetString(PyExc_ValueError, "brute_force: inconsistent arguments");
-    } else {
-        int failed = 0;
-        Py_ssize_t nq = queries.len / (words * 8);
-        Py_BEGIN_ALLOW_THREADS
-        brute_loop((const uint64_t *)codes.buf, words, n, (const uint64_t *)queries.buf, nq, radius, &oq, &oid,
-                   &od, &failed);
-        Py_END_ALLOW_THREADS
-        if (failed) {
-            PyErr_NoMemory();
-        } else {
-            result = Py_BuildValue("(y#y#y#)", oq.data ? (char *)oq.data : "", (Py_ssize_t)oq.len,
-                                   oid.data ? (char *)oid.data : "", (Py_ssize_t)oid.len,
-                                   od.data ? (char *)od.data : "", (Py_ssize_t)od.len);
-        }
-    }
-    free(oq.data);
-    free(oid.data);
-    free(od.data);
-    PyBuffer_Release(&codes);
-    PyBuffer_Release(&queries);
-    return result;
-}
-
-/* ------------------------------------------------------------------ banded row filter (PDQ's downscale) */
-
-/* out[y][j] = sum_k weights[j][k] * x[y][starts[j] + k] for k < L and starts[j] + k < w: a separable filter
-   whose rows are short bands (PDQ's Jarosz tent spans ~2 % of a row), so this does ~1/40 of a dense product's
-   work. x is float32 (h x w), weights float64 (n_out x L); returns float64 (h x n_out) as bytes. Used by
-   draft_resample.py; nothing here sees image bytes, only a luma array. */
-static PyObject *band_rows(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer x, starts, weights;
-    Py_ssize_t h, w, L;
-    if (!PyArg_ParseTuple(args, "y*nny*y*n", &x, &h, &w, &starts, &weights, &L)) return NULL;
-    PyObject *out_obj = NULL;
-    Py_ssize_t n_out = starts.len / 4;
-    if (h < 0 || w < 1 || L < 1 || x.len < h * w * 4 || weights.len != n_out * L * 8) {
-        PyErr_SetString(PyExc_ValueError, "band_rows: inconsistent arguments");
-        goto done;
-    }
-    out_obj = PyBytes_FromStringAndSize(NULL, h * n_out * 8);
-    if (!out_obj) goto done;
-    {
-        const float *xs = (const float *)x.buf;
-        const int32_t *st = (const int32_t *)starts.buf;
-        const double *wt = (const double *)weights.buf;
-        double *out = (double *)PyBytes_AS_STRING(out_obj);
-        Py_BEGIN_ALLOW_THREADS
-        /* Four rows at a time, interleaved into blk (blk[4 k + r] = row r's pixel k) so that each step of the
-           sum reads four adjacent floats, which the compiler turns into two-lane vector products and sums.
-           Each lane is one output's sum, accumulated in exactly the order of the one-row loop below (k
-           ascending, one rounding per product and per addition: no fused multiply-add, see setup.py), so
-           the results are bit-identical to it. */
-        Py_ssize_t y = 0;
-        float *blk = (float *)malloc((size_t)w * 4 * sizeof(float));
-        if (blk) {
-            for (; y + 4 <= h; y += 4) {
-                const float *r0 = xs + y * w;
-                Py_ssize_t k0 = 0;
-#ifdef __SSE2__
-                for (; k0 + 4 <= w; k0 += 4) { /* a 4 x 4 transpose per step */
-                    __m128 q0 = _mm_loadu_ps(r0 + k0), q1 = _mm_loadu_ps(r0 + w + k0);
-                    __m128 q2 = _mm_loadu_ps(r0 + 2 * w + k0), q3 = _mm_loadu_ps(r0 + 3 * w + k0);
-                    _MM_TRANSPOSE4_PS(q0, q1, q2, q3);
-                    _mm_storeu_ps(blk + 4 * k0, q0);
-                    _mm_storeu_ps(blk + 4 * k0 + 4, q1);
-                    _mm_storeu_ps(blk + 4 * k0 + 8, q2);
-                    _mm_storeu_ps(blk + 4 * k0 + 12, q3);
-                }
-#endif
-                for (Py_ssize_t k = k0; k < w; k++) {
-                    blk[4 * k] = r0[k];
-                    blk[4 * k + 1] = r0[w + k];
-                    blk[4 * k + 2] = r0[2 * w + k];
-                    blk[4 * k + 3] = r0[3 * w + k];
-                }
-                for (Py_ssize_t j = 0; j < n_out; j++) {
-                    Py_ssize_t s = st[j], lim = L;
-                    if (s < 0) s = 0;
-                    if (s + lim > w) lim = w - s;
-                    const double *wj = wt + j * L;
-                    const float *p = blk + 4 * s;
-                    double a[4];
-#ifdef __SSE2__
-                    __m128d a01 = _mm_setzero_pd(), a23 = _mm_setzero_pd();
-                    for (Py_ssize_t k = 0; k < lim; k++) {
-                        const __m128d c = _mm_set1_pd(wj[k]);
-                        const __m128 v = _mm_loadu_ps(p + 4 * k);
-                        a01 = _mm_add_pd(a01, _mm_mul_pd(c, _mm_cvtps_pd(v)));
-                        a23 = _mm_add_pd(a23, _mm_mul_pd(c, _mm_cvtps_pd(_mm_movehl_ps(v, v))));
-                    }
-                    _mm_storeu_pd(a, a01);
-                    _mm_storeu_pd(a + 2, a23);
-#else
-                    a[0] = a[1] = a[2] = a[3] = 0.0;
-                    for (Py_ssize_t k = 0; k < lim; k++) {
-                        const double c = wj[k];
-                        for (int r = 0; r < 4; r++) a[r] += c * (double)p[4 * k + r];
-                    }
-#endif
-                    for (int r = 0; r < 4; r++) out[(y + r) * n_out + j] = a[r];
-                }
-            }
-            free(blk);
-        }
-        for (; y < h; y++) {
-            const float *row = xs + y * w;
-            for (Py_ssize_t j = 0; j < n_out; j++) {
-                Py_ssize_t s = st[j], lim = L;
-                if (s < 0) s = 0;
-                if (s + lim > w) lim = w - s;
-                const double *wj = wt + j * L;
-                double acc = 0.0;
-                for (Py_ssize_t k = 0; k < lim; k++) acc += wj[k] * (double)row[s + k];
-                out[y * n_out + j] = acc;
-            }
-        }
-        Py_END_ALLOW_THREADS
-    }
-done:
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&starts);
-    PyBuffer_Release(&weights);
-    return out_obj;
-}
-
-/* out[j][y] = sum_k weights[j][k] * x[starts[j] + k][y] for k < L and starts[j] + k < n: band_rows along the
-   other axis (x is float32 n x m, e.g. a transposed luma; returns float64 n_out x m). The inner loop runs
-   along a contiguous row of x with one independent sum per y, so it vectorises (AVX2 where the CPU has it,
-   chosen at run time), and each sum is accumulated in exactly band_rows' order (k ascending, one rounding
-   per product and per addition, no fused multiply-add: see setup.py): out[j][y] is bit-identical to
-   band_rows(x transposed)[y][j]. */
-__attribute__((target_clones("avx2", "default"))) static void band_cols_kernel(
-    const float *xs, Py_ssize_t n, Py_ssize_t m, const int32_t *st, const double *wt, Py_ssize_t n_out,
-    Py_ssize_t L, double *out) {
-    for (Py_ssize_t j = 0; j < n_out; j++) {
-        Py_ssize_t s = st[j], lim = L;
-        if (s < 0) s = 0;
-        if (s + lim > n) lim = n - s;
-        const double *wj = wt + j * L;
-        double *acc = out + j * m;
-        for (Py_ssize_t y = 0; y < m; y++) acc[y] = 0.0;
-        for (Py_ssize_t k = 0; k < lim; k++) {
-            const double c = wj[k];
-            const float *row = xs + (s + k) * m;
-            for (Py_ssize_t y = 0; y < m; y++) acc[y] += c * (double)row[y];
-        }
-    }
-}
-
-static PyObject *band_cols(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer x, starts, weights;
-    Py_ssize_t n, m, L;
-    if (!PyArg_ParseTuple(args, "y*nny*y*n", &x, &n, &m, &starts, &weights, &L)) return NULL;
-    PyObject *out_obj = NULL;
-    Py_ssize_t n_out = starts.len / 4;
-    if (n < 1 || m < 0 || L < 1 || x.len < n * m * 4 || weights.len != n_out * L * 8) {
-        PyErr_SetString(PyExc_ValueError, "band_cols: inconsistent arguments");
-        goto done;
-    }
-    out_obj = PyBytes_FromStringAndSize(NULL, n_out * m * 8);
-    if (!out_obj) goto done;
-    {
-        const float *xs = (const float *)x.buf;
-        const int32_t *st = (const int32_t *)starts.buf;
-        const double *wt = (const double *)weights.buf;
-        double *out = (double *)PyBytes_AS_STRING(out_obj);
-        Py_BEGIN_ALLOW_THREADS
-        band_cols_kernel(xs, n, m, st, wt, n_out, L, out);
-        Py_END_ALLOW_THREADS
-    }
-done:
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&starts);
-    PyBuffer_Release(&weights);
-    return out_obj;
-}
-
-/* The transpose of a float32 h x w array (bytes, w x h), in 4 x 4 blocks. */
-static PyObject *transpose_f32(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer x;
-    Py_ssize_t h, w;
-    if (!PyArg_ParseTuple(args, "y*nn", &x, &h, &w)) return NULL;
-    PyObject *out_obj = NULL;
-    if (h < 0 || w < 0 || x.len < h * w * 4) {
-        PyErr_SetString(PyExc_ValueError, "transpose_f32: inconsistent arguments");
-        goto done;
-    }
-    out_obj = PyBytes_FromStringAndSize(NULL, h * w * 4);
-    if (!out_obj) goto done;
-    {
-        const float *xs = (const float *)x.buf;
-        float *out = (float *)PyBytes_AS_STRING(out_obj);
-        Py_BEGIN_ALLOW_THREADS
-        Py_ssize_t y4 = 0;
-#ifdef __SSE2__
-        y4 = h - h % 4;
-        /* Columns in strips of 32, so the 32 output rows being filled stay in cache. */
-        for (Py_ssize_t k0 = 0; k0 < w; k0 += 32) {
-            const Py_ssize_t k1 = k0 + 32 < w ? k0 + 32 : w;
-            for (Py_ssize_t y = 0; y < y4; y += 4) {
-                const float *r0 = xs + y * w;
-                Py_ssize_t k = k0;
-                for (; k + 4 <= k1; k += 4) {
-                    __m128 q0 = _mm_loadu_ps(r0 + k), q1 = _mm_loadu_ps(r0 + w + k);
-                    __m128 q2 = _mm_loadu_ps(r0 + 2 * w + k), q3 = _mm_loadu_ps(r0 + 3 * w + k);
-                    _MM_TRANSPOSE4_PS(q0, q1, q2, q3);
-                    _mm_storeu_ps(out + k * h + y, q0);
-                    _mm_storeu_ps(out + (k + 1) * h + y, q1);
-                    _mm_storeu_ps(out + (k + 2) * h + y, q2);
-                    _mm_storeu_ps(out + (k + 3) * h + y, q3);
-                }
-                for (; k < k1; k++)
-                    for (Py_ssize_t r = 0; r < 4; r++) out[k * h + y + r] = r0[r * w + k];
-            }
-        }
-#endif
-        for (Py_ssize_t y = y4; y < h; y++)
-            for (Py_ssize_t k = 0; k < w; k++) out[k * h + y] = xs[y * w + k];
-        Py_END_ALLOW_THREADS
-    }
-done:
-    PyBuffer_Release(&x);
-    return out_obj;
-}
+PyObject *hw_band_rows(PyObject *self, PyObject *args);
+PyObject *hw_band_cols(PyObject *self, PyObject *args);
+PyObject *hw_transpose_f32(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
-    {"band_rows", band_rows, METH_VARARGS, "Banded row filter: x (float32 h x w) -> float64 (h x n_out)."},
-    {"band_cols", band_cols, METH_VARARGS, "Banded column filter: x (float32 n x m) -> float64 (n_out x m)."},
-    {"transpose_f32", transpose_f32, METH_VARARGS, "Transpose: x (float32 h x w) -> float32 (w x h)."},
-    {"build_chunk", build_chunk, METH_VARARGS, "Counting sort of codes by one chunk: (offsets, order)."},
+    {"band_rows", hw_band_rows, METH_VARARGS, "Banded row filter: x (float32 h x w) -> float64 (h x n_out)."},
+    {"band_cols", hw_band_cols, METH_VARARGS, "Banded column filter: x (float32 n x m) -> float64 (n_out x m)."},
+    {"transpose_f32", hw_transpose_f32, METH_VARARGS, "Transpose: x (float32 h x w) -> float32 (w x h)."},
+    {"build_chunk", hw_build_chunk, METH_VARARGS, "Counting sort of codes by one chunk: (offsets, order)."},
     {"search", search, METH_VARARGS, "Multi-index Hamming search: (query_idx, ids, dists) as bytes."},
-    {"brute_force", brute_force, METH_VARARGS, "Linear Hamming scan: (query_idx, ids, dists) as bytes."},
+    {"brute_force", hw_brute_force, METH_VARARGS, "Linear Hamming scan: (query_idx, ids, dists) as bytes."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_mih",

@@ -23,7 +23,7 @@ from hashwatch.hashing.hamming_search import DEFAULT_MEMORY_BUDGET, HammingTable
 from hashwatch.hashing.hash_codes import bytes_to_codes
 from hashwatch.hashing.hash_types import IndexKind, get_hash_type
 from hashwatch.hashing.index_entries import EntryItems, TypeIndex
-from hashwatch.hashing.index_file import FORMAT_VERSION, VIDEO_FORMAT_VERSION
+from hashwatch.hashing.index_file import FORMAT_VERSION, LAYOUT_FORMAT_VERSION, VIDEO_FORMAT_VERSION
 from hashwatch.hashing.known_hash_index import KnownHashIndex
 from hashwatch.hashing.known_hash_list import MergedList, item_name_buffers, load_lists
 
@@ -105,8 +105,13 @@ def compile_index(merged: MergedList, *, memory_budget: int = DEFAULT_MEMORY_BUD
     from hashwatch import __version__
 
     videos = any(t.frame is not None for t in types.values())
+    layout3 = any(t.hamming is not None and t.hamming.format_version() >= 3 for t in types.values())
     header = {
-        "format_version": VIDEO_FORMAT_VERSION if videos else FORMAT_VERSION,
+        "format_version": LAYOUT_FORMAT_VERSION
+        if layout3
+        else VIDEO_FORMAT_VERSION
+        if videos
+        else FORMAT_VERSION,
         "hashwatch_version": __version__,
         "checksum": merged.checksum,
         "list_versions": dict(merged.list_versions),

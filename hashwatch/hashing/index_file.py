@@ -6,7 +6,8 @@ dtype, shape and CRC-32), then the arrays, each 64-byte aligned. Reading checks 
 against each other (:mod:`~hashwatch.hashing.index_file_check`: 5-8 ms for a million entries);
 ``verify=True`` also checks every array's CRC-32. Writing is atomic (a temporary file, then a rename). An
 index with listed videos' frames among its pdq entries (``pdq.frame``, ``pdq.item_times``,
-``pdq.video_label``, ``pdq.video_frames``) is format 2; without them format 1, as before::
+``pdq.video_label``, ``pdq.video_frames``) is format 2; without them format 1, as before; one whose Hamming
+tables use issue 24's layout (fingerprints, chunks over 22 bits) is format 3::
 
     write_index("known.hwidx", header, types, item_names)
     header, types, item_names, mm = read_index("known.hwidx", verify=False)   # arrays are views into mm
@@ -20,7 +21,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,13 @@ from hashwatch.hashing.index_file_check import check_arrays, check_header
 __all__ = [
     "ALIGN",
     "FORMAT_VERSION",
+    "LAYOUT_FORMAT_VERSION",
     "VIDEO_FORMAT_VERSION",
     "MAGIC",
     "read_container",
     "read_index",
     "write_container",
+    "write_container_streamed",
     "write_index",
 ]
 
@@ -48,7 +51,11 @@ FORMAT_VERSION = 1
 # An index holding listed videos' frames (vpdq rows) is format 2: its pdq entries are images and frames,
 # which a format-1 reader would take all for images. Without videos the file is format 1, as before.
 VIDEO_FORMAT_VERSION = 2
-READABLE_VERSIONS = (FORMAT_VERSION, VIDEO_FORMAT_VERSION)
+# Format 3 (issue 24): a Hamming table whose chunks keep 128-bit fingerprints of the codes in bucket order
+# (``inline_words``, ``inline_word0`` in its layout) or whose chunks are 23-24 bits wide; with or without
+# videos. A format-1/2 reader would misread those tables, so it refuses the file by its version instead.
+LAYOUT_FORMAT_VERSION = 3
+READABLE_VERSIONS = (FORMAT_VERSION, VIDEO_FORMAT_VERSION, LAYOUT_FORMAT_VERSION)
 ALIGN = 64  # every array starts on a 64-byte boundary of the file
 
 ItemNames = tuple[np.ndarray, np.ndarray]  # (offsets int64, utf-8 bytes uint8) of every "source\x1fitem_id"
@@ -161,6 +168,80 @@ def write_container(path: str, header: dict[str, Any], arrays: Mapping[str, np.n
         raise
 
 
+class _ArrayWriter:
+    """Writes one array's bytes in order, block by block, at its place in the file; keeps its CRC-32."""
+
+    def __init__(self, fh, start: int, nbytes: int) -> None:
+        self.fh, self.pos, self.end, self.crc = fh, start, start + nbytes, 0
+
+    def write(self, block: np.ndarray) -> None:
+        raw = _raw(block)
+        if self.pos + len(raw) > self.end:
+            raise ValueError("array written past its declared size")
+        os.pwrite(self.fh.fileno(), raw, self.pos)
+        self.crc = zlib.crc32(raw, self.crc)
+        self.pos += len(raw)
+
+
+def write_container_streamed(
+    path: str,
+    header: dict[str, Any],
+    specs: Mapping[str, tuple[str, tuple[int, ...]]],
+    fill: Callable[[Mapping[str, _ArrayWriter]], None],
+) -> None:
+    """:func:`write_container` for arrays too big to hold at once (a 1e8-entry index): ``specs`` names each
+    array's dtype and shape; ``fill(writers)`` writes every array's bytes in order with
+    ``writers[name].write(block)``, arrays interleaved as it likes. Same file, byte for byte, as
+    :func:`write_container` with the whole arrays; written atomically::
+
+        write_container_streamed(path, header, {"a.codes": ("<u8", (n, 4))}, fill)
+    """
+    layout: dict[str, Any] = {}
+    pos = 0
+    for name, (dtype, shape) in specs.items():
+        pos = (pos + ALIGN - 1) // ALIGN * ALIGN
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        layout[name] = {
+            "offset": pos,
+            "dtype": np.dtype(dtype).str,
+            "shape": list(shape),
+            "nbytes": nbytes,
+            "crc32": "00000000",
+        }
+        pos += nbytes
+
+    def head_bytes() -> bytes:
+        return json.dumps({**header, "arrays": layout}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    head = head_bytes()  # CRCs are 8 hex digits: the header keeps its length when they are filled in
+    data_start = _data_start(len(head))
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".hwidx-", dir=directory)
+    try:
+        with os.fdopen(fd, "r+b") as fh:
+            fh.truncate(data_start + pos)
+            writers = {
+                name: _ArrayWriter(fh, data_start + spec["offset"], spec["nbytes"])
+                for name, spec in layout.items()
+            }
+            fill(writers)
+            for name, writer in writers.items():
+                if writer.pos != writer.end:
+                    raise ValueError(f"array {name}: {writer.end - writer.pos} declared bytes not written")
+                layout[name]["crc32"] = f"{writer.crc:08x}"
+            head = head_bytes()
+            fh.seek(0)
+            fh.write(MAGIC + struct.pack("<Q", len(head)) + head)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, np.ndarray], mmap.mmap]:
     """The header, the arrays (views into the returned memory map) of a checked file; else a UserError."""
     try:
@@ -186,7 +267,8 @@ def read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, n
             readable = " and ".join(map(str, READABLE_VERSIONS))
             raise UserError(
                 f"{path}: index format {version} is not {FORMAT_VERSION}; rebuild it (this hashwatch reads "
-                f"formats {readable}: 2 is an index with listed videos)"
+                f"formats {readable}: 2 is an index with listed videos, 3 one with fingerprinted or wide "
+                "Hamming chunks)"
             )
         check_header(path, header)
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)

@@ -121,6 +121,10 @@ def _check_hamming_layout(name: str, spec: Mapping[str, Any], bits: int) -> None
     _int_list(spec.get("id_base"), f"{name}: id bases", m, -1)
     _int_list(spec.get("inline_base"), f"{name}: inline bases", m, -1)
     _int(spec.get("id_bytes"), f"{name}: id bytes", 3, 4)
+    words = (bits + 63) // 64
+    if "inline_words" in spec or "inline_word0" in spec:  # format 3: fingerprints
+        _int_list(spec.get("inline_words"), f"{name}: inline words", m, 0, words)
+        _int_list(spec.get("inline_word0"), f"{name}: inline first words", m, 0, words - 1)
 
 
 def _in_range(arr: np.ndarray, high: int) -> bool:
@@ -178,10 +182,12 @@ def _check_hamming_arrays(name: str, spec: Mapping[str, Any], arrays: Mapping[st
             f"{name}: chunk {i}'s table runs past its array",
         )
         base, inline_base = spec["id_base"][i], spec["inline_base"][i]
+        inline_words = spec["inline_words"][i] if "inline_words" in spec else words
         _need(base >= 0 or i == 0, f"{name}: chunk {i} has no ids")
         _need(base < 0 or (base + count) * spec["id_bytes"] <= ids.size, f"{name}: chunk {i}'s ids run past")
+        _need(inline_base < 0 or inline_words >= 1, f"{name}: chunk {i}'s inline copy has no words")
         _need(
-            inline_base < 0 or (inline_base + count) * words <= inline.size,
+            inline_base < 0 or (inline_base + count) * inline_words <= inline.size,
             f"{name}: chunk {i}'s codes run past",
         )
 
