@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-fast fuzz lint format bench-hashing bench-index-1e8 bench-candidates bench-corroboration bench-crawl bench-pipeline bench-flink bench-rescan bench-streaming bench-audit bench-video vpdq-reference photos eval snapshot snapshot-compare clean
 
-$(STAMP): setup.py hashwatch/hashing/_mih.c
+$(STAMP): setup.py $(wildcard hashwatch/hashing/_mih*.c hashwatch/hashing/_mih*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
