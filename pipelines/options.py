@@ -406,11 +406,24 @@ def reject_unknown_flags(argv: list[str]) -> None:
 
 def apply_portable_runner_defaults(options: PipelineOptions, argv: list[str]) -> dict[str, object]:
     """On a portable runner (FlinkRunner, PortableRunner), default ``--environment_cache_millis`` to
-    :data:`PORTABLE_ENVIRONMENT_CACHE_MILLIS` unless ``argv`` gives it. Returns the options it set."""
+    :data:`PORTABLE_ENVIRONMENT_CACHE_MILLIS` unless ``argv`` gives it, and (FlinkRunner) submit to the
+    bundled cluster's running job server when no ``--job_endpoint`` is given
+    (:mod:`hashwatch.flink.warm_job_server`). Returns the options it set."""
     runner = str(options.view_as(StandardOptions).runner or "")
     if not runner.endswith(_PORTABLE_RUNNERS):
         return {}
-    if any(arg.split("=", 1)[0] == "--environment_cache_millis" for arg in argv):
-        return {}
-    options.view_as(PortableOptions).environment_cache_millis = PORTABLE_ENVIRONMENT_CACHE_MILLIS
-    return {"environment_cache_millis": PORTABLE_ENVIRONMENT_CACHE_MILLIS}
+    given = {arg.split("=", 1)[0] for arg in argv}
+    applied: dict[str, object] = {}
+    if "--environment_cache_millis" not in given:
+        options.view_as(PortableOptions).environment_cache_millis = PORTABLE_ENVIRONMENT_CACHE_MILLIS
+        applied["environment_cache_millis"] = PORTABLE_ENVIRONMENT_CACHE_MILLIS
+    if runner.endswith("FlinkRunner") and "--job_endpoint" not in given:
+        from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
+        from hashwatch.flink.warm_job_server import warm_job_endpoint
+
+        endpoint = warm_job_endpoint(str(options.view_as(FlinkRunnerOptions).flink_master or ""))
+        if endpoint:
+            options.view_as(PortableOptions).job_endpoint = endpoint
+            applied["job_endpoint"] = endpoint
+    return applied
