@@ -3,7 +3,8 @@
 # our Python code, a ZooKeeper for JobManager high availability, and a supervisor that restarts whatever
 # dies. See docs/flink.md ("The bundled standalone cluster", "Faults").
 #
-#   deploy/flink/cluster.sh start [--with-job-server]   # start what is not running (all of it the first time)
+#   deploy/flink/cluster.sh start [--with-job-server] [--taskmanagers N]
+#                                                       # start what is not running (all of it the first time)
 #   deploy/flink/cluster.sh status                      # what runs, restarts, logs, pipeline options
 #   deploy/flink/cluster.sh options                     # the pipeline options, one per line
 #   deploy/flink/cluster.sh logs [NAME] [-f]            # NAME: jobmanager|taskmanager|worker-pool|job-server|
@@ -496,15 +497,27 @@ check_start_prerequisites() {
 
 cmd_start() {
     local want_job_server=0
-    for arg in "$@"; do
-        case "$arg" in
+    while (($#)); do
+        case "$1" in
         --with-job-server) want_job_server=1 ;;
-        *) die "unknown option for start: $arg" ;;
+        # N TaskManagers of FLINK_TASK_SLOTS slots each (docs/scaling.md); the same as FLINK_TASKMANAGERS=N.
+        --taskmanagers=*) export FLINK_TASKMANAGERS="${1#*=}" ;;
+        --taskmanagers)
+            [[ $# -ge 2 ]] || die "--taskmanagers needs a number"
+            export FLINK_TASKMANAGERS="$2"
+            shift
+            ;;
+        *) die "unknown option for start: $1" ;;
         esac
+        shift
     done
+    [[ "${FLINK_TASKMANAGERS:-1}" =~ ^[1-9][0-9]*$ ]] || die "--taskmanagers must be a number >= 1, not '${FLINK_TASKMANAGERS}'"
     local fresh=1
     if any_alive; then
         fresh=0
+        if [[ -n "${FLINK_TASKMANAGERS:-}" && "$FLINK_TASKMANAGERS" != "$taskmanagers" ]]; then
+            log "running with $taskmanagers TaskManager(s), not $FLINK_TASKMANAGERS: stop it first to change that"
+        fi
         if ((want_job_server && !with_job_server)); then
             with_job_server=1
             save_settings
