@@ -116,7 +116,7 @@ class WorkerCpu:
 
     def __enter__(self) -> WorkerCpu:
         if self._pool_pid is not None:
-            # SDK workers of the previous job live on for --environment_cache_millis: not this run's.
+            # SDK workers of the previous job may live on for --environment_cache_millis: not this run's.
             self._before = set(_children(self._pool_pid))
             self._thread.start()
         return self
