@@ -44,7 +44,7 @@
 #   PYTHON              creates Flink's virtualenv            [python3]
 #   FLINK_START_TIMEOUT seconds to wait for readiness         [120]
 #   FLINK_BEAM_ON_CLASSPATH 1: Beam's runner jars on the cluster's class path and the job server stages
-#                       none per job (docs/flink.md, "Beam on the cluster's class path"); 0: every job
+#                       none per job (docs/flink.md, "Where a job's time goes"); 0: every job
 #                       uploads them (152 MB) [1 when the job server is fetched]
 # Other ports (blob server, TaskManager RPC and data, metrics) are picked free by Flink, on FLINK_BIND_HOST.
 set -euo pipefail
@@ -328,7 +328,8 @@ prepare_beam_lib() {
     done
     # Hard links (a copy across file systems), not symlinks: the job server's class-path scan resolves
     # symlinks to their targets, whose paths lack "gradle/wrapper" (tried: all 152 MB were uploaded).
-    cp -al "$jar" "$jobserver_lib" "$job_server_home"/ 2>/dev/null || cp -a "$jar" "$jobserver_lib" "$job_server_home"/
+    cp -al "$jar" "$jobserver_lib" "$job_server_home"/ 2>/dev/null ||
+        cp -a "$jar" "$jobserver_lib" "$job_server_home"/
     export FLINK_LIB_DIR="$beam_lib_dir"
 }
 
@@ -372,7 +373,8 @@ start_part() {
         # slf4j-simple (the job server's logger) prints no time unless asked: the timeline in docs/flink.md
         # ("Where a job's time goes") is read from these lines.
         setsid java -Dorg.slf4j.simpleLogger.showDateTime=true \
-            -Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd\'T\'HH:mm:ss.SSS -jar "$jar" --flink-master="$(url_host):$rest_port" --job-host="$bind_host" \
+            -Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd\'T\'HH:mm:ss.SSS \
+            -jar "$jar" --flink-master="$(url_host):$rest_port" --job-host="$bind_host" \
             --job-port="$job_port" --artifact-port="$artifact_port" --expansion-port=0 \
             --artifacts-dir="$tmp_dir/artifacts" </dev/null >>"$job_server_log" 2>&1 9>&- &
         echo $! >>"$(pid_file_of job-server)"
