@@ -160,8 +160,10 @@ flink-fault-test: venv flink-job-server
 flink-job-server:
 	deploy/flink/fetch-job-server.sh
 
+## With a warm job server the launcher reuses (docs/flink.md, "Where a job's time goes"); FLINK_START_ARGS= for none.
+FLINK_START_ARGS ?= --with-job-server
 flink-start: venv flink-job-server
-	deploy/flink/cluster.sh start
+	deploy/flink/cluster.sh start $(FLINK_START_ARGS)
 
 flink-status:
 	-deploy/flink/cluster.sh status

@@ -59,6 +59,8 @@ class Measurement:
     images: int
     worker_cpu_s: list[float] = field(default_factory=list)  # per SDK worker process, largest first
     job_s: float | None = None  # the Flink job's own duration (cluster: from the REST API)
+    site_cpu_s: float = 0.0  # CPU seconds the test site's server process used during the run
+    load: float = 0.0  # 1-minute load average when the run started
 
 
 def last_job_seconds(rest_url: str) -> float | None:
@@ -109,10 +111,13 @@ class WorkerCpu:
         self._pool_pid = pool_pid
         self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
+        self._before: set[int] = set()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> WorkerCpu:
         if self._pool_pid is not None:
+            # SDK workers of the previous job may live on for --environment_cache_millis: not this run's.
+            self._before = set(_children(self._pool_pid))
             self._thread.start()
         return self
 
@@ -123,7 +128,7 @@ class WorkerCpu:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.25):
-            for pid in _children(self._pool_pid):
+            for pid in set(_children(self._pool_pid)) - self._before:
                 seconds = _cpu_seconds(pid)
                 if seconds is not None:
                     self._cpu[pid] = max(seconds, self._cpu.get(pid, 0.0))
@@ -146,8 +151,35 @@ def image_stage_seconds(output: str, report) -> float:
     return (max(times) - min(times)).total_seconds()
 
 
+def site_alone(base_url: str, files: list[Path], root: Path, server_pid: int, threads: int = 16) -> tuple:
+    """Serve every image of the site once, to ``threads`` concurrent clients, with nothing else of ours
+    running: (images/s, server CPU seconds per image). What the site can give, against what a run takes."""
+    import concurrent.futures
+    import urllib.request
+
+    urls = [base_url + f.relative_to(root).as_posix() for f in files]
+
+    def get(url: str) -> int:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return len(response.read())
+
+    cpu0 = _cpu_seconds(server_pid) or 0.0
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(get, urls))
+    wall = time.perf_counter() - started
+    cpu = (_cpu_seconds(server_pid) or 0.0) - cpu0
+    return len(urls) / wall, cpu / len(urls)
+
+
 def crawl_once(
-    seed_url: str, hash_list: Path, extra: list[str], concurrency: int, pool_pid=None, rest_url=None
+    seed_url: str,
+    hash_list: Path,
+    extra: list[str],
+    concurrency: int,
+    pool_pid=None,
+    rest_url=None,
+    server_pid: int | None = None,
 ) -> Measurement:
     from pipelines.crawl_match import run
 
@@ -167,15 +199,18 @@ def crawl_once(
             "--progress-interval=0",
             *extra,
         ]
+        load = os.getloadavg()[0]
+        site_cpu0 = _cpu_seconds(server_pid) if server_pid else None
         with WorkerCpu(pool_pid) as cpu:
             started = time.perf_counter()
             report = run(argv)
             wall = time.perf_counter() - started
+        site_cpu = (_cpu_seconds(server_pid) or 0.0) - site_cpu0 if site_cpu0 is not None else 0.0
         if report.state != "DONE":
             raise RuntimeError(f"run ended {report.state}")
         job = last_job_seconds(rest_url) if rest_url else None
         stage = image_stage_seconds(output, report)
-        return Measurement(wall, stage, report.images_hashed, cpu.busy_workers(), job)
+        return Measurement(wall, stage, report.images_hashed, cpu.busy_workers(), job, site_cpu, load)
 
 
 # --- the Flink services, started once for the whole benchmark ----------------------------------------------
@@ -343,13 +378,35 @@ def main(argv: list[str] | None = None) -> int:
                 extras[f"cluster-p{n}-1thread"] = ([*flags, "--fetch-threads=1"], cluster.pool_pid)
         with ServerProcess(root) as server:  # its own process: serving must not take the pipeline's GIL
             seed = server.base_url + "index.html"
+            server_pid = server._proc.pid  # noqa: SLF001 - the benchmark reads the server's CPU time
+            # The site alone (twice: the first pass warms the page cache), so a run's images/s can be
+            # read against what the site gives, and its CPU during each run against the two cores.
+            for _ in range(2):
+                alone, cpu_per_image = site_alone(server.base_url, files, root, server_pid)
+            print(
+                f"site alone: {alone:.0f} images/s to 16 clients, {cpu_per_image * 1000:.2f} ms of server CPU "
+                f"per image (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+            if cluster is not None:
+                # The first job of fresh JVMs pays their class loading and JIT (measured: 41.9 s against
+                # 22.1 s for the next, same target): one job first, not counted, as a warm cluster runs.
+                extra, pool_pid = extras["cluster-p1"]
+                m = crawl_once(seed, hash_list, [*extra, *args.flink_flag], args.concurrency)
+                print(f"  warm-up job on the cluster (not counted): {m.wall_s:.1f} s", flush=True)
             for repeat in range(args.repeats):
                 for target in targets:
                     extra, pool_pid = extras[target]
                     if target != "embedded":
                         extra = [*extra, *args.flink_flag]
                     m = crawl_once(
-                        seed, hash_list, extra, args.concurrency, pool_pid, rest_url if pool_pid else None
+                        seed,
+                        hash_list,
+                        extra,
+                        args.concurrency,
+                        pool_pid,
+                        rest_url if pool_pid else None,
+                        server_pid,
                     )
                     if m.images != len(files):
                         print(f"  warning: {target} hashed {m.images} of {len(files)} images")
@@ -357,8 +414,10 @@ def main(argv: list[str] | None = None) -> int:
                     split = ", ".join(f"{s:.0f}" for s in m.worker_cpu_s)
                     job = f", Flink job {m.job_s:.1f} s" if m.job_s is not None else ""
                     print(
-                        f"  repeat {repeat + 1}/{args.repeats} {target}: {m.wall_s:.1f} s{job}, image "
-                        f"stage {m.stage_s:.1f} s" + (f", SDK worker CPU s: {split}" if split else ""),
+                        f"  repeat {repeat + 1}/{args.repeats} {target} (load {m.load:.1f}): {m.wall_s:.1f} s"
+                        f"{job}, image stage {m.stage_s:.1f} s, site CPU {m.site_cpu_s:.1f} s "
+                        f"({100 * m.site_cpu_s / m.wall_s:.0f} % of one core)"
+                        + (f", SDK worker CPU s: {split}" if split else ""),
                         flush=True,
                     )
     finally:

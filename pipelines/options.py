@@ -36,12 +36,22 @@ _LOGGER = logging.getLogger(__name__)
 # processes (imports, the index loaded again, robots.txt and the politeness table forgotten). Measured on the
 # bundled cluster at parallelism 2, the demo crawl's Flink job ran 58 s with 0 and 20 s with 30 s (whole
 # runs 99.5 s and 34.2 s). Environments are released when the job ends either way.
-PORTABLE_ENVIRONMENT_CACHE_MILLIS = 60_000
+# It must stay under the cluster's first restart delays (1, 2, 4, 8 s: deploy/flink/cluster-conf.sh): with
+# Beam's runner loaded by Flink's parent class loader (the bundled cluster, embedded Flink) a job restarted
+# within the cache time gets its cached environments back, dead ones included. Measured (issue 24): with
+# 60 s, a streaming crawl whose worker pool was killed restarted 10 times on the dead SDK workers ("Failed
+# to start remote bundle: CANCELLED") and failed. 5 s: a batch job's stages still share their workers (the
+# gap between two stage groups is well under a second), and a restart whose delay exceeds it (the 4th, 8 s)
+# starts new ones. Streaming keeps its environments open for the whole job anyway, so there it is 0: a
+# restart always starts new SDK workers.
+PORTABLE_ENVIRONMENT_CACHE_MILLIS = 5_000
+STREAMING_ENVIRONMENT_CACHE_MILLIS = 0
 _PORTABLE_RUNNERS = ("FlinkRunner", "PortableRunner")
 
 __all__ = [
     "EMBEDDED_RUNNER",
     "PORTABLE_ENVIRONMENT_CACHE_MILLIS",
+    "STREAMING_ENVIRONMENT_CACHE_MILLIS",
     "absolute_path",
     "apply_portable_runner_defaults",
     "candidate_families",
@@ -406,11 +416,29 @@ def reject_unknown_flags(argv: list[str]) -> None:
 
 def apply_portable_runner_defaults(options: PipelineOptions, argv: list[str]) -> dict[str, object]:
     """On a portable runner (FlinkRunner, PortableRunner), default ``--environment_cache_millis`` to
-    :data:`PORTABLE_ENVIRONMENT_CACHE_MILLIS` unless ``argv`` gives it. Returns the options it set."""
+    :data:`PORTABLE_ENVIRONMENT_CACHE_MILLIS` unless ``argv`` gives it, and (FlinkRunner) submit to the
+    bundled cluster's running job server when no ``--job_endpoint`` is given
+    (:mod:`hashwatch.flink.warm_job_server`). Returns the options it set."""
     runner = str(options.view_as(StandardOptions).runner or "")
     if not runner.endswith(_PORTABLE_RUNNERS):
         return {}
-    if any(arg.split("=", 1)[0] == "--environment_cache_millis" for arg in argv):
-        return {}
-    options.view_as(PortableOptions).environment_cache_millis = PORTABLE_ENVIRONMENT_CACHE_MILLIS
-    return {"environment_cache_millis": PORTABLE_ENVIRONMENT_CACHE_MILLIS}
+    given = {arg.split("=", 1)[0] for arg in argv}
+    applied: dict[str, object] = {}
+    if "--environment_cache_millis" not in given:
+        millis = (
+            STREAMING_ENVIRONMENT_CACHE_MILLIS
+            if options.view_as(StandardOptions).streaming
+            else PORTABLE_ENVIRONMENT_CACHE_MILLIS
+        )
+        options.view_as(PortableOptions).environment_cache_millis = millis
+        applied["environment_cache_millis"] = millis
+    if runner.endswith("FlinkRunner") and "--job_endpoint" not in given:
+        from apache_beam.options.pipeline_options import FlinkRunnerOptions
+
+        from hashwatch.flink.warm_job_server import warm_job_endpoint
+
+        endpoint = warm_job_endpoint(str(options.view_as(FlinkRunnerOptions).flink_master or ""))
+        if endpoint:
+            options.view_as(PortableOptions).job_endpoint = endpoint
+            applied["job_endpoint"] = endpoint
+    return applied

@@ -24,6 +24,22 @@ high-availability:
 EOF
 }
 
+# Beam's runner on the cluster's own class path (cluster.sh, prepare_beam_lib): its classes must then
+# come from there, not from jars a job still ships (another job server, --flink_job_server_jar), or
+# Beam's Flink runner finds itself on a job's class loader and closes the SDK worker environments as soon
+# as a stage ends (FlinkExecutableStageContextFactory: release is synchronous unless Beam is loaded by
+# Flink's parent class loader), so --environment_cache_millis is ignored.
+beam_classloader_conf() {
+    ((beam_on_classpath)) || return 0
+    cat <<EOF
+classloader:
+  # Parent-first for everything, not only org.apache.beam.: a job that still ships Beam's jars would
+  # otherwise mix the cluster's Beam with its own copies of Beam's dependencies (tried with the pattern
+  # alone: "cannot assign instance of org.joda.time.Duration to field ... of type org.joda.time.Duration").
+  resolve-order: parent-first
+EOF
+}
+
 write_conf() {
     local home="$1"
     mkdir -p "$conf_dir" "$log_dir" "$pid_dir" "$tmp_dir" "$checkpoint_dir" "$savepoint_dir"
@@ -99,6 +115,7 @@ rest:
 web:
   submit:
     enable: false
+$(beam_classloader_conf)
 blob:
   server:
     port: "0"

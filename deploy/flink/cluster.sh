@@ -3,7 +3,8 @@
 # our Python code, a ZooKeeper for JobManager high availability, and a supervisor that restarts whatever
 # dies. See docs/flink.md ("The bundled standalone cluster", "Faults").
 #
-#   deploy/flink/cluster.sh start [--with-job-server]   # start what is not running (all of it the first time)
+#   deploy/flink/cluster.sh start [--with-job-server] [--taskmanagers N]
+#                                                       # start what is not running (all of it the first time)
 #   deploy/flink/cluster.sh status                      # what runs, restarts, logs, pipeline options
 #   deploy/flink/cluster.sh options                     # the pipeline options, one per line
 #   deploy/flink/cluster.sh logs [NAME] [-f]            # NAME: jobmanager|taskmanager|worker-pool|job-server|
@@ -42,6 +43,9 @@
 #   WORKER_POOL_PYTHON  a Python with hashwatch installed     [<repo>/.venv/bin/python]
 #   PYTHON              creates Flink's virtualenv            [python3]
 #   FLINK_START_TIMEOUT seconds to wait for readiness         [120]
+#   FLINK_BEAM_ON_CLASSPATH 1: Beam's runner jars on the cluster's class path and the job server stages
+#                       none per job (docs/flink.md, "Where a job's time goes"); 0: every job
+#                       uploads them (152 MB) [1 when the job server is fetched]
 # Other ports (blob server, TaskManager RPC and data, metrics) are picked free by Flink, on FLINK_BIND_HOST.
 set -euo pipefail
 
@@ -76,6 +80,7 @@ settings_from_env() {
     supervise="${FLINK_SUPERVISE:-1}"
     supervisor_interval="${SUPERVISOR_INTERVAL:-2}"
     pool_python="${WORKER_POOL_PYTHON:-$repo/.venv/bin/python}"
+    beam_on_classpath="${FLINK_BEAM_ON_CLASSPATH:-1}"
     with_job_server=0
 }
 settings_from_env
@@ -93,6 +98,16 @@ settings_file="$cluster_dir/cluster.env"
 
 # Flink's daemon scripts read these; FLINK_IDENT_STRING names the pid and log files.
 export FLINK_CONF_DIR="$conf_dir" FLINK_LOG_DIR="$log_dir" FLINK_PID_DIR="$pid_dir" FLINK_IDENT_STRING=hashwatch
+# Flink's lib/ plus Beam's runner jars (prepare_beam_lib); Flink's scripts put FLINK_LIB_DIR's jars on the
+# class path of the JobManager and the TaskManagers.
+beam_lib_dir="$cluster_dir/lib"
+# The job server's launcher jar and lib/ seen through a folder named gradle/wrapper: Beam 2.62's job
+# server stages every jar of its own class path with each job (FlinkJobInvoker ->
+# PipelineResources.detectClassPathResourcesToStage, no option to change it) except paths containing
+# "gradle/wrapper" (PipelineResources.isStageable). With Beam on the cluster's class path nothing needs
+# staging; if a later Beam drops that filter the jars are uploaded again: slower, still correct.
+job_server_home="$cluster_dir/job-server/gradle/wrapper"
+((${beam_on_classpath:-0})) && [[ -d "$beam_lib_dir" ]] && export FLINK_LIB_DIR="$beam_lib_dir"
 
 supervisor_log="$log_dir/supervisor.log"
 pool_log="$log_dir/worker-pool.log"
@@ -108,7 +123,7 @@ save_settings() {
     mkdir -p "$cluster_dir"
     declare -p flink_venv bind_host rest_port rpc_port zk_port pool_port job_port artifact_port taskmanagers \
         task_slots jm_memory tm_memory sort_shuffle_buffers ha checkpoint_dir savepoint_dir restart_attempts \
-        supervise supervisor_interval pool_python with_job_server | sed 's/^declare -- /declare -g /' \
+        supervise supervisor_interval pool_python beam_on_classpath with_job_server | sed 's/^declare -- /declare -g /' \
         >"$settings_file"
 }
 
@@ -280,6 +295,54 @@ install_flink() {
     [[ -n "$(flink_home)" ]] || die "pyflink not found in $flink_venv after pip install"
 }
 
+# Jars of the job server's lib/ that Flink's own flink-dist already holds (Flink itself, the loggers, and
+# the libraries it bundles unshaded): the cluster keeps Flink's copies.
+beam_jar_is_flinks() {
+    case "$1" in
+    flink-*.jar | slf4j-*.jar | kryo-*.jar | chill-java-*.jar | minlog-*.jar | objenesis-*.jar | \
+        commons-lang3-*.jar | commons-text-*.jar | commons-collections-*.jar | commons-compress-*.jar | \
+        commons-math3-*.jar | commons-io-*.jar | snappy-java-*.jar | lz4-java-*.jar) return 0 ;;
+    esac
+    return 1
+}
+
+# lib/: symlinks to Flink's lib/ and to the runner's jars; job-server/gradle/wrapper/: the launcher jar
+# and its lib/ (see job_server_home). Fresh starts only; a cluster started without the job server
+# fetched runs without (beam_on_classpath=0).
+prepare_beam_lib() {
+    rm -rf "$beam_lib_dir" "$cluster_dir/job-server"
+    ((beam_on_classpath)) || return 0
+    local jar home jobserver_lib name jar_file
+    if ! jar="$("$here/fetch-job-server.sh" --print-path 2>/dev/null)"; then
+        log "job server not fetched (make flink-job-server): jobs will upload Beam's jars each time"
+        beam_on_classpath=0
+        return 0
+    fi
+    home="$(flink_home)"
+    jobserver_lib="$(dirname "$jar")/lib"
+    mkdir -p "$beam_lib_dir" "$job_server_home"
+    ln -s "$home"/lib/*.jar "$beam_lib_dir"/
+    for jar_file in "$jobserver_lib"/*.jar; do
+        name="$(basename "$jar_file")"
+        beam_jar_is_flinks "$name" || ln -s "$jar_file" "$beam_lib_dir/$name"
+    done
+    # Hard links (a copy across file systems), not symlinks: the job server's class-path scan resolves
+    # symlinks to their targets, whose paths lack "gradle/wrapper" (tried: all 152 MB were uploaded).
+    cp -al "$jar" "$jobserver_lib" "$job_server_home"/ 2>/dev/null ||
+        cp -a "$jar" "$jobserver_lib" "$job_server_home"/
+    export FLINK_LIB_DIR="$beam_lib_dir"
+}
+
+job_server_jar() {
+    local jar
+    jar="$("$here/fetch-job-server.sh" --print-path)" || return 1
+    if ((beam_on_classpath)) && [[ -e "$job_server_home/$(basename "$jar")" ]]; then
+        echo "$job_server_home/$(basename "$jar")"
+    else
+        echo "$jar"
+    fi
+}
+
 # --- starting parts ---------------------------------------------------------------------------------------
 
 # Start one process of a part, detached in a session of its own (so stopping the supervisor, or a Ctrl-C
@@ -304,10 +367,14 @@ start_part() {
         ;;
     job-server)
         local jar
-        jar="$("$here/fetch-job-server.sh" --print-path)" || die "job server not fetched: make flink-job-server"
+        jar="$(job_server_jar)" || die "job server not fetched: make flink-job-server"
         # Beam 2.62 binds the job server's gRPC ports on every interface whatever --job-host says, and they
         # have no authentication (docs/flink.md, "What listens where").
-        setsid java -jar "$jar" --flink-master="$(url_host):$rest_port" --job-host="$bind_host" \
+        # slf4j-simple (the job server's logger) prints no time unless asked: the timeline in docs/flink.md
+        # ("Where a job's time goes") is read from these lines.
+        setsid java -Dorg.slf4j.simpleLogger.showDateTime=true \
+            -Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd\'T\'HH:mm:ss.SSS \
+            -jar "$jar" --flink-master="$(url_host):$rest_port" --job-host="$bind_host" \
             --job-port="$job_port" --artifact-port="$artifact_port" --expansion-port=0 \
             --artifacts-dir="$tmp_dir/artifacts" </dev/null >>"$job_server_log" 2>&1 9>&- &
         echo $! >>"$(pid_file_of job-server)"
@@ -432,15 +499,27 @@ check_start_prerequisites() {
 
 cmd_start() {
     local want_job_server=0
-    for arg in "$@"; do
-        case "$arg" in
+    while (($#)); do
+        case "$1" in
         --with-job-server) want_job_server=1 ;;
-        *) die "unknown option for start: $arg" ;;
+        # N TaskManagers of FLINK_TASK_SLOTS slots each (docs/scaling.md); the same as FLINK_TASKMANAGERS=N.
+        --taskmanagers=*) export FLINK_TASKMANAGERS="${1#*=}" ;;
+        --taskmanagers)
+            [[ $# -ge 2 ]] || die "--taskmanagers needs a number"
+            export FLINK_TASKMANAGERS="$2"
+            shift
+            ;;
+        *) die "unknown option for start: $1" ;;
         esac
+        shift
     done
+    [[ "${FLINK_TASKMANAGERS:-1}" =~ ^[1-9][0-9]*$ ]] || die "--taskmanagers must be a number >= 1, not '${FLINK_TASKMANAGERS}'"
     local fresh=1
     if any_alive; then
         fresh=0
+        if [[ -n "${FLINK_TASKMANAGERS:-}" && "$FLINK_TASKMANAGERS" != "$taskmanagers" ]]; then
+            log "running with $taskmanagers TaskManager(s), not $FLINK_TASKMANAGERS: stop it first to change that"
+        fi
         if ((want_job_server && !with_job_server)); then
             with_job_server=1
             save_settings
@@ -468,6 +547,7 @@ cmd_start() {
         done
         ensure_flink
         ((with_job_server)) && { "$here/fetch-job-server.sh" >/dev/null || die "could not fetch the job server"; }
+        prepare_beam_lib
         write_conf "$(flink_home)"
         local part
         for part in $(all_parts) supervisor; do rm -f "$(pid_file_of "$part")"; done

@@ -88,7 +88,12 @@ def test_cluster_writes_the_reference_rows(flink_cluster, reference_rows, tmp_pa
         ListenerAudit(target.service_pids) as audit,
     ):
         run(target.argv(f"--output_dir={tmp_path}", f"--items={ITEMS}", parallelism=2))
-    _check_flink_run(target, tmp_path, reference_rows, target.workers_started() - before)
+    started = target.workers_started() - before
+    _check_flink_run(target, tmp_path, reference_rows, started)
+    # One SDK worker per slot for the whole job: the environment cache holds, since Beam's runner is on the
+    # cluster's class path (docs/flink.md, "Where a job's time goes"). With Beam shipped in the job's jars,
+    # Beam closed the environments whenever a group of stages ended: 8-10 workers for this job.
+    assert started == 2, f"{started} SDK workers started for one job; logs:\n{target.log_tail()}"
     assert audit.samples > 5
     assert not audit.unexpected
     # The TaskManager opened Beam's Fn API servers for the job, on the wildcard address: the known exception

@@ -41,3 +41,15 @@ def test_the_embedded_runner_is_left_alone(runner):
     options = PipelineOptions(argv)
     assert apply_portable_runner_defaults(options, argv) == {}
     assert _cache_millis(options) == 0
+
+
+def test_streaming_starts_new_sdk_workers_at_a_restart():
+    """Streaming keeps its environments open for the whole job; a cached one would outlive a restart, dead SDK
+    workers included (a killed worker pool: every restart failed on them until the restart limit)."""
+    from pipelines.options import STREAMING_ENVIRONMENT_CACHE_MILLIS
+
+    argv = ["--runner=FlinkRunner", "--flink_master=[local]", "--streaming"]
+    options = PipelineOptions(argv)
+    assert apply_portable_runner_defaults(options, argv)["environment_cache_millis"] == 0
+    assert STREAMING_ENVIRONMENT_CACHE_MILLIS == 0
+    assert options.get_all_options()["environment_cache_millis"] == 0
