@@ -31,12 +31,22 @@ from hashwatch.rescan.plan import (
     entry_fingerprints,
     plan_rescan,
 )
-from hashwatch.rescan.state import RescanState, read_fingerprints, read_state, write_state
+from hashwatch.rescan.state import (
+    RescanState,
+    read_fingerprints,
+    read_state,
+    use_url_file_systems,
+    write_state,
+)
 from schemas.known_hashes import IndexRef
 
 __all__ = ["PlannedRescan", "plan_incremental", "relative", "save_state"]
 
 _LOGGER = logging.getLogger("hashwatch.rescan")
+
+# The state of an output folder given as a URL (gs://, s3://) is read and written through Beam's file systems;
+# the Beam-free state module takes them from here.
+use_url_file_systems(FileSystems)
 
 
 @dataclass

@@ -42,6 +42,7 @@ __all__ = [
     "RescanState",
     "read_fingerprints",
     "read_state",
+    "use_url_file_systems",
     "write_state",
 ]
 
@@ -87,13 +88,18 @@ class RescanState:
 
 class _Files:
     """Local paths with ``os`` (no Beam: this module is imported by the Beam-free planner); a URL
-    (``gs://...``) through Beam's file systems, imported only then."""
+    (``gs://...``) through the file systems the pipeline layer registers with :func:`use_url_file_systems`
+    (Beam's ``FileSystems``: ``pipelines/rescan_incremental.py``)."""
 
-    @staticmethod
-    def _beam():
-        from apache_beam.io.filesystems import FileSystems
+    remote: Any = None
 
-        return FileSystems
+    def _beam(self):
+        if self.remote is None:
+            raise UserError(
+                "the rescan state of an output folder given as a URL needs the pipeline's file systems "
+                "(hashwatch.rescan.state.use_url_file_systems); run the rescan through hashwatch rescan"
+            )
+        return self.remote
 
     def join(self, folder: str, name: str) -> str:
         return self._beam().join(folder, name) if "://" in folder else os.path.join(folder, name)
@@ -124,6 +130,12 @@ class _Files:
 
 
 _FILES = _Files()
+
+
+def use_url_file_systems(file_systems: Any) -> None:
+    """Read and write the state of a URL output folder through ``file_systems`` (an object with Beam's
+    ``FileSystems`` class methods: join, exists, open, create, rename, match, delete)."""
+    _FILES.remote = file_systems
 
 
 def _dir(output: str) -> str:

@@ -5,6 +5,7 @@ was read and why; a second rescan on the same folder is refused while one runs."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -187,3 +188,29 @@ def test_a_crawl_after_the_rescan_is_read_once(tmp_path):
     redo = fresh.rescan()
     assert redo.incremental["mode"] == "full" and redo.new_matches == 0
     assert Counter(fresh.active()) == Counter(chain.active())
+
+
+def test_the_state_module_takes_url_file_systems_from_the_pipeline_layer(monkeypatch, tmp_path):
+    """hashwatch.rescan stays Beam-free (tests/test_layering.py): a URL output's state goes through the file
+    systems pipelines/rescan_incremental.py registers, and without them the error says so in one line."""
+    from hashwatch.rescan import state
+
+    monkeypatch.setattr(state._FILES, "remote", None)
+    with pytest.raises(UserError, match="needs the pipeline's file systems"):
+        state.read_state("gs://bucket/out")
+
+    class LocalAsUrl:  # Beam's FileSystems' methods, over a local folder named by a fake URL
+        @staticmethod
+        def _local(path):
+            return path.replace("fake://", str(tmp_path) + "/")
+
+        join = staticmethod(lambda folder, name: folder.rstrip("/") + "/" + name)
+        exists = classmethod(lambda cls, path: os.path.exists(cls._local(path)))
+        open = classmethod(lambda cls, path: builtins_open(cls._local(path), "rb"))
+
+    import builtins
+
+    builtins_open = builtins.open
+    state.use_url_file_systems(LocalAsUrl)
+    found, why = state.read_state("fake://out")
+    assert found is None and "no rescan state in fake://out/_rescan_state" in why
