@@ -157,11 +157,7 @@ def write_container(path: str, header: dict[str, Any], arrays: Mapping[str, np.n
             for offset, arr in blobs:
                 fh.write(b"\x00" * (data_start + offset - fh.tell()))
                 fh.write(memoryview(arr).cast("B"))
-        # mkstemp creates 0600; an index is read by worker processes that may run as another user.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -232,10 +228,7 @@ def write_container_streamed(
             head = head_bytes()
             fh.seek(0)
             fh.write(MAGIC + struct.pack("<Q", len(head)) + head)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -286,3 +279,12 @@ def read_container(path: str, verify: bool) -> tuple[dict[str, Any], dict[str, n
             raise UserError(f"{path}: array {name} fails its CRC-32 check (file corrupt)")
     check_arrays(path, header, arrays)
     return header, arrays, mm
+
+
+def _publish(tmp: str, path: str) -> None:
+    """Give the finished temp file the umask's permissions and rename it into place. mkstemp creates 0600;
+    an index is read by worker processes that may run as another user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
