@@ -405,8 +405,8 @@ class RescanReport:
         )
         lines = [
             f"rescan {self.run_id}: {self.state} in {self.elapsed_s:.1f} s",
-            f"  history         {h.get('rows', 0)} rows in {h.get('files', 0)} files{span} "
-            f"({self.rows_per_s:,.0f} rows/s)",
+            f"  history         {h.get('rows', 0)} rows in {h.get('files', 0)} files{span} in the folder "
+            f"({self.rows_per_s:,.0f} rows/s over the run)",
         ]
         mode = self.incremental
         if mode.get("mode") == "full":
