@@ -521,7 +521,16 @@ def _run_locked(
     _LOGGER.info("rescan %s finished: %s", run_id, report.state)
     write_run_files(output, report, capture.lines)
     if report.state == "DONE":  # only now: the outputs and the manifest are final (docs/rescan.md)
-        save_state(planned, run_id, report.finished)
+        try:
+            save_state(planned, run_id, report.finished)
+        except OSError as exc:  # the outputs are whole; without the new state the next rescan redoes this one
+            _LOGGER.warning(
+                "the rescan state could not be saved in %s (%s: %s): this run's outputs are complete, and the "
+                "next rescan redoes its work from the state before it",
+                os.path.join(output, "_rescan_state"),
+                type(exc).__name__,
+                exc.strerror or exc,
+            )
     return report
 
 

@@ -214,3 +214,33 @@ def test_the_state_module_takes_url_file_systems_from_the_pipeline_layer(monkeyp
     state.use_url_file_systems(LocalAsUrl)
     found, why = state.read_state("fake://out")
     assert found is None and "no rescan state in fake://out/_rescan_state" in why
+
+
+def test_a_state_that_cannot_be_saved_is_one_warning_and_the_next_rescan_redoes_the_work(
+    tmp_path, capsys, caplog, monkeypatch
+):
+    """A full disk or a read-only _rescan_state/ after the outputs are written: the run is DONE (its tables
+    are whole), one warning says the state was not saved, no traceback; the next rescan starts again from
+    the state before (here none: a full pass) and reports nothing twice."""
+    import pipelines.rescan_incremental as incremental
+
+    world = World(tmp_path / "in")
+    for op in (("add", 0, "md5", "iwf"), ("crawl", [0, 1], 0)):
+        world.apply(op)
+    out = tmp_path / "out"
+    world.write_history(out)
+    argv = [f"--history-dir={out}", f"--hash-list={world.lists[0]}", "--progress-interval=0"]
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(incremental, "write_state", no_space)
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    assert "new matches     1" in first.out
+    assert "the rescan state could not be saved" in caplog.text
+    assert "No space left on device" in caplog.text and "Traceback" not in first.err
+    monkeypatch.undo()
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert "mode            full (no rescan state in" in second and "new matches     0" in second
