@@ -153,7 +153,12 @@ def _jarosz_band(n_full: int, scale: int, n_draft: int) -> tuple[np.ndarray, np.
     """:func:`jarosz_matrix` as bands: per output its first input column and its weights (n_out x L)."""
     m = jarosz_matrix(n_full, scale, n_draft).astype(np.float64)
     # The cumulative sums that build the matrix leave ~1e-17 residues outside the band: not part of it.
-    nz = np.abs(m) > 1e-9 * np.abs(m).max(axis=1, keepdims=True)
+    return _bands(m, np.abs(m) > 1e-9 * np.abs(m).max(axis=1, keepdims=True))
+
+
+def _bands(m: np.ndarray, nz: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """A matrix as bands: per row its first column where ``nz`` holds and the ``width`` weights from there
+    (the widest row's span; shorter rows padded with 0)."""
     first = np.where(nz.any(axis=1), nz.argmax(axis=1), 0)
     last = np.where(nz.any(axis=1), m.shape[1] - nz[:, ::-1].argmax(axis=1), 1)
     width = int(max(1, (last - first).max()))
@@ -211,15 +216,7 @@ def _lanczos_band(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`_lanczos_full` as bands (per output its first input and its L coefficients, n_out x L): a
     coefficient is an integer (2^22 fixed point) or exactly 0 outside its window."""
     m = _lanczos_full(n_in, n_out)
-    nz = m != 0
-    first = np.where(nz.any(axis=1), nz.argmax(axis=1), 0)
-    last = np.where(nz.any(axis=1), m.shape[1] - nz[:, ::-1].argmax(axis=1), 1)
-    width = int(max(1, (last - first).max()))
-    weights = np.zeros((m.shape[0], width), dtype=np.float64)
-    for j in range(m.shape[0]):
-        span = m[j, first[j] : first[j] + width]
-        weights[j, : span.size] = span
-    return first.astype(np.int32), weights, width
+    return _bands(m, m != 0)
 
 
 def _pillow_resize_exact(luma: np.ndarray, out: tuple[int, int], vertical_first: bool) -> np.ndarray:
